@@ -1,0 +1,3 @@
+from tendr.cli import main
+
+main()

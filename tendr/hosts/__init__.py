@@ -1,0 +1,1 @@
+"""Inventory: the hosts of a workspace, selecting them, and connecting to them."""

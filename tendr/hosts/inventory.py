@@ -1,0 +1,41 @@
+"""The inventory as commands see it: --limit selection and the `tendr hosts` rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tendr.errors import SelectionError
+from tendr.hosts.model import Host
+from tendr.hosts.selection import check_selector, select
+from tendr.workspace import Workspace
+
+
+def host_rows(workspace: Workspace, hosts: list[Host]) -> list[dict[str, Any]]:
+    """Plain rows, shared by the table and the JSON output."""
+    return [
+        {
+            "name": host.name,
+            "client": host.client,
+            "address": host.address or ("local" if host.connector == "local" else None),
+            "port": host.port if host.connector == "ssh" else None,
+            "user": host.user,
+            "connector": host.connector,
+            "groups": list(host.groups),
+            "tags": list(host.tags),
+            "states": workspace.states_for(host),
+        }
+        for host in hosts
+    ]
+
+
+def limit(workspace: Workspace, selectors: Sequence[str]) -> list[Host]:
+    """The hosts `--limit` selects (all hosts without it); a selector must select some."""
+    if not selectors:
+        return list(workspace.hosts)
+    for selector in selectors:
+        if reason := check_selector(selector):
+            raise SelectionError(selector=selector, reason=reason)
+        if not select([selector], workspace.hosts):
+            raise SelectionError(selector=selector, reason="matches no host in hosts/")
+    return select(selectors, workspace.hosts)

@@ -1,0 +1,55 @@
+"""The states/ file format: which hosts, and the resources they should have."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from tendr.hosts.selection import check_selector
+from tendr.model import Strict
+from tendr.states import SPECS
+from tendr.states.backup import BackupSpec
+from tendr.states.base import ResourceSpec
+from tendr.states.file import FileSpec
+from tendr.states.module import ModuleSpec
+from tendr.states.package import PackageSpec
+from tendr.states.printer import PrinterSpec
+from tendr.states.service import ServiceSpec
+
+
+class StateFile(Strict):
+    """states/NAME.toml: a description, the hosts it targets, and resources by kind.
+
+    ```toml
+    description = "Front desk printing"
+    hosts = ["group:frontdesk"]      # host names, group:NAME, client:NAME, tag:NAME, all
+
+    [[service]]
+    unit = "cups.service"
+    running = true
+    ```
+    """
+
+    description: str = ""
+    hosts: list[str] = Field(min_length=1)
+    service: list[ServiceSpec] = []
+    module: list[ModuleSpec] = []
+    printer: list[PrinterSpec] = []
+    backup: list[BackupSpec] = []
+    package: list[PackageSpec] = []
+    file: list[FileSpec] = []
+
+    @field_validator("hosts")
+    @classmethod
+    def _selectors(cls, value: list[str]) -> list[str]:
+        for selector in value:
+            if reason := check_selector(selector):
+                raise ValueError(reason)
+        return value
+
+    def resources(self) -> list[tuple[str, ResourceSpec]]:
+        """Every resource with its key path in the file, e.g. ('service[0]', spec)."""
+        found: list[tuple[str, ResourceSpec]] = []
+        for kind in SPECS:
+            specs: list[ResourceSpec] = getattr(self, kind)
+            found.extend((f"{kind}[{i}]", spec) for i, spec in enumerate(specs))
+        return found
