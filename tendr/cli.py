@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -14,12 +14,20 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tendr import __version__
-from tendr.errors import TendrError, UserError, WorkspaceError
+from tendr import __version__, engine
+from tendr.apply import HostResult
+from tendr.apply import apply as run_apply
+from tendr.authorize import blocked, mark, readable
+from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
+from tendr.hosts.connect import close_session
 from tendr.hosts.inventory import host_rows, limit
+from tendr.hosts.model import Host
 from tendr.init import create_workspace
+from tendr.plan import HostPlan, Plan
+from tendr.report import host_lines, plan_json, result_lines, results_json, summary_line
 from tendr.rules.actor import acting_person
 from tendr.schema import FAMILIES, FILE_NAMES, schema_for
 from tendr.workspace import Workspace, find_root, load
@@ -198,3 +206,144 @@ def schema(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+AsOpt = Annotated[
+    str | None,
+    typer.Option("--as", help="Act as this person (root only; how roles are tested).",
+                 show_default=False),
+]
+
+
+@contextmanager
+def _progress(fmt: Format, total: int, what: str) -> Iterator[Callable[[str], None]]:
+    """A progress bar on a terminal for multi-host work; nothing in JSON mode or in pipes."""
+    if fmt is Format.json or not err.is_terminal or total < 2:
+        yield lambda _name: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda name: bar.update(task, advance=1, description=f"{what} ({name})")
+
+
+def _render_plan(plan: Plan, fmt: Format) -> None:
+    if fmt is Format.json:
+        _print_json(plan_json(plan))
+        return
+    for host in plan.hosts:
+        for line in host_lines(host):
+            out.print(line)
+    out.print(summary_line(plan))
+
+
+@app.command()
+def plan(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text, limit_: LimitOpt = None,
+         as_person: AsOpt = None) -> None:
+    """Dry-run audit: per host, how the machine differs from its desired state.
+
+    Exit 0 when every host is in sync, 2 when there is drift, 1 on any error.
+    """
+    with _reporting(fmt):
+        loaded = _load(workspace)
+        person = acting_person(as_person)
+        result = _plan(loaded, limit(loaded, limit_ or []), person, fmt)
+        _render_plan(result, fmt)
+        if result.has_errors:
+            raise typer.Exit(EXIT_ERROR)
+        raise typer.Exit(EXIT_OK if result.in_sync else EXIT_DRIFT)
+
+
+def _plan(loaded: Workspace, selected: list[Host], person: str, fmt: Format) -> Plan:
+    readable_hosts, refused = readable(loaded, person, "plan", selected)
+    with _progress(fmt, len(readable_hosts), "reading hosts") as tick:
+        found = engine.plan(loaded, readable_hosts, tick) if readable_hosts else Plan()
+    by_host = {h.host: h for h in found.hosts}
+    by_host.update({name: HostPlan(host=name, error=why) for name, why in refused.items()})
+    return mark(loaded, person, Plan(tuple(by_host[h.name] for h in selected)))
+
+
+@app.command()
+def apply(
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    limit_: LimitOpt = None,
+    as_person: AsOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
+    only_allowed: Annotated[
+        bool, typer.Option(help="Apply what the rules allow; report the rest as refused.")
+    ] = False,
+) -> None:
+    """Make the permitted changes, then read the hosts again and say what converged.
+
+    Exit 0 when every change was made and no drift remains, 1 otherwise.
+    """
+    with _reporting(fmt):
+        loaded = _load(workspace)
+        person = acting_person(as_person)
+        selected = limit(loaded, limit_ or [])
+        planned = _plan(loaded, selected, person, fmt)
+        if fmt is Format.text:
+            _render_plan(planned, fmt)
+        refusals = blocked(planned)
+        if refusals and not only_allowed:
+            raise PermissionDenied(message=_refusal_message(person, refusals))
+        if not any(c.action != "unknown" and c.allowed for h in planned.hosts
+                   for c in h.changes):
+            _finish_without_changes(planned, fmt)
+        _confirm(yes, fmt)
+        to_apply = [h for h in selected if h.name in {p.host for p in planned.hosts}]
+        session = engine.connect(loaded, [h for h in to_apply
+                                          if not _host_plan(planned, h.name).error])
+        try:
+            with _progress(fmt, len(to_apply), "applying"):
+                results = run_apply(planned, engine.desired_specs(loaded, to_apply),
+                                    engine.workspace_sources(loaded, to_apply), session)
+            after = mark(loaded, person, engine.gather(loaded, [
+                h for h in to_apply if h.name in session.hosts], session))
+        finally:
+            close_session(session)
+        _render_results(results, after, fmt)
+        ok = all(r.error is None and r.count("failed") == r.count("refused") == 0
+                 for r in results)
+        converged = all(not h.error and all(c.action == "unknown" for c in h.changes)
+                        for h in after.hosts)
+        raise typer.Exit(EXIT_OK if ok and converged else EXIT_ERROR)
+
+
+def _host_plan(plan: Plan, name: str) -> HostPlan:
+    return next(h for h in plan.hosts if h.host == name)
+
+
+def _refusal_message(person: str, refusals: list[tuple[HostPlan, list[str]]]) -> str:
+    lines = [f"{person} may not apply every planned change; nothing was applied:"]
+    for host, names in refusals:
+        lines.extend(f"  {host.host}: {name}" for name in names)
+    lines.append("Apply the allowed changes alone with --only-allowed, or ask an administrator.")
+    return "\n".join(lines)
+
+
+def _finish_without_changes(plan: Plan, fmt: Format) -> None:
+    if fmt is Format.json:
+        _print_json({"plan": plan_json(plan), "results": [], "after": plan_json(plan)})
+    else:
+        out.print("Nothing to apply.")
+    raise typer.Exit(EXIT_ERROR if plan.has_errors else EXIT_OK)
+
+
+def _confirm(yes: bool, fmt: Format) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UserError("no terminal to confirm on: pass --yes to apply without asking")
+    if fmt is Format.json or not typer.confirm("Apply these changes?", default=False):
+        raise UserError("not confirmed; nothing was applied")
+
+
+def _render_results(results: list[HostResult], after: Plan, fmt: Format) -> None:
+    if fmt is Format.json:
+        _print_json({"results": results_json(results), "after": plan_json(after)})
+        return
+    out.print("")
+    for line in result_lines(results, after):
+        out.print(line)

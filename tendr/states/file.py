@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import hashlib
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from pydantic import model_validator
 
+from tendr.changes import Change, FieldChange, Put, Run, Step, Unreadable
 from tendr.names import AbsolutePath, AccountName, FileMode
 from tendr.states.base import ResourceSpec
+from tendr.states.kind import Context, Kind, unknown
 
 
 class FileSpec(ResourceSpec):
@@ -51,3 +57,137 @@ class FileSpec(ResourceSpec):
         ):
             raise ValueError("a file with present = false takes no content, source, mode or owner")
         return self
+
+
+# -- facts, diff and steps -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileActual:
+    """A path on the host: its type, and for a regular file its metadata and hash."""
+
+    type: str  # "file", "absent", "link", "other", "unreadable"
+    mode: str | None = None
+    owner: str | None = None
+    group: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+
+
+# One line per path: "<type>" or "file MODE OWNER GROUP SIZE SHA256". Only metadata and
+# a hash leave the host, never the content.
+_STAT = (
+    'if [ -L "$f" ]; then echo link; elif [ -f "$f" ]; then '
+    "if h=$(sha256sum < \"$f\" 2>/dev/null); then "
+    "printf 'file %s %s\\n' \"$(stat -c '%a %U %G %s' -- \"$f\")\" \"${h%% *}\"; "
+    "else echo unreadable; fi; "
+    'elif [ -e "$f" ]; then echo other; else echo absent; fi'
+)
+
+
+def probe_paths(paths: Sequence[str]) -> str:
+    """The shell snippet printing one FileActual line per path, in order."""
+    return "; ".join(f"f={shlex.quote(path)}; {_STAT}" for path in paths)
+
+
+def parse_line(line: str) -> FileActual:
+    parts = line.split(" ")
+    if parts[0] != "file" or len(parts) != 6:
+        return FileActual(type=parts[0] or "unreadable")
+    _, mode, owner, group, size, sha = parts
+    return FileActual("file", mode, owner, group, int(size), sha)
+
+
+def probe(specs: Sequence[FileSpec]) -> str:
+    return probe_paths([spec.path for spec in specs])
+
+
+def parse(specs: Sequence[FileSpec], lines: list[str]) -> dict[str, Any]:
+    padded = lines + ["unreadable"] * (len(specs) - len(lines))
+    return {spec.key: parse_line(line) for spec, line in zip(specs, padded, strict=False)}
+
+
+def same_mode(a: str | None, b: str | None) -> bool:
+    return a is None or b is None or int(a, 8) == int(b, 8)
+
+
+def _octal(mode: str | None) -> str:
+    return f"{int(mode or '0', 8):04o}"
+
+
+def describe_content(data: bytes) -> str:
+    """How a file's content shows in a plan: size and hash, never the bytes themselves."""
+    return f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:12]}"
+
+
+def content_of(spec: FileSpec, context: Context) -> bytes | None:
+    if spec.content is not None:
+        return spec.content.encode()
+    if spec.source is not None:
+        return context.sources[spec.source]
+    return None
+
+
+def diff(spec: FileSpec, actual: FileActual, context: Context) -> list[Change]:
+    if actual.type == "unreadable":
+        return unknown(spec, Unreadable(f"{spec.path} exists but cannot be read"))
+    if not spec.present:
+        if actual.type == "absent":
+            return []
+        return [Change(kind="file", resource=spec.path, op="file.remove", action="remove",
+                       fields=(FieldChange("exists", True, False),))]
+    return diff_file(spec.path, content_of(spec, context), spec.mode, spec.owner, spec.group,
+                     actual, op="file.write", kind="file")
+
+
+def diff_file(path: str, content: bytes | None, mode: str | None, owner: str | None,
+              group: str | None, actual: FileActual, *, op: str, kind: str) -> list[Change]:
+    """The change making `path` a regular file with these attributes; shared with the
+    service kind for unit files and drop-ins."""
+    wanted_hash = hashlib.sha256(content).hexdigest() if content is not None else None
+    if actual.type != "file":
+        after = {"content": describe_content(content) if content is not None else "(empty)",
+                 "mode": mode, "owner": owner, "group": group}
+        note = "" if actual.type == "absent" else f"replaces a {actual.type} at that path"
+        return [Change(kind=kind, resource=path, op=op, action="add", note=note,
+                       fields=tuple(FieldChange(k, None, v) for k, v in after.items() if v))]
+    fields: list[FieldChange] = []
+    if wanted_hash is not None and wanted_hash != actual.sha256:
+        assert content is not None
+        fields.append(FieldChange(
+            "content", f"{actual.size} bytes, sha256 {(actual.sha256 or '')[:12]}",
+            describe_content(content)))
+    if not same_mode(mode, actual.mode):
+        fields.append(FieldChange("mode", _octal(actual.mode), _octal(mode)))
+    for name, want, have in (("owner", owner, actual.owner), ("group", group, actual.group)):
+        if want is not None and want != have:
+            fields.append(FieldChange(name, have, want))
+    if not fields:
+        return []
+    return [Change(kind=kind, resource=path, op=op, action="change", fields=tuple(fields))]
+
+
+def steps(spec: FileSpec, change: Change, context: Context) -> list[Step]:
+    if change.op == "file.remove":
+        return [Run(("rm", "-f", "--", spec.path), f"remove {spec.path}")]
+    content = content_of(spec, context)
+    names = {f.name for f in change.fields}
+    if content is None or ("content" not in names and change.action == "change"):
+        return attribute_steps(spec.path, spec.mode, spec.owner, spec.group, create=content is None)
+    return [Put(spec.path, content, spec.mode, spec.owner, spec.group)]
+
+
+def attribute_steps(path: str, mode: str | None, owner: str | None, group: str | None,
+                    *, create: bool) -> list[Step]:
+    """Set mode and ownership without touching the content (creating it empty if asked)."""
+    found: list[Step] = []
+    if create:
+        found.append(Run(("touch", "--", path)))
+    if owner or group:
+        found.append(Run(("chown", f"{owner or ''}:{group or ''}".rstrip(":"), "--", path)))
+    if mode:
+        found.append(Run(("chmod", mode, "--", path)))
+    return found
+
+
+KIND: Kind[FileSpec] = Kind("file", FileSpec, probe, parse, diff, steps)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Literal
 
+from pydantic import model_validator
+
+from tendr.changes import Change, FieldChange, Put, Run, Step, Unreadable
 from tendr.names import DropinName, UnitName
 from tendr.states.base import ResourceSpec
+from tendr.states.file import FileActual, diff_file, parse_line, probe_paths
+from tendr.states.kind import Context, Kind, unknown
 
 
 class ServiceSpec(ResourceSpec):
@@ -36,3 +44,206 @@ class ServiceSpec(ResourceSpec):
     content: str | None = None
     dropins: dict[DropinName, str] = {}
     restart_on_change: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceSpec:
+        if self.masked and (self.enabled or self.running or self.content is not None):
+            raise ValueError("a masked unit cannot also be enabled, running or have content")
+        return self
+
+
+# -- facts, diff and steps -------------------------------------------------------
+
+UNIT_DIR = "/etc/systemd/system"
+_PROPERTIES = "Id,LoadState,ActiveState,SubState,UnitFileState"
+_RUNNING = {"active", "reloading", "activating"}
+_ENABLED = {"enabled", "enabled-runtime"}
+# Unit-file states where `systemctl enable` has nothing to do.
+_CANNOT_ENABLE = {"static", "generated", "transient", "alias", "indirect"}
+
+
+@dataclass(frozen=True)
+class ServiceActual:
+    """What systemd reports of a unit, and tendr's files for it."""
+
+    load: str
+    active: str
+    sub: str
+    unit_file_state: str
+    unit_file: FileActual
+    dropins: dict[str, FileActual]
+
+    @property
+    def masked(self) -> bool:
+        return self.load == "masked" or self.unit_file_state == "masked"
+
+    @property
+    def state(self) -> str:
+        return f"{self.active} ({self.sub})"
+
+
+def unit_path(spec: ServiceSpec) -> str:
+    return f"{UNIT_DIR}/{spec.unit}"
+
+
+def dropin_path(spec: ServiceSpec, name: str) -> str:
+    return f"{UNIT_DIR}/{spec.unit}.d/{name}"
+
+
+def _paths(specs: Sequence[ServiceSpec]) -> list[str]:
+    paths = []
+    for spec in specs:
+        paths.append(unit_path(spec))
+        paths.extend(dropin_path(spec, name) for name in spec.dropins)
+    return paths
+
+
+def probe(specs: Sequence[ServiceSpec]) -> str:
+    units = " ".join(shlex.quote(spec.unit) for spec in specs)
+    # /run/systemd/system exists exactly when systemd is PID 1 (sd_booted(3)).
+    return (
+        "if [ -d /run/systemd/system ]; then "
+        f"systemctl show --no-pager -p {_PROPERTIES} -- {units}; "
+        "else echo '@nosystemd'; fi; echo '@files'; " + probe_paths(_paths(specs))
+    )
+
+
+def parse(specs: Sequence[ServiceSpec], lines: list[str]) -> dict[str, Any]:
+    split = lines.index("@files") if "@files" in lines else len(lines)
+    shown, files = lines[:split], [parse_line(line) for line in lines[split + 1:]]
+    if shown[:1] == ["@nosystemd"]:
+        reason = Unreadable("systemd is not running on this host: units cannot be read")
+        return {spec.key: reason for spec in specs}
+    blocks = _blocks(shown)
+    result: dict[str, Any] = {}
+    position = 0
+    for index, spec in enumerate(specs):
+        props = blocks[index] if index < len(blocks) else {}
+        unit_file = files[position] if position < len(files) else FileActual("unreadable")
+        dropins = {
+            name: files[position + 1 + offset] if position + 1 + offset < len(files)
+            else FileActual("unreadable")
+            for offset, name in enumerate(spec.dropins)
+        }
+        position += 1 + len(spec.dropins)
+        result[spec.key] = ServiceActual(
+            load=props.get("LoadState", "unknown"), active=props.get("ActiveState", "unknown"),
+            sub=props.get("SubState", "unknown"),
+            unit_file_state=props.get("UnitFileState", "") or "none",
+            unit_file=unit_file, dropins=dropins,
+        )
+    return result
+
+
+def _blocks(lines: list[str]) -> list[dict[str, str]]:
+    """`systemctl show` prints one block of KEY=VALUE lines per unit, blank-line separated."""
+    blocks: list[dict[str, str]] = [{}]
+    for line in lines:
+        if not line.strip():
+            if blocks[-1]:
+                blocks.append({})
+            continue
+        key, _, value = line.partition("=")
+        blocks[-1][key] = value
+    return [block for block in blocks if block]
+
+
+def diff(spec: ServiceSpec, actual: ServiceActual | Unreadable, context: Context) -> list[Change]:
+    if isinstance(actual, Unreadable):
+        return unknown(spec, actual)
+    changes = _configure(spec, actual)
+    configured = bool(changes)
+    exists = actual.load != "not-found" or configured or spec.content is not None
+    depends = _dependency(spec, actual, context, configured)
+    changes += _mask(spec, actual)
+    if spec.masked:
+        return changes
+    changes += _enable(spec, actual, depends)
+    changes += _run(spec, actual, depends, configured)
+    if not exists and changes:
+        note = "the unit does not exist on the host, and nothing in this plan provides it"
+        changes = [c if c.depends_on else replace(c, note=note) for c in changes]
+    return changes
+
+
+def _dependency(spec: ServiceSpec, actual: ServiceActual, context: Context,
+                configured: bool) -> str:
+    """Why the outcome of enabling or starting this unit cannot be known in a dry run."""
+    if configured and actual.load == "not-found":
+        return f"service.configure {spec.unit} (the unit file is written first)"
+    installs = context.planned("package.install")
+    if actual.load == "not-found" and installs:
+        names = ", ".join(c.resource for c in installs)
+        return f"package.install {names} (the unit may come with it)"
+    return ""
+
+
+def _configure(spec: ServiceSpec, actual: ServiceActual) -> list[Change]:
+    fields: list[FieldChange] = []
+    action: Literal["add", "change"] = "change"
+    if spec.content is not None:
+        for change in diff_file(unit_path(spec), spec.content.encode(), "0644", "root", "root",
+                                actual.unit_file, op="service.configure", kind="service"):
+            fields += [replace(f, name=f"unit file {f.name}") for f in change.fields]
+            action = "add" if change.action == "add" and actual.load == "not-found" else action
+    for name, text in spec.dropins.items():
+        for change in diff_file(dropin_path(spec, name), text.encode(), "0644", "root", "root",
+                                actual.dropins[name], op="service.configure", kind="service"):
+            fields += [replace(f, name=f"{name} {f.name}") for f in change.fields]
+    if not fields:
+        return []
+    return [Change(kind="service", resource=spec.unit, op="service.configure", action=action,
+                   fields=tuple(fields))]
+
+
+def _mask(spec: ServiceSpec, actual: ServiceActual) -> list[Change]:
+    if spec.masked is None or spec.masked == actual.masked:
+        return []
+    op = "service.mask" if spec.masked else "service.unmask"
+    return [Change(kind="service", resource=spec.unit, op=op, action="change",
+                   fields=(FieldChange("masked", actual.masked, spec.masked),))]
+
+
+def _enable(spec: ServiceSpec, actual: ServiceActual, depends: str) -> list[Change]:
+    state = actual.unit_file_state
+    if spec.enabled is None or (spec.enabled and (state in _ENABLED or state in _CANNOT_ENABLE)):
+        return []
+    if not spec.enabled and state not in _ENABLED:
+        return []
+    op = "service.enable" if spec.enabled else "service.disable"
+    return [Change(kind="service", resource=spec.unit, op=op, action="change",
+                   depends_on=depends, fields=(FieldChange("enabled", state, op[8:] + "d"),))]
+
+
+def _run(spec: ServiceSpec, actual: ServiceActual, depends: str,
+         configured: bool) -> list[Change]:
+    running = actual.active in _RUNNING
+    if spec.running is not None and spec.running != running:
+        op = "service.start" if spec.running else "service.stop"
+        after = "active (running)" if spec.running else "inactive (dead)"
+        return [Change(kind="service", resource=spec.unit, op=op, action="change",
+                       depends_on=depends, fields=(FieldChange("state", actual.state, after),))]
+    if configured and running and spec.restart_on_change and spec.running is not False:
+        return [Change(kind="service", resource=spec.unit, op="service.restart", action="change",
+                       depends_on=f"service.configure {spec.unit}",
+                       note="its files change, so it restarts to use them",
+                       fields=(FieldChange("state", actual.state, "restarted"),))]
+    return []
+
+
+def steps(spec: ServiceSpec, change: Change, context: Context) -> list[Step]:
+    if change.op == "service.configure":
+        found: list[Step] = []
+        if spec.content is not None:
+            found.append(Put(unit_path(spec), spec.content.encode(), "0644", "root", "root"))
+        for name, text in spec.dropins.items():
+            found.append(Put(dropin_path(spec, name), text.encode(), "0644", "root", "root"))
+        found.append(Run(("systemctl", "daemon-reload")))
+        return found
+    verb = change.op.partition(".")[2]
+    if verb in ("start", "stop", "restart"):
+        return [Run(("systemctl", verb, "--", spec.unit))]
+    return [Run(("systemctl", verb, "--quiet", "--", spec.unit))]
+
+
+KIND: Kind[ServiceSpec] = Kind("service", ServiceSpec, probe, parse, diff, steps)

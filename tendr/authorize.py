@@ -1,0 +1,58 @@
+"""Putting the permission rules in front of hosts and changes. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from tendr.hosts.model import Host
+from tendr.plan import HostPlan, Plan
+from tendr.rules.decide import Decision, decide
+from tendr.workspace import Workspace
+
+
+def may(workspace: Workspace, person: str, op: str, host: Host) -> Decision:
+    return decide(person, op, host, workspace.rules, workspace.owner)
+
+
+def readable(workspace: Workspace, person: str, op: str,
+             hosts: Sequence[Host]) -> tuple[list[Host], dict[str, str]]:
+    """Split hosts into those `person` may read with `op`, and refusals by host name."""
+    allowed: list[Host] = []
+    refused: dict[str, str] = {}
+    for host in hosts:
+        decision = may(workspace, person, op, host)
+        if decision.allowed:
+            allowed.append(host)
+        else:
+            refused[host.name] = f"permission denied: {decision.reason}"
+    return allowed, refused
+
+
+def mark(workspace: Workspace, person: str, plan: Plan) -> Plan:
+    """Each change marked allowed or blocked, with the deciding rule."""
+    by_name = {h.name: h for h in workspace.hosts}
+    hosts = []
+    for host_plan in plan.hosts:
+        host = by_name[host_plan.host]
+        changes = []
+        for change in host_plan.changes:
+            if change.action == "unknown":  # nothing would be done; nothing to permit
+                changes.append(change)
+                continue
+            decision = may(workspace, person, change.op, host)
+            changes.append(replace(change, allowed=decision.allowed,
+                                   rule=decision.rule or decision.reason))
+        hosts.append(replace(host_plan, changes=tuple(changes)))
+    return Plan(tuple(hosts))
+
+
+def blocked(plan: Plan) -> list[tuple[HostPlan, list[str]]]:
+    """Per host, the changes the rules block, as 'op resource' strings."""
+    found = []
+    for host in plan.hosts:
+        names = [f"{c.op} {c.resource}" for c in host.changes
+                 if c.allowed is False and c.action != "unknown"]
+        if names:
+            found.append((host, names))
+    return found

@@ -1,0 +1,99 @@
+"""Pure data shared by every kind: what differs (Change) and how to fix it (Step).
+
+Kinds produce Changes from desired state and facts, and Steps from Changes;
+only tendr/apply.py turns Steps into pyinfra operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Action = Literal["add", "change", "remove", "unknown"]
+SIGNS: dict[Action, str] = {"add": "+", "change": "~", "remove": "-", "unknown": "?"}
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of a resource, before and after (secrets already masked)."""
+
+    name: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing to do on one host, named by its operation `KIND.VERB`.
+
+    `depends_on` says the outcome hangs on an earlier change of the same plan
+    (the package that brings the unit, the unit file not yet written): a dry run
+    cannot know it, and says so. An `unknown` change could not be read at all.
+    """
+
+    kind: str
+    resource: str
+    op: str
+    action: Action
+    fields: tuple[FieldChange, ...] = ()
+    note: str = ""
+    depends_on: str = ""
+    source: str = ""
+    allowed: bool | None = None  # set by the permission rules; None until decided
+    rule: str = ""  # the rule that decided, or why none did
+
+    @property
+    def sign(self) -> str:
+        return SIGNS[self.action]
+
+    def before(self) -> dict[str, Any]:
+        return {f.name: f.before for f in self.fields}
+
+    def after(self) -> dict[str, Any]:
+        return {f.name: f.after for f in self.fields}
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """The actual state of a resource could not be read; `reason` says why."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """Run a command given as an argument vector (quoted when it reaches a shell)."""
+
+    argv: tuple[str, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Put:
+    """Write bytes to a path, then set mode and ownership when given."""
+
+    path: str
+    content: bytes
+    mode: str | None = None
+    owner: str | None = None
+    group: str | None = None
+
+
+Step = Run | Put
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A shell snippet that prints the facts of some resources, and its parser's input."""
+
+    script: str
+    keys: tuple[str, ...] = field(default_factory=tuple)
+
+
+def field_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[FieldChange, ...]:
+    """Only the fields whose desired value is set and differs from the actual one."""
+    return tuple(
+        FieldChange(name, before.get(name), value)
+        for name, value in after.items()
+        if value is not None and before.get(name) != value
+    )

@@ -1,0 +1,94 @@
+"""Planning over hosts: connect, gather every host's facts in one command, diff.
+
+The I/O edge around the pure plan (tendr/plan.py): one connection and one probe
+command per host, hosts in parallel, a host that fails never stops the others.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+
+import gevent
+
+from tendr.hosts.connect import Session, close_session, open_session, run
+from tendr.hosts.model import Host
+from tendr.plan import Desired, HostPlan, Plan, plan_host, probe_script, split_sections
+from tendr.states.base import ResourceSpec
+from tendr.states.kind import workspace_bytes
+from tendr.workspace import Workspace
+
+Progress = Callable[[str], None]
+
+
+def desired_for(workspace: Workspace, host: Host) -> Desired:
+    return [(d.file, d.spec) for d in workspace.desired(host)]
+
+
+def desired_specs(workspace: Workspace,
+                  hosts: Sequence[Host]) -> dict[str, dict[tuple[str, str], ResourceSpec]]:
+    """Per host, each desired spec by (kind, key): what apply turns into steps."""
+    return {h.name: {(s.kind, s.key): s for _, s in desired_for(workspace, h)} for h in hosts}
+
+
+def workspace_sources(workspace: Workspace, hosts: Sequence[Host]) -> dict[str, bytes]:
+    """The workspace files that `source` keys name, read once for all hosts."""
+    sources: dict[str, bytes] = {}
+    for host in hosts:
+        for _, spec in desired_for(workspace, host):
+            source = getattr(spec, "source", None)
+            if source and source not in sources:
+                sources[source] = workspace_bytes(workspace.root, source)
+    return sources
+
+
+def connect(workspace: Workspace, hosts: Sequence[Host],
+            progress: Progress | None = None) -> Session:
+    return open_session(hosts, workspace.path(workspace.settings.known_hosts),
+                        workspace.settings, progress)
+
+
+def gather(workspace: Workspace, hosts: Sequence[Host], session: Session,
+           progress: Progress | None = None) -> Plan:
+    """Plan every host: hosts that did not connect carry their error instead."""
+    sources = workspace_sources(workspace, hosts)
+    results: dict[str, HostPlan] = {}
+
+    def plan_one(host: Host) -> None:
+        results[host.name] = _plan_one(workspace, host, session, sources)
+        if progress:
+            progress(host.name)
+
+    greenlets = [session.state.pool.spawn(plan_one, h) for h in hosts
+                 if h.name in session.hosts]
+    for host in hosts:
+        if host.name in session.errors:
+            results[host.name] = HostPlan(host=host.name, error=session.errors[host.name])
+    gevent.joinall(greenlets, raise_error=True)
+    return Plan(tuple(results[h.name] for h in hosts))
+
+
+def _plan_one(workspace: Workspace, host: Host, session: Session,
+              sources: dict[str, bytes]) -> HostPlan:
+    desired = desired_for(workspace, host)
+    if not desired:
+        return HostPlan(host=host.name)
+    nonce = secrets.token_hex(8)
+    try:
+        ok, stdout, stderr = run(session, host.name, probe_script(desired, nonce))
+    except Exception as exc:
+        return HostPlan(host=host.name, error=f"reading its state failed: {exc}")
+    if not ok:
+        detail = "; ".join(stderr[-3:]) or "no error output"
+        return HostPlan(host=host.name, error=f"reading its state failed: {detail}")
+    return plan_host(host.name, desired, split_sections(stdout, nonce), sources)
+
+
+def plan(workspace: Workspace, hosts: Sequence[Host],
+         progress: Progress | None = None) -> Plan:
+    """Connect, plan, disconnect."""
+    session = connect(workspace, hosts)
+    try:
+        return gather(workspace, hosts, session, progress)
+    finally:
+        close_session(session)

@@ -1,0 +1,122 @@
+"""Rendering plans and results: text for terminals, plain data for JSON. No host I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape as _escape
+
+from tendr.apply import HostResult
+from tendr.changes import Change
+from tendr.plan import HostPlan, Plan
+
+COLORS = {"+": "green", "~": "yellow", "-": "red", "?": "magenta"}
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    return {
+        "kind": change.kind,
+        "resource": change.resource,
+        "op": change.op,
+        "action": change.action,
+        "before": change.before(),
+        "after": change.after(),
+        "note": change.note or None,
+        "depends_on": change.depends_on or None,
+        "source": change.source,
+    }
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "hosts": [
+            {"name": h.host, "error": h.error, "in_sync": h.in_sync,
+             "changes": [change_json(c) for c in h.changes]}
+            for h in plan.hosts
+        ],
+        "summary": plan.summary(),
+    }
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def change_lines(change: Change) -> list[str]:
+    """A change as rich-markup lines: sign, operation, resource, then each field."""
+    color = COLORS[change.sign]
+    lines = [f"  [{color}]{change.sign}[/] {change.op:<18} {_escape(change.resource)}"]
+    for item in change.fields:
+        lines.append(f"      {item.name}: {_escape(_value(item.before))} → "
+                     f"{_escape(_value(item.after))}")
+    if change.note:
+        lines.append(f"      [dim]{_escape(change.note)}[/]")
+    if change.depends_on:
+        lines.append(f"      [dim]depends on {_escape(change.depends_on)}: "
+                     "outcome known only after it runs[/]")
+    return lines
+
+
+def host_lines(host: HostPlan) -> list[str]:
+    if host.error:
+        return [f"[bold]{host.host}[/]: [red]error[/]: {_escape(host.error)}"]
+    if host.in_sync:
+        return [f"[bold]{host.host}[/]: [green]in sync[/]"]
+    lines = [f"[bold]{host.host}[/]: {len(host.changes)} change(s)"]
+    for change in host.changes:
+        lines.extend(change_lines(change))
+    return lines
+
+
+def summary_line(plan: Plan) -> str:
+    s = plan.summary()
+    parts = [f"{s['add']} to add", f"{s['change']} to change", f"{s['remove']} to remove"]
+    if s["unknown"]:
+        parts.append(f"{s['unknown']} not readable")
+    hosts = f"{s['hosts']} host(s): {s['in_sync']} in sync"
+    if s["errors"]:
+        hosts += f", {s['errors']} failed"
+    return f"Plan: {', '.join(parts)}. {hosts}."
+
+
+def results_json(results: list[HostResult]) -> list[dict[str, Any]]:
+    return [
+        {"name": r.host, "error": r.error,
+         "changes": [{**change_json(c.change), "outcome": c.outcome, "reason": c.reason or None}
+                     for c in r.results]}
+        for r in results
+    ]
+
+
+_OUTCOME = {"done": "[green]done[/]", "failed": "[red]failed[/]",
+            "refused": "[red]refused[/]", "skipped": "[yellow]not run[/]"}
+
+
+def result_lines(results: list[HostResult], after: Plan) -> list[str]:
+    """What was done, what failed and why, then what the hosts look like now."""
+    remaining = {h.host: h for h in after.hosts}
+    lines: list[str] = []
+    for result in results:
+        if result.error:
+            lines.append(f"[bold]{result.host}[/]: [red]error[/]: {_escape(result.error)}")
+            continue
+        now = remaining.get(result.host)
+        left = [c for c in now.changes if c.action != "unknown"] if now else []
+        state = "[green]converged[/]" if now and not left and not now.error else (
+            f"[red]{len(left)} change(s) remain[/]" if left else "[red]not re-read[/]")
+        lines.append(f"[bold]{result.host}[/]: {state}")
+        for item in result.results:
+            reason = f": {_escape(item.reason)}" if item.reason else ""
+            lines.append(f"  {_OUTCOME[item.outcome]} {item.change.op} "
+                         f"{_escape(item.change.resource)}{reason}")
+        lines.extend(line for c in left for line in change_lines(c))
+    totals = {k: sum(r.count(k) for r in results) for k in ("done", "failed", "refused", "skipped")}
+    errors = sum(r.error is not None for r in results)
+    lines.append(f"Applied: {totals['done']} done, {totals['failed']} failed, "
+                 f"{totals['refused']} refused, {totals['skipped']} not run; "
+                 f"{errors} host(s) with errors.")
+    return lines

@@ -1,0 +1,49 @@
+"""The contract every resource kind implements, and the per-host planning context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from tendr.changes import Change, Step, Unreadable
+from tendr.states.base import ResourceSpec
+
+S = TypeVar("S", bound=ResourceSpec)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a diff may know besides one resource: earlier changes of the same host plan,
+    and workspace files already read (a file's `source`)."""
+
+    earlier: tuple[Change, ...] = ()
+    sources: dict[str, bytes] = field(default_factory=dict)
+
+    def planned(self, op: str) -> list[Change]:
+        return [c for c in self.earlier if c.op == op]
+
+
+@dataclass(frozen=True)
+class Kind(Generic[S]):
+    """A resource kind: how to read it (one shell snippet for all resources of the
+    kind on a host), parse it, compare it (pure), and change it (pure Steps)."""
+
+    name: str
+    spec: type[S]
+    probe: Callable[[Sequence[S]], str]
+    parse: Callable[[Sequence[S], list[str]], dict[str, Any]]
+    diff: Callable[[S, Any, Context], list[Change]]
+    steps: Callable[[S, Change, Context], list[Step]]
+
+
+def unknown(spec: ResourceSpec, actual: Unreadable) -> list[Change]:
+    """The one change a resource gets when its state could not be read."""
+    return [Change(kind=spec.kind, resource=spec.key, op=f"{spec.kind}.read", action="unknown",
+                   note=actual.reason)]
+
+
+def workspace_bytes(root: Path, relative: str) -> bytes:
+    """A workspace file's bytes (the loader already checked it exists inside the root)."""
+    return (root / relative).read_bytes()
