@@ -1,0 +1,90 @@
+"""pytest fixtures for the test fleet.
+
+Load with `pytest_plugins = ["tests.fleet.plugin"]` (tests/conftest.py) or
+`pytest -p tests.fleet.plugin`.
+
+- `fleet` (session): a Fleet of TENDR_FLEET_SIZE hosts (default 3), booted
+  once, torn down at the end (TENDR_FLEET_KEEP=1 leaves it up).  Its hosts are
+  shared by all tests: read them, do not change them.
+- `fresh_host` (function): one host in the base image's state, for a test that
+  changes it; afterwards it is reset in the background.  `fresh_hosts(n)`
+  gives several.
+- `fleet_workspace` (function): a tmp tendr workspace (hosts/fleet.toml,
+  known_hosts, tendr.toml) for the fleet's hosts.
+
+Where the fleet cannot start (not root, no debootstrap, ...) these fixtures
+fail the test with the reason; they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fleet.fleet import Fleet, FleetError, fleet_size_from_env
+from tests.fleet.host import Host, write_hosts_file
+
+FLEET_FIXTURES = {"fleet", "fresh_host", "fresh_hosts", "fleet_workspace"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fleet: runs against real test hosts booted by the suite")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a fleet fixture `fleet` (select with -m fleet)."""
+    for item in items:
+        if FLEET_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.fleet)
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Iterator[Fleet]:
+    f = Fleet()
+    problem = None
+    try:
+        f.up(fleet_size_from_env())
+    except FleetError as e:
+        problem = str(e)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    try:
+        yield f
+    finally:
+        if os.environ.get("TENDR_FLEET_KEEP") != "1":
+            f.down()
+
+
+@pytest.fixture
+def fresh_hosts(fleet: Fleet) -> Iterator[Callable[[int], list[Host]]]:
+    """A function n -> n fresh hosts; all are given back after the test."""
+    taken: list[Host] = []
+
+    def take(n: int = 1) -> list[Host]:
+        try:
+            hosts = fleet.fresh(n)
+        except FleetError as e:
+            problem = str(e)
+        else:
+            taken.extend(hosts)
+            return hosts
+        pytest.fail(problem, pytrace=False)
+
+    yield take
+    if taken:
+        fleet.release(taken)
+
+
+@pytest.fixture
+def fresh_host(fresh_hosts: Callable[[int], list[Host]]) -> Host:
+    return fresh_hosts(1)[0]
+
+
+@pytest.fixture
+def fleet_workspace(fleet: Fleet, tmp_path: Path) -> Path:
+    """tmp_path as a tendr workspace for all fleet hosts (client "fleet", user root)."""
+    write_hosts_file(tmp_path, fleet.hosts)
+    return tmp_path

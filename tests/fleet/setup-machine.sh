@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install what the test fleet (tests/fleet) needs on a Debian machine, as root.
+# Idempotent: installs only what is missing; safe to run before every CI run.
+#
+#   bash tests/fleet/setup-machine.sh            # packages only
+#   TENDR_FLEET_BUILD=1 bash tests/fleet/setup-machine.sh   # also build the base image
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup-machine.sh: run as root" >&2
+    exit 1
+fi
+
+# debootstrap builds the base image, systemd-container has systemd-nspawn,
+# openssh-client talks to the hosts, iproute2 has ss (tests check listeners),
+# procps has ps, util-linux has mount/umount.
+packages=(debootstrap systemd-container openssh-client iproute2 procps util-linux ca-certificates)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup-machine.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+    echo "setup-machine.sh: packages present"
+fi
+
+if ! grep -qw overlay /proc/filesystems; then
+    modprobe overlay 2>/dev/null || echo "setup-machine.sh: warning: no overlay filesystem" >&2
+fi
+
+if [ "${TENDR_FLEET_BUILD:-0}" = 1 ]; then
+    cd "$(dirname "$0")/../.."
+    python3 -m tests.fleet build
+fi
