@@ -24,6 +24,8 @@ def change_json(change: Change) -> dict[str, Any]:
         "note": change.note or None,
         "depends_on": change.depends_on or None,
         "source": change.source,
+        "allowed": change.allowed,
+        "rule": change.rule or None,
     }
 
 
@@ -50,6 +52,8 @@ def change_lines(change: Change) -> list[str]:
     """A change as rich-markup lines: sign, operation, resource, then each field."""
     color = COLORS[change.sign]
     lines = [f"  [{color}]{change.sign}[/] {change.op:<18} {_escape(change.resource)}"]
+    if change.allowed is False:
+        lines[0] += f"  [red bold]blocked[/] [red]({_escape(change.rule)})[/]"
     for item in change.fields:
         lines.append(f"      {item.name}: {_escape(_value(item.before))} → "
                      f"{_escape(_value(item.after))}")

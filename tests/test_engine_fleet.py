@@ -1,0 +1,194 @@
+"""plan and apply end to end on real test hosts (systemd, sshd, apt) over SSH."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tendr.cli import app
+from tests.fleet.host import Host, write_hosts_file
+
+pytestmark = pytest.mark.fleet
+
+ADMIN_RULES = """\
+[roles.admin]
+members = ["root"]
+allow = [{ ops = ["*"], hosts = ["all"] }]
+"""
+
+DEMO_UNIT = "[Unit]\\nDescription=tendr demo\\n[Service]\\nExecStart=/bin/sleep infinity\\n" \
+            "[Install]\\nWantedBy=multi-user.target\\n"
+
+STATE = f"""\
+hosts = ["all"]
+
+[[package]]
+name = "hello"
+
+[[file]]
+path = "/etc/motd"
+content = "Managed by Example IT.\\n"
+mode = "0640"
+owner = "root"
+group = "lp"
+
+[[service]]
+unit = "tendr-demo.service"
+content = "{DEMO_UNIT}"
+enabled = true
+running = true
+
+[[service]]
+unit = "cron.service"
+enabled = false
+running = false
+"""
+
+
+def workspace(root: Path, hosts: list[Host], state: str, user: str = "root") -> Path:
+    """A workspace for these hosts with one state file and an admin role for root."""
+    write_hosts_file(root, hosts, user=user)
+    for folder, name, text in (("states", "main.toml", state), ("rules", "roles.toml",
+                                                                   ADMIN_RULES)):
+        (root / folder).mkdir(mode=0o755, exist_ok=True)
+        (root / folder / name).write_text(text)
+        (root / folder / name).chmod(0o644)
+    return root
+
+
+def tendr(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_drift_apply_converge_and_idempotent(fresh_host: Host, tmp_path: Path) -> None:
+    """Each kind's drift is planned with its operation; apply converges; a second apply
+    changes nothing and the plan after it exits 0."""
+    ws = str(workspace(tmp_path, [fresh_host], STATE))
+    code, text = tendr("plan", "-w", ws)
+    assert code == 2, text
+    for expected in ("+ package.install", "hello", "~ file.write", "/etc/motd",
+                     "+ service.configure", "tendr-demo.service", "service.enable",
+                     "service.start", "~ service.disable", "cron.service", "~ service.stop",
+                     "active (running) → inactive (dead)"):
+        assert expected in text, expected
+
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 0, text
+    assert "converged" in text
+
+    assert fresh_host.run(["dpkg-query", "-W", "-f=${Status}", "hello"]).stdout == \
+        "install ok installed"
+    assert fresh_host.run("stat -c '%a %U %G' /etc/motd").stdout.strip() == "640 root lp"
+    assert fresh_host.run("cat /etc/motd").stdout == "Managed by Example IT.\n"
+    assert fresh_host.run("systemctl is-active tendr-demo.service").stdout.strip() == "active"
+    assert fresh_host.run("systemctl is-enabled tendr-demo.service").stdout.strip() == "enabled"
+    assert fresh_host.run("systemctl is-active cron.service").stdout.strip() == "inactive"
+
+    code, text = tendr("plan", "-w", ws)
+    assert code == 0, text
+    assert "in sync" in text
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 0, text
+    assert "Nothing to apply" in text
+
+
+def test_json_says_what_text_says(fresh_host: Host, tmp_path: Path) -> None:
+    """The JSON plan lists the same operations and resources as the text plan."""
+    ws = str(workspace(tmp_path, [fresh_host], STATE))
+    code_text, text = tendr("plan", "-w", ws)
+    code_json, raw = tendr("plan", "-w", ws, "--format", "json")
+    assert code_text == code_json == 2
+    data = json.loads(raw)
+    [host] = data["hosts"]
+    assert host["name"] == fresh_host.name and host["error"] is None
+    for change in host["changes"]:
+        assert f"{change['op']}" in text and change["resource"] in text
+        assert change["allowed"] is True and "roles.admin.allow[0]" in change["rule"]
+    motd = next(c for c in host["changes"] if c["resource"] == "/etc/motd")
+    assert motd["before"]["mode"] == "0644" and motd["after"]["mode"] == "0640"
+    assert data["summary"]["with_changes"] == 1
+
+
+def test_changed_host_key_is_refused(fresh_host: Host, tmp_path: Path) -> None:
+    """A host whose key does not match known_hosts is refused, named, and nothing runs."""
+    ws = workspace(tmp_path, [fresh_host], STATE)
+    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBmX8XnkhvSAI4zAXuVMlw6WkqSmGx0jf0KLLpdo3Nrx"
+    (ws / "known_hosts").write_text(f"[127.0.0.1]:{fresh_host.port} {other}\n")
+    code, text = tendr("plan", "-w", str(ws))
+    assert code == 1
+    assert f"{fresh_host.name}: error: host key not verified" in text
+    code, text = tendr("apply", "-w", str(ws), "--yes")
+    assert code == 1
+    assert fresh_host.run(["dpkg-query", "-W", "hello"]).returncode != 0
+
+
+def test_unknown_host_key_is_refused(fresh_host: Host, tmp_path: Path) -> None:
+    """An empty known_hosts never trusts on first use."""
+    ws = workspace(tmp_path, [fresh_host], STATE)
+    (ws / "known_hosts").write_text("")
+    code, text = tendr("plan", "-w", str(ws))
+    assert code == 1 and "host key not verified" in text
+    assert (ws / "known_hosts").read_text() == ""
+
+
+def test_unreachable_host_does_not_stop_the_others(fresh_host: Host, tmp_path: Path) -> None:
+    """With one host unreachable the others are planned and applied; the exit code is 1."""
+    ws = workspace(tmp_path, [fresh_host], STATE)
+    hosts_file = ws / "hosts" / "fleet.toml"
+    hosts_file.write_text(hosts_file.read_text() +
+                          '\n[hosts.gone-01]\naddress = "127.0.0.1"\nport = 1\n')
+    code, text = tendr("plan", "-w", str(ws))
+    assert code == 1
+    assert "gone-01: error: cannot connect" in text
+    assert "+ package.install" in text
+    code, text = tendr("apply", "-w", str(ws), "--yes")
+    assert code == 1
+    assert f"{fresh_host.name}: converged" in text
+    assert fresh_host.run("systemctl is-active tendr-demo.service").stdout.strip() == "active"
+
+
+HOSTILE_PATH = "/srv/we ird/it's \"q\"; $(touch /tmp/pwned1) `touch /tmp/pwned2` & x"
+HOSTILE_CONTENT = "a'b\"c; $(touch /tmp/pwned3)\n`touch /tmp/pwned4`\n\\n \t end\n\n"
+
+
+def test_hostile_paths_and_content_arrive_byte_for_byte(fresh_host: Host,
+                                                         tmp_path: Path) -> None:
+    """Spaces, quotes, ;, $(...), backticks and newlines are data, never shell."""
+    state = (f'hosts = ["all"]\n[[file]]\npath = {json.dumps(HOSTILE_PATH)}\n'
+             f"content = {json.dumps(HOSTILE_CONTENT)}\nmode = \"0600\"\n")
+    ws = str(workspace(tmp_path, [fresh_host], state))
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 0, text
+    got = fresh_host.run(["cat", "--", HOSTILE_PATH])
+    assert got.returncode == 0 and got.stdout == HOSTILE_CONTENT
+    assert fresh_host.run("ls /tmp/pwned* 2>/dev/null | wc -l").stdout.strip() == "0"
+    assert tendr("plan", "-w", ws)[0] == 0
+
+
+def test_failed_unit_is_shown_failed_and_apply_reports_why(fresh_host: Host,
+                                                           tmp_path: Path) -> None:
+    """A unit that fails to start fails the apply with systemd's reason; the plan after
+    shows it as failed, not as a bare 'not running'."""
+    state = ('hosts = ["all"]\n[[service]]\nunit = "tendr-broken.service"\n'
+             'content = "[Service]\\nType=oneshot\\nExecStart=/bin/false\\n"\nrunning = true\n')
+    ws = str(workspace(tmp_path, [fresh_host], state))
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 1
+    assert "failed service.start tendr-broken.service" in text
+    code, text = tendr("plan", "-w", ws)
+    assert code == 2
+    assert "failed (failed) → active (running)" in text
+
+
+def test_sudo_user(fresh_host: Host, tmp_path: Path) -> None:
+    """A non-root user reads and changes the host through sudo."""
+    state = 'hosts = ["all"]\n[[file]]\npath = "/etc/tendr-sudo"\ncontent = "via sudo\\n"\n'
+    ws = str(workspace(tmp_path, [fresh_host], state, user="tech"))
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 0, text
+    assert fresh_host.run("stat -c %U /etc/tendr-sudo").stdout.strip() == "root"
+    assert tendr("plan", "-w", ws)[0] == 0
