@@ -1,0 +1,84 @@
+"""Who is acting, and whether a rules file can be trusted: the I/O edge of rules.
+
+The acting person is the account running tendr, or SUDO_USER when run through
+sudo; only root may act as someone else. Rules files that others can write are
+refused, as sshd refuses a writable authorized_keys.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import stat
+from pathlib import Path
+
+from tendr.errors import PermissionDenied
+
+_ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}\$?")  # as tendr.names.AccountName
+
+
+def _account_name(uid: int) -> str:
+    """The account name of `uid`, or the number itself when it has no passwd entry."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def acting_person(as_person: str | None) -> str:
+    """The account on whose behalf tendr acts: `as_person` (root only), else SUDO_USER
+    when running as root through sudo, else the effective user."""
+    euid = os.geteuid()
+    if as_person is not None:
+        if euid != 0:
+            raise PermissionDenied(
+                message=f"only root may act as someone else (--as {as_person}); "
+                f"you are {_account_name(euid)}"
+            )
+        if not _ACCOUNT.fullmatch(as_person):
+            raise PermissionDenied(
+                message=f"--as {as_person!r} is not an account name (lower case, digits, _ -)"
+            )
+        return as_person
+    sudo_user = os.environ.get("SUDO_USER", "")
+    if euid == 0 and sudo_user:
+        return sudo_user
+    return _account_name(euid)
+
+
+def workspace_owner(root: Path) -> tuple[int, str]:
+    """The uid and account name of the owner of the workspace root directory."""
+    uid = root.stat().st_uid
+    return uid, _account_name(uid)
+
+
+def check_rules_file_trust(path: Path, workspace_owner_uid: int) -> str | None:
+    """Why tendr refuses the rules file (or rules/ directory) at `path`, or None:
+    it must be writable by its owner only, and owned by root or the workspace owner."""
+    try:
+        info = path.stat()
+    except OSError as error:
+        return f"{path}: cannot check who may change it ({error.strerror})"
+    what = "directory" if stat.S_ISDIR(info.st_mode) else "file"
+    problems = []
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        who = " and ".join(
+            w for w, bit in (("group", stat.S_IWGRP), ("others", stat.S_IWOTH)) if mode & bit
+        )
+        problems.append(
+            f"the {what} is writable by {who} (mode {mode:04o}); fix: chmod go-w {path}"
+        )
+    if info.st_uid not in (0, workspace_owner_uid):
+        owner = _account_name(info.st_uid)
+        problems.append(
+            f"the {what} is owned by {owner} (uid {info.st_uid}), neither root nor the "
+            f"workspace owner ({_account_name(workspace_owner_uid)}); fix: chown "
+            f"{_account_name(workspace_owner_uid)} {path}"
+        )
+    if not problems:
+        return None
+    return f"{path}: refused, anyone who can change it could grant themselves anything: " + (
+        "; ".join(problems)
+    )
