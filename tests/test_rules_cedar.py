@@ -65,7 +65,6 @@ roles_st = st.builds(
 files_st = st.builds(RulesFile, roles=st.dictionaries(st.sampled_from(ROLE_NAMES), roles_st,
                                                       max_size=3))
 rule_sets = st.lists(st.tuples(st.sampled_from(PATHS), files_st), max_size=3)
-subsets = st.lists
 host_st = st.builds(
     FakeHost,
     name=st.sampled_from(HOST_NAMES),
