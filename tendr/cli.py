@@ -14,13 +14,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tendr import __version__, engine
 from tendr.apply import HostResult
 from tendr.apply import apply as run_apply
-from tendr.authorize import blocked, mark, readable
+from tendr.authorize import blocked, mark, may, readable
 from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
 from tendr.hosts.connect import close_session
 from tendr.hosts.inventory import host_rows, limit
@@ -29,6 +30,8 @@ from tendr.init import create_workspace
 from tendr.plan import HostPlan, Plan
 from tendr.report import host_lines, plan_json, result_lines, results_json, summary_line
 from tendr.rules.actor import acting_person
+from tendr.rules.decide import matching_rules, roles_of
+from tendr.rules.model import check_op_pattern
 from tendr.schema import FAMILIES, FILE_NAMES, schema_for
 from tendr.workspace import Workspace, find_root, load
 
@@ -347,3 +350,68 @@ def _render_results(results: list[HostResult], after: Plan, fmt: Format) -> None
     out.print("")
     for line in result_lines(results, after):
         out.print(line)
+
+
+rules_app = typer.Typer(help="Permission rules: who may do what, where.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("explain")
+def rules_explain(
+    person: Annotated[str, typer.Argument(help="An operating-system account name.")],
+    operation: Annotated[str, typer.Argument(help="e.g. service.restart, package.install, plan")],
+    host: Annotated[str, typer.Argument(help="A host name from hosts/.")],
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Why PERSON may or may not apply OPERATION on HOST, and the rule that decides.
+
+    Exit 0 when allowed, 1 when not.
+    """
+    with _reporting(fmt):
+        loaded = _load(workspace)
+        target = next((h for h in loaded.hosts if h.name == host), None)
+        if target is None:
+            raise UserError(f"no host named {host!r} in hosts/")
+        if reason := check_op_pattern(operation):
+            raise UserError(reason)
+        decision = may(loaded, person, operation, target)
+        found = matching_rules(person, operation, target, loaded.rules, loaded.owner)
+        roles = roles_of(person, loaded.rules, loaded.owner)
+        if fmt is Format.json:
+            _print_json({"person": person, "operation": operation, "host": host,
+                         "allowed": decision.allowed, "rule": decision.rule,
+                         "reason": decision.reason, "roles": roles,
+                         "matching": [str(m) for m in found]})
+        else:
+            verdict = "[green]allowed[/]" if decision.allowed else "[red]denied[/]"
+            out.print(f"{verdict}: {escape(decision.reason)}")
+            out.print(f"deciding rule: {escape(decision.rule or 'none (default deny)')}")
+            out.print(f"{person}'s roles: {', '.join(roles) or 'none'}")
+            for match in found:
+                out.print(f"  matches {escape(str(match))}")
+        raise typer.Exit(EXIT_OK if decision.allowed else EXIT_ERROR)
+
+
+@rules_app.command("list")
+def rules_list(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> None:
+    """Every role: its file, members and rules."""
+    with _reporting(fmt):
+        loaded = _load(workspace)
+        rows: list[dict[str, Any]] = [
+            {"file": file, "role": name, "description": role.description,
+             "members": [loaded.owner + " (@owner)" if m == "@owner" else m
+                         for m in role.members],
+             "allow": [{"ops": list(r.ops), "hosts": list(r.hosts)} for r in role.allow],
+             "deny": [{"ops": list(r.ops), "hosts": list(r.hosts)} for r in role.deny]}
+            for file, rules_file in loaded.rules for name, role in rules_file.roles.items()
+        ]
+        if fmt is Format.json:
+            _print_json({"roles": rows})
+            return
+        for row in rows:
+            out.print(f"[bold]{row['role']}[/] ({row['file']}): {escape(row['description'])}")
+            out.print(f"  members: {', '.join(row['members']) or 'none'}")
+            for effect in ("allow", "deny"):
+                for rule in row[effect]:
+                    out.print(f"  {effect} {', '.join(rule['ops'])} on {', '.join(rule['hosts'])}")
