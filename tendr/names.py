@@ -30,12 +30,13 @@ UNIT_SUFFIXES = (
 )
 
 # systemd: unit names are at most 255 bytes of [A-Za-z0-9:_.\-@] plus a type suffix
-# (systemd's unit_name_is_valid); a leading '-' would read as an option.
+# (systemd's unit_name_is_valid); the part before an '@' may not be empty, and a
+# leading '-' would read as an option.
 UnitName = Annotated[
     str,
     StringConstraints(max_length=255),
     _pattern(
-        r"[A-Za-z0-9:_.\\@][A-Za-z0-9:_.\\@-]*\.(" + "|".join(UNIT_SUFFIXES) + ")",
+        r"[A-Za-z0-9:_.\\][A-Za-z0-9:_.\\@-]*\.(" + "|".join(UNIT_SUFFIXES) + ")",
         "a systemd unit name (letters, digits, ':_.\\@-', ending in a unit type "
         "such as .service or .timer)",
     ),

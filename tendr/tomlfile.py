@@ -1,8 +1,9 @@
 """Reading TOML files, and finding the line of a key path for error messages.
 
 tomllib keeps no positions, so `locate` re-reads the text: it tracks table
-headers (counting `[[array]]` entries) and `key = value` lines, and returns the
-line of the longest prefix of the key path it can find.
+headers (counting `[[array]]` entries) and `key = value` lines, skips the inside
+of multi-line strings, and returns the line of the longest prefix of the key
+path it can find.
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ from typing import Any
 from tendr.errors import Problem
 
 _POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_AT_END = "(at end of document)"
 _HEADER = re.compile(r"\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"\s*([A-Za-z0-9_\-\"'. ]+?)\s*=")
+# One part of a dotted key: bare, "basic" (with escapes) or 'literal'.
+_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_KEY = re.compile(rf"\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
+_PARTS = re.compile(rf"\s*({_PART})\s*(?:\.|$)")
+_MULTILINE = re.compile(r'"""|\'\'\'')
 
 Loc = Sequence[str | int]
 
@@ -37,14 +43,34 @@ def read_toml(path: Path, display: str) -> tuple[dict[str, Any] | None, str, Pro
         found = _POSITION.search(message)
         line = int(found.group(1)) if found else None
         column = int(found.group(2)) if found else None
-        message = _POSITION.sub("", message).strip()
+        if _AT_END in message:  # e.g. an array left open: point at the last line
+            lines = text.splitlines() or [""]
+            line, column = len(lines), len(lines[-1]) + 1
+        message = _POSITION.sub("", message).replace(_AT_END, "at the end of the file").strip()
         return None, text, Problem(
             file=display, message=f"TOML syntax error: {message}", line=line, column=column
         )
 
 
 def _split_key(key: str) -> list[str]:
-    return [part.strip().strip("\"'") for part in key.split(".")]
+    """'a."b.c".d' -> ['a', 'b.c', 'd']: dots inside quotes do not split."""
+    parts = []
+    for found in _PARTS.finditer(key):
+        part = found.group(1)
+        if part[:1] in "\"'":
+            part = part[1:-1]
+        parts.append(part)
+    return parts
+
+
+def _multiline_delimiter(line: str, open_with: str | None) -> str | None:
+    """The multi-line string delimiter still open after `line`, or None."""
+    for found in _MULTILINE.finditer(line):
+        if open_with is None:
+            open_with = found.group()
+        elif found.group() == open_with:
+            open_with = None
+    return open_with
 
 
 def locate(text: str, loc: Loc) -> int | None:
@@ -53,8 +79,12 @@ def locate(text: str, loc: Loc) -> int | None:
     best: tuple[int, int] | None = None  # (matched length, line)
     table: list[str] = []
     counts: dict[tuple[str, ...], int] = {}
+    in_string: str | None = None  # the delimiter of an open multi-line string
     for number, line in enumerate(text.splitlines(), start=1):
-        path: list[str] | None = None
+        inside, in_string = in_string is not None, _multiline_delimiter(line, in_string)
+        if inside:
+            continue
+        paths: list[list[str]] = []
         header = _HEADER.match(line)
         if header:
             base = _split_key(header.group(2))
@@ -62,16 +92,16 @@ def locate(text: str, loc: Loc) -> int | None:
                 index = counts.get(tuple(base), -1) + 1
                 counts[tuple(base)] = index
                 table = [*base, str(index)]
+                paths = [base, table]  # `[[servce]]` is where the array `servce` is
             else:
                 table = _resolve_arrays(base, counts)
-            path = table
-        elif (key := _KEY.match(line)) and not line.lstrip().startswith("#"):
-            path = [*table, *_split_key(key.group(1))]
-        if path is None:
-            continue
-        matched = _common_prefix(path, want)
-        if matched == len(path) and (best is None or matched > best[0]):
-            best = (matched, number)
+                paths = [table]
+        elif key := _KEY.match(line):
+            paths = [[*table, *_split_key(key.group(1))]]
+        for path in paths:
+            matched = _common_prefix(path, want)
+            if matched == len(path) and (best is None or matched > best[0]):
+                best = (matched, number)
     return best[1] if best else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 from typing import Any, Union, get_args, get_origin
 
@@ -22,16 +23,45 @@ _EXPECTED = {
     "list_type": "expected a list, e.g. [\"a\", \"b\"]",
     "dict_type": "expected a table",
     "model_type": "expected a table",
+    "model_attributes_type": "expected a table",
+    "tuple_type": "expected a list, e.g. [\"a\", \"b\"]",
+    "set_type": "expected a list, e.g. [\"a\", \"b\"]",
+    "float_type": "expected a number",
+    "literal_error": "expected {expected}",
+    "greater_than_equal": "expected a number of at least {ge}",
+    "greater_than": "expected a number greater than {gt}",
+    "less_than_equal": "expected a number of at most {le}",
+    "less_than": "expected a number less than {lt}",
+    "too_short": "expected at least {min_length} item(s)",
+    "too_long": "expected at most {max_length} item(s)",
+    "string_too_short": "expected at least {min_length} character(s)",
+    "string_too_long": "expected at most {max_length} character(s)",
     "missing": "is required but missing",
 }
+# Kinds whose message is complete without the offending value.
+_NO_INPUT = {"missing", "too_short", "too_long"}
+# pydantic marks an error in a dict key with this extra location part.
+_KEY_MARKER = "[key]"
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def key_path(loc: Loc) -> str:
-    """('service', 0, 'unit') -> 'service[0].unit'."""
+    """('service', 0, 'unit') -> 'service[0].unit'; keys TOML must quote are quoted."""
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        if part == _KEY_MARKER:
+            continue
+        name = part if _BARE_KEY.fullmatch(part) else _quote(part)
+        text += f".{name}" if text else name
     return text
+
+
+def _quote(key: str) -> str:
+    escaped = key.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def problems_from(error: ValidationError, model: type[BaseModel], file: str,
@@ -39,7 +69,7 @@ def problems_from(error: ValidationError, model: type[BaseModel], file: str,
     """One Problem per pydantic error, with the key path, line and what was expected."""
     problems = []
     for item in error.errors():
-        loc = tuple(item["loc"])
+        loc = tuple(part for part in item["loc"] if part != _KEY_MARKER)
         problems.append(
             Problem(
                 file=file,
@@ -57,11 +87,24 @@ def _message(item: Any, model: type[BaseModel], loc: Loc) -> str:
         allowed = _fields_at(model, loc[:-1])
         hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
         return f"unknown key {loc[-1]!r}{hint}"
-    message = _EXPECTED.get(kind) or str(item["msg"]).removeprefix("Value error, ")
     secret = any(str(part) in _SECRET_KEYS for part in loc)
-    if kind in _EXPECTED and kind != "missing" and not secret:
+    template = _EXPECTED.get(kind)
+    if template is None:
+        message = str(item["msg"]).removeprefix("Value error, ")
+        return _redact(message, item["input"]) if secret else message
+    message = template.format(**item.get("ctx", {}))
+    if kind not in _NO_INPUT and not secret:
         message += f", got {item['input']!r}"
     return message
+
+
+def _redact(message: str, value: Any) -> str:
+    """A validator's message with a (possibly secret) string value taken out."""
+    if not isinstance(value, str) or not value:
+        return message
+    message = message.replace(repr(value), "the value given")
+    # A bare copy too, unless it is so short that replacing it would garble the words.
+    return message.replace(value, "***") if len(value) > 3 else message
 
 
 def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:

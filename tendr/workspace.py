@@ -6,6 +6,8 @@ and every problem of the workspace is collected, not only the first.
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -75,6 +77,22 @@ class Workspace:
         return self.root / relative
 
 
+def validate_data(model: type[M], data: dict[str, Any]) -> M:
+    """Validate parsed TOML strictly: `enabled = "yes"` or `port = "22"` is a wrong
+    type, not a value pydantic quietly coerces.
+
+    TOML's types are JSON's (plus dates), so the data goes through pydantic's
+    strict JSON mode, in which an array may still fill a tuple field.
+    """
+    return model.model_validate_json(json.dumps(data, default=_toml_date), strict=True)
+
+
+def _toml_date(value: object) -> str:
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    raise TypeError(f"unexpected TOML value {value!r}")
+
+
 def find_root(option: Path | None) -> Path:
     """--workspace, then $TENDR_WORKSPACE, then the current directory."""
     if option is not None:
@@ -96,6 +114,7 @@ class _Loader:
         self.root = root
         self.problems: list[Problem] = []
         self.texts: dict[str, str] = {}
+        self.hosts_complete = True  # False once a hosts file could not be read
 
     def load(self) -> Workspace:
         if not self.root.is_dir():
@@ -140,7 +159,7 @@ class _Loader:
             problems, data = check(data, display, text)
             self.problems.extend(problems)
         try:
-            return model.model_validate(data)
+            return validate_data(model, data)
         except ValidationError as exc:
             self.problems.extend(problems_from(exc, model, display, text))
             return None
@@ -157,6 +176,7 @@ class _Loader:
         for path, display in self._files("hosts"):
             parsed = self._parse(path, display, HostsFile)
             if parsed is None:
+                self.hosts_complete = False
                 continue
             for name, entry in parsed.hosts.items():
                 host = Host.resolve(name, path.stem, entry, parsed.defaults, display)
@@ -180,7 +200,8 @@ class _Loader:
                 continue
             text = self.texts[display]
             for index, selector in enumerate(parsed.hosts):
-                if not select([selector], hosts):
+                # With a hosts file unreadable, "matches no host" would be a guess.
+                if self.hosts_complete and not select([selector], hosts):
                     self._problem(display, f"hosts[{index}]", locate(text, ["hosts"]),
                                   f"{selector!r} matches no host in hosts/")
             states.append((display, parsed))
@@ -244,12 +265,13 @@ class _Loader:
                     where = f"{key_path}.{attribute}"
                     line = locate(self.texts[name], _loc(where))
                     target = (self.root / value).resolve()
+                    # A secret typed where its file belongs must not be echoed.
+                    shown = "the secret file" if attribute.startswith("password") else repr(value)
                     if not target.is_relative_to(self.root):
-                        self._problem(name, where, line,
-                                      f"{value!r} is outside the workspace")
+                        self._problem(name, where, line, f"{shown} is outside the workspace")
                     elif not target.is_file():
                         self._problem(name, where, line,
-                                      f"{value!r} does not exist in the workspace")
+                                      f"{shown} does not exist in the workspace")
 
     def _problem(self, file: str, key: str, line: int | None, message: str) -> None:
         self.problems.append(Problem(file=file, key=key, line=line, message=message))

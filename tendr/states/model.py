@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from tendr.hosts.selection import check_selector
 from tendr.model import Strict
@@ -14,6 +16,16 @@ from tendr.states.module import ModuleSpec
 from tendr.states.package import PackageSpec
 from tendr.states.printer import PrinterSpec
 from tendr.states.service import ServiceSpec
+
+
+def _selector(value: str) -> str:
+    if reason := check_selector(value):
+        raise ValueError(reason)
+    return value
+
+
+# Checked one by one, so each malformed selector is reported at hosts[INDEX].
+Selector = Annotated[str, AfterValidator(_selector)]
 
 
 class StateFile(Strict):
@@ -30,21 +42,13 @@ class StateFile(Strict):
     """
 
     description: str = ""
-    hosts: list[str] = Field(min_length=1)
+    hosts: list[Selector] = Field(min_length=1)
     service: list[ServiceSpec] = []
     module: list[ModuleSpec] = []
     printer: list[PrinterSpec] = []
     backup: list[BackupSpec] = []
     package: list[PackageSpec] = []
     file: list[FileSpec] = []
-
-    @field_validator("hosts")
-    @classmethod
-    def _selectors(cls, value: list[str]) -> list[str]:
-        for selector in value:
-            if reason := check_selector(selector):
-                raise ValueError(reason)
-        return value
 
     def resources(self) -> list[tuple[str, ResourceSpec]]:
         """Every resource with its key path in the file, e.g. ('service[0]', spec)."""

@@ -1,0 +1,33 @@
+"""Test helpers: build workspace trees from plain text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+# A minimal valid workspace: one local host, one state file, no rules.
+LOCAL_HOSTS = """\
+[hosts.desk01]
+connector = "local"
+groups = ["frontdesk"]
+tags = ["lab"]
+"""
+
+
+def build_tree(root: Path, files: Mapping[str, str]) -> Path:
+    """Write `files` ({relative path: text}) under `root`; return `root`.
+
+    Files get mode 0644 and folders 0755 whatever the umask is, because the
+    loader refuses rules files that group or others can write.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    for relative, text in files.items():
+        target = root / relative
+        for parent in reversed(target.relative_to(root).parents[:-1]):
+            folder = root / parent
+            folder.mkdir(exist_ok=True)
+            folder.chmod(0o755)
+        target.write_text(text, encoding="utf-8")
+        target.chmod(0o644)
+    return root

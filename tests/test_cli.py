@@ -1,0 +1,277 @@
+"""The command line as a technician uses it: exit codes and what they read."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from tendr import __version__
+from tendr.cli import app
+from tendr.workspace import ENV_WORKSPACE
+from tests.helpers import build_tree
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+FLEET = {
+    "hosts/acme.toml": """\
+[defaults]
+user = "tendr"
+groups = ["office"]
+
+[hosts.acme-fs01]
+address = "203.0.113.10"
+groups = ["fileservers"]
+
+[hosts.acme-desk01]
+address = "203.0.113.21"
+port = 2222
+groups = ["frontdesk"]
+tags = ["printing"]
+""",
+    "hosts/beta.toml": '[hosts.beta-desk01]\nconnector = "local"\n',
+    "states/front.toml": 'hosts = ["group:frontdesk"]\n[[package]]\nname = "cups"\n',
+    "states/all.toml": 'hosts = ["all"]\n[[package]]\nname = "curl"\n',
+    "known_hosts": "",
+}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Path:
+    return build_tree(tmp_path / "fleet", FLEET)
+
+
+def test_validate_example_workspace() -> None:
+    """`tendr validate` on the example workspace says it is valid and exits 0."""
+    result = run("validate", "-w", str(REPO_ROOT))
+    assert result.exit_code == 0, result.output
+    assert f"workspace {REPO_ROOT} is valid: 1 hosts, 4 state files, 1 rules files" in result.output
+
+
+def test_validate_json_for_scripts(fleet: Path) -> None:
+    """`validate --format json` gives ok and the counts."""
+    result = run("validate", "-w", str(fleet), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "ok": True, "problems": [], "hosts": 3, "states": 2, "rules": 0,
+    }
+
+
+def test_hosts_table(fleet: Path) -> None:
+    """`tendr hosts` lists each host with client, address:port, connector, groups, states."""
+    result = run("hosts", "-w", str(fleet))
+    assert result.exit_code == 0, result.output
+    assert result.output.split()[:6] == ["host", "client", "address", "connector", "groups",
+                                         "states"]
+    names = [line.split()[0] for line in result.output.splitlines()[1:] if line[:1].strip()]
+    assert names == ["acme-fs01", "acme-desk01", "beta-desk01"]
+
+
+@pytest.mark.xfail(reason="cli.py's hosts table truncates columns at 80 columns; "
+                          "fix: overflow='fold' on the table's columns")
+def test_hosts_table_shows_whole_addresses(fleet: Path) -> None:
+    """At 80 columns, the table still shows each address and state file whole."""
+    result = run("hosts", "-w", str(fleet))
+    assert "203.0.113.21:2222" in result.output
+    assert "…" not in result.output
+
+
+def test_hosts_json(fleet: Path) -> None:
+    """`hosts --format json` gives every host with defaults merged and its state files."""
+    result = run("hosts", "-w", str(fleet), "--format", "json")
+    assert result.exit_code == 0, result.output
+    hosts = {h["name"]: h for h in json.loads(result.stdout)["hosts"]}
+    assert hosts["acme-desk01"] == {
+        "name": "acme-desk01", "client": "acme", "address": "203.0.113.21", "port": 2222,
+        "user": "tendr", "connector": "ssh", "groups": ["office", "frontdesk"],
+        "tags": ["printing"], "states": ["states/all.toml", "states/front.toml"],
+    }
+    assert hosts["beta-desk01"]["address"] == "local"
+    assert hosts["beta-desk01"]["states"] == ["states/all.toml"]
+
+
+@pytest.mark.parametrize(
+    ("limits", "selected"),
+    [
+        (["client:acme"], ["acme-fs01", "acme-desk01"]),
+        (["group:frontdesk"], ["acme-desk01"]),
+        (["tag:printing", "beta-desk01"], ["acme-desk01", "beta-desk01"]),
+        (["all"], ["acme-fs01", "acme-desk01", "beta-desk01"]),
+    ],
+)
+def test_hosts_limit(fleet: Path, limits: list[str], selected: list[str]) -> None:
+    """`--limit` selects hosts by name, group, client, tag or all; repeated, they add up."""
+    args = [arg for selector in limits for arg in ("--limit", selector)]
+    result = run("hosts", "-w", str(fleet), "--format", "json", *args)
+    assert result.exit_code == 0, result.output
+    assert [h["name"] for h in json.loads(result.stdout)["hosts"]] == selected
+
+
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [
+        ("group:nothing", "error: --limit 'group:nothing': matches no host in hosts/"),
+        ("grp:x y", "error: --limit 'grp:x y': 'grp:x y' is not a host selector"),
+    ],
+)
+def test_hosts_limit_refuses_bad_selectors(fleet: Path, selector: str, message: str) -> None:
+    """A --limit that selects nothing or is malformed is an error, not an empty list."""
+    result = run("hosts", "-w", str(fleet), "--limit", selector)
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_init_creates_a_valid_workspace(tmp_path: Path) -> None:
+    """`tendr init DIR` writes a workspace that `tendr validate` accepts."""
+    target = tmp_path / "client-ws"
+    result = run("init", str(target))
+    assert result.exit_code == 0, result.output
+    for relative in ("hosts/local.toml", "states/baseline.toml", "rules/roles.toml",
+                     "tendr.toml", "known_hosts"):
+        assert f"created {target / relative}" in result.output
+    assert "is the administrator" in result.output
+    validated = run("validate", "-w", str(target))
+    assert validated.exit_code == 0, validated.output
+
+
+def test_init_into_an_empty_folder(tmp_path: Path) -> None:
+    """An existing empty folder is a fine place for a new workspace."""
+    (tmp_path / "empty").mkdir()
+    assert run("init", str(tmp_path / "empty")).exit_code == 0
+
+
+def test_init_refuses_a_non_empty_folder(tmp_path: Path) -> None:
+    """`tendr init` never writes into a folder that already has files, and says why."""
+    target = build_tree(tmp_path / "busy", {"notes.txt": "mine"})
+    result = run("init", str(target))
+    assert result.exit_code == 1
+    assert f"error: cannot create a workspace in {target}: it exists and is not an empty folder" \
+        in result.output
+    assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
+
+
+def test_schema_prints_every_family() -> None:
+    """`tendr schema` prints one JSON Schema per file family."""
+    result = run("schema")
+    assert result.exit_code == 0
+    assert set(json.loads(result.stdout)) == {"hosts", "states", "rules", "settings"}
+
+
+def test_schema_of_one_family() -> None:
+    """`tendr schema states` prints the state file schema alone."""
+    result = run("schema", "states")
+    assert result.exit_code == 0
+    assert "service" in json.loads(result.stdout)["properties"]
+
+
+def test_schema_refuses_an_unknown_family() -> None:
+    """An unknown family is an error listing the families."""
+    result = run("schema", "hostz")
+    assert result.exit_code == 1
+    assert "unknown family 'hostz' (expected one of: hosts, states, rules, settings)" \
+        in result.output
+
+
+def test_schema_output_writes_files(tmp_path: Path) -> None:
+    """`tendr schema --output DIR` writes one .schema.json per family and names each."""
+    result = run("schema", "--output", str(tmp_path / "schemas"))
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in (tmp_path / "schemas").iterdir())
+    assert written == ["hosts.schema.json", "rules.schema.json", "states.schema.json",
+                       "tendr.schema.json"]
+    for name in written:
+        assert f"wrote {tmp_path / 'schemas' / name}" in result.output
+        assert json.loads((tmp_path / "schemas" / name).read_text())["$schema"].startswith(
+            "https://json-schema.org/")
+
+
+def test_version() -> None:
+    """`tendr --version` prints the version."""
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"tendr {__version__}"
+
+
+def test_workspace_option_beats_environment(fleet: Path, tmp_path: Path) -> None:
+    """-w names the workspace even when TENDR_WORKSPACE names another."""
+    other = build_tree(tmp_path / "other", {"states/x.toml": 'hosts = ["nobody"]\n'})
+    result = run("validate", "-w", str(fleet), env={ENV_WORKSPACE: str(other)})
+    assert result.exit_code == 0, result.output
+    assert f"workspace {fleet} is valid" in result.output
+
+
+def test_environment_names_the_workspace(fleet: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without -w, TENDR_WORKSPACE names the workspace, whatever the current folder."""
+    monkeypatch.chdir(tmp_path)
+    result = run("validate", env={ENV_WORKSPACE: str(fleet)})
+    assert result.exit_code == 0, result.output
+    assert f"workspace {fleet} is valid" in result.output
+
+
+def test_current_folder_is_the_default_workspace(fleet: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without -w or TENDR_WORKSPACE, the current folder is the workspace."""
+    monkeypatch.delenv(ENV_WORKSPACE, raising=False)
+    monkeypatch.chdir(fleet)
+    result = run("validate")
+    assert result.exit_code == 0, result.output
+    assert f"workspace {fleet} is valid" in result.output
+
+
+def test_outside_a_workspace_says_how_to_name_one(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run outside any workspace, validate explains -w, TENDR_WORKSPACE and init."""
+    monkeypatch.delenv(ENV_WORKSPACE, raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = run("validate")
+    assert result.exit_code == 1
+    assert "--workspace DIR, set TENDR_WORKSPACE, or create one with 'tendr init DIR'" \
+        in result.output
+
+
+# -- the installed console script ---------------------------------------------------
+
+TENDR = shutil.which("tendr")
+needs_script = pytest.mark.skipif(TENDR is None, reason="the tendr console script is not installed")
+
+
+@needs_script
+def test_console_script_validates_the_example_workspace() -> None:
+    """The installed `tendr validate -w ROOT` exits 0 in a real process."""
+    assert TENDR is not None
+    env = {k: v for k, v in os.environ.items() if k != ENV_WORKSPACE}
+    done = subprocess.run([TENDR, "validate", "-w", str(REPO_ROOT)], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "is valid" in done.stdout
+
+
+@needs_script
+def test_console_script_reports_errors_without_traceback(tmp_path: Path) -> None:
+    """In a real process, a broken workspace exits 1 with the error on stderr, no traceback."""
+    assert TENDR is not None
+    root = build_tree(tmp_path / "ws", {"states/a.toml": 'hosts = ["all"\n'})
+    done = subprocess.run([TENDR, "validate", "-w", str(root)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1
+    assert "error: states/a.toml:1:15: TOML syntax error: Unclosed array" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+@needs_script
+def test_console_script_version() -> None:
+    """The installed `tendr --version` prints the version."""
+    assert TENDR is not None
+    done = subprocess.run([TENDR, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"tendr {__version__}"
