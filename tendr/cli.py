@@ -293,7 +293,7 @@ def apply(
             raise PermissionDenied(message=_refusal_message(person, refusals))
         if not any(c.action != "unknown" and c.allowed for h in planned.hosts
                    for c in h.changes):
-            _finish_without_changes(planned, fmt)
+            _finish_without_changes(planned, fmt, person, refusals)
         _confirm(yes, fmt)
         to_apply = [h for h in selected if h.name in {p.host for p in planned.hosts}]
         session = engine.connect(loaded, [h for h in to_apply
@@ -326,12 +326,19 @@ def _refusal_message(person: str, refusals: list[tuple[HostPlan, list[str]]]) ->
     return "\n".join(lines)
 
 
-def _finish_without_changes(plan: Plan, fmt: Format) -> None:
+def _finish_without_changes(plan: Plan, fmt: Format, person: str,
+                            refusals: list[tuple[HostPlan, list[str]]]) -> None:
+    """Nothing may run: either nothing differs, or every change is refused."""
     if fmt is Format.json:
         _print_json({"plan": plan_json(plan), "results": [], "after": plan_json(plan)})
+    elif refusals:
+        out.print(f"Nothing applied: {person} may make none of the planned changes:")
+        for host, names in refusals:
+            for name in names:
+                out.print(f"  [red]refused[/] {host.host}: {escape(name)}")
     else:
         out.print("Nothing to apply.")
-    raise typer.Exit(EXIT_ERROR if plan.has_errors else EXIT_OK)
+    raise typer.Exit(EXIT_ERROR if plan.has_errors or refusals else EXIT_OK)
 
 
 def _confirm(yes: bool, fmt: Format) -> None:

@@ -1,0 +1,61 @@
+"""Every command that touches a host consults the rules first, so a new command cannot
+forget to: each command must be classified here, and the host-touching ones are run by
+a person in no role while any attempt to connect is recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from pyinfra.api.host import Host as PyinfraHost
+from typer.testing import CliRunner
+
+from tendr.cli import app
+from tests.helpers import build_tree
+
+# Commands that connect to hosts, with the arguments they need.
+TOUCHES_HOSTS: dict[str, list[str]] = {"plan": [], "apply": ["--yes"]}
+# Commands that only read the workspace.
+WORKSPACE_ONLY = {"validate", "hosts", "init", "schema", "rules explain", "rules list"}
+
+
+def command_names(group: Any, prefix: str = "") -> set[str]:
+    """Every command of a (Typer's own) click group, sub-commands as 'group name'."""
+    names: set[str] = set()
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            names |= command_names(command, f"{prefix}{name} ")
+        else:
+            names.add(f"{prefix}{name}")
+    return names
+
+
+def test_every_command_is_classified() -> None:
+    """A new command fails this test until it is listed as host-touching or not."""
+    assert command_names(typer.main.get_command(app)) == set(TOUCHES_HOSTS) | WORKSPACE_ONLY
+
+
+@pytest.mark.parametrize("command", sorted(TOUCHES_HOSTS))
+def test_host_commands_refuse_a_person_in_no_role(command: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run as someone in no role, the command refuses and never connects to a host."""
+    attempts: list[Any] = []
+
+    def record(self: PyinfraHost, *args: Any, **kwargs: Any) -> None:
+        attempts.append(self)
+
+    monkeypatch.setattr(PyinfraHost, "connect", record)
+    root = build_tree(tmp_path, {
+        "hosts/acme.toml": '[hosts.acme-01]\naddress = "127.0.0.1"\nport = 1\n',
+        "known_hosts": "",
+        "states/s.toml": 'hosts = ["all"]\n[[package]]\nname = "hello"\n',
+        "rules/roles.toml": '[roles.admin]\nmembers = ["root"]\n'
+                            'allow = [{ ops = ["*"], hosts = ["all"] }]\n',
+    })
+    result = CliRunner().invoke(app, [command, "-w", str(root), "--as", "eve",
+                                      *TOUCHES_HOSTS[command]])
+    assert result.exit_code == 1
+    assert "permission denied: eve is in no role" in result.output
+    assert attempts == []
