@@ -1,0 +1,58 @@
+"""apply through pyinfra's local connector: confirmation, and the example workspace."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tendr.cli import app
+from tests.helpers import build_tree
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def local_workspace(tmp_path: Path, target: Path) -> Path:
+    return build_tree(tmp_path / "ws", {
+        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+        "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{target}"\ncontent = "x\\n"\n',
+        "rules/roles.toml": '[roles.admin]\nmembers = ["root"]\n'
+                            'allow = [{ ops = ["*"], hosts = ["all"] }]\n',
+    })
+
+
+def test_apply_without_terminal_needs_yes(tmp_path: Path) -> None:
+    """Without a terminal and without --yes, apply stops with a clear message."""
+    target = tmp_path / "out" / "motd"
+    ws = local_workspace(tmp_path, target)
+    result = CliRunner().invoke(app, ["apply", "-w", str(ws)])
+    assert result.exit_code == 1
+    assert "no terminal to confirm on: pass --yes" in result.output
+    assert not target.exists()
+
+
+def test_apply_local_then_in_sync(tmp_path: Path) -> None:
+    """The local connector applies a file and the next plan is in sync."""
+    target = tmp_path / "out" / "motd"
+    ws = local_workspace(tmp_path, target)
+    result = CliRunner().invoke(app, ["apply", "-w", str(ws), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert target.read_text() == "x\n"
+    result = CliRunner().invoke(app, ["plan", "-w", str(ws)])
+    assert result.exit_code == 0 and "here: in sync" in result.output
+
+
+def test_example_workspace_plans_on_this_machine() -> None:
+    """The repository's example workspace plans the local machine: files and packages
+    are compared, and what cannot be read here is said per resource."""
+    result = CliRunner().invoke(app, ["plan", "-w", str(REPO), "--format", "json"])
+    assert result.exit_code in (0, 2), result.output
+    [host] = json.loads(result.output)["hosts"]
+    assert host["name"] == "localhost" and host["error"] is None
+    ops = {c["op"] for c in host["changes"]}
+    assert "printer.read" in ops  # printers are not planned yet, and the plan says so
+    unit_changes = [c for c in host["changes"] if c["kind"] == "service"]
+    if not Path("/run/systemd/system").is_dir():
+        assert all(c["action"] == "unknown" and "systemd is not running" in c["note"]
+                   for c in unit_changes)
