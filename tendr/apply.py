@@ -10,8 +10,7 @@ import io
 import logging
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import gevent
 from pyinfra.api.operation import add_op
@@ -19,34 +18,15 @@ from pyinfra.api.operations import run_host_op
 from pyinfra.context import ctx_host, ctx_state
 from pyinfra.operations import files, server
 
-from tendr.changes import Change, Run, Step
+from tendr.changes import Change, ChangeResult, HostResult, Run, Step
 from tendr.hosts.connect import Session
 from tendr.plan import Plan
 from tendr.states.base import ResourceSpec
 from tendr.states.kind import Context
 from tendr.states.kinds import KINDS
 
-Outcome = Literal["done", "failed", "refused", "skipped"]
-
 logging.getLogger("pyinfra").addHandler(logging.NullHandler())
 logging.getLogger("pyinfra").propagate = False
-
-
-@dataclass(frozen=True)
-class ChangeResult:
-    change: Change
-    outcome: Outcome
-    reason: str = ""
-
-
-@dataclass
-class HostResult:
-    host: str
-    results: list[ChangeResult] = field(default_factory=list)
-    error: str | None = None
-
-    def count(self, outcome: Outcome) -> int:
-        return sum(r.outcome == outcome for r in self.results)
 
 
 def _op(state: Any, pyhost: Any, step: Step, sudo: bool, name: str) -> Any:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Action = Literal["add", "change", "remove", "unknown"]
+Outcome = Literal["done", "failed", "refused", "skipped"]
 SIGNS: dict[Action, str] = {"add": "+", "change": "~", "remove": "-", "unknown": "?"}
 
 
@@ -82,14 +83,6 @@ class Put:
 Step = Run | Put
 
 
-@dataclass(frozen=True)
-class Probe:
-    """A shell snippet that prints the facts of some resources, and its parser's input."""
-
-    script: str
-    keys: tuple[str, ...] = field(default_factory=tuple)
-
-
 def field_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[FieldChange, ...]:
     """Only the fields whose desired value is set and differs from the actual one."""
     return tuple(
@@ -97,3 +90,24 @@ def field_changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[FieldC
         for name, value in after.items()
         if value is not None and before.get(name) != value
     )
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """What became of one change when applied."""
+
+    change: Change
+    outcome: Outcome
+    reason: str = ""
+
+
+@dataclass
+class HostResult:
+    """What became of one host's changes; `error` when the host could not be worked on."""
+
+    host: str
+    results: list[ChangeResult] = field(default_factory=list)
+    error: str | None = None
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(r.outcome == outcome for r in self.results)

@@ -19,9 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tendr import __version__, engine
-from tendr.apply import HostResult
 from tendr.apply import apply as run_apply
 from tendr.authorize import blocked, mark, may, readable
+from tendr.changes import HostResult
 from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
 from tendr.hosts.connect import close_session
 from tendr.hosts.inventory import host_rows, limit

@@ -6,8 +6,7 @@ from typing import Any
 
 from rich.markup import escape as _escape
 
-from tendr.apply import HostResult
-from tendr.changes import Change
+from tendr.changes import Change, HostResult
 from tendr.plan import HostPlan, Plan
 
 COLORS = {"+": "green", "~": "yellow", "-": "red", "?": "magenta"}
