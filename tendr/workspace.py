@@ -210,6 +210,11 @@ class _Loader:
 
     def _rules(self, owner_uid: int) -> list[tuple[str, RulesFile]]:
         rules: list[tuple[str, RulesFile]] = []
+        folder = self.root / "rules"
+        # Whoever can write the folder can replace the files in it.
+        if folder.is_dir() and (reason := check_rules_file_trust(folder, owner_uid)):
+            self.problems.append(Problem(file="rules/", message=reason))
+            return rules
         for path, display in self._files("rules"):
             if reason := check_rules_file_trust(path, owner_uid):
                 self.problems.append(Problem(file=display, message=reason))

@@ -18,7 +18,7 @@ from tests.helpers import build_tree
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-FLEET = {
+SAMPLE = {
     "hosts/acme.toml": """\
 [defaults]
 user = "tendr"
@@ -46,8 +46,8 @@ def run(*args: str, env: dict[str, str] | None = None) -> Result:
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Path:
-    return build_tree(tmp_path / "fleet", FLEET)
+def sample(tmp_path: Path) -> Path:
+    return build_tree(tmp_path / "sample", SAMPLE)
 
 
 def test_validate_example_workspace() -> None:
@@ -57,18 +57,18 @@ def test_validate_example_workspace() -> None:
     assert f"workspace {REPO_ROOT} is valid: 1 hosts, 4 state files, 1 rules files" in result.output
 
 
-def test_validate_json_for_scripts(fleet: Path) -> None:
+def test_validate_json_for_scripts(sample: Path) -> None:
     """`validate --format json` gives ok and the counts."""
-    result = run("validate", "-w", str(fleet), "--format", "json")
+    result = run("validate", "-w", str(sample), "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {
         "ok": True, "problems": [], "hosts": 3, "states": 2, "rules": 0,
     }
 
 
-def test_hosts_table(fleet: Path) -> None:
+def test_hosts_table(sample: Path) -> None:
     """`tendr hosts` lists each host with client, address:port, connector, groups, states."""
-    result = run("hosts", "-w", str(fleet))
+    result = run("hosts", "-w", str(sample))
     assert result.exit_code == 0, result.output
     assert result.output.split()[:6] == ["host", "client", "address", "connector", "groups",
                                          "states"]
@@ -78,16 +78,16 @@ def test_hosts_table(fleet: Path) -> None:
 
 @pytest.mark.xfail(reason="cli.py's hosts table truncates columns at 80 columns; "
                           "fix: overflow='fold' on the table's columns")
-def test_hosts_table_shows_whole_addresses(fleet: Path) -> None:
+def test_hosts_table_shows_whole_addresses(sample: Path) -> None:
     """At 80 columns, the table still shows each address and state file whole."""
-    result = run("hosts", "-w", str(fleet))
+    result = run("hosts", "-w", str(sample))
     assert "203.0.113.21:2222" in result.output
     assert "…" not in result.output
 
 
-def test_hosts_json(fleet: Path) -> None:
+def test_hosts_json(sample: Path) -> None:
     """`hosts --format json` gives every host with defaults merged and its state files."""
-    result = run("hosts", "-w", str(fleet), "--format", "json")
+    result = run("hosts", "-w", str(sample), "--format", "json")
     assert result.exit_code == 0, result.output
     hosts = {h["name"]: h for h in json.loads(result.stdout)["hosts"]}
     assert hosts["acme-desk01"] == {
@@ -108,10 +108,10 @@ def test_hosts_json(fleet: Path) -> None:
         (["all"], ["acme-fs01", "acme-desk01", "beta-desk01"]),
     ],
 )
-def test_hosts_limit(fleet: Path, limits: list[str], selected: list[str]) -> None:
+def test_hosts_limit(sample: Path, limits: list[str], selected: list[str]) -> None:
     """`--limit` selects hosts by name, group, client, tag or all; repeated, they add up."""
     args = [arg for selector in limits for arg in ("--limit", selector)]
-    result = run("hosts", "-w", str(fleet), "--format", "json", *args)
+    result = run("hosts", "-w", str(sample), "--format", "json", *args)
     assert result.exit_code == 0, result.output
     assert [h["name"] for h in json.loads(result.stdout)["hosts"]] == selected
 
@@ -123,9 +123,9 @@ def test_hosts_limit(fleet: Path, limits: list[str], selected: list[str]) -> Non
         ("grp:x y", "error: --limit 'grp:x y': 'grp:x y' is not a host selector"),
     ],
 )
-def test_hosts_limit_refuses_bad_selectors(fleet: Path, selector: str, message: str) -> None:
+def test_hosts_limit_refuses_bad_selectors(sample: Path, selector: str, message: str) -> None:
     """A --limit that selects nothing or is malformed is an error, not an empty list."""
-    result = run("hosts", "-w", str(fleet), "--limit", selector)
+    result = run("hosts", "-w", str(sample), "--limit", selector)
     assert result.exit_code == 1
     assert message in result.output
 
@@ -201,31 +201,31 @@ def test_version() -> None:
     assert result.output.strip() == f"tendr {__version__}"
 
 
-def test_workspace_option_beats_environment(fleet: Path, tmp_path: Path) -> None:
+def test_workspace_option_beats_environment(sample: Path, tmp_path: Path) -> None:
     """-w names the workspace even when TENDR_WORKSPACE names another."""
     other = build_tree(tmp_path / "other", {"states/x.toml": 'hosts = ["nobody"]\n'})
-    result = run("validate", "-w", str(fleet), env={ENV_WORKSPACE: str(other)})
+    result = run("validate", "-w", str(sample), env={ENV_WORKSPACE: str(other)})
     assert result.exit_code == 0, result.output
-    assert f"workspace {fleet} is valid" in result.output
+    assert f"workspace {sample} is valid" in result.output
 
 
-def test_environment_names_the_workspace(fleet: Path, tmp_path: Path,
+def test_environment_names_the_workspace(sample: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Without -w, TENDR_WORKSPACE names the workspace, whatever the current folder."""
     monkeypatch.chdir(tmp_path)
-    result = run("validate", env={ENV_WORKSPACE: str(fleet)})
+    result = run("validate", env={ENV_WORKSPACE: str(sample)})
     assert result.exit_code == 0, result.output
-    assert f"workspace {fleet} is valid" in result.output
+    assert f"workspace {sample} is valid" in result.output
 
 
-def test_current_folder_is_the_default_workspace(fleet: Path,
+def test_current_folder_is_the_default_workspace(sample: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Without -w or TENDR_WORKSPACE, the current folder is the workspace."""
     monkeypatch.delenv(ENV_WORKSPACE, raising=False)
-    monkeypatch.chdir(fleet)
+    monkeypatch.chdir(sample)
     result = run("validate")
     assert result.exit_code == 0, result.output
-    assert f"workspace {fleet} is valid" in result.output
+    assert f"workspace {sample} is valid" in result.output
 
 
 def test_outside_a_workspace_says_how_to_name_one(tmp_path: Path,

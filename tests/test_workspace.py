@@ -289,6 +289,16 @@ def test_writable_rules_file_is_refused(tmp_path: Path) -> None:
     assert "error: rules/r.toml:" in result.output and "chmod go-w" in result.output
 
 
+def test_writable_rules_folder_is_refused(tmp_path: Path) -> None:
+    """A rules/ folder others can write is refused: they could swap the files in it."""
+    root = workspace(tmp_path, {"rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'})
+    (root / "rules").chmod(0o777)
+    result = validate(root)
+    assert_user_error(result)
+    assert "error: rules/:" in result.output and "the directory is writable by group and " \
+        "others (mode 0777)" in result.output
+
+
 def test_json_output_lists_problems(tmp_path: Path) -> None:
     """`--format json` gives scripts each problem's file, key, line and message."""
     result = validate(workspace(tmp_path, {"states/a.toml": SERVICE + 'enabled = "yes"\n'}),
