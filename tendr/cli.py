@@ -94,14 +94,14 @@ def _reporting(fmt: Format = Format.text) -> Iterator[None]:
             _print_json({"ok": False, "problems": [_problem_json(p) for p in exc.problems]})
         else:
             for problem in exc.problems:
-                err.print(f"[red]error[/]: {problem}", markup=True, highlight=False)
+                err.print(f"[red]error[/]: {escape(str(problem))}")
             err.print(f"{exc}; nothing was done.")
         raise typer.Exit(EXIT_ERROR) from None
     except TendrError as exc:
         if fmt is Format.json:
             _print_json({"ok": False, "error": str(exc)})
         else:
-            err.print(f"[red]error[/]: {exc}", markup=True)
+            err.print(f"[red]error[/]: {escape(str(exc))}")
         raise typer.Exit(EXIT_ERROR) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
@@ -160,14 +160,15 @@ def hosts(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text,
             return
         table = Table(box=None, pad_edge=False)
         for column in ("host", "client", "address", "connector", "groups", "states"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for row in rows:
             address = row["address"] or "-"
             if row["port"] and row["port"] != 22:
                 address += f":{row['port']}"
             table.add_row(row["name"], row["client"], address, row["connector"],
                           ", ".join(row["groups"]) or "-", ", ".join(row["states"]) or "-")
-        out.print(table)
+        # On a terminal long cells fold; into a pipe nothing is cut.
+        (out if out.is_terminal else Console(width=1000, highlight=False)).print(table)
 
 
 @app.command()

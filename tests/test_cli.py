@@ -76,8 +76,6 @@ def test_hosts_table(sample: Path) -> None:
     assert names == ["acme-fs01", "acme-desk01", "beta-desk01"]
 
 
-@pytest.mark.xfail(reason="cli.py's hosts table truncates columns at 80 columns; "
-                          "fix: overflow='fold' on the table's columns")
 def test_hosts_table_shows_whole_addresses(sample: Path) -> None:
     """At 80 columns, the table still shows each address and state file whole."""
     result = run("hosts", "-w", str(sample))

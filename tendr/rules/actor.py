@@ -7,6 +7,7 @@ refused, as sshd refuses a writable authorized_keys.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import re
@@ -63,9 +64,12 @@ def check_rules_file_trust(path: Path, workspace_owner_uid: int) -> str | None:
     what = "directory" if stat.S_ISDIR(info.st_mode) else "file"
     problems = []
     mode = stat.S_IMODE(info.st_mode)
-    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+    writable = mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if _private_group(info.st_uid, info.st_gid):
+        writable &= ~stat.S_IWGRP  # the owner's own group (umask 002), as Debian's sshd allows
+    if writable:
         who = " and ".join(
-            w for w, bit in (("group", stat.S_IWGRP), ("others", stat.S_IWOTH)) if mode & bit
+            w for w, bit in (("group", stat.S_IWGRP), ("others", stat.S_IWOTH)) if writable & bit
         )
         problems.append(
             f"the {what} is writable by {who} (mode {mode:04o}); fix: chmod go-w {path}"
@@ -79,6 +83,18 @@ def check_rules_file_trust(path: Path, workspace_owner_uid: int) -> str | None:
         )
     if not problems:
         return None
-    return f"{path}: refused, anyone who can change it could grant themselves anything: " + (
+    return "refused, anyone who can change it could grant themselves anything: " + (
         "; ".join(problems)
     )
+
+
+def _private_group(uid: int, gid: int) -> bool:
+    """True when `gid` is the user-private group of `uid`: named after the account, its
+    primary group, with no other members. Debian's sshd accepts group-writable files
+    in that case too ("user-group-modes"), since the group holds only the owner."""
+    try:
+        user, group = pwd.getpwuid(uid), grp.getgrgid(gid)
+    except KeyError:
+        return False
+    return (group.gr_name == user.pw_name and user.pw_gid == gid
+            and set(group.gr_mem) <= {user.pw_name})
