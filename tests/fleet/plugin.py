@@ -3,7 +3,8 @@
 Load with `pytest_plugins = ["tests.fleet.plugin"]` (tests/conftest.py) or
 `pytest -p tests.fleet.plugin`.
 
-- `fleet` (session): a Fleet of TENDR_FLEET_SIZE hosts (default 3), booted
+- `fleet`: the session's Fleet (`fleet_session`) of TENDR_FLEET_SIZE hosts
+  (default 3), with background resets finished before the test; booted
   once, torn down at the end (TENDR_FLEET_KEEP=1 leaves it up).  Its hosts are
   shared by all tests: read them, do not change them.
 - `fresh_host` (function): one host in the base image's state, for a test that
@@ -27,7 +28,7 @@ import pytest
 from tests.fleet.fleet import Fleet, FleetError, fleet_size_from_env
 from tests.fleet.host import Host, write_hosts_file
 
-FLEET_FIXTURES = {"fleet", "fresh_host", "fresh_hosts", "fleet_workspace"}
+FLEET_FIXTURES = {"fleet", "fleet_session", "fresh_host", "fresh_hosts", "fleet_workspace"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,7 +43,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def fleet() -> Iterator[Fleet]:
+def fleet_session() -> Iterator[Fleet]:
+    """The fleet, booted once per test run."""
     f = Fleet()
     problem = None
     try:
@@ -59,13 +61,21 @@ def fleet() -> Iterator[Fleet]:
 
 
 @pytest.fixture
-def fresh_hosts(fleet: Fleet) -> Iterator[Callable[[int], list[Host]]]:
+def fleet(fleet_session: Fleet) -> Fleet:
+    """The shared fleet, with every background reset finished: a test that reads the
+    shared hosts never meets one that is rebooting after an earlier test."""
+    fleet_session.settle()
+    return fleet_session
+
+
+@pytest.fixture
+def fresh_hosts(fleet_session: Fleet) -> Iterator[Callable[[int], list[Host]]]:
     """A function n -> n fresh hosts; all are given back after the test."""
     taken: list[Host] = []
 
     def take(n: int = 1) -> list[Host]:
         try:
-            hosts = fleet.fresh(n)
+            hosts = fleet_session.fresh(n)
         except FleetError as e:
             problem = str(e)
         else:
@@ -75,7 +85,7 @@ def fresh_hosts(fleet: Fleet) -> Iterator[Callable[[int], list[Host]]]:
 
     yield take
     if taken:
-        fleet.release(taken)
+        fleet_session.release(taken)
 
 
 @pytest.fixture
