@@ -1,9 +1,13 @@
-"""Test helpers: build workspace trees from plain text."""
+"""Test helpers: build workspace trees from plain text, run tendr in-process."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tendr.cli import app
 
 # A minimal valid workspace: one local host, one state file, no rules.
 LOCAL_HOSTS = """\
@@ -31,3 +35,16 @@ def build_tree(root: Path, files: Mapping[str, str]) -> Path:
         target.write_text(text, encoding="utf-8")
         target.chmod(0o644)
     return root
+
+
+ADMIN_RULES = """\
+[roles.admin]
+members = ["root"]
+allow = [{ ops = ["*"], hosts = ["all"] }]
+"""
+
+
+def run_tendr(*args: str) -> tuple[int, str]:
+    """Run a tendr command in-process: (exit code, what the person reads)."""
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tendr.cli import app
-from tests.helpers import build_tree
+from tests.helpers import ADMIN_RULES, build_tree
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -17,8 +17,7 @@ def local_workspace(tmp_path: Path, target: Path) -> Path:
     return build_tree(tmp_path / "ws", {
         "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
         "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{target}"\ncontent = "x\\n"\n',
-        "rules/roles.toml": '[roles.admin]\nmembers = ["root"]\n'
-                            'allow = [{ ops = ["*"], hosts = ["all"] }]\n',
+        "rules/roles.toml": ADMIN_RULES,
     })
 
 

@@ -13,7 +13,7 @@ from pyinfra.api.host import Host as PyinfraHost
 from typer.testing import CliRunner
 
 from tendr.cli import app
-from tests.helpers import build_tree
+from tests.helpers import ADMIN_RULES, build_tree
 
 # Commands that connect to hosts, with the arguments they need.
 TOUCHES_HOSTS: dict[str, list[str]] = {"plan": [], "apply": ["--yes"]}
@@ -51,8 +51,7 @@ def test_host_commands_refuse_a_person_in_no_role(command: str, tmp_path: Path,
         "hosts/acme.toml": '[hosts.acme-01]\naddress = "127.0.0.1"\nport = 1\n',
         "known_hosts": "",
         "states/s.toml": 'hosts = ["all"]\n[[package]]\nname = "hello"\n',
-        "rules/roles.toml": '[roles.admin]\nmembers = ["root"]\n'
-                            'allow = [{ ops = ["*"], hosts = ["all"] }]\n',
+        "rules/roles.toml": ADMIN_RULES,
     })
     result = CliRunner().invoke(app, [command, "-w", str(root), "--as", "eve",
                                       *TOUCHES_HOSTS[command]])

@@ -6,18 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from tendr.cli import app
 from tests.fleet.host import Host, write_hosts_file
+from tests.helpers import ADMIN_RULES, build_tree
+from tests.helpers import run_tendr as tendr
 
 pytestmark = pytest.mark.fleet
-
-ADMIN_RULES = """\
-[roles.admin]
-members = ["root"]
-allow = [{ ops = ["*"], hosts = ["all"] }]
-"""
 
 DEMO_UNIT = "[Unit]\\nDescription=tendr demo\\n[Service]\\nExecStart=/bin/sleep infinity\\n" \
             "[Install]\\nWantedBy=multi-user.target\\n"
@@ -51,17 +45,8 @@ running = false
 def workspace(root: Path, hosts: list[Host], state: str, user: str = "root") -> Path:
     """A workspace for these hosts with one state file and an admin role for root."""
     write_hosts_file(root, hosts, user=user)
-    for folder, name, text in (("states", "main.toml", state), ("rules", "roles.toml",
-                                                                   ADMIN_RULES)):
-        (root / folder).mkdir(mode=0o755, exist_ok=True)
-        (root / folder / name).write_text(text)
-        (root / folder / name).chmod(0o644)
-    return root
+    return build_tree(root, {"states/main.toml": state, "rules/roles.toml": ADMIN_RULES})
 
-
-def tendr(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def test_drift_apply_converge_and_idempotent(fresh_host: Host, tmp_path: Path) -> None:

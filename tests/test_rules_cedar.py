@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import cedarpy
@@ -20,7 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tendr.rules.decide import decide
-from tendr.rules.model import OWNER, Role, Rule, RulesFile
+from tendr.rules.model import OWNER, RulesFile
+from tests.rules_strategies import FakeHost, Rules
+from tests.rules_strategies import rule_sets as rule_sets_of
 
 PERSONS = ("alice", "bob", "carol", "dave")
 KINDS = ("service", "printer", "file", "package")
@@ -41,30 +42,10 @@ ROLE_NAMES = ("r1", "r2", "r3")
 PATHS = ("rules/a.toml", "rules/b.toml")
 
 
-@dataclass(frozen=True)
-class FakeHost:
-    name: str
-    client: str
-    groups: tuple[str, ...]
-    tags: tuple[str, ...]
 
 
-Rules = list[tuple[str, RulesFile]]
 
-rules_st = st.builds(
-    Rule,
-    ops=st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=3).map(tuple),
-    hosts=st.lists(st.sampled_from(SELECTORS), min_size=1, max_size=2).map(tuple),
-)
-roles_st = st.builds(
-    Role,
-    members=st.lists(st.sampled_from((*PERSONS[:3], OWNER)), max_size=3).map(tuple),
-    allow=st.lists(rules_st, max_size=3).map(tuple),
-    deny=st.lists(rules_st, max_size=2).map(tuple),
-)
-files_st = st.builds(RulesFile, roles=st.dictionaries(st.sampled_from(ROLE_NAMES), roles_st,
-                                                      max_size=3))
-rule_sets = st.lists(st.tuples(st.sampled_from(PATHS), files_st), max_size=3)
+rule_sets = rule_sets_of(PATTERNS, SELECTORS, PERSONS[:3], ROLE_NAMES, PATHS)
 host_st = st.builds(
     FakeHost,
     name=st.sampled_from(HOST_NAMES),

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from tendr.cli import app
 from tests.fleet.host import Host, write_hosts_file, write_known_hosts
+from tests.helpers import build_tree
+from tests.helpers import run_tendr as tendr
 
 pytestmark = pytest.mark.fleet
 
@@ -55,16 +55,8 @@ def two_clients(root: Path, acme: Host, beta: Host) -> str:
     write_hosts_file(root, [beta], client="beta")
     write_hosts_file(root, [acme], client="acme")
     write_known_hosts(root / "known_hosts", [acme, beta])
-    for folder, name, text in (("states", "main.toml", STATE), ("rules", "roles.toml", RULES)):
-        (root / folder).mkdir(mode=0o755, exist_ok=True)
-        (root / folder / name).write_text(text)
-        (root / folder / name).chmod(0o644)
-    return str(root)
+    return str(build_tree(root, {"states/main.toml": STATE, "rules/roles.toml": RULES}))
 
-
-def tendr(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from hypothesis import given, settings
@@ -12,6 +11,8 @@ from hypothesis import strategies as st
 
 from tendr.rules.decide import decide, matching_rules
 from tendr.rules.model import OWNER, Role, Rule, RulesFile
+from tests.rules_strategies import FakeHost, Rules, rules
+from tests.rules_strategies import rule_sets as rule_sets_of
 
 PERSONS = ("alice", "bob", "carol", "dave")  # dave is in no generated role unless drawn
 OPS = ("plan", "logs", "report", "service.start", "service.remove", "printer.add",
@@ -24,12 +25,6 @@ ROLE_NAMES = ("r1", "r2", "r3")
 PATHS = ("rules/a.toml", "rules/b.toml", "rules/c.toml")
 
 
-@dataclass(frozen=True)
-class FakeHost:
-    name: str
-    client: str
-    groups: tuple[str, ...]
-    tags: tuple[str, ...]
 
 
 HOSTS = (
@@ -39,23 +34,10 @@ HOSTS = (
     FakeHost("h4", "beta", (), ()),
 )
 
-Rules = list[tuple[str, RulesFile]]
 Request = tuple[str, str, FakeHost]
 
-rules_st = st.builds(
-    Rule,
-    ops=st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=3).map(tuple),
-    hosts=st.lists(st.sampled_from(SELECTORS), min_size=1, max_size=2).map(tuple),
-)
-roles_st = st.builds(
-    Role,
-    members=st.lists(st.sampled_from((*PERSONS[:3], OWNER)), max_size=3).map(tuple),
-    allow=st.lists(rules_st, max_size=3).map(tuple),
-    deny=st.lists(rules_st, max_size=2).map(tuple),
-)
-files_st = st.builds(RulesFile, roles=st.dictionaries(st.sampled_from(ROLE_NAMES), roles_st,
-                                                      max_size=3))
-rule_sets = st.lists(st.tuples(st.sampled_from(PATHS), files_st), max_size=3)
+rules_st = rules(PATTERNS, SELECTORS)
+rule_sets = rule_sets_of(PATTERNS, SELECTORS, PERSONS[:3], ROLE_NAMES, PATHS)
 owners = st.sampled_from((None, "alice", "carol", "dave"))
 requests = st.tuples(st.sampled_from(PERSONS), st.sampled_from(OPS), st.sampled_from(HOSTS))
 GRID: list[Request] = [(p, o, h) for p in PERSONS for o in OPS for h in HOSTS]
