@@ -4,6 +4,7 @@ a person in no role while any attempt to connect is recorded."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -57,4 +58,39 @@ def test_host_commands_refuse_a_person_in_no_role(command: str, tmp_path: Path,
                                       *TOUCHES_HOSTS[command]])
     assert result.exit_code == 1
     assert "permission denied: eve is in no role" in result.output
+    assert attempts == []
+
+
+def test_init_makes_its_creator_the_only_administrator(tmp_path: Path) -> None:
+    """The creator of a new workspace may do everything there; nobody else may do anything,
+    and no wildcard member stands in for 'everyone'."""
+    target = tmp_path / "new"
+    assert CliRunner().invoke(app, ["init", str(target)]).exit_code == 0
+    roles = tomllib.loads((target / "rules" / "roles.toml").read_text())["roles"]
+    assert [role["members"] for role in roles.values()] == [["root"]]  # the test runs as root
+    explain = ["rules", "explain", "-w", str(target)]
+    assert CliRunner().invoke(app, [*explain, "root", "package.install", "localhost"]
+                              ).exit_code == 0
+    denied = CliRunner().invoke(app, [*explain, "mallory", "plan", "localhost"])
+    assert denied.exit_code == 1 and "mallory is in no role" in denied.output
+
+
+def test_unparsable_rules_deny_everything_and_say_why(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rules file that does not parse fails closed: nothing connects, the file is named."""
+    attempts: list[Any] = []
+
+    def record(self: PyinfraHost, *args: Any, **kwargs: Any) -> None:
+        attempts.append(self)
+
+    monkeypatch.setattr(PyinfraHost, "connect", record)
+    root = build_tree(tmp_path, {
+        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+        "states/s.toml": 'hosts = ["all"]\n[[package]]\nname = "hello"\n',
+        "rules/roles.toml": '[roles.admin]\nmembers = ["root"\n',
+    })
+    for command in (["plan"], ["apply", "--yes"]):
+        result = CliRunner().invoke(app, [*command, "-w", str(root)])
+        assert result.exit_code == 1
+        assert "rules/roles.toml:" in result.output and "TOML syntax error" in result.output
     assert attempts == []
