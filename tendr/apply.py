@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
@@ -42,7 +42,8 @@ def _op(state: Any, pyhost: Any, step: Step, sudo: bool, name: str) -> Any:
 
 
 def apply(plan: Plan, specs: dict[str, dict[tuple[str, str], ResourceSpec]],
-          sources: dict[str, bytes], session: Session) -> list[HostResult]:
+          sources: dict[str, bytes], session: Session,
+          progress: Callable[[str], None] | None = None) -> list[HostResult]:
     """Run the allowed changes of every host; refused ones are reported, never run."""
     results: dict[str, HostResult] = {}
     pending: dict[str, list[tuple[Change, list[Any]]]] = {}
@@ -70,8 +71,12 @@ def apply(plan: Plan, specs: dict[str, dict[tuple[str, str], ResourceSpec]],
             result.error = f"could not prepare its changes: {exc}"
             continue
         pending[host_plan.host] = queued
-    greenlets = [session.state.pool.spawn(_run_host, session.state, session.hosts[host])
-                 for host in pending]
+    def run_one(host: str) -> None:
+        _run_host(session.state, session.hosts[host])
+        if progress:
+            progress(host)
+
+    greenlets = [session.state.pool.spawn(run_one, host) for host in pending]
     gevent.joinall(greenlets, raise_error=True)
     for host, queued in pending.items():
         results[host].results.extend(_outcomes(queued))

@@ -23,7 +23,7 @@ from tendr.apply import apply as run_apply
 from tendr.authorize import blocked, mark, may, readable
 from tendr.changes import HostResult
 from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
-from tendr.hosts.connect import close_session
+from tendr.hosts.connect import Session, close_session
 from tendr.hosts.inventory import host_rows, limit
 from tendr.hosts.model import Host
 from tendr.init import create_workspace
@@ -258,10 +258,18 @@ def plan(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text, limit_: L
         raise typer.Exit(EXIT_OK if result.in_sync else EXIT_DRIFT)
 
 
-def _plan(loaded: Workspace, selected: list[Host], person: str, fmt: Format) -> Plan:
+def _plan(loaded: Workspace, selected: list[Host], person: str, fmt: Format,
+          session: Session | None = None) -> Plan:
+    """Plan the hosts `person` may read (others carry the refusal), changes marked
+    allowed or blocked. With a session, its connections are used and kept open."""
     readable_hosts, refused = readable(loaded, person, "plan", selected)
     with _progress(fmt, len(readable_hosts), "reading hosts") as tick:
-        found = engine.plan(loaded, readable_hosts, tick) if readable_hosts else Plan()
+        if not readable_hosts:
+            found = Plan()
+        elif session is None:
+            found = engine.plan(loaded, readable_hosts, tick)
+        else:
+            found = engine.gather(loaded, readable_hosts, session, tick)
     by_host = {h.host: h for h in found.hosts}
     by_host.update({name: HostPlan(host=name, error=why) for name, why in refused.items()})
     return mark(loaded, person, Plan(tuple(by_host[h.name] for h in selected)))
@@ -286,25 +294,10 @@ def apply(
         loaded = _load(workspace)
         person = acting_person(as_person)
         selected = limit(loaded, limit_ or [])
-        planned = _plan(loaded, selected, person, fmt)
-        if fmt is Format.text:
-            _render_plan(planned, fmt)
-        refusals = blocked(planned)
-        if refusals and not only_allowed:
-            raise PermissionDenied(message=_refusal_message(person, refusals))
-        if not any(c.action != "unknown" and c.allowed for h in planned.hosts
-                   for c in h.changes):
-            _finish_without_changes(planned, fmt, person, refusals)
-        _confirm(yes, fmt)
-        to_apply = [h for h in selected if h.name in {p.host for p in planned.hosts}]
-        session = engine.connect(loaded, [h for h in to_apply
-                                          if not _host_plan(planned, h.name).error])
+        # One connection per host serves the plan, the changes and the re-read.
+        session = engine.connect(loaded, readable(loaded, person, "plan", selected)[0])
         try:
-            with _progress(fmt, len(to_apply), "applying"):
-                results = run_apply(planned, engine.desired_specs(loaded, to_apply),
-                                    engine.workspace_sources(loaded, to_apply), session)
-            after = mark(loaded, person, engine.gather(loaded, [
-                h for h in to_apply if h.name in session.hosts], session))
+            results, after = _apply(loaded, selected, person, fmt, session, yes, only_allowed)
         finally:
             close_session(session)
         _render_results(results, after, fmt)
@@ -315,8 +308,23 @@ def apply(
         raise typer.Exit(EXIT_OK if ok and converged else EXIT_ERROR)
 
 
-def _host_plan(plan: Plan, name: str) -> HostPlan:
-    return next(h for h in plan.hosts if h.host == name)
+def _apply(loaded: Workspace, selected: list[Host], person: str, fmt: Format,
+           session: Session, yes: bool, only_allowed: bool) -> tuple[list[HostResult], Plan]:
+    """Plan, refuse or confirm, apply what is allowed, read the hosts again."""
+    planned = _plan(loaded, selected, person, fmt, session)
+    if fmt is Format.text:
+        _render_plan(planned, fmt)
+    refusals = blocked(planned)
+    if refusals and not only_allowed:
+        raise PermissionDenied(message=_refusal_message(person, refusals))
+    if not any(c.action != "unknown" and c.allowed for h in planned.hosts for c in h.changes):
+        _finish_without_changes(planned, fmt, person, refusals)
+    _confirm(yes, fmt)
+    connected = [h for h in selected if h.name in session.hosts]
+    with _progress(fmt, len(connected), "applying") as tick:
+        results = run_apply(planned, engine.desired_specs(loaded, connected),
+                            engine.workspace_sources(loaded, connected), session, tick)
+    return results, mark(loaded, person, engine.gather(loaded, connected, session))
 
 
 def _refusal_message(person: str, refusals: list[tuple[HostPlan, list[str]]]) -> str:
