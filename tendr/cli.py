@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,12 +18,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tendr import __version__, engine
-from tendr.apply import apply as run_apply
+from tendr import __version__
 from tendr.authorize import blocked, mark, may, readable
 from tendr.changes import HostResult
 from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
-from tendr.hosts.connect import Session, close_session
 from tendr.hosts.inventory import host_rows, limit
 from tendr.hosts.model import Host
 from tendr.init import create_workspace
@@ -34,6 +32,12 @@ from tendr.rules.decide import matching_rules, roles_of
 from tendr.rules.model import check_op_pattern
 from tendr.schema import FAMILIES, FILE_NAMES, schema_for
 from tendr.workspace import Workspace, find_root, load
+
+if TYPE_CHECKING:
+    from tendr.hosts.connect import Session
+
+# pyinfra (engine, apply) is imported inside the commands that touch hosts, so that
+# validate, hosts, schema and rules answer without loading it.
 
 # Exit codes, documented in README.md.
 EXIT_OK = 0
@@ -262,6 +266,8 @@ def _plan(loaded: Workspace, selected: list[Host], person: str, fmt: Format,
           session: Session | None = None) -> Plan:
     """Plan the hosts `person` may read (others carry the refusal), changes marked
     allowed or blocked. With a session, its connections are used and kept open."""
+    from tendr import engine
+
     readable_hosts, refused = readable(loaded, person, "plan", selected)
     with _progress(fmt, len(readable_hosts), "reading hosts") as tick:
         if not readable_hosts:
@@ -294,6 +300,9 @@ def apply(
         loaded = _load(workspace)
         person = acting_person(as_person)
         selected = limit(loaded, limit_ or [])
+        from tendr import engine
+        from tendr.hosts.connect import close_session
+
         # One connection per host serves the plan, the changes and the re-read.
         session = engine.connect(loaded, readable(loaded, person, "plan", selected)[0])
         try:
@@ -311,6 +320,9 @@ def apply(
 def _apply(loaded: Workspace, selected: list[Host], person: str, fmt: Format,
            session: Session, yes: bool, only_allowed: bool) -> tuple[list[HostResult], Plan]:
     """Plan, refuse or confirm, apply what is allowed, read the hosts again."""
+    from tendr import engine
+    from tendr.apply import apply as run_apply
+
     planned = _plan(loaded, selected, person, fmt, session)
     if fmt is Format.text:
         _render_plan(planned, fmt)
