@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -177,3 +179,25 @@ def test_sudo_user(fresh_host: Host, tmp_path: Path) -> None:
     assert code == 0, text
     assert fresh_host.run("stat -c %U /etc/tendr-sudo").stdout.strip() == "root"
     assert tendr("plan", "-w", ws)[0] == 0
+
+
+def test_installed_program_plans_and_applies(fresh_hosts: Callable[[int], list[Host]],
+                                             tmp_path: Path) -> None:
+    """The installed `tendr` program (cooperative I/O patched in, as users run it) plans and
+    applies on several hosts at once; JSON output parses and the second plan is in sync."""
+    hosts = fresh_hosts(2)
+    ws = str(workspace(tmp_path, hosts, STATE))
+
+    def program(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["tendr", *args, "-w", ws], capture_output=True, text=True,
+                              timeout=300, stdin=subprocess.DEVNULL)
+
+    planned = program("plan", "--format", "json")
+    assert planned.returncode == 2, planned.stderr
+    assert sorted(h["name"] for h in json.loads(planned.stdout)["hosts"]) == \
+        sorted(h.name for h in hosts)
+    applied = program("apply", "--yes")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert applied.stdout.count(": converged") == 2
+    again = program("plan")
+    assert again.returncode == 0 and again.stdout.count(": in sync") == 2
