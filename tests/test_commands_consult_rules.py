@@ -33,6 +33,18 @@ def command_names(group: Any, prefix: str = "") -> set[str]:
     return names
 
 
+@pytest.fixture
+def attempts(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every attempt to connect to a host, recorded instead of made."""
+    found: list[Any] = []
+
+    def record(self: PyinfraHost, *args: Any, **kwargs: Any) -> None:
+        found.append(self)
+
+    monkeypatch.setattr(PyinfraHost, "connect", record)
+    return found
+
+
 def test_every_command_is_classified() -> None:
     """A new command fails this test until it is listed as host-touching or not."""
     assert command_names(typer.main.get_command(app)) == set(TOUCHES_HOSTS) | WORKSPACE_ONLY
@@ -40,14 +52,8 @@ def test_every_command_is_classified() -> None:
 
 @pytest.mark.parametrize("command", sorted(TOUCHES_HOSTS))
 def test_host_commands_refuse_a_person_in_no_role(command: str, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+                                                  attempts: list[Any]) -> None:
     """Run as someone in no role, the command refuses and never connects to a host."""
-    attempts: list[Any] = []
-
-    def record(self: PyinfraHost, *args: Any, **kwargs: Any) -> None:
-        attempts.append(self)
-
-    monkeypatch.setattr(PyinfraHost, "connect", record)
     root = build_tree(tmp_path, {
         "hosts/acme.toml": '[hosts.acme-01]\naddress = "127.0.0.1"\nport = 1\n',
         "known_hosts": "",
@@ -76,14 +82,8 @@ def test_init_makes_its_creator_the_only_administrator(tmp_path: Path) -> None:
 
 
 def test_unparsable_rules_deny_everything_and_say_why(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                      attempts: list[Any]) -> None:
     """A rules file that does not parse fails closed: nothing connects, the file is named."""
-    attempts: list[Any] = []
-
-    def record(self: PyinfraHost, *args: Any, **kwargs: Any) -> None:
-        attempts.append(self)
-
-    monkeypatch.setattr(PyinfraHost, "connect", record)
     root = build_tree(tmp_path, {
         "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
         "states/s.toml": 'hosts = ["all"]\n[[package]]\nname = "hello"\n',
