@@ -201,3 +201,16 @@ def test_installed_program_plans_and_applies(fresh_hosts: Callable[[int], list[H
     assert applied.stdout.count(": converged") == 2
     again = program("plan")
     assert again.returncode == 0 and again.stdout.count(": in sync") == 2
+
+
+def test_package_missing_from_the_lists_is_flagged(fresh_host: Host, tmp_path: Path) -> None:
+    """A wanted package the host's apt lists do not offer is planned with a warning, while
+    one they offer is not."""
+    state = ('hosts = ["all"]\n[[package]]\nname = "tendr-no-such-package"\n'
+             '[[package]]\nname = "tree"\n')
+    ws = str(workspace(tmp_path, [fresh_host], state))
+    code, raw = tendr("plan", "-w", ws, "--format", "json")
+    assert code == 2
+    notes = {c["resource"]: c["note"] for c in json.loads(raw)["hosts"][0]["changes"]}
+    assert "not in the host's package lists now" in notes["tendr-no-such-package"]
+    assert notes["tree"] is None
