@@ -44,6 +44,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_DRIFT = 2
 EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     help="Keep client machines in the state you promised: plan, apply, audit.",
@@ -307,6 +308,11 @@ def apply(
         session = engine.connect(loaded, readable(loaded, person, "plan", selected)[0])
         try:
             results, after = _apply(loaded, selected, person, fmt, session, yes, only_allowed)
+        except KeyboardInterrupt:
+            # Changes may have run on some hosts: never leave the person guessing.
+            err.print("interrupted: some changes may already have been made; "
+                      "run 'tendr plan' to see where each host stands now")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
             close_session(session)
         _render_results(results, after, fmt)
