@@ -49,16 +49,24 @@ class PackageActual:
 def probe(specs: Sequence[PackageSpec]) -> str:
     names = " ".join(shlex.quote(spec.name) for spec in specs)
     wanted = " ".join(shlex.quote(spec.name) for spec in specs if spec.present)
-    # apt-cache policy prints "NAME:" and "  Candidate: VERSION" for packages the lists
-    # know, and nothing for the others (about 30 ms).
-    policy = (f"apt-cache policy -- {wanted} 2>/dev/null | grep -E '^[^ ].*:$|^  Candidate:'; "
-              if wanted else "")
     return (
         "if command -v dpkg-query >/dev/null 2>&1; then "
-        f"dpkg-query -W -f={shlex.quote(_FORMAT)} {names} 2>/dev/null; "
-        f"echo '@policy'; {policy}"
-        "else echo '@nodpkg'; fi"
+        f"dpkg=$(dpkg-query -W -f={shlex.quote(_FORMAT)} {names} 2>/dev/null); "
+        'printf \'%s\\n\' "$dpkg"; echo \'@policy\'; ' + _POLICY.format(wanted=wanted)
+        + "else echo '@nodpkg'; fi"
     )
+
+
+# Only for wanted packages dpkg does not list as installed ("?i" status), ask apt
+# whether its lists offer them: `apt-cache policy` prints "NAME:" and "  Candidate: V"
+# for those it knows, nothing for the others. It costs ~30 ms, so an in-sync host
+# never pays it. Names are validated package names, quoted all the same.
+_POLICY = (
+    "missing=; for p in {wanted}; do case \"$(printf '\\n%s' \"$dpkg\")\" in "
+    "*\"$(printf '\\n%s\\t' \"$p\")\"?i*) ;; *) missing=\"$missing $p\" ;; esac; done; "
+    "[ -z \"$missing\" ] || apt-cache policy -- $missing 2>/dev/null "
+    "| grep -E '^[^ ].*:$|^  Candidate:'; "
+)
 
 
 def parse(specs: Sequence[PackageSpec], lines: list[str]) -> dict[str, Any]:
