@@ -240,10 +240,8 @@ def _render_plan(plan: Plan, fmt: Format) -> None:
     if fmt is Format.json:
         _print_json(plan_json(plan))
         return
-    for host in plan.hosts:
-        for line in host_lines(host):
-            out.print(line)
-    out.print(summary_line(plan))
+    lines = [line for host in plan.hosts for line in host_lines(host)]
+    out.print("\n".join([*lines, summary_line(plan)]))  # one print: rich is slow per call
 
 
 @app.command()
@@ -381,9 +379,7 @@ def _render_results(results: list[HostResult], after: Plan, fmt: Format) -> None
     if fmt is Format.json:
         _print_json({"results": results_json(results), "after": plan_json(after)})
         return
-    out.print("")
-    for line in result_lines(results, after):
-        out.print(line)
+    out.print("\n" + "\n".join(result_lines(results, after)))
 
 
 rules_app = typer.Typer(help="Permission rules: who may do what, where.", no_args_is_help=True)
