@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tendr import __version__
+from tendr import __version__, audit
 from tendr.authorize import blocked, mark, may, readable
 from tendr.changes import HostResult
 from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
@@ -332,6 +332,7 @@ def _apply(loaded: Workspace, selected: list[Host], person: str, fmt: Format,
         _render_plan(planned, fmt)
     refusals = blocked(planned)
     if refusals and not only_allowed:
+        _record(loaded, audit.refusals(planned), person)
         raise PermissionDenied(message=_refusal_message(person, refusals))
     if not any(c.action != "unknown" and c.allowed for h in planned.hosts for c in h.changes):
         _finish_without_changes(planned, fmt, person, refusals)
@@ -340,7 +341,14 @@ def _apply(loaded: Workspace, selected: list[Host], person: str, fmt: Format,
     with _progress(fmt, len(connected), "applying") as tick:
         results = run_apply(planned, engine.desired_specs(loaded, connected),
                             engine.workspace_sources(loaded, connected), session, tick)
+    _record(loaded, results, person)
     return results, mark(loaded, person, engine.gather(loaded, connected, session))
+
+
+def _record(loaded: Workspace, results: list[HostResult], person: str) -> None:
+    """Every change made, failed, refused or not run goes into the audit log."""
+    audit.append(loaded.path(loaded.settings.audit_log),
+                 audit.entries_for(results, person, acting_person(None), "apply"))
 
 
 def _refusal_message(person: str, refusals: list[tuple[HostPlan, list[str]]]) -> str:
@@ -445,3 +453,61 @@ def rules_list(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> 
             for effect in ("allow", "deny"):
                 for rule in row[effect]:
                     out.print(f"  {effect} {', '.join(rule['ops'])} on {', '.join(rule['hosts'])}")
+
+
+audit_app = typer.Typer(help="The hash-chained record of every change.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit-log")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    head: Annotated[str | None, typer.Option(help="A head kept earlier: it must still be "
+                                                  "in the log.")] = None,
+) -> None:
+    """Check the audit log's hash chain. Exit 0 when intact, 1 when broken."""
+    with _reporting(fmt):
+        loaded = _load(workspace)
+        path = loaded.path(loaded.settings.audit_log)
+        verdict = audit.verify(audit.read_lines(path), head)
+        if fmt is Format.json:
+            _print_json({"ok": verdict.ok, "records": verdict.records, "head": verdict.head,
+                         "line": verdict.line, "reason": verdict.reason or None})
+        elif verdict.ok:
+            out.print(f"{loaded.settings.audit_log}: intact, {verdict.records} records, "
+                      f"head {verdict.head}")
+        else:
+            where = f" at line {verdict.line}" if verdict.line else ""
+            err.print(f"[red]{escape(loaded.settings.audit_log)}: broken{where}[/]: "
+                      f"{escape(verdict.reason)} ({verdict.records} records intact before it)")
+        raise typer.Exit(EXIT_OK if verdict.ok else EXIT_ERROR)
+
+
+@audit_app.command("head")
+def audit_head(workspace: WorkspaceOpt = None) -> None:
+    """The hash of the last record: keep it elsewhere to detect records cut off later."""
+    with _reporting():
+        loaded = _load(workspace)
+        verdict = audit.verify(audit.read_lines(loaded.path(loaded.settings.audit_log)))
+        out.print(verdict.head)
+
+
+@audit_app.command("show")
+def audit_show(
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    last: Annotated[int, typer.Option(help="How many of the latest records.")] = 20,
+) -> None:
+    """The latest records: when, who, which host, what, and how it went."""
+    with _reporting(fmt):
+        loaded = _load(workspace)
+        records = [json.loads(line) for line in
+                   audit.read_lines(loaded.path(loaded.settings.audit_log))][-last:]
+        if fmt is Format.json:
+            _print_json({"records": records})
+            return
+        for r in records:
+            reason = f" ({r['reason']})" if r.get("reason") else ""
+            out.print(escape(f"{r['seq']:>5} {r['time']} {r['person']} {r['host']} "
+                             f"{r['outcome']} {r['op']} {r['resource']}{reason}"))

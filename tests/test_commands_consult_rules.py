@@ -19,7 +19,8 @@ from tests.helpers import ADMIN_RULES, build_tree
 # Commands that connect to hosts, with the arguments they need.
 TOUCHES_HOSTS: dict[str, list[str]] = {"plan": [], "apply": ["--yes"]}
 # Commands that only read the workspace.
-WORKSPACE_ONLY = {"validate", "hosts", "init", "schema", "rules explain", "rules list"}
+WORKSPACE_ONLY = {"validate", "hosts", "init", "schema", "rules explain", "rules list",
+                  "audit-log verify", "audit-log head", "audit-log show"}
 
 
 def command_names(group: Any, prefix: str = "") -> set[str]:

@@ -93,6 +93,12 @@ def test_helpdesk_is_refused_packages_and_other_clients(hosts: tuple[Host, Host]
     assert f"{beta.name}: service.start cron.service" in text
     assert [h.run(SNAPSHOT).stdout for h in hosts] == before
 
+    code, raw = tendr("audit-log", "show", "-w", ws, "--format", "json")
+    refused = {(r["host"], r["op"]) for r in json.loads(raw)["records"]
+               if r["outcome"] == "refused" and r["person"] == "alice" and r["account"] == "root"}
+    assert (beta.name, "service.start") in refused and (acme.name, "package.install") in refused
+    assert tendr("audit-log", "verify", "-w", ws)[0] == 0
+
 
 def test_only_allowed_applies_the_allowed_and_reports_the_rest(hosts: tuple[Host, Host],
                                                                tmp_path: Path) -> None:
