@@ -214,3 +214,23 @@ def test_package_missing_from_the_lists_is_flagged(fresh_host: Host, tmp_path: P
     notes = {c["resource"]: c["note"] for c in json.loads(raw)["hosts"][0]["changes"]}
     assert "not in the host's package lists now" in notes["tendr-no-such-package"]
     assert notes["tree"] is None
+
+
+def test_removals_and_masking_converge(fresh_host: Host, tmp_path: Path) -> None:
+    """Removing a package and a file and masking a unit are planned with their operations,
+    applied, and in sync afterwards."""
+    state = ('hosts = ["all"]\n[[package]]\nname = "cron"\npresent = false\n'
+             '[[file]]\npath = "/etc/motd"\npresent = false\n'
+             '[[service]]\nunit = "cups.service"\nmasked = true\n')
+    ws = str(workspace(tmp_path, [fresh_host], state))
+    code, text = tendr("plan", "-w", ws)
+    assert code == 2
+    for expected in ("- package.remove", "cron", "- file.remove", "/etc/motd",
+                     "~ service.mask", "cups.service", "masked: no → yes"):
+        assert expected in text, expected
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 0, text
+    assert fresh_host.run(["dpkg-query", "-W", "-f=${db:Status-Abbrev}", "cron"]).stdout[1] != "i"
+    assert fresh_host.run("test -e /etc/motd").returncode == 1
+    assert fresh_host.run("systemctl is-enabled cups.service").stdout.strip() == "masked"
+    assert tendr("plan", "-w", ws)[0] == 0
