@@ -20,7 +20,7 @@ from pyinfra.operations import files, server
 
 from tendr.changes import Change, ChangeResult, HostResult, Run, Step
 from tendr.hosts.connect import Session
-from tendr.plan import Plan
+from tendr.plan import HostPlan, Plan
 from tendr.states.base import ResourceSpec
 from tendr.states.kind import Context
 from tendr.states.kinds import KINDS
@@ -29,58 +29,76 @@ logging.getLogger("pyinfra").addHandler(logging.NullHandler())
 logging.getLogger("pyinfra").propagate = False
 
 
-def _op(state: Any, pyhost: Any, step: Step, sudo: bool, name: str) -> Any:
-    """Add one pyinfra operation for one step; returns its OperationMeta."""
+def _ops(state: Any, pyhost: Any, step: Step, sudo: bool, name: str) -> list[Any]:
+    """Add the pyinfra operations of one step; returns their OperationMetas."""
+    def shell(*argv: str) -> Any:
+        return add_op(state, server.shell, commands=[shlex.join(argv)], name=name,
+                      host=pyhost, _sudo=sudo)[pyhost]
+
     if isinstance(step, Run):
-        metas = add_op(state, server.shell, commands=[shlex.join(step.argv)], name=name,
-                       host=pyhost, _sudo=sudo)
-    else:
-        metas = add_op(state, files.put, src=io.BytesIO(step.content), dest=step.path,
-                       user=step.owner, group=step.group, mode=step.mode,
-                       create_remote_dir=True, name=name, host=pyhost, _sudo=sudo)
-    return metas[pyhost]
+        return [shell(*step.argv)]
+    # Upload beside the target, then rename over it: the file is replaced whole, and a
+    # symbolic link at the path is replaced too, never written through.
+    directory, _, base = step.path.rpartition("/")
+    temporary = f"{directory}/.{base}.tendr-new"
+    clear = shell("rm", "-f", "--", temporary)  # operations run in the order they are added
+    put = add_op(state, files.put, src=io.BytesIO(step.content), dest=temporary,
+                 user=step.owner, group=step.group, mode=step.mode, create_remote_dir=True,
+                 name=name, host=pyhost, _sudo=sudo)[pyhost]
+    return [clear, put, shell("mv", "-f", "-T", "--", temporary, step.path)]
+
+
+Queued = list[tuple[Change, list[Any]]]  # each change with its pyinfra operations
 
 
 def apply(plan: Plan, specs: dict[str, dict[tuple[str, str], ResourceSpec]],
           sources: dict[str, bytes], session: Session,
           progress: Callable[[str], None] | None = None) -> list[HostResult]:
     """Run the allowed changes of every host; refused ones are reported, never run."""
-    results: dict[str, HostResult] = {}
-    pending: dict[str, list[tuple[Change, list[Any]]]] = {}
+    results = {h.host: HostResult(h.host, error=h.error) for h in plan.hosts}
+    pending: dict[str, Queued] = {}
     for host_plan in plan.hosts:
-        result = results[host_plan.host] = HostResult(host_plan.host, error=host_plan.error)
-        if host_plan.error or host_plan.host not in session.hosts:
-            continue
-        pyhost = session.hosts[host_plan.host]
-        sudo = session.sudo.get(host_plan.host, False)
-        queued: list[tuple[Change, list[Any]]] = []
-        try:
-            for change in host_plan.changes:
-                if change.action == "unknown":
-                    continue
-                if change.allowed is False:
-                    result.results.append(ChangeResult(change, "refused", change.rule))
-                    continue
-                spec = specs[host_plan.host][(change.kind, change.resource)]
-                context = Context(earlier=host_plan.changes, sources=sources)
-                steps = KINDS[change.kind].steps(spec, change, context)
-                name = f"{change.op} {change.resource}"
-                queued.append((change, [_op(session.state, pyhost, s, sudo, name)
-                                        for s in steps]))
-        except Exception as exc:
-            result.error = f"could not prepare its changes: {exc}"
-            continue
-        pending[host_plan.host] = queued
+        if host_plan.error is None and host_plan.host in session.hosts:
+            try:
+                pending[host_plan.host] = _queue(host_plan, results[host_plan.host],
+                                                 specs[host_plan.host], sources, session)
+            except Exception as exc:  # preparing one host must not stop the others
+                results[host_plan.host].error = f"could not prepare its changes: {exc}"
+
     def run_one(host: str) -> None:
-        _run_host(session.state, session.hosts[host])
+        try:
+            _run_host(session.state, session.hosts[host])
+        except Exception as exc:  # one host's failure never stops the others
+            results[host].error = f"applying stopped: {exc}"
         if progress:
             progress(host)
 
-    greenlets = [session.state.pool.spawn(run_one, host) for host in pending]
-    gevent.joinall(greenlets, raise_error=True)
+    gevent.joinall([session.state.pool.spawn(run_one, host) for host in pending],
+                   raise_error=True)
     for host, queued in pending.items():
         results[host].results.extend(_outcomes(queued))
-    return [results[h.host] for h in plan.hosts]
+    return list(results.values())
+
+
+def _queue(host_plan: HostPlan, result: HostResult,
+           specs: dict[tuple[str, str], ResourceSpec], sources: dict[str, bytes],
+           session: Session) -> Queued:
+    """Add one host's allowed changes as pyinfra operations; note the refused ones."""
+    pyhost = session.hosts[host_plan.host]
+    sudo = session.sudo.get(host_plan.host, False)
+    context = Context(earlier=host_plan.changes, sources=sources)
+    queued: Queued = []
+    for change in host_plan.changes:
+        if change.action == "unknown":
+            continue
+        if change.allowed is False:
+            result.results.append(ChangeResult(change, "refused", change.rule))
+            continue
+        steps = KINDS[change.kind].steps(specs[(change.kind, change.resource)], change, context)
+        name = f"{change.op} {change.resource}"
+        queued.append((change, [meta for step in steps
+                                for meta in _ops(session.state, pyhost, step, sudo, name)]))
+    return queued
 
 
 def _run_host(state: Any, pyhost: Any) -> None:

@@ -234,3 +234,45 @@ def test_removals_and_masking_converge(fresh_host: Host, tmp_path: Path) -> None
     assert fresh_host.run("test -e /etc/motd").returncode == 1
     assert fresh_host.run("systemctl is-enabled cups.service").stdout.strip() == "masked"
     assert tendr("plan", "-w", ws)[0] == 0
+
+
+def test_a_symbolic_link_is_replaced_never_written_through(fresh_host: Host,
+                                                           tmp_path: Path) -> None:
+    """A link where a managed file should be (say, planted in a world-writable folder) is
+    replaced by the file; the link's target keeps its content, mode and owner."""
+    fresh_host.run("install -d -m 1777 /srv/drop && printf secret > /root/private && "
+                   "chmod 600 /root/private && ln -s /root/private /srv/drop/report.log && "
+                   "ln -s /root/private /srv/drop/empty.log", check=True)
+    state = ('hosts = ["all"]\n[[file]]\npath = "/srv/drop/report.log"\ncontent = "report"\n'
+             'mode = "0666"\nowner = "nobody"\n'
+             '[[file]]\npath = "/srv/drop/empty.log"\nmode = "0666"\nowner = "nobody"\n')
+    ws = str(workspace(tmp_path, [fresh_host], state))
+    code, text = tendr("plan", "-w", ws)
+    assert code == 2 and "replaces the symbolic link there" in text
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 0, text
+    assert fresh_host.run("stat -c '%a %U %s' /root/private; cat /root/private").stdout == \
+        "600 root 6\nsecret"
+    assert fresh_host.run("stat -c '%F %a %U' /srv/drop/report.log /srv/drop/empty.log"
+                          ).stdout.splitlines() == ["regular file 666 nobody",
+                                                    "regular empty file 666 nobody"]
+    assert fresh_host.run("cat /srv/drop/report.log").stdout == "report"
+    assert tendr("plan", "-w", ws)[0] == 0
+
+
+def test_a_masked_unit_is_unmasked_before_its_file_is_written(fresh_host: Host,
+                                                              tmp_path: Path) -> None:
+    """Unmasking comes first, so the unit file is not written into the mask's /dev/null."""
+    fresh_host.run("systemctl mask tendr-masked.service", check=True)
+    state = ('hosts = ["all"]\n[[service]]\nunit = "tendr-masked.service"\nmasked = false\n'
+             f'content = "{DEMO_UNIT}"\nrunning = true\n')
+    ws = str(workspace(tmp_path, [fresh_host], state))
+    code, text = tendr("plan", "-w", ws)
+    assert code == 2
+    assert text.index("service.unmask") < text.index("service.configure") < \
+        text.index("service.start")
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 0, text
+    assert fresh_host.run("systemctl is-active tendr-masked.service").stdout.strip() == "active"
+    assert fresh_host.run("test -c /dev/null && test ! -s /dev/null").returncode == 0
+    assert tendr("plan", "-w", ws)[0] == 0

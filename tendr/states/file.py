@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from pydantic import model_validator
 
 from tendr.changes import Change, FieldChange, Put, Run, Step, Unreadable
-from tendr.names import AbsolutePath, AccountName, FileMode
+from tendr.names import AbsolutePath, AccountName, FileMode, WorkspacePath
 from tendr.states.base import ResourceSpec
 from tendr.states.kind import Context, Kind, unknown
 
@@ -42,7 +42,7 @@ class FileSpec(ResourceSpec):
 
     path: AbsolutePath
     content: str | None = None
-    source: str | None = None
+    source: WorkspacePath | None = None
     mode: FileMode | None = None
     owner: AccountName | None = None
     group: AccountName | None = None
@@ -74,12 +74,13 @@ class FileActual:
     sha256: str | None = None
 
 
-# One line per path: "<type>" or "file MODE OWNER GROUP SIZE SHA256". Only metadata and
-# a hash leave the host, never the content.
+# One line per path: "<type>" or "file<TAB>MODE<TAB>OWNER<TAB>GROUP<TAB>SIZE<TAB>SHA256"
+# (tabs, since account names from a directory service may hold spaces). Only metadata
+# and a hash leave the host, never the content.
 _STAT = (
     'if [ -L "$f" ]; then echo link; elif [ -f "$f" ]; then '
     "if h=$(sha256sum < \"$f\" 2>/dev/null); then "
-    "printf 'file %s %s\\n' \"$(stat -c '%a %U %G %s' -- \"$f\")\" \"${h%% *}\"; "
+    "printf 'file\\t%s\\t%s\\n' \"$(stat -c '%a\t%U\t%G\t%s' -- \"$f\")\" \"${h%% *}\"; "
     "else echo unreadable; fi; "
     'elif [ -e "$f" ]; then echo other; else echo absent; fi'
 )
@@ -91,9 +92,12 @@ def probe_paths(paths: Sequence[str]) -> str:
 
 
 def parse_line(line: str) -> FileActual:
-    parts = line.split(" ")
-    if parts[0] != "file" or len(parts) != 6:
-        return FileActual(type=parts[0] or "unreadable")
+    """One probe line; anything malformed counts as unreadable, never as a guess."""
+    parts = line.split("\t")
+    if parts[0] in ("absent", "link", "other", "unreadable") and len(parts) == 1:
+        return FileActual(type=parts[0])
+    if parts[0] != "file" or len(parts) != 6 or not parts[4].isdigit():
+        return FileActual(type="unreadable")
     _, mode, owner, group, size, sha = parts
     return FileActual("file", mode, owner, group, int(size), sha)
 
@@ -131,6 +135,10 @@ def content_of(spec: FileSpec, context: Context) -> bytes | None:
 def diff(spec: FileSpec, actual: FileActual, context: Context) -> list[Change]:
     if actual.type == "unreadable":
         return unknown(spec, Unreadable(f"{spec.path} exists but cannot be read"))
+    if actual.type == "other":
+        return unknown(spec, Unreadable(
+            f"{spec.path} is a directory or a special file: tendr manages regular files "
+            "only and leaves it alone; move it away by hand"))
     if not spec.present:
         if actual.type == "absent":
             return []
@@ -148,7 +156,8 @@ def diff_file(path: str, content: bytes | None, mode: str | None, owner: str | N
     if actual.type != "file":
         after = {"content": describe_content(content) if content is not None else "(empty)",
                  "mode": mode, "owner": owner, "group": group}
-        note = "" if actual.type == "absent" else f"replaces a {actual.type} at that path"
+        note = {"absent": "", "link": "replaces the symbolic link there (its target is left "
+                "alone)"}.get(actual.type, f"replaces the {actual.type} there")
         return [Change(kind=kind, resource=path, op=op, action="add", note=note,
                        fields=tuple(FieldChange(k, None, v) for k, v in after.items() if v))]
     fields: list[FieldChange] = []
@@ -171,10 +180,14 @@ def steps(spec: FileSpec, change: Change, context: Context) -> list[Step]:
     if change.op == "file.remove":
         return [Run(("rm", "-f", "--", spec.path), f"remove {spec.path}")]
     content = content_of(spec, context)
-    names = {f.name for f in change.fields}
-    if content is None or ("content" not in names and change.action == "change"):
-        return attribute_steps(spec.path, spec.mode, spec.owner, spec.group, create=content is None)
-    return [Put(spec.path, content, spec.mode, spec.owner, spec.group)]
+    if change.action == "add" and content is None:
+        # Not a regular file yet: drop a link first, so nothing is written through it.
+        return [Run(("rm", "-f", "--", spec.path)),
+                *attribute_steps(spec.path, spec.mode, spec.owner, spec.group, create=True)]
+    if content is not None and (change.action == "add"
+                                or "content" in {f.name for f in change.fields}):
+        return [Put(spec.path, content, spec.mode, spec.owner, spec.group)]
+    return attribute_steps(spec.path, spec.mode, spec.owner, spec.group, create=False)
 
 
 def attribute_steps(path: str, mode: str | None, owner: str | None, group: str | None,
@@ -184,7 +197,8 @@ def attribute_steps(path: str, mode: str | None, owner: str | None, group: str |
     if create:
         found.append(Run(("touch", "--", path)))
     if owner or group:
-        found.append(Run(("chown", f"{owner or ''}:{group or ''}".rstrip(":"), "--", path)))
+        owners = f"{owner or ''}:{group or ''}".rstrip(":")
+        found.append(Run(("chown", "-h", owners, "--", path)))
     if mode:
         found.append(Run(("chmod", mode, "--", path)))
     return found
