@@ -55,7 +55,10 @@ def gather(workspace: Workspace, hosts: Sequence[Host], session: Session,
     results: dict[str, HostPlan] = {}
 
     def plan_one(host: Host) -> None:
-        results[host.name] = _plan_one(workspace, host, session, sources)
+        try:
+            results[host.name] = _plan_one(workspace, host, session, sources)
+        except Exception as exc:  # one host's failure, even a bug, never stops the others
+            results[host.name] = HostPlan(host=host.name, error=f"planning failed: {exc!r}")
         if progress:
             progress(host.name)
 

@@ -25,6 +25,13 @@ def _pattern(regex: str, what: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _not_a_template(value: str) -> str:
+    if "@." in value:
+        raise ValueError(f"{value!r} is a unit template; name an instance, such as "
+                         f"{value.replace('@.', '@NAME.')!r}")
+    return value
+
+
 UNIT_SUFFIXES = (
     "service socket timer target mount automount path slice scope swap device".split()
 )
@@ -40,6 +47,7 @@ UnitName = Annotated[
         "a systemd unit name (letters, digits, ':_.\\@-', ending in a unit type "
         "such as .service or .timer)",
     ),
+    AfterValidator(_not_a_template),
 ]
 
 # Linux: MODULE_NAME_LEN is 56 bytes with the NUL; modprobe treats '-' and '_' alike.
@@ -102,12 +110,25 @@ def _absolute_path(value: str) -> str:
         raise ValueError("a path may not contain NUL or newline characters")
     if ".." in value.split("/"):
         raise ValueError(f"{value!r} contains '..'; write the path it means")
-    if value != "/" and posixpath.normpath(value) != value.rstrip("/"):
-        raise ValueError(f"{value!r} is not a normal path (write {posixpath.normpath(value)!r})")
+    normal = "/" + posixpath.normpath(value).lstrip("/")
+    if value != normal:
+        raise ValueError(f"{value!r} is not a normal path (write {normal!r})")
     return value
 
 
 AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+
+
+def _workspace_path(value: str) -> str:
+    if not value or "\x00" in value or "\n" in value:
+        raise ValueError("expected a file in the workspace, such as 'files/motd'")
+    if value.startswith("/") or ".." in value.split("/"):
+        raise ValueError(f"{value!r} must be a path inside the workspace, relative to its root")
+    return value
+
+
+# A file inside the workspace, relative to its root (a file's source, a secret file).
+WorkspacePath = Annotated[str, AfterValidator(_workspace_path)]
 
 # '0644', '644', '2755': octal permission bits, as chmod accepts them.
 FileMode = Annotated[

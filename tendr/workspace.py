@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from tendr import validation
 from tendr.errors import Problem, WorkspaceError
 from tendr.hosts.model import Host, HostsFile
 from tendr.hosts.selection import matches, select
@@ -85,6 +86,19 @@ def validate_data(model: type[M], data: dict[str, Any]) -> M:
     strict JSON mode, in which an array may still fill a tuple field.
     """
     return model.model_validate_json(json.dumps(data, default=_toml_date), strict=True)
+
+
+def _date_locations(value: object, loc: tuple[str | int, ...] = ()) -> Iterator[
+        tuple[str | int, ...]]:
+    """Where TOML dates or times stand: no tendr setting takes one."""
+    if isinstance(value, datetime.date | datetime.time):
+        yield loc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _date_locations(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _date_locations(item, (*loc, index))
 
 
 def _toml_date(value: object) -> str:
@@ -158,6 +172,12 @@ class _Loader:
         if check is not None:
             problems, data = check(data, display, text)
             self.problems.extend(problems)
+        dates = list(_date_locations(data))
+        for loc in dates:
+            self._problem(display, validation.key_path(loc), locate(text, loc),
+                          "expected a string, got a TOML date or time (put it in quotes)")
+        if dates:
+            return None
         try:
             return validate_data(model, data)
         except ValidationError as exc:
@@ -189,6 +209,11 @@ class _Loader:
                 if host.connector == "ssh" and not host.address:
                     self._problem(display, f"hosts.{name}.address", line,
                                   "an ssh host needs an address")
+                local = next((h for h in hosts if h.connector == "local"), None)
+                if host.connector == "local" and local is not None:
+                    self._problem(display, f"hosts.{name}.connector", line,
+                                  f"only one host can be this machine; {local.name} in "
+                                  f"{local.file} already uses the local connector")
                 hosts.append(host)
         return hosts
 
@@ -301,7 +326,7 @@ def _workspace_references(spec: ResourceSpec) -> list[tuple[str, str]]:
     """(attribute, relative path) pairs of workspace files a spec points at."""
     found = []
     source = getattr(spec, "source", None)
-    if source:
+    if source is not None:
         found.append(("source", source))
     password = getattr(spec, "password", None)
     if password is not None and password.file:

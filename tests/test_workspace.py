@@ -181,11 +181,11 @@ BAD = {
     "source-outside": (
         {"states/a.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/x"\n'
                           'source = "../../etc/passwd"\n'},
-        "states/a.toml:4: file[0].source:", "'../../etc/passwd' is outside the workspace",
+        "states/a.toml:4: file[0].source:", "'../../etc/passwd' must be a path inside the",
     ),
     "source-absolute": (
         {"states/a.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/x"\nsource = "/etc/passwd"\n'},
-        "states/a.toml:4: file[0].source:", "'/etc/passwd' is outside the workspace",
+        "states/a.toml:4: file[0].source:", "'/etc/passwd' must be a path inside the workspace",
     ),
     "source-missing": (
         {"states/a.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/x"\nsource = "files/nope"\n'},
@@ -193,7 +193,7 @@ BAD = {
     ),
     "secret-file-outside": (
         {"states/a.toml": BACKUP.format(password='{ file = "/etc/shadow" }')},
-        "states/a.toml:7: backup[0].password.file:", "the secret file is outside the workspace",
+        "states/a.toml:7: backup[0].password.file:", "must be a path inside the workspace",
     ),
     "settings": (
         {"tendr.toml": "parallel = 0\n"},
@@ -202,6 +202,26 @@ BAD = {
     "rules-unknown-key": (
         {"rules/r.toml": '[roles.admin]\nmembers = ["alice"]\nalow = []\n'},
         "rules/r.toml:3: roles.admin.alow:", "unknown key 'alow'",
+    ),
+    "toml-date": (
+        {"states/a.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/x"\ncontent = 1979-05-27\n'},
+        "states/a.toml:4: file[0].content:", "expected a string, got a TOML date",
+    ),
+    "path-trailing-slash": (
+        {"states/a.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/old-job/"\npresent = false\n'},
+        "states/a.toml:3: file[0].path:", "is not a normal path (write '/etc/old-job')",
+    ),
+    "second-local-host": (
+        {"hosts/more.toml": '[hosts.desk02]\nconnector = "local"\n'},
+        "hosts/more.toml:1: hosts.desk02.connector:", "only one host can be this machine",
+    ),
+    "host-named-all": (
+        {"hosts/more.toml": '[hosts.all]\naddress = "192.0.2.1"\n'},
+        "hosts/more.toml: hosts:", "'all' is the selector for every host",
+    ),
+    "unit-template": (
+        {"states/a.toml": 'hosts = ["all"]\n[[service]]\nunit = "getty@.service"\n'},
+        "states/a.toml:3: service[0].unit:", "is a unit template; name an instance",
     ),
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tendr.model import Strict
 from tendr.names import AccountName, Address, HostName
@@ -47,6 +47,13 @@ class HostsFile(Strict):
 
     defaults: HostDefaults = HostDefaults()
     hosts: dict[HostName, HostEntry] = {}
+
+    @field_validator("hosts")
+    @classmethod
+    def _not_reserved(cls, value: dict[str, HostEntry]) -> dict[str, HostEntry]:
+        if "all" in value:
+            raise ValueError("'all' is the selector for every host; name the host otherwise")
+        return value
 
 
 class Host(Strict):

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from pydantic import field_validator, model_validator
 
 from tendr.model import Strict
+from tendr.names import WorkspacePath
 
 
 class ResourceSpec(Strict):
@@ -35,7 +36,7 @@ class SecretRef(Strict):
     ```
     """
 
-    file: str | None = None
+    file: WorkspacePath | None = None
     env: str | None = None
 
     @model_validator(mode="before")

@@ -78,7 +78,8 @@ def parse(specs: Sequence[PackageSpec], lines: list[str]) -> dict[str, Any]:
     for line in lines[:split]:
         name, _, rest = line.partition("\t")
         status, _, version = rest.partition("\t")
-        known[name] = (status[1:2] == "i", version)
+        if not known.get(name, (False, ""))[0]:  # one installed architecture is enough
+            known[name] = (status[1:2] == "i", version)
     candidates = _candidates(lines[split + 1:])
     found = {}
     for spec in specs:

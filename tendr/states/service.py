@@ -119,6 +119,10 @@ def parse(specs: Sequence[ServiceSpec], lines: list[str]) -> dict[str, Any]:
     position = 0
     for index, spec in enumerate(specs):
         props = blocks[index] if index < len(blocks) else {}
+        if not props.get("LoadState"):
+            result[spec.key] = Unreadable(f"systemd did not report on {spec.unit}")
+            position += 1 + len(spec.dropins)
+            continue
         unit_file = files[position] if position < len(files) else FileActual("unreadable")
         dropins = {
             name: files[position + 1 + offset] if position + 1 + offset < len(files)
@@ -151,13 +155,16 @@ def _blocks(lines: list[str]) -> list[dict[str, str]]:
 def diff(spec: ServiceSpec, actual: ServiceActual | Unreadable, context: Context) -> list[Change]:
     if isinstance(actual, Unreadable):
         return unknown(spec, actual)
-    changes = _configure(spec, actual)
-    configured = bool(changes)
-    exists = actual.load != "not-found" or configured or spec.content is not None
-    depends = _dependency(spec, actual, context, configured)
-    changes += _mask(spec, actual)
+    changes = _mask(spec, actual)
     if spec.masked:
         return changes
+    if changes and actual.unit_file.type == "link":  # unmasking removes the /dev/null link
+        actual = replace(actual, unit_file=FileActual("absent"))
+    configure = _configure(spec, actual)
+    changes += configure
+    configured = bool(configure)
+    exists = actual.load != "not-found" or configured or spec.content is not None
+    depends = _dependency(spec, actual, context, configured)
     changes += _enable(spec, actual, depends)
     changes += _run(spec, actual, depends, configured)
     if not exists and changes:
@@ -243,7 +250,9 @@ def steps(spec: ServiceSpec, change: Change, context: Context) -> list[Step]:
     verb = change.op.partition(".")[2]
     if verb in ("start", "stop", "restart"):
         return [Run(("systemctl", verb, "--", spec.unit))]
-    return [Run(("systemctl", verb, "--quiet", "--", spec.unit))]
+    # A unit enabled for this boot only is disabled the same way.
+    runtime = ("--runtime",) if change.before().get("enabled") == "enabled-runtime" else ()
+    return [Run(("systemctl", verb, "--quiet", *runtime, "--", spec.unit))]
 
 
 KIND: Kind[ServiceSpec] = Kind("service", ServiceSpec, probe, parse, diff, steps)
