@@ -130,6 +130,24 @@ def _last_record(lines: Iterable[str]) -> dict[str, Any]:
     return last
 
 
+def ready(path: Path) -> str | None:
+    """Why records could not be appended to the log at `path`, or None: checked before
+    any host is touched, so no change is ever made that cannot be recorded."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a+", encoding="utf-8") as handle:
+            handle.seek(0)
+            last = _last_record(handle)
+    except OSError as exc:
+        return f"the audit log {path} cannot be written: {exc.strerror or exc}"
+    except ValueError:
+        return (f"the audit log {path} ends in a damaged record; "
+                "see 'tendr audit-log verify' and repair it")
+    if last and not isinstance(last.get("hash"), str):
+        return f"the audit log {path} does not end in a tendr record"
+    return None
+
+
 def read_lines(path: Path) -> Iterator[str]:
     """The log's lines; none when it does not exist yet."""
     if path.exists():

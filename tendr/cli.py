@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -111,7 +110,9 @@ def _reporting(fmt: Format = Format.text) -> Iterator[None]:
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception:
-        debug_log = Path(tempfile.gettempdir()) / "tendr-debug.log"
+        # In the user's own folder: a fixed name in /tmp could be a planted link.
+        debug_log = Path.home() / ".cache" / "tendr" / "debug.log"
+        debug_log.parent.mkdir(parents=True, exist_ok=True)
         logging.basicConfig(filename=debug_log, level=logging.DEBUG)
         log.exception("internal error")
         err.print(
@@ -302,10 +303,13 @@ def apply(
         from tendr import engine
         from tendr.hosts.connect import close_session
 
+        if problem := audit.ready(loaded.path(loaded.settings.audit_log)):
+            raise UserError(f"{problem}; nothing was applied")
         # One connection per host serves the plan, the changes and the re-read.
         session = engine.connect(loaded, readable(loaded, person, "plan", selected)[0])
         try:
-            results, after = _apply(loaded, selected, person, fmt, session, yes, only_allowed)
+            results, after, recorded = _apply(loaded, selected, person, fmt, session, yes,
+                                              only_allowed)
         except KeyboardInterrupt:
             # Changes may have run on some hosts: never leave the person guessing.
             err.print("interrupted: some changes may already have been made; "
@@ -318,11 +322,11 @@ def apply(
                  for r in results)
         converged = all(not h.error and all(c.action == "unknown" for c in h.changes)
                         for h in after.hosts)
-        raise typer.Exit(EXIT_OK if ok and converged else EXIT_ERROR)
+        raise typer.Exit(EXIT_OK if ok and converged and recorded else EXIT_ERROR)
 
 
-def _apply(loaded: Workspace, selected: list[Host], person: str, fmt: Format,
-           session: Session, yes: bool, only_allowed: bool) -> tuple[list[HostResult], Plan]:
+def _apply(loaded: Workspace, selected: list[Host], person: str, fmt: Format, session: Session,
+           yes: bool, only_allowed: bool) -> tuple[list[HostResult], Plan, bool]:
     """Plan, refuse or confirm, apply what is allowed, read the hosts again."""
     from tendr import engine
     from tendr.apply import apply as run_apply
@@ -335,20 +339,27 @@ def _apply(loaded: Workspace, selected: list[Host], person: str, fmt: Format,
         _record(loaded, audit.refusals(planned), person)
         raise PermissionDenied(message=_refusal_message(person, refusals))
     if not any(c.action != "unknown" and c.allowed for h in planned.hosts for c in h.changes):
+        _record(loaded, audit.refusals(planned), person)
         _finish_without_changes(planned, fmt, person, refusals)
     _confirm(yes, fmt)
     connected = [h for h in selected if h.name in session.hosts]
     with _progress(fmt, len(connected), "applying") as tick:
         results = run_apply(planned, engine.desired_specs(loaded, connected),
                             engine.workspace_sources(loaded, connected), session, tick)
-    _record(loaded, results, person)
-    return results, mark(loaded, person, engine.gather(loaded, connected, session))
+    recorded = _record(loaded, results, person)
+    return results, mark(loaded, person, engine.gather(loaded, connected, session)), recorded
 
 
-def _record(loaded: Workspace, results: list[HostResult], person: str) -> None:
+def _record(loaded: Workspace, results: list[HostResult], person: str) -> bool:
     """Every change made, failed, refused or not run goes into the audit log."""
-    audit.append(loaded.path(loaded.settings.audit_log),
-                 audit.entries_for(results, person, acting_person(None), "apply"))
+    path = loaded.path(loaded.settings.audit_log)
+    try:
+        audit.append(path, audit.entries_for(results, person, acting_person(None), "apply"))
+    except (OSError, ValueError) as exc:  # checked before; the disk may still fill up
+        err.print(f"[red]error[/]: the audit log {escape(str(path))} could not record these "
+                  f"changes ({escape(str(exc))}); note them by hand")
+        return False
+    return True
 
 
 def _refusal_message(person: str, refusals: list[tuple[HostPlan, list[str]]]) -> str:

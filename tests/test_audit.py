@@ -78,3 +78,18 @@ def test_apply_records_every_change_and_verify_catches_tampering(tmp_path: Path)
     log.write_text(log.read_text().replace(f"{out}/a", f"{out}/x"))
     code, text = run_tendr("audit-log", "verify", "-w", str(ws))
     assert code == 1 and "broken at line 1" in text
+
+
+def test_apply_refuses_to_start_when_changes_could_not_be_recorded(tmp_path: Path) -> None:
+    """A damaged audit log stops apply before any host is touched: no unrecorded change."""
+    out = tmp_path / "out"
+    ws = build_tree(tmp_path / "ws", {
+        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+        "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\ncontent = "a"\n',
+        "rules/roles.toml": ADMIN_RULES,
+        ".tendr/audit.log": '{"seq": 1, "hash": "ab',
+    })
+    code, text = run_tendr("apply", "-w", str(ws), "--yes")
+    assert code == 1
+    assert "ends in a damaged record" in text and "nothing was applied" in text
+    assert not out.exists()

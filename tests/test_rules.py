@@ -267,7 +267,7 @@ def test_op_patterns_are_anchored(pattern: str, op: str, expected: bool) -> None
 
 @pytest.mark.parametrize(
     "pattern",
-    ["*", "*.*", "plan", "hosts", "service.*", "*.remove", "backup.init", "driver.install",
+    ["*", "*.*", "plan", "report", "service.*", "*.remove", "backup.init", "driver.install",
      "file.write", "package.x_y-2"],
 )
 def test_valid_op_patterns_load(pattern: str) -> None:

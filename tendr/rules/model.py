@@ -18,7 +18,7 @@ from tendr.model import Strict
 OWNER = "@owner"
 """The member that stands for the account owning the workspace root directory."""
 
-READING_OPS = ("plan", "logs", "diagnose", "report", "hosts")
+READING_OPS = ("plan", "logs", "diagnose", "report")
 """Operations that only read; every other operation is KIND.VERB."""
 
 KINDS = ("service", "module", "printer", "driver", "backup", "package", "file")
