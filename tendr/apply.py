@@ -45,7 +45,14 @@ def _ops(state: Any, pyhost: Any, step: Step, sudo: bool, name: str) -> list[Any
     put = add_op(state, files.put, src=io.BytesIO(step.content), dest=temporary,
                  user=step.owner, group=step.group, mode=step.mode, create_remote_dir=True,
                  name=name, host=pyhost, _sudo=sudo)[pyhost]
-    return [clear, put, shell("mv", "-f", "-T", "--", temporary, step.path)]
+    # What the state leaves unsaid stays as it was on the replaced file.
+    keep = [command for command, unsaid in (
+        ('chmod --reference="$1" -- "$2"', step.mode is None),
+        ('chown "$(stat -c %u -- "$1")" -- "$2"', step.owner is None),
+        ('chgrp "$(stat -c %g -- "$1")" -- "$2"', step.group is None)) if unsaid]
+    carry = [shell("sh", "-c", f'if [ -f "$1" ] && [ ! -L "$1" ]; then {"; ".join(keep)}; fi',
+                   "sh", step.path, temporary)] if keep else []
+    return [clear, put, *carry, shell("mv", "-f", "-T", "--", temporary, step.path)]
 
 
 Queued = list[tuple[Change, list[Any]]]  # each change with its pyinfra operations

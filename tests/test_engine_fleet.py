@@ -276,3 +276,16 @@ def test_a_masked_unit_is_unmasked_before_its_file_is_written(fresh_host: Host,
     assert fresh_host.run("systemctl is-active tendr-masked.service").stdout.strip() == "active"
     assert fresh_host.run("test -c /dev/null && test ! -s /dev/null").returncode == 0
     assert tendr("plan", "-w", ws)[0] == 0
+
+
+def test_new_content_keeps_the_mode_and_owner_the_state_leaves_unsaid(fresh_host: Host,
+                                                                      tmp_path: Path) -> None:
+    """Replacing a file's content keeps the mode, owner and group the state does not set."""
+    fresh_host.run("printf old > /etc/tendr-secret && chown daemon:lp /etc/tendr-secret && "
+                   "chmod 0600 /etc/tendr-secret", check=True)
+    state = 'hosts = ["all"]\n[[file]]\npath = "/etc/tendr-secret"\ncontent = "new"\n'
+    ws = str(workspace(tmp_path, [fresh_host], state))
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 0, text
+    assert fresh_host.run("stat -c '%a %U %G' /etc/tendr-secret; cat /etc/tendr-secret"
+                          ).stdout == "600 daemon lp\nnew"
