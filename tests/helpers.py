@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
+import pytest
 from typer.testing import CliRunner
 
 from tendr.cli import app
@@ -48,3 +51,22 @@ def run_tendr(*args: str) -> tuple[int, str]:
     """Run a tendr command in-process: (exit code, what the person reads)."""
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.output
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def requires(ok: bool, why: str) -> Callable[[F], F]:
+    """A precondition `.ci/run` provides (root, dpkg, the installed script). Unmet, the
+    test fails saying so: it never skips, since a test CI skips tests nothing."""
+
+    def decorate(test: F) -> F:
+        @functools.wraps(test)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if not ok:
+                pytest.fail(f"{why} (bash .ci/run installs what the tests need)", pytrace=False)
+            return test(*args, **kwargs)
+
+        return cast(F, run)
+
+    return decorate

@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 from tendr import __version__
 from tendr.cli import app
 from tendr.workspace import ENV_WORKSPACE
-from tests.helpers import build_tree
+from tests.helpers import build_tree, requires
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -240,7 +240,7 @@ def test_outside_a_workspace_says_how_to_name_one(tmp_path: Path,
 # -- the installed console script ---------------------------------------------------
 
 TENDR = shutil.which("tendr")
-needs_script = pytest.mark.skipif(TENDR is None, reason="the tendr console script is not installed")
+needs_script = requires(TENDR is not None, "the tendr console script is not installed")
 
 
 @needs_script

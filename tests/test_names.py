@@ -11,6 +11,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from tendr import names
+from tests.helpers import requires
 
 HOSTILE = ["cups.service; rm -rf /", "$(reboot)", "`reboot`", "../etc/passwd", "a b", "a\nb", ""]
 
@@ -152,23 +153,23 @@ def test_refusal_names_the_value_and_what_was_expected() -> None:
     assert "'cups; reboot'" in message and "systemd unit name" in message
 
 
-@pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg is not installed")
 @pytest.mark.parametrize(
     "value", [v.split(":")[0] for k, v, ok in CASES if k is names.PackageName and ok]
 )
+@requires(shutil.which("dpkg") is not None, "dpkg is not installed")
 def test_accepted_package_names_are_accepted_by_dpkg(value: str) -> None:
     """Every package name tendr accepts is one dpkg accepts too."""
     result = subprocess.run(["dpkg", "--validate-pkgname", value], capture_output=True)
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd is not installed")
 @pytest.mark.parametrize(
     ("value", "ok"),
     [(v, ok) for k, v, ok in CASES if k is names.UnitName and "/" not in v
      # tendr's own refusals: option injection, length, templates systemctl cannot show
      and not (v.startswith("-") or len(v) > 255 or "@." in v)],
 )
+@requires(shutil.which("systemd-analyze") is not None, "systemd-analyze is not installed")
 def test_unit_names_agree_with_systemd(value: str, ok: bool, tmp_path: Path) -> None:
     """systemd refuses the unit names tendr refuses for systemd's reasons, and takes the rest."""
     unit = tmp_path / value

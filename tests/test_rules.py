@@ -17,6 +17,7 @@ from tendr.names import AccountName
 from tendr.rules.actor import acting_person, check_rules_file_trust, workspace_owner
 from tendr.rules.decide import decide, matching_rules, op_matches, roles_of
 from tendr.rules.model import RulesFile
+from tests.helpers import requires
 
 EXAMPLE = """
 [roles.helpdesk]
@@ -414,7 +415,7 @@ def test_as_person_must_be_an_account_name(monkeypatch: pytest.MonkeyPatch) -> N
 
 # --- trusting rules files ---------------------------------------------------------------
 
-root_only = pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+root_only = requires(os.geteuid() == 0, "changing a file's owner needs root")
 
 
 def rules_file(tmp_path: Path, mode: int) -> Path:
