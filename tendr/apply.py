@@ -1,134 +1,127 @@
-"""Applying a plan: each permitted Change's Steps become pyinfra operations.
+"""The apply workflow: check the audit log, lock the workspace, connect, plan, refuse or
+confirm, make the allowed changes (tendr/execute.py), read the hosts again.
 
-Hosts run in parallel, each its own changes in plan order; a failing change stops
-the rest of its host (they may depend on it) and never the other hosts.
+The CLI supplies how to confirm and show progress, and renders what this returns;
+nothing here prints.
 """
 
 from __future__ import annotations
 
-import io
-import logging
-import shlex
-from collections.abc import Callable, Sequence
-from typing import Any
+import fcntl
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
-import gevent
-from pyinfra.api.operation import add_op
-from pyinfra.api.operations import run_host_op
-from pyinfra.context import ctx_host, ctx_state
-from pyinfra.operations import files, server
-
-from tendr.changes import Change, ChangeResult, HostResult, Run, Step
-from tendr.hosts.connect import Session
+from tendr import audit, engine, execute
+from tendr.authorize import blocked, readable
+from tendr.changes import HostResult
+from tendr.errors import UserError
+from tendr.hosts.connect import close_session
+from tendr.hosts.model import Host
 from tendr.plan import HostPlan, Plan
-from tendr.states.base import ResourceSpec
-from tendr.states.kind import Context
-from tendr.states.kinds import KINDS
-
-logging.getLogger("pyinfra").addHandler(logging.NullHandler())
-logging.getLogger("pyinfra").propagate = False
+from tendr.rules.actor import acting_person
+from tendr.workspace import Workspace
 
 
-def _ops(state: Any, pyhost: Any, step: Step, sudo: bool, name: str) -> list[Any]:
-    """Add the pyinfra operations of one step; returns their OperationMetas."""
-    def shell(*argv: str) -> Any:
-        return add_op(state, server.shell, commands=[shlex.join(argv)], name=name,
-                      host=pyhost, _sudo=sudo)[pyhost]
+@dataclass
+class Applied:
+    """What an apply did: the plan, each change's result, the hosts read again
+    afterwards (None when nothing ran), and why it stopped short, if it did."""
 
-    if isinstance(step, Run):
-        return [shell(*step.argv)]
-    # Upload beside the target, then rename over it: the file is replaced whole, and a
-    # symbolic link at the path is replaced too, never written through.
-    directory, _, base = step.path.rpartition("/")
-    temporary = f"{directory}/.{base}.tendr-new"
-    clear = shell("rm", "-f", "--", temporary)  # operations run in the order they are added
-    put = add_op(state, files.put, src=io.BytesIO(step.content), dest=temporary,
-                 user=step.owner, group=step.group, mode=step.mode, create_remote_dir=True,
-                 name=name, host=pyhost, _sudo=sudo)[pyhost]
-    # What the state leaves unsaid stays as it was on the replaced file.
-    keep = [command for command, unsaid in (
-        ('chmod --reference="$1" -- "$2"', step.mode is None),
-        ('chown "$(stat -c %u -- "$1")" -- "$2"', step.owner is None),
-        ('chgrp "$(stat -c %g -- "$1")" -- "$2"', step.group is None)) if unsaid]
-    carry = [shell("sh", "-c", f'if [ -f "$1" ] && [ ! -L "$1" ]; then {"; ".join(keep)}; fi',
-                   "sh", step.path, temporary)] if keep else []
-    return [clear, put, *carry, shell("mv", "-f", "-T", "--", temporary, step.path)]
+    plan: Plan
+    results: list[HostResult] = field(default_factory=list)
+    after: Plan | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Every change made and recorded, and no drift remains: exit 0."""
+        return (self.error is None and self.after is not None and self.after.in_sync
+                and all(r.error is None for r in self.results)
+                and all(item.outcome == "done" and item.recorded
+                        for r in self.results for item in r.results))
 
 
-Queued = list[tuple[Change, list[Any]]]  # each change with its pyinfra operations
+Confirm = Callable[[Plan], None]  # shows the plan; raises UserError when not confirmed
 
 
-def apply(plan: Plan, specs: dict[str, dict[tuple[str, str], ResourceSpec]],
-          sources: dict[str, bytes], session: Session,
-          progress: Callable[[str], None] | None = None) -> list[HostResult]:
-    """Run the allowed changes of every host; refused ones are reported, never run."""
-    results = {h.host: HostResult(h.host, error=h.error) for h in plan.hosts}
-    pending: dict[str, Queued] = {}
-    for host_plan in plan.hosts:
-        if host_plan.error is None and host_plan.host in session.hosts:
-            try:
-                pending[host_plan.host] = _queue(host_plan, results[host_plan.host],
-                                                 specs[host_plan.host], sources, session)
-            except Exception as exc:  # preparing one host must not stop the others
-                results[host_plan.host].error = f"could not prepare its changes: {exc}"
-
-    def run_one(host: str) -> None:
+def apply(workspace: Workspace, selected: Sequence[Host], person: str, *,
+          only_allowed: bool, confirm: Confirm,
+          reading: engine.Progress | None = None,
+          applying: execute.Progress | None = None) -> Applied:
+    """Make the planned changes `person` may make on the selected hosts."""
+    log = workspace.path(workspace.settings.audit_log)
+    if problem := audit.ready(log):
+        raise UserError(f"{problem}; nothing was applied")
+    journal = audit.Journal(log, person=person, account=acting_person(None), command="apply")
+    with workspace_lock(workspace, person):
+        session = engine.connect(workspace, readable(workspace, person, "plan", selected)[0])
         try:
-            _run_host(session.state, session.hosts[host])
-        except Exception as exc:  # one host's failure never stops the others
-            results[host].error = f"applying stopped: {exc}"
-        if progress:
-            progress(host)
-
-    gevent.joinall([session.state.pool.spawn(run_one, host) for host in pending],
-                   raise_error=True)
-    for host, queued in pending.items():
-        results[host].results.extend(_outcomes(queued))
-    return list(results.values())
-
-
-def _queue(host_plan: HostPlan, result: HostResult,
-           specs: dict[tuple[str, str], ResourceSpec], sources: dict[str, bytes],
-           session: Session) -> Queued:
-    """Add one host's allowed changes as pyinfra operations; note the refused ones."""
-    pyhost = session.hosts[host_plan.host]
-    sudo = session.sudo.get(host_plan.host, False)
-    context = Context(earlier=host_plan.changes, sources=sources)
-    queued: Queued = []
-    for change in host_plan.changes:
-        if change.action == "unknown":
-            continue
-        if change.allowed is False:
-            result.results.append(ChangeResult(change, "refused", change.rule))
-            continue
-        steps = KINDS[change.kind].steps(specs[(change.kind, change.resource)], change, context)
-        name = f"{change.op} {change.resource}"
-        queued.append((change, [meta for step in steps
-                                for meta in _ops(session.state, pyhost, step, sudo, name)]))
-    return queued
+            planned = engine.plan_for(workspace, selected, person, reading, session)
+            refusals = blocked(planned)
+            if refusals and not only_allowed:
+                return _refused(journal, planned, refusal_message(person, refusals))
+            if not any(c.action != "unknown" and c.allowed
+                       for h in planned.hosts for c in h.changes):
+                applied = _refused(journal, planned, None)
+                applied.after = planned
+                return applied
+            confirm(planned)
+            connected = [h for h in selected if h.name in session.hosts]
+            results = execute.apply(
+                planned, engine.desired_specs(workspace, connected),
+                engine.workspace_sources(workspace, connected), session, journal,
+                timeout=workspace.settings.command_timeout, progress=applying)
+            after = engine.plan_for(workspace, connected, person, session=session)
+            return Applied(planned, results, after, journal.broken)
+        finally:
+            close_session(session)
 
 
-def _run_host(state: Any, pyhost: Any) -> None:
-    """Run one host's operations in order, stopping at the first that fails."""
-    with ctx_state.use(state), ctx_host.use(pyhost):
-        for op_hash in list(pyhost.op_hash_order):
-            if run_host_op(state, pyhost, op_hash) is False:
-                return
+def _refused(journal: audit.Journal, planned: Plan, error: str | None) -> Applied:
+    """Nothing runs: the blocked changes are recorded as refused."""
+    results = [r for r in audit.refusals(planned) if r.results]
+    for result in results:
+        journal.write(result.host, [(i.change, i.outcome, i.reason) for i in result.results])
+    return Applied(planned, results, None, error or journal.broken)
 
 
-def _outcomes(queued: Sequence[tuple[Change, list[Any]]]) -> list[ChangeResult]:
-    found = []
-    failed_before = False
-    for change, metas in queued:
-        if failed_before or not all(m.is_complete() for m in metas):
-            found.append(ChangeResult(change, "skipped",
-                                      "not run: an earlier change on this host failed"))
-            continue
-        errors = [m for m in metas if m.did_error()]
-        if errors:
-            failed_before = True
-            detail = "; ".join(line for m in errors for line in m.stderr_lines[-3:])
-            found.append(ChangeResult(change, "failed", detail or "the command failed"))
-        else:
-            found.append(ChangeResult(change, "done"))
-    return found
+def refusal_message(person: str, refusals: list[tuple[HostPlan, list[str]]]) -> str:
+    lines = [f"{person} may not apply every planned change; nothing was applied:"]
+    for host, names in refusals:
+        lines.extend(f"  {host.host}: {name}" for name in names)
+    lines.append("Apply the allowed changes alone with --only-allowed, or ask an administrator.")
+    return "\n".join(lines)
+
+
+LOCK_FILE = ".tendr/apply.lock"
+
+
+@contextmanager
+def workspace_lock(workspace: Workspace, person: str) -> Iterator[None]:
+    """One apply at a time per workspace; a second one is told who holds the lock. The
+    lock is the kernel's (flock): it ends with the process that holds it, crash or not."""
+    path = workspace.root / LOCK_FILE
+    try:
+        path.parent.mkdir(exist_ok=True)
+        # O_NOFOLLOW: a link planted at the lock's name is refused, not followed.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise UserError(f"cannot lock the workspace ({path}: {exc.strerror or exc}); "
+                        "nothing was applied") from None
+    with os.fdopen(fd, "r+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = handle.read().strip() or "another tendr process"
+            raise UserError(f"another apply is running in this workspace ({holder}); "
+                            "wait until it ends. Nothing was applied") from None
+        handle.truncate(0)
+        handle.write(execute.holder(person) + "\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate(0)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from tendr.changes import ChangeResult, HostResult
+from tendr.changes import Change, ChangeResult, HostResult
 from tendr.plan import Plan
 
 GENESIS = "0" * 64
@@ -76,6 +78,29 @@ def verify(lines: Iterable[str], head: str | None = None) -> Verdict:
     return Verdict(True, count, prev)
 
 
+def entry(host: str, change: Change, outcome: str, reason: str, *, person: str,
+          account: str, command: str, when: datetime | None = None) -> dict[str, Any]:
+    """One record's content. `person` is who tendr acted for (--as), `account` the
+    operating-system account that ran it. `outcome` is a ChangeResult's, or `started`
+    (written before the change runs, so a crash still leaves a trace)."""
+    return {
+        "time": (when or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "person": person, "account": account, "command": command, "host": host,
+        "op": change.op, "kind": change.kind, "resource": change.resource,
+        "outcome": outcome, "reason": reason or None,
+        "before": change.before(), "after": change.after(),
+        "source": change.source, "rule": change.rule or None,
+    }
+
+
+def entries_for(results: Sequence[HostResult], person: str, account: str, command: str,
+                when: datetime | None = None) -> list[dict[str, Any]]:
+    """One entry per change result (e.g. the refusals of an apply that did not start)."""
+    return [entry(result.host, item.change, item.outcome, item.reason, person=person,
+                  account=account, command=command, when=when)
+            for result in results for item in result.results]
+
+
 def refusals(plan: Plan) -> list[HostResult]:
     """The blocked changes of a plan as results, for the record of a refused apply."""
     return [
@@ -85,49 +110,55 @@ def refusals(plan: Plan) -> list[HostResult]:
     ]
 
 
-def entries_for(results: Sequence[HostResult], person: str, account: str, command: str,
-                when: datetime | None = None) -> list[dict[str, Any]]:
-    """One entry per change that was made, failed, refused or not run. `person` is who
-    tendr acted for (--as), `account` the operating-system account that ran it."""
-    stamp = (when or datetime.now(UTC)).isoformat(timespec="seconds")
-    found = []
-    for result in results:
-        for item in result.results:
-            change = item.change
-            found.append({
-                "time": stamp, "person": person, "account": account, "command": command,
-                "host": result.host,
-                "op": change.op, "kind": change.kind, "resource": change.resource,
-                "outcome": item.outcome, "reason": item.reason or None,
-                "before": change.before(), "after": change.after(),
-                "source": change.source, "rule": change.rule or None,
-            })
-    return found
-
-
 def append(path: Path, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Append entries under an exclusive lock, so concurrent runs keep one chain."""
+    """Append entries under an exclusive lock, so concurrent runs keep one chain, and
+    flush them to the disk (fsync) before returning: a record returned is kept."""
     if not entries:
         return []
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+", encoding="utf-8") as handle:
+    with path.open("ab+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
         last = _last_record(handle)
         records = chain(entries, last.get("hash", GENESIS), int(last.get("seq", 0)))
-        handle.seek(0, 2)
-        handle.writelines(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n"
-                          for r in records)
+        handle.write(b"".join(json.dumps(r, sort_keys=True, ensure_ascii=False).encode()
+                              + b"\n" for r in records))
         handle.flush()
+        os.fsync(handle.fileno())
     return records
 
 
-def _last_record(lines: Iterable[str]) -> dict[str, Any]:
-    last: dict[str, Any] = {}
-    for line in lines:
-        if line.strip():
-            last = json.loads(line)
-    return last
+def _last_record(handle: BinaryIO) -> dict[str, Any]:
+    """The log's last record, read from the end: appending stays cheap as the log grows."""
+    handle.seek(0, os.SEEK_END)
+    position = handle.tell()
+    tail = b""
+    while position > 0:
+        step = min(_BLOCK, position)
+        position -= step
+        handle.seek(position)
+        tail = handle.read(step) + tail
+        lines = tail.rstrip().split(b"\n")
+        if len(lines) > 1 or position == 0:
+            last = lines[-1].strip()
+            return json.loads(last) if last else {}
+    return {}
+
+
+_BLOCK = 8192
+RECORD_ROOM = 8192  # bytes set aside per record when checking for room (records are ~1 KiB)
+
+
+def room(path: Path, records: int) -> str | None:
+    """Why `records` more records might not fit on the log's disk, or None."""
+    needed = records * RECORD_ROOM
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError as exc:
+        return f"the audit log's folder {path.parent} cannot be checked: {exc.strerror or exc}"
+    if free < needed:
+        return (f"only {free // 1024} KiB free on the audit log's disk ({path.parent}), "
+                f"{needed // 1024} KiB needed to record this host's changes")
+    return None
 
 
 def ready(path: Path) -> str | None:
@@ -135,8 +166,7 @@ def ready(path: Path) -> str | None:
     any host is touched, so no change is ever made that cannot be recorded."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a+", encoding="utf-8") as handle:
-            handle.seek(0)
+        with path.open("ab+") as handle:
             last = _last_record(handle)
     except OSError as exc:
         return f"the audit log {path} cannot be written: {exc.strerror or exc}"
@@ -146,6 +176,31 @@ def ready(path: Path) -> str | None:
     if last and not isinstance(last.get("hash"), str):
         return f"the audit log {path} does not end in a tendr record"
     return None
+
+
+class Journal:
+    """The audit log as an apply writes it: each record on the disk before tendr goes on.
+    Once a record could not be written, `broken` says why and nothing more is written."""
+
+    def __init__(self, path: Path, *, person: str, account: str, command: str) -> None:
+        self.path = path
+        self.person, self.account, self.command = person, account, command
+        self.broken: str | None = None
+
+    def write(self, host: str, items: Sequence[tuple[Change, str, str]]) -> bool:
+        """Record (change, outcome, reason) items of one host; False when they could not
+        be (and every later write is refused too)."""
+        if self.broken:
+            return False
+        try:
+            append(self.path, [entry(host, change, outcome, reason, person=self.person,
+                                     account=self.account, command=self.command)
+                               for change, outcome, reason in items])
+        except (OSError, ValueError) as exc:
+            self.broken = (f"the audit log {self.path} could not be written "
+                           f"({getattr(exc, 'strerror', None) or exc})")
+            return False
+        return True
 
 
 def read_lines(path: Path) -> Iterator[str]:

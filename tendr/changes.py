@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Action = Literal["add", "change", "remove", "unknown"]
-Outcome = Literal["done", "failed", "refused", "skipped"]
+Outcome = Literal["done", "failed", "refused", "skipped", "interrupted"]
 SIGNS: dict[Action, str] = {"add": "+", "change": "~", "remove": "-", "unknown": "?"}
 
 
@@ -99,6 +99,7 @@ class ChangeResult:
     change: Change
     outcome: Outcome
     reason: str = ""
+    recorded: bool = True  # False when the audit log could not take its record
 
 
 @dataclass

@@ -9,31 +9,33 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from tendr import __version__, audit
-from tendr.authorize import blocked, mark, may, readable
-from tendr.changes import HostResult
-from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
+from tendr.authorize import may
+from tendr.errors import TendrError, UserError, WorkspaceError
 from tendr.hosts.inventory import host_rows, limit
-from tendr.hosts.model import Host
 from tendr.init import create_workspace
-from tendr.plan import HostPlan, Plan
-from tendr.report import host_lines, plan_json, result_lines, results_json, summary_line
+from tendr.plan import Plan
+from tendr.report import apply_json, host_lines, plan_json, result_lines, summary_line
 from tendr.rules.actor import acting_person
 from tendr.rules.decide import matching_rules, roles_of
 from tendr.rules.model import check_op_pattern
 from tendr.schema import FAMILIES, FILE_NAMES, schema_for
 from tendr.workspace import Workspace, find_root, load
-
-if TYPE_CHECKING:
-    from tendr.hosts.connect import Session
 
 # pyinfra (engine, apply) is imported inside the commands that touch hosts, so that
 # validate, hosts, schema and rules answer without loading it.
@@ -237,6 +239,40 @@ def _progress(fmt: Format, total: int, what: str) -> Iterator[Callable[[str], No
         yield lambda name: bar.update(task, advance=1, description=f"{what} ({name})")
 
 
+class _ApplyProgress:
+    """On a terminal: one bar for every change, and a line per host still working that
+    names its change; a host's line goes when the host is done."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                            transient=True)
+        self.lines: dict[str, TaskID] = {}
+        self.overall: TaskID | None = None
+
+    def start(self, total: int) -> None:
+        self.overall = self.bar.add_task("applying", total=total)
+        self.bar.start()
+
+    def working(self, host: str, what: str) -> None:
+        text = escape(f"  {host}: {what}")
+        if host in self.lines:
+            self.bar.update(self.lines[host], description=text)
+        else:
+            self.lines[host] = self.bar.add_task(text, total=None)
+
+    def advance(self, host: str) -> None:  # noqa: ARG002 - one bar counts every host
+        if self.overall is not None:
+            self.bar.advance(self.overall)
+
+    def finished(self, host: str) -> None:
+        if host in self.lines:
+            self.bar.remove_task(self.lines.pop(host))
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
 def _render_plan(plan: Plan, fmt: Format) -> None:
     if fmt is Format.json:
         _print_json(plan_json(plan))
@@ -253,32 +289,17 @@ def plan(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text, limit_: L
     Exit 0 when every host is in sync, 2 when there is drift, 1 on any error.
     """
     with _reporting(fmt):
+        from tendr import engine
+
         loaded = _load(workspace)
         person = acting_person(as_person)
-        result = _plan(loaded, limit(loaded, limit_ or []), person, fmt)
+        selected = limit(loaded, limit_ or [])
+        with _progress(fmt, len(selected), "reading hosts") as tick:
+            result = engine.plan_for(loaded, selected, person, tick)
         _render_plan(result, fmt)
         if result.has_errors:
             raise typer.Exit(EXIT_ERROR)
         raise typer.Exit(EXIT_OK if result.in_sync else EXIT_DRIFT)
-
-
-def _plan(loaded: Workspace, selected: list[Host], person: str, fmt: Format,
-          session: Session | None = None) -> Plan:
-    """Plan the hosts `person` may read (others carry the refusal), changes marked
-    allowed or blocked. With a session, its connections are used and kept open."""
-    from tendr import engine
-
-    readable_hosts, refused = readable(loaded, person, "plan", selected)
-    with _progress(fmt, len(readable_hosts), "reading hosts") as tick:
-        if not readable_hosts:
-            found = Plan()
-        elif session is None:
-            found = engine.plan(loaded, readable_hosts, tick)
-        else:
-            found = engine.gather(loaded, readable_hosts, session, tick)
-    by_host = {h.host: h for h in found.hosts}
-    by_host.update({name: HostPlan(host=name, error=why) for name, why in refused.items()})
-    return mark(loaded, person, Plan(tuple(by_host[h.name] for h in selected)))
 
 
 @app.command()
@@ -294,95 +315,46 @@ def apply(
 ) -> None:
     """Make the permitted changes, then read the hosts again and say what converged.
 
-    Exit 0 when every change was made and no drift remains, 1 otherwise.
+    Exit 0 when every change was made and no drift remains, 1 otherwise, 130 when
+    interrupted.
     """
     with _reporting(fmt):
+        from tendr import apply as workflow
+        from tendr.execute import Interrupted
+
         loaded = _load(workspace)
         person = acting_person(as_person)
         selected = limit(loaded, limit_ or [])
-        from tendr import engine
-        from tendr.hosts.connect import close_session
+        phase = "before any change was made"
 
-        if problem := audit.ready(loaded.path(loaded.settings.audit_log)):
-            raise UserError(f"{problem}; nothing was applied")
-        # One connection per host serves the plan, the changes and the re-read.
-        session = engine.connect(loaded, readable(loaded, person, "plan", selected)[0])
+        def confirm(planned: Plan) -> None:
+            nonlocal phase
+            if fmt is Format.text:
+                _render_plan(planned, fmt)
+            _confirm(yes, fmt)
+            phase = "some changes may already have been made"
+
+        progress = _ApplyProgress() if fmt is Format.text and err.is_terminal else None
         try:
-            results, after, recorded = _apply(loaded, selected, person, fmt, session, yes,
-                                              only_allowed)
+            with _progress(fmt, len(selected), "reading hosts") as tick:
+                applied = workflow.apply(loaded, selected, person, only_allowed=only_allowed,
+                                         confirm=confirm, reading=tick, applying=progress)
+        except Interrupted as exc:
+            _render_results(workflow.Applied(Plan(), exc.results), fmt)
+            err.print("interrupted: what was underway is recorded as interrupted in the "
+                      "audit log; run 'tendr plan' to see where each host stands now")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except KeyboardInterrupt:
-            # Changes may have run on some hosts: never leave the person guessing.
-            err.print("interrupted: some changes may already have been made; "
-                      "run 'tendr plan' to see where each host stands now")
+            err.print(f"interrupted {phase}; run 'tendr plan' to see where each host stands")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
-            close_session(session)
-        _render_results(results, after, fmt)
-        ok = all(r.error is None and r.count("failed") == r.count("refused") == 0
-                 for r in results)
-        converged = all(not h.error and all(c.action == "unknown" for c in h.changes)
-                        for h in after.hosts)
-        raise typer.Exit(EXIT_OK if ok and converged and recorded else EXIT_ERROR)
-
-
-def _apply(loaded: Workspace, selected: list[Host], person: str, fmt: Format, session: Session,
-           yes: bool, only_allowed: bool) -> tuple[list[HostResult], Plan, bool]:
-    """Plan, refuse or confirm, apply what is allowed, read the hosts again."""
-    from tendr import engine
-    from tendr.apply import apply as run_apply
-
-    planned = _plan(loaded, selected, person, fmt, session)
-    if fmt is Format.text:
-        _render_plan(planned, fmt)
-    refusals = blocked(planned)
-    if refusals and not only_allowed:
-        _record(loaded, audit.refusals(planned), person)
-        raise PermissionDenied(message=_refusal_message(person, refusals))
-    if not any(c.action != "unknown" and c.allowed for h in planned.hosts for c in h.changes):
-        _record(loaded, audit.refusals(planned), person)
-        _finish_without_changes(planned, fmt, person, refusals)
-    _confirm(yes, fmt)
-    connected = [h for h in selected if h.name in session.hosts]
-    with _progress(fmt, len(connected), "applying") as tick:
-        results = run_apply(planned, engine.desired_specs(loaded, connected),
-                            engine.workspace_sources(loaded, connected), session, tick)
-    recorded = _record(loaded, results, person)
-    return results, mark(loaded, person, engine.gather(loaded, connected, session)), recorded
-
-
-def _record(loaded: Workspace, results: list[HostResult], person: str) -> bool:
-    """Every change made, failed, refused or not run goes into the audit log."""
-    path = loaded.path(loaded.settings.audit_log)
-    try:
-        audit.append(path, audit.entries_for(results, person, acting_person(None), "apply"))
-    except (OSError, ValueError) as exc:  # checked before; the disk may still fill up
-        err.print(f"[red]error[/]: the audit log {escape(str(path))} could not record these "
-                  f"changes ({escape(str(exc))}); note them by hand")
-        return False
-    return True
-
-
-def _refusal_message(person: str, refusals: list[tuple[HostPlan, list[str]]]) -> str:
-    lines = [f"{person} may not apply every planned change; nothing was applied:"]
-    for host, names in refusals:
-        lines.extend(f"  {host.host}: {name}" for name in names)
-    lines.append("Apply the allowed changes alone with --only-allowed, or ask an administrator.")
-    return "\n".join(lines)
-
-
-def _finish_without_changes(plan: Plan, fmt: Format, person: str,
-                            refusals: list[tuple[HostPlan, list[str]]]) -> None:
-    """Nothing may run: either nothing differs, or every change is refused."""
-    if fmt is Format.json:
-        _print_json({"plan": plan_json(plan), "results": [], "after": plan_json(plan)})
-    elif refusals:
-        out.print(f"Nothing applied: {person} may make none of the planned changes:")
-        for host, names in refusals:
-            for name in names:
-                out.print(f"  [red]refused[/] {host.host}: {escape(name)}")
-    else:
-        out.print("Nothing to apply.")
-    raise typer.Exit(EXIT_ERROR if plan.has_errors or refusals else EXIT_OK)
+            if progress is not None:
+                progress.close()
+        if applied.after is applied.plan or applied.after is None:  # nothing ran
+            _render_unapplied(applied, person, fmt)
+        else:
+            _render_results(applied, fmt)
+        raise typer.Exit(EXIT_OK if applied.ok else EXIT_ERROR)
 
 
 def _confirm(yes: bool, fmt: Format) -> None:
@@ -394,11 +366,32 @@ def _confirm(yes: bool, fmt: Format) -> None:
         raise UserError("not confirmed; nothing was applied")
 
 
-def _render_results(results: list[HostResult], after: Plan, fmt: Format) -> None:
+def _render_unapplied(applied: Any, person: str, fmt: Format) -> None:
+    """An apply that changed nothing: refused, or with nothing to do."""
     if fmt is Format.json:
-        _print_json({"results": results_json(results), "after": plan_json(after)})
+        _render_results(applied, fmt)
         return
-    out.print("\n" + "\n".join(result_lines(results, after)))
+    _render_plan(applied.plan, fmt)
+    if applied.error:
+        err.print(f"[red]error[/]: {escape(applied.error)}")
+    elif applied.results:
+        out.print(f"Nothing applied: {person} may make none of the planned changes:")
+        for result in applied.results:
+            for item in result.results:
+                out.print(f"  [red]refused[/] {result.host}: "
+                          f"{escape(item.change.op)} {escape(item.change.resource)}")
+    elif not applied.plan.has_errors:
+        out.print("Nothing to apply.")
+
+
+def _render_results(applied: Any, fmt: Format) -> None:
+    if fmt is Format.json:
+        _print_json(apply_json(applied.plan, applied.results, applied.after, applied.error))
+        return
+    if applied.results or applied.after is not None:
+        out.print("\n" + "\n".join(result_lines(applied.results, applied.after)))
+    if applied.error:
+        err.print(f"[red]error[/]: {escape(applied.error)}")
 
 
 rules_app = typer.Typer(help="Permission rules: who may do what, where.", no_args_is_help=True)

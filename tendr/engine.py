@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 
 import gevent
 
+from tendr.authorize import mark, readable
+from tendr.errors import HostError
 from tendr.hosts.connect import Session, close_session, open_session, run
 from tendr.hosts.model import Host
 from tendr.plan import Desired, HostPlan, Plan, plan_host, probe_script, split_sections
@@ -57,8 +59,9 @@ def gather(workspace: Workspace, hosts: Sequence[Host], session: Session,
     def plan_one(host: Host) -> None:
         try:
             results[host.name] = _plan_one(workspace, host, session, sources)
-        except Exception as exc:  # one host's failure, even a bug, never stops the others
-            results[host.name] = HostPlan(host=host.name, error=f"planning failed: {exc!r}")
+        except HostError as exc:  # a bug is no host's error: it ends the run (exit 3)
+            results[host.name] = HostPlan(host=host.name,
+                                          error=f"reading its state failed: {exc.reason}")
         if progress:
             progress(host.name)
 
@@ -77,14 +80,11 @@ def _plan_one(workspace: Workspace, host: Host, session: Session,
     if not desired:
         return HostPlan(host=host.name)
     nonce = secrets.token_hex(8)
-    try:
-        ok, stdout, stderr = run(session, host.name, probe_script(desired, nonce))
-    except Exception as exc:
-        return HostPlan(host=host.name, error=f"reading its state failed: {exc}")
-    if not ok:
-        detail = "; ".join(stderr[-3:]) or "no error output"
-        return HostPlan(host=host.name, error=f"reading its state failed: {detail}")
-    return plan_host(host.name, desired, split_sections(stdout, nonce), sources)
+    output = run(session, host.name, probe_script(desired, nonce),
+                 timeout=workspace.settings.command_timeout)
+    if not output.ok:
+        return HostPlan(host=host.name, error=f"reading its state failed: {output.reason()}")
+    return plan_host(host.name, desired, split_sections(output.stdout, nonce), sources)
 
 
 def plan(workspace: Workspace, hosts: Sequence[Host],
@@ -95,3 +95,19 @@ def plan(workspace: Workspace, hosts: Sequence[Host],
         return gather(workspace, hosts, session, progress)
     finally:
         close_session(session)
+
+
+def plan_for(workspace: Workspace, selected: Sequence[Host], person: str,
+             progress: Progress | None = None, session: Session | None = None) -> Plan:
+    """Plan the hosts `person` may read (the others carry the refusal), each change
+    marked allowed or blocked. With a session, its connections are used and kept open."""
+    readable_hosts, refused = readable(workspace, person, "plan", selected)
+    if not readable_hosts:
+        found = Plan()
+    elif session is None:
+        found = plan(workspace, readable_hosts, progress)
+    else:
+        found = gather(workspace, readable_hosts, session, progress)
+    by_host = {h.host: h for h in found.hosts}
+    by_host.update({name: HostPlan(host=name, error=why) for name, why in refused.items()})
+    return mark(workspace, person, Plan(tuple(by_host[h.name] for h in selected)))

@@ -85,3 +85,19 @@ class HostError(TendrError):
         self.host = host
         self.reason = reason
         super().__init__(f"{host}: {reason}")
+
+
+class CommandTimeout(HostError):
+    """A command on a host did not finish in time; it may still be running there."""
+
+    def __init__(self, *, host: str, seconds: int) -> None:
+        super().__init__(host=host, reason=(
+            f"timed out after {seconds} s (command_timeout in tendr.toml); "
+            "it may still be running on the host"))
+
+
+class ConnectionLost(HostError):
+    """The connection to a host broke while a command ran: its outcome is unknown."""
+
+    def __init__(self, *, host: str, detail: str) -> None:
+        super().__init__(host=host, reason=f"the connection was lost ({detail})")

@@ -89,37 +89,67 @@ def summary_line(plan: Plan) -> str:
 def results_json(results: list[HostResult]) -> list[dict[str, Any]]:
     return [
         {"name": r.host, "error": r.error,
-         "changes": [{**change_json(c.change), "outcome": c.outcome, "reason": c.reason or None}
+         "changes": [{**change_json(c.change), "outcome": c.outcome, "reason": c.reason or None,
+                      "recorded": c.recorded}
                      for c in r.results]}
         for r in results
     ]
 
 
+def apply_json(plan: Plan, results: list[HostResult], after: Plan | None,
+               error: str | None) -> dict[str, Any]:
+    """apply's one JSON shape, whatever happened: the plan, each change's result, the
+    hosts read again (null when nothing ran), and why it stopped short (or null)."""
+    return {"plan": plan_json(plan), "results": results_json(results),
+            "after": plan_json(after) if after is not None else None, "error": error}
+
+
 _OUTCOME = {"done": "[green]done[/]", "failed": "[red]failed[/]",
-            "refused": "[red]refused[/]", "skipped": "[yellow]not run[/]"}
+            "refused": "[red]refused[/]", "skipped": "[yellow]not run[/]",
+            "interrupted": "[red]interrupted[/]"}
 
 
-def result_lines(results: list[HostResult], after: Plan) -> list[str]:
+def _host_state(host: HostPlan | None) -> str:
+    """A host's verdict after apply: the same as plan's (in sync or not)."""
+    if host is None:
+        return "[red]not read again[/]"
+    if host.error:
+        return f"[red]not read again: {_escape(host.error)}[/]"
+    if host.in_sync:
+        return "[green]converged[/]"
+    left = sum(c.action != "unknown" for c in host.changes)
+    unread = len(host.changes) - left
+    parts = ([f"{left} change(s) remain"] if left else []) + \
+        ([f"{unread} resource(s) could not be read"] if unread else [])
+    return f"[red]not converged: {', '.join(parts)}[/]"
+
+
+def result_lines(results: list[HostResult], after: Plan | None) -> list[str]:
     """What was done, what failed and why, then what the hosts look like now."""
-    remaining = {h.host: h for h in after.hosts}
+    remaining = {h.host: h for h in after.hosts} if after else {}
     lines: list[str] = []
     for result in results:
-        if result.error:
-            lines.append(f"[bold]{result.host}[/]: [red]error[/]: {_escape(result.error)}")
-            continue
         now = remaining.get(result.host)
-        left = [c for c in now.changes if c.action != "unknown"] if now else []
-        state = "[green]converged[/]" if now and not left and not now.error else (
-            f"[red]{len(left)} change(s) remain[/]" if left else "[red]not re-read[/]")
-        lines.append(f"[bold]{result.host}[/]: {state}")
+        head = f"[bold]{result.host}[/]: "
+        if result.error:
+            head += f"[red]error[/]: {_escape(result.error)}"
+            if result.results or now is not None:
+                head += f"; {_host_state(now)}"
+        else:
+            head += _host_state(now)
+        lines.append(head)
         for item in result.results:
             reason = f": {_escape(item.reason)}" if item.reason else ""
+            unrecorded = "" if item.recorded else " [red](not in the audit log)[/]"
             lines.append(f"  {_OUTCOME[item.outcome]} {item.change.op} "
-                         f"{_escape(item.change.resource)}{reason}")
-        lines.extend(line for c in left for line in change_lines(c))
-    totals = {k: sum(r.count(k) for r in results) for k in ("done", "failed", "refused", "skipped")}
+                         f"{_escape(item.change.resource)}{reason}{unrecorded}")
+        if now is not None and not now.error:
+            lines.extend(line for c in now.changes for line in change_lines(c))
+    totals = {k: sum(r.count(k) for r in results)
+              for k in ("done", "failed", "interrupted", "refused", "skipped")}
     errors = sum(r.error is not None for r in results)
     lines.append(f"Applied: {totals['done']} done, {totals['failed']} failed, "
-                 f"{totals['refused']} refused, {totals['skipped']} not run; "
+                 + (f"{totals['interrupted']} interrupted, " if totals["interrupted"] else "")
+                 + f"{totals['refused']} refused, {totals['skipped']} not run; "
                  f"{errors} host(s) with errors.")
     return lines

@@ -16,6 +16,7 @@ class Settings(Strict):
     audit_log = ".tendr/audit.log"   # the hash-chained record of every change
     parallel = 10                    # hosts handled at once
     connect_timeout = 10             # seconds
+    command_timeout = 600            # seconds one command on a host may take
     service_account = "tendr"        # the account onboarding creates on clients
     ```
     """
@@ -24,4 +25,5 @@ class Settings(Strict):
     audit_log: str = ".tendr/audit.log"
     parallel: int = Field(default=10, ge=1, le=200)
     connect_timeout: int = Field(default=10, ge=1, le=300)
+    command_timeout: int = Field(default=600, ge=1, le=86400)
     service_account: AccountName = "tendr"

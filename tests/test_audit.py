@@ -57,7 +57,8 @@ def test_records_cut_off_the_end_are_detected_with_a_kept_head() -> None:
 
 
 def test_apply_records_every_change_and_verify_catches_tampering(tmp_path: Path) -> None:
-    """apply writes one record per change; editing the log makes `audit-log verify` fail."""
+    """apply records each change as started before it runs and with its outcome after;
+    editing the log makes `audit-log verify` fail."""
     out = tmp_path / "out"
     ws = build_tree(tmp_path / "ws", {
         "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
@@ -70,9 +71,10 @@ def test_apply_records_every_change_and_verify_catches_tampering(tmp_path: Path)
     code, raw = run_tendr("audit-log", "show", "-w", str(ws), "--format", "json")
     records = json.loads(raw)["records"]
     assert [(r["op"], r["resource"], r["outcome"], r["person"]) for r in records] == [
-        ("file.write", f"{out}/a", "done", "root"), ("file.write", f"{out}/b", "done", "root")]
+        ("file.write", f"{out}/a", "started", "root"), ("file.write", f"{out}/a", "done", "root"),
+        ("file.write", f"{out}/b", "started", "root"), ("file.write", f"{out}/b", "done", "root")]
     code, text = run_tendr("audit-log", "verify", "-w", str(ws))
-    assert code == 0 and "intact, 2 records" in text
+    assert code == 0 and "intact, 4 records" in text
 
     log = ws / ".tendr" / "audit.log"
     log.write_text(log.read_text().replace(f"{out}/a", f"{out}/x"))

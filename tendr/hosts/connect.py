@@ -6,25 +6,33 @@ every SSH host is checked strictly against the workspace's known_hosts.
 
 from __future__ import annotations
 
+import logging
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gevent
+from paramiko import SSHException
 from pyinfra.api.command import StringCommand
 from pyinfra.api.config import Config
-from pyinfra.api.exceptions import ConnectError
+from pyinfra.api.exceptions import ConnectError, PyinfraError
 from pyinfra.api.host import Host as PyinfraHost
 from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
 
+from tendr.errors import CommandTimeout, ConnectionLost, HostError
 from tendr.hosts.model import Host
 from tendr.settings import Settings
 
+# pyinfra and paramiko log what tendr reports itself (an unknown host key, a bad
+# banner with its traceback); on a terminal those lines would only confuse.
+for _library in ("pyinfra", "paramiko"):
+    logging.getLogger(_library).addHandler(logging.NullHandler())
+    logging.getLogger(_library).propagate = False
+
 LOCAL = "@local"
-PROBE_TIMEOUT = 300
 
 
 def host_data(host: Host, known_hosts: Path, settings: Settings) -> dict[str, Any]:
@@ -45,8 +53,6 @@ def host_data(host: Host, known_hosts: Path, settings: Settings) -> dict[str, An
         data["ssh_key"] = str(Path(host.ssh_key).expanduser())
         data["ssh_allow_agent"] = False
         data["ssh_look_for_keys"] = False
-    if needs_sudo(host):
-        data["_sudo"] = True
     return data
 
 
@@ -63,6 +69,7 @@ class Session:
     hosts: dict[str, PyinfraHost] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     sudo: dict[str, bool] = field(default_factory=dict)
+    users: dict[str, str] = field(default_factory=dict)  # the login account, for messages
 
 
 def open_session(hosts: Iterable[Host], known_hosts: Path, settings: Settings,
@@ -86,12 +93,13 @@ def open_session(hosts: Iterable[Host], known_hosts: Path, settings: Settings,
             pyhost.connect(show_errors=False, raise_exceptions=True)
         except ConnectError as exc:
             session.errors[name] = connect_reason(exc)
-        except Exception as exc:
-            session.errors[name] = f"cannot connect: {exc}"
+        except (PyinfraError, SSHException, OSError, EOFError) as exc:  # e.g. an unknown key
+            session.errors[name] = connect_reason(ConnectError(str(exc)))
         else:
             state.activate_host(pyhost)
             session.hosts[name] = pyhost
             session.sudo[name] = needs_sudo(by_name[name])
+            session.users[name] = by_name[name].user or "root"
         if on_connected:
             on_connected(name)
 
@@ -109,19 +117,61 @@ def connect_reason(exc: ConnectError) -> str:
     return f"cannot connect: {text}"
 
 
-def run(session: Session, name: str, script: str, timeout: int = PROBE_TIMEOUT) -> tuple[
-        bool, list[str], list[str]]:
-    """Run one shell script on a connected host: (ok, stdout lines, stderr lines)."""
+# tendr calls sudo itself rather than through pyinfra's `_sudo`: when sudo wants a
+# password, pyinfra would prompt for one on the terminal (or wait forever). `sudo -n`
+# never prompts; the check before it turns "a password is required" into one line
+# tendr recognises (not sudo's own, which pyinfra answers with a prompt).
+SUDO_REFUSED = "tendr: sudo asks this account for a password"
+_SUDO_CHECK = f"sudo -n true 2>/dev/null || {{ echo '{SUDO_REFUSED}' >&2; exit 97; }}"
+
+
+def remote_command(script: str, args: Sequence[str] = (), *, sudo: bool) -> StringCommand:
+    """`sh -c SCRIPT` with positional arguments, as root through sudo when asked: values
+    travel as arguments, quoted once here, never spliced into the script."""
+    inner = shlex.join(["sh", "-c", script, "tendr", *args])
+    return StringCommand(f"{_SUDO_CHECK}; exec sudo -n -H -- {inner}" if sudo else inner)
+
+
+@dataclass(frozen=True)
+class Output:
+    """A finished command: whether it exited 0, and its output lines."""
+
+    ok: bool
+    stdout: list[str]
+    stderr: list[str]
+
+    def reason(self, lines: int = 3) -> str:
+        """Why it failed, in the command's own last words."""
+        return "; ".join(line.strip() for line in self.stderr[-lines:] if line.strip()) or \
+            "the command failed with no error output"
+
+
+def run(session: Session, name: str, script: str, args: Sequence[str] = (), *,
+        timeout: int, stdin: str | None = None) -> Output:
+    """Run one shell script on a connected host.
+
+    Raises the failures a host can have: CommandTimeout, ConnectionLost, and HostError
+    when its account lacks passwordless sudo; a command that merely fails is an Output.
+    """
     pyhost = session.hosts[name]
-    command = StringCommand("sh", "-c", shlex.quote(script))
-    ok, output = pyhost.run_shell_command(command, _sudo=session.sudo.get(name, False),
-                                          _timeout=timeout)
-    return ok, list(output.stdout_lines), list(output.stderr_lines)
+    command = remote_command(script, args, sudo=session.sudo.get(name, False))
+    try:
+        ok, output = pyhost.run_shell_command(command, _timeout=timeout, _stdin=stdin)
+    except TimeoutError:  # before OSError: it is one
+        raise CommandTimeout(host=name, seconds=timeout) from None
+    except (OSError, EOFError, SSHException) as exc:
+        raise ConnectionLost(host=name, detail=str(exc) or type(exc).__name__) from None
+    result = Output(ok, list(output.stdout_lines), list(output.stderr_lines))
+    if not ok and SUDO_REFUSED in result.stderr:
+        raise HostError(host=name, reason=(
+            f"the account {session.users.get(name, '?')!r} needs passwordless sudo for tendr "
+            "(sudo asked for a password); see README, 'Client machines'"))
+    return result
 
 
 def close_session(session: Session) -> None:
     for pyhost in session.hosts.values():
         try:
             pyhost.disconnect()
-        except Exception:
+        except (OSError, EOFError, SSHException):  # already gone: nothing to close
             pass

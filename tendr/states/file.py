@@ -72,17 +72,21 @@ class FileActual:
     group: str | None = None
     size: int | None = None
     sha256: str | None = None
+    existing: str | None = None  # when absent: the deepest folder above it that exists
 
 
-# One line per path: "<type>" or "file<TAB>MODE<TAB>OWNER<TAB>GROUP<TAB>SIZE<TAB>SHA256"
-# (tabs, since account names from a directory service may hold spaces). Only metadata
-# and a hash leave the host, never the content.
+# One line per path: "<type>", "absent<TAB>DEEPEST EXISTING FOLDER ABOVE" or
+# "file<TAB>MODE<TAB>OWNER<TAB>GROUP<TAB>SIZE<TAB>SHA256" (tabs, since account names
+# from a directory service may hold spaces). Only metadata and a hash leave the host,
+# never the content.
 _STAT = (
     'if [ -L "$f" ]; then echo link; elif [ -f "$f" ]; then '
     "if h=$(sha256sum < \"$f\" 2>/dev/null); then "
     "printf 'file\\t%s\\t%s\\n' \"$(stat -c '%a\t%U\t%G\t%s' -- \"$f\")\" \"${h%% *}\"; "
     "else echo unreadable; fi; "
-    'elif [ -e "$f" ]; then echo other; else echo absent; fi'
+    'elif [ -e "$f" ]; then echo other; else d=${f%/*}; '
+    'while [ -n "$d" ] && [ ! -d "$d" ]; do d=${d%/*}; done; '
+    "printf 'absent\\t%s\\n' \"${d:-/}\"; fi"
 )
 
 
@@ -94,8 +98,12 @@ def probe_paths(paths: Sequence[str]) -> str:
 def parse_line(line: str) -> FileActual:
     """One probe line; anything malformed counts as unreadable, never as a guess."""
     parts = line.split("\t")
-    if parts[0] in ("absent", "link", "other", "unreadable") and len(parts) == 1:
+    if parts[0] in ("link", "other", "unreadable") and len(parts) == 1:
         return FileActual(type=parts[0])
+    if parts[0] == "absent" and len(parts) == 2 and parts[1].startswith("/"):
+        return FileActual(type="absent", existing=parts[1])
+    if parts == ["absent"]:  # where the folders above are not known
+        return FileActual(type="absent")
     if parts[0] != "file" or len(parts) != 6 or not parts[4].isdigit():
         return FileActual(type="unreadable")
     _, mode, owner, group, size, sha = parts
@@ -156,8 +164,9 @@ def diff_file(path: str, content: bytes | None, mode: str | None, owner: str | N
     if actual.type != "file":
         after = {"content": describe_content(content) if content is not None else "(empty)",
                  "mode": mode, "owner": owner, "group": group}
-        note = {"absent": "", "link": "replaces the symbolic link there (its target is left "
-                "alone)"}.get(actual.type, f"replaces the {actual.type} there")
+        note = {"absent": _new_folders(path, actual.existing),
+                "link": "replaces the symbolic link there (its target is left alone)"
+                }.get(actual.type, f"replaces the {actual.type} there")
         return [Change(kind=kind, resource=path, op=op, action="add", note=note,
                        fields=tuple(FieldChange(k, None, v) for k, v in after.items() if v))]
     fields: list[FieldChange] = []
@@ -176,32 +185,48 @@ def diff_file(path: str, content: bytes | None, mode: str | None, owner: str | N
     return [Change(kind=kind, resource=path, op=op, action="change", fields=tuple(fields))]
 
 
+def _new_folders(path: str, existing: str | None) -> str:
+    """The plan's word on the folders a new file needs: made root's, never its owner's."""
+    if existing is None:
+        return ""
+    parent = path.rsplit("/", 1)[0] or "/"
+    if parent == existing:
+        return ""
+    base = existing.rstrip("/")
+    tail = parent[len(base) + 1:].split("/")
+    folders = ["/".join([base, *tail[:i + 1]]) for i in range(len(tail))]
+    return f"creates folder(s) {', '.join(folders)} (root, 0755)"
+
+
 def steps(spec: FileSpec, change: Change, context: Context) -> list[Step]:
     if change.op == "file.remove":
         return [Run(("rm", "-f", "--", spec.path), f"remove {spec.path}")]
     content = content_of(spec, context)
-    if change.action == "add" and content is None:
-        # Not a regular file yet: drop a link first, so nothing is written through it.
-        return [Run(("rm", "-f", "--", spec.path)),
-                *attribute_steps(spec.path, spec.mode, spec.owner, spec.group, create=True)]
-    if content is not None and (change.action == "add"
-                                or "content" in {f.name for f in change.fields}):
+    if change.action == "add":
+        # Not a regular file yet: written whole (empty when no content is given) and
+        # renamed over whatever is there, so nothing is written through a link.
+        return [Put(spec.path, content or b"", spec.mode, spec.owner, spec.group)]
+    if content is not None and "content" in {f.name for f in change.fields}:
         return [Put(spec.path, content, spec.mode, spec.owner, spec.group)]
-    return attribute_steps(spec.path, spec.mode, spec.owner, spec.group, create=False)
+    return attribute_steps(spec.path, spec.mode, spec.owner, spec.group)
 
 
-def attribute_steps(path: str, mode: str | None, owner: str | None, group: str | None,
-                    *, create: bool) -> list[Step]:
-    """Set mode and ownership without touching the content (creating it empty if asked)."""
-    found: list[Step] = []
-    if create:
-        found.append(Run(("touch", "--", path)))
-    if owner or group:
-        owners = f"{owner or ''}:{group or ''}".rstrip(":")
-        found.append(Run(("chown", "-h", owners, "--", path)))
-    if mode:
-        found.append(Run(("chmod", mode, "--", path)))
-    return found
+# Mode and ownership of a file that is still a regular file (not a link put there
+# since the plan): chmod would follow a link.
+_ATTRIBUTES = (
+    '[ -f "$1" ] && [ ! -L "$1" ] || '
+    '{ echo "$1 is no longer a regular file; plan again" >&2; exit 1; }; '
+    '[ -z "$2" ] || chown -h -- "$2" "$1"; [ -z "$3" ] || chmod -- "$3" "$1"'
+)
+
+
+def attribute_steps(path: str, mode: str | None, owner: str | None,
+                    group: str | None) -> list[Step]:
+    """Set mode and ownership without touching the content, in one command."""
+    owners = f"{owner or ''}:{group or ''}".rstrip(":") if owner or group else ""
+    if not owners and not mode:
+        return []
+    return [Run(("sh", "-c", _ATTRIBUTES, "sh", path, owners, mode or ""))]
 
 
 KIND: Kind[FileSpec] = Kind("file", FileSpec, probe, parse, diff, steps)

@@ -176,6 +176,8 @@ def diff(spec: ServiceSpec, actual: ServiceActual | Unreadable, context: Context
 def _dependency(spec: ServiceSpec, actual: ServiceActual, context: Context,
                 configured: bool) -> str:
     """Why the outcome of enabling or starting this unit cannot be known in a dry run."""
+    if actual.masked and not spec.masked:
+        return f"service.unmask {spec.unit} (what is behind the mask shows only then)"
     if configured and actual.load == "not-found":
         return f"service.configure {spec.unit} (the unit file is written first)"
     installs = context.planned("package.install")
@@ -204,11 +206,18 @@ def _configure(spec: ServiceSpec, actual: ServiceActual) -> list[Change]:
 
 
 def _mask(spec: ServiceSpec, actual: ServiceActual) -> list[Change]:
-    if spec.masked is None or spec.masked == actual.masked:
+    # A masked unit wanted enabled, running or with its own file is unmasked first:
+    # systemd refuses all three on a masked unit.
+    wanted = spec.masked
+    if wanted is None and actual.masked and (spec.enabled or spec.running
+                                             or spec.content is not None):
+        wanted = False
+    if wanted is None or wanted == actual.masked:
         return []
-    op = "service.mask" if spec.masked else "service.unmask"
-    return [Change(kind="service", resource=spec.unit, op=op, action="change",
-                   fields=(FieldChange("masked", actual.masked, spec.masked),))]
+    op = "service.mask" if wanted else "service.unmask"
+    note = "" if spec.masked is not None else "it is masked, and systemd refuses a masked unit"
+    return [Change(kind="service", resource=spec.unit, op=op, action="change", note=note,
+                   fields=(FieldChange("masked", actual.masked, wanted),))]
 
 
 def _enable(spec: ServiceSpec, actual: ServiceActual, depends: str) -> list[Change]:
