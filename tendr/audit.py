@@ -116,14 +116,20 @@ def append(path: Path, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]
     if not entries:
         return []
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab+") as handle:
+    with path.open("ab+", buffering=0) as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         last = _last_record(handle)
         records = chain(entries, last.get("hash", GENESIS), int(last.get("seq", 0)))
-        handle.write(b"".join(json.dumps(r, sort_keys=True, ensure_ascii=False).encode()
-                              + b"\n" for r in records))
-        handle.flush()
-        os.fsync(handle.fileno())
+        data = memoryview(b"".join(json.dumps(r, sort_keys=True, ensure_ascii=False).encode()
+                                   + b"\n" for r in records))
+        size = handle.seek(0, os.SEEK_END)
+        try:
+            while data:
+                data = data[handle.write(data) or 0:]
+            os.fsync(handle.fileno())
+        except OSError:
+            handle.truncate(size)  # records are whole or absent, never half a line
+            raise
     return records
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -23,6 +23,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from typer.core import TyperGroup
 
 from tendr import __version__, audit
 from tendr.authorize import may
@@ -37,6 +38,11 @@ from tendr.rules.model import check_op_pattern
 from tendr.schema import FAMILIES, FILE_NAMES, schema_for
 from tendr.workspace import Workspace, find_root, load
 
+try:  # typer 0.29 and later carry their own copy of click
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click.exceptions import UsageError  # type: ignore[assignment]
+
 # pyinfra (engine, apply) is imported inside the commands that touch hosts, so that
 # validate, hosts, schema and rules answer without loading it.
 
@@ -45,9 +51,30 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_DRIFT = 2
 EXIT_BUG = 3
+EXIT_USAGE = 64  # sysexits.h EX_USAGE
 EXIT_INTERRUPTED = 130
 
+class _Commands(TyperGroup):
+    """Usage errors (an unknown option or command) exit with EXIT_USAGE, not click's 2,
+    which is plan's code for drift."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except UsageError as exc:
+            exc.exit_code = EXIT_USAGE
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            exc.exit_code = EXIT_USAGE
+            raise
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Keep client machines in the state you promised: plan, apply, audit.",
     no_args_is_help=True,
     add_completion=False,
@@ -55,7 +82,6 @@ app = typer.Typer(
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-log = logging.getLogger("tendr")
 
 
 class Format(StrEnum):
@@ -112,16 +138,24 @@ def _reporting(fmt: Format = Format.text) -> Iterator[None]:
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception:
-        # In the user's own folder: a fixed name in /tmp could be a planted link.
-        debug_log = Path.home() / ".cache" / "tendr" / "debug.log"
-        debug_log.parent.mkdir(parents=True, exist_ok=True)
-        logging.basicConfig(filename=debug_log, level=logging.DEBUG)
-        log.exception("internal error")
-        err.print(
-            f"internal error in tendr (a bug, not your mistake); details in {debug_log}",
-            markup=False,
-        )
+        _report_bug()
         raise typer.Exit(EXIT_BUG) from None
+
+
+def _report_bug() -> None:
+    """A bug: its traceback in the debug log, or on stderr when the log cannot be written."""
+    # In the user's own folder: a fixed name in /tmp could be a planted link.
+    debug_log = Path.home() / ".cache" / "tendr" / "debug.log"
+    try:
+        debug_log.parent.mkdir(parents=True, exist_ok=True)
+        with debug_log.open("a", encoding="utf-8") as handle:
+            handle.write(f"--- tendr {__version__}: {' '.join(sys.argv)}\n"
+                         f"{traceback.format_exc()}")
+        where = f"details in {debug_log}"
+    except OSError as exc:
+        err.print(traceback.format_exc(), markup=False, highlight=False)
+        where = f"details above ({debug_log} could not be written: {exc.strerror or exc})"
+    err.print(f"internal error in tendr (a bug, not your mistake); {where}", markup=False)
 
 
 def _print_json(data: Any) -> None:
@@ -394,7 +428,8 @@ def _render_results(applied: Any, fmt: Format) -> None:
         err.print(f"[red]error[/]: {escape(applied.error)}")
 
 
-rules_app = typer.Typer(help="Permission rules: who may do what, where.", no_args_is_help=True)
+rules_app = typer.Typer(cls=_Commands, help="Permission rules: who may do what, where.",
+                        no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 
 
@@ -459,7 +494,8 @@ def rules_list(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> 
                     out.print(f"  {effect} {', '.join(rule['ops'])} on {', '.join(rule['hosts'])}")
 
 
-audit_app = typer.Typer(help="The hash-chained record of every change.", no_args_is_help=True)
+audit_app = typer.Typer(cls=_Commands, help="The hash-chained record of every change.",
+                        no_args_is_help=True)
 app.add_typer(audit_app, name="audit-log")
 
 

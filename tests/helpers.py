@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -70,3 +72,17 @@ def requires(ok: bool, why: str) -> Callable[[F], F]:
         return cast(F, run)
 
     return decorate
+
+
+# The console script of the environment running the tests (not whichever `tendr` comes
+# first on PATH): the installed program as users run it, gevent patched in.
+TENDR_PROGRAM = Path(sys.executable).with_name("tendr")
+
+
+def run_program(*args: str, timeout: float = 300,
+                **popen: Any) -> subprocess.CompletedProcess[str]:
+    """Run the installed `tendr` program with no terminal: (exit code, stdout, stderr)."""
+    if not TENDR_PROGRAM.exists():
+        pytest.fail(f"{TENDR_PROGRAM} is not installed (pip install -e .)", pytrace=False)
+    return subprocess.run([str(TENDR_PROGRAM), *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, **popen)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from typer.testing import CliRunner, Result
 from tendr import __version__
 from tendr.cli import app
 from tendr.workspace import ENV_WORKSPACE
-from tests.helpers import build_tree, requires
+from tests.helpers import TENDR_PROGRAM, build_tree, requires
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -239,7 +238,7 @@ def test_outside_a_workspace_says_how_to_name_one(tmp_path: Path,
 
 # -- the installed console script ---------------------------------------------------
 
-TENDR = shutil.which("tendr")
+TENDR = str(TENDR_PROGRAM) if TENDR_PROGRAM.exists() else None
 needs_script = requires(TENDR is not None, "the tendr console script is not installed")
 
 

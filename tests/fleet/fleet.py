@@ -53,7 +53,7 @@ def preflight(build: bool = True) -> None:
         )
 
 
-def fleet_size_from_env(default: int = 3) -> int:
+def fleet_size_from_env(default: int = 6) -> int:
     """TENDR_FLEET_SIZE, or `default`."""
     raw = os.environ.get("TENDR_FLEET_SIZE") or str(default)
     if not raw.isdigit():
