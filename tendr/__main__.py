@@ -11,9 +11,12 @@ from __future__ import annotations
 
 
 def main() -> None:
-    from gevent import monkey
+    from gevent import get_hub, monkey
 
     monkey.patch_all()
+    # Ctrl-C reaches tendr as KeyboardInterrupt; gevent need not print it as well.
+    hub = get_hub()
+    hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
     from tendr.cli import main as cli_main
 
     cli_main()

@@ -9,11 +9,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 
-import gevent
-
 from tendr.authorize import mark, readable
 from tendr.errors import HostError
-from tendr.hosts.connect import Session, close_session, open_session, run
+from tendr.hosts.connect import Session, close_session, in_parallel, open_session, run
 from tendr.hosts.model import Host
 from tendr.plan import Desired, HostPlan, Plan, plan_host, probe_script, split_sections
 from tendr.states.base import ResourceSpec
@@ -65,12 +63,10 @@ def gather(workspace: Workspace, hosts: Sequence[Host], session: Session,
         if progress:
             progress(host.name)
 
-    greenlets = [session.state.pool.spawn(plan_one, h) for h in hosts
-                 if h.name in session.hosts]
     for host in hosts:
         if host.name in session.errors:
             results[host.name] = HostPlan(host=host.name, error=session.errors[host.name])
-    gevent.joinall(greenlets, raise_error=True)
+    in_parallel(session.state, plan_one, [h for h in hosts if h.name in session.hosts])
     return Plan(tuple(results[h.name] for h in hosts))
 
 

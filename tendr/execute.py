@@ -29,7 +29,7 @@ import gevent
 from tendr.audit import Journal, room
 from tendr.changes import Change, ChangeResult, HostResult, Outcome, Run, Step
 from tendr.errors import ConnectionLost, HostError, TendrError
-from tendr.hosts.connect import Session, run
+from tendr.hosts.connect import Session, in_parallel, run
 from tendr.plan import HostPlan, Plan
 from tendr.states.base import ResourceSpec
 from tendr.states.kind import Context
@@ -267,15 +267,14 @@ def apply(plan: Plan, specs: dict[str, dict[tuple[str, str], ResourceSpec]],
         if host_plan.host not in work:
             execution.results[host_plan.host] = HostResult(host_plan.host, error=host_plan.error)
     execution.progress.start(sum(len(queued) for queued in work.values()))
-    greenlets = [session.state.pool.spawn(execution.host, h.host, h, work[h.host])
-                 for h in plan.hosts if h.host in work]
+    by_name = {h.host: h for h in plan.hosts}
     try:
         with _signals_interrupt():
-            gevent.joinall(greenlets, raise_error=True)
+            # An interrupt stops every host at its next wait, never in the middle of
+            # writing a record; then what was underway is recorded, and the hosts freed.
+            in_parallel(session.state, lambda name: execution.host(name, by_name[name],
+                                                                   work[name]), list(work))
     except BaseException as exc:
-        # Stop every host at its next wait (never in the middle of writing a record),
-        # record what was underway, free the hosts, then say so.
-        gevent.killall(greenlets)
         interrupt = isinstance(exc, KeyboardInterrupt)
         execution.interrupted("apply was interrupted" if interrupt else
                               "apply stopped on an internal error")

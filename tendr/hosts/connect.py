@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gevent
 from paramiko import SSHException
@@ -103,9 +103,33 @@ def open_session(hosts: Iterable[Host], known_hosts: Path, settings: Settings,
         if on_connected:
             on_connected(name)
 
-    greenlets = [state.pool.spawn(connect, pyhost) for pyhost in inventory]
-    gevent.joinall(greenlets)
+    in_parallel(state, connect, list(inventory))
     return session
+
+
+T = TypeVar("T")
+
+
+def in_parallel(state: State, work: Callable[[T], None], items: Iterable[T]) -> None:
+    """work(item) for every item at once, at most `parallel` at a time. A bug in one is
+    raised here once all are done (gevent would also print it raw); an interrupt here
+    stops every one at its next wait, then goes on."""
+    failures: list[Exception] = []
+
+    def guarded(item: T) -> None:
+        try:
+            work(item)
+        except Exception as exc:  # a bug: re-raised below, in the caller's greenlet
+            failures.append(exc)
+
+    greenlets = [state.pool.spawn(guarded, item) for item in items]
+    try:
+        gevent.joinall(greenlets)
+    except BaseException:
+        gevent.killall(greenlets)
+        raise
+    if failures:
+        raise failures[0]
 
 
 def connect_reason(exc: ConnectError) -> str:

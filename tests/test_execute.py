@@ -1,0 +1,240 @@
+"""Apply's commands, progress, JSON and exit codes, fast: the file-writing script runs in
+a real shell on this machine; the workflow through pyinfra's local connector."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tendr import apply as workflow
+from tendr.changes import Change, FieldChange, Put, Run
+from tendr.execute import PUT_SCRIPT, RUN_SCRIPT, command_for
+from tendr.states.file import FileSpec
+from tendr.states.file import steps as file_steps
+from tendr.states.kind import Context
+from tendr.states.kinds import KINDS
+from tendr.workspace import load
+from tests.helpers import ADMIN_RULES, build_tree, run_tendr
+
+
+def put(path: Path, content: bytes, mode: str = "", owner: str = "", group: str = "",
+        umask: int = 0o077) -> subprocess.CompletedProcess[bytes]:
+    """Run the Put script as apply sends it (script, arguments, base64 on stdin)."""
+    script, args, stdin = command_for(Put(str(path), content, mode or None, owner or None,
+                                          group or None))
+    return subprocess.run(["sh", "-c", f"umask {umask:03o}; {script}", "tendr", *args],
+                          input=(stdin or "").encode(), capture_output=True, check=False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.binary(max_size=3000))
+def test_content_arrives_byte_for_byte(tmp_path_factory: pytest.TempPathFactory,
+                                       content: bytes) -> None:
+    """Any bytes, no trailing newline or many, arrive exactly (base64 on stdin)."""
+    target = tmp_path_factory.mktemp("put") / "f"
+    assert put(target, content).returncode == 0
+    assert target.read_bytes() == content
+
+
+def test_a_link_at_the_target_is_replaced_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    victim.chmod(0o600)
+    (tmp_path / "target").symlink_to(victim)
+    assert put(tmp_path / "target", b"new", mode="0666").returncode == 0
+    assert victim.read_text() == "keep" and oct(victim.stat().st_mode & 0o777) == "0o600"
+    assert not (tmp_path / "target").is_symlink()
+    assert (tmp_path / "target").read_text() == "new"
+
+
+def test_new_folders_are_0755_whatever_the_umask(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "f"
+    assert put(target, b"x", mode="0600", umask=0o077).returncode == 0
+    assert [oct(p.stat().st_mode & 0o777) for p in (tmp_path / "a", target.parent, target)] == \
+        ["0o755", "0o755", "0o600"]
+
+
+def test_what_the_state_leaves_unsaid_is_kept(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    target.write_text("old")
+    target.chmod(0o640)
+    assert put(target, b"new").returncode == 0
+    assert target.read_text() == "new" and oct(target.stat().st_mode & 0o777) == "0o640"
+    fresh = tmp_path / "g"
+    assert put(fresh, b"new", umask=0o077).returncode == 0
+    assert oct(fresh.stat().st_mode & 0o777) == "0o644"  # a new file's default
+
+
+def test_no_temporary_file_is_left_and_none_has_a_predictable_name(tmp_path: Path) -> None:
+    (tmp_path / ".f.tendr-new").symlink_to(tmp_path / "elsewhere")
+    assert put(tmp_path / "f", b"x").returncode == 0
+    assert put(tmp_path / "sub" / "g", b"").returncode == 0
+    bad = put(tmp_path / "f" / "under-a-file", b"x")  # the folder is a file: it fails
+    assert bad.returncode != 0 and bad.stderr
+    names = sorted(p.name for p in tmp_path.rglob("*"))
+    assert names == [".f.tendr-new", "f", "g", "sub"]
+
+
+def test_commands_are_argument_vectors() -> None:
+    """A Run travels as arguments to `exec "$@"`; a Put as four arguments and stdin."""
+    assert command_for(Run(("systemctl", "start", "--", "a b.service"))) == (
+        RUN_SCRIPT, ("systemctl", "start", "--", "a b.service"), None)
+    script, args, stdin = command_for(Put("/etc/x", b"\x00y", "0600", None, "lp"))
+    assert (script, args) == (PUT_SCRIPT, ("/etc/x", "0600", "", "lp"))
+    assert stdin is not None and base64.b64decode(stdin) == b"\x00y"
+    assert command_for(Put("/etc/x", b""))[2] is None
+
+
+def change(action: Any, *fields: FieldChange) -> Change:
+    return Change(kind="file", resource="/etc/x", op="file.write", action=action, fields=fields)
+
+
+def test_file_steps() -> None:
+    """A new file is written whole (empty without content), a content change rewrites it,
+    a mode or owner change alone touches only those, in one command that refuses a link."""
+    spec = FileSpec(path="/etc/x", mode="0600", owner="lp")
+    assert file_steps(spec, change("add"), Context()) == [Put("/etc/x", b"", "0600", "lp")]
+    with_content = FileSpec(path="/etc/x", content="c", mode="0600")
+    assert file_steps(with_content, change("change", FieldChange("content", "a", "b")),
+                      Context()) == [Put("/etc/x", b"c", "0600")]
+    [only] = file_steps(with_content, change("change", FieldChange("mode", "0644", "0600")),
+                        Context())
+    assert isinstance(only, Run) and only.argv[-3:] == ("/etc/x", "", "0600")
+    [owners] = file_steps(spec, change("change", FieldChange("owner", "root", "lp")), Context())
+    assert isinstance(owners, Run) and owners.argv[-3:] == ("/etc/x", "lp", "0600")
+
+
+def test_attribute_change_refuses_a_link(tmp_path: Path) -> None:
+    """A link put where the plan saw a regular file is not chmod-ed through."""
+    victim = tmp_path / "victim"
+    victim.write_text("v")
+    victim.chmod(0o600)
+    (tmp_path / "x").symlink_to(victim)
+    spec = FileSpec(path=str(tmp_path / "x"), mode="0666")
+    [step] = file_steps(spec, change("change", FieldChange("mode", "0600", "0666")), Context())
+    assert isinstance(step, Run)
+    done = subprocess.run(list(step.argv), capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "no longer a regular file" in done.stderr
+    assert oct(victim.stat().st_mode & 0o777) == "0o600"
+
+
+# -- the workflow, through the local connector ------------------------------------------
+
+
+def local_workspace(tmp_path: Path, state: str, rules: str = ADMIN_RULES) -> Path:
+    return build_tree(tmp_path / "ws", {"hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+                                        "states/s.toml": state, "rules/roles.toml": rules})
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, ...]] = []
+
+    def start(self, total: int) -> None:
+        self.events.append(("start", str(total)))
+
+    def working(self, host: str, what: str) -> None:
+        self.events.append(("working", host, what))
+
+    def advance(self, host: str) -> None:
+        self.events.append(("advance", host))
+
+    def finished(self, host: str) -> None:
+        self.events.append(("finished", host))
+
+
+def test_progress_moves_per_change_and_names_it(tmp_path: Path) -> None:
+    """Progress knows the total, names each change as it starts, advances per change, and
+    says nothing of a host after it finished."""
+    out = tmp_path / "out"
+    ws = load(local_workspace(tmp_path, f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\n'
+                                        f'content = "a"\n[[file]]\npath = "{out}/b"\n'))
+    recorder = Recorder()
+    applied = workflow.apply(ws, ws.hosts, "root", only_allowed=False,
+                             confirm=lambda _plan: None, applying=recorder)
+    assert applied.ok
+    assert recorder.events == [
+        ("start", "2"), ("working", "here", f"file.write {out}/a"), ("advance", "here"),
+        ("working", "here", f"file.write {out}/b"), ("advance", "here"), ("finished", "here")]
+
+
+def test_apply_json_has_one_shape(tmp_path: Path) -> None:
+    """Applied, nothing to do, or refused: the same keys, so a script reads one shape."""
+    out = tmp_path / "out"
+    state = f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\ncontent = "a"\n'
+    ws = str(local_workspace(tmp_path, state))
+    shapes = []
+    for _ in range(2):
+        code, raw = run_tendr("apply", "-w", ws, "--yes", "--format", "json")
+        assert code == 0, raw
+        shapes.append(json.loads(raw))
+    assert shapes[0]["results"][0]["changes"][0]["outcome"] == "done"
+    assert shapes[1]["results"] == [] and shapes[1]["after"]["summary"]["in_sync"] == 1
+    helpdesk = '[roles.h]\nmembers = ["root"]\nallow = [{ ops = ["plan"], hosts = ["all"] }]\n'
+    refused = str(local_workspace(tmp_path / "r", state.replace("/a", "/r"), helpdesk))
+    code, raw = run_tendr("apply", "-w", refused, "--yes", "--format", "json")
+    assert code == 1
+    data = json.loads(raw)
+    assert data["error"].startswith("root may not apply every planned change")
+    assert data["results"][0]["changes"][0]["outcome"] == "refused"
+    for shape in (*shapes, data):
+        assert set(shape) == {"plan", "results", "after", "error"}
+
+
+def test_usage_errors_do_not_exit_with_the_drift_code() -> None:
+    """An unknown option or command exits 64, never 2 (plan's code for drift)."""
+    for args in (["plan", "--bogus"], ["bogus"], ["rules", "explain"], ["audit-log", "nope"]):
+        code, text = run_tendr(*args)
+        assert code == 64, (args, text)
+
+
+def test_a_bug_while_reading_a_host_is_a_bug_not_a_host_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tendr bug during a host's plan exits 3 with its traceback in the debug log (once it
+    became that host's error, exit 1); with no writable home, the traceback is on stderr."""
+    def broken(*_args: Any) -> Any:
+        raise RuntimeError("a bug in parse")
+
+    monkeypatch.setitem(KINDS, "file", replace(KINDS["file"], parse=broken))
+    ws = str(local_workspace(tmp_path, f'hosts = ["all"]\n[[file]]\npath = "{tmp_path}/a"\n'))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    code, text = run_tendr("plan", "-w", ws)
+    assert code == 3 and "internal error in tendr" in text and "Traceback" not in text
+    assert "RuntimeError: a bug in parse" in (tmp_path / "home/.cache/tendr/debug.log").read_text()
+    (tmp_path / "nohome").write_text("a file, not a folder")
+    monkeypatch.setenv("HOME", str(tmp_path / "nohome"))
+    code, text = run_tendr("plan", "-w", ws)
+    assert code == 3
+    assert "Traceback" in text and "RuntimeError: a bug in parse" in text
+    assert "could not be written" in text
+
+
+def test_a_workspace_lock_held_elsewhere_is_named(tmp_path: Path) -> None:
+    """While another process holds the workspace's apply lock, apply is refused and says
+    who holds it; nothing is done."""
+    out = tmp_path / "out"
+    ws_path = local_workspace(tmp_path, f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\n')
+    ws = load(ws_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, pathlib\nfrom tendr import apply, workspace\n"
+         f"ws = workspace.load(pathlib.Path({str(ws_path)!r}))\n"
+         "with apply.workspace_lock(ws, 'alice'):\n"
+         "    print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(Exception, match="another apply is running in this workspace "
+                                            r"\(alice from .*, pid \d+, since"):
+            workflow.apply(ws, ws.hosts, "root", only_allowed=False, confirm=lambda _p: None)
+    finally:
+        holder.communicate("")
+    assert not out.exists()
