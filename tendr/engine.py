@@ -16,6 +16,7 @@ from tendr.hosts.model import Host
 from tendr.plan import Desired, HostPlan, Plan, plan_host, probe_script, split_sections
 from tendr.states.base import ResourceSpec
 from tendr.states.kind import workspace_bytes
+from tendr.states.kinds import KINDS
 from tendr.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -32,13 +33,14 @@ def desired_specs(workspace: Workspace,
 
 
 def workspace_sources(workspace: Workspace, hosts: Sequence[Host]) -> dict[str, bytes]:
-    """The workspace files that `source` keys name, read once for all hosts."""
+    """The workspace files resources name (a file's `source`), read once for all hosts;
+    secrets are not read here."""
     sources: dict[str, bytes] = {}
     for host in hosts:
         for _, spec in desired_for(workspace, host):
-            source = getattr(spec, "source", None)
-            if source and source not in sources:
-                sources[source] = workspace_bytes(workspace.root, source)
+            for reference in KINDS[spec.kind].references(spec):
+                if not reference.secret and reference.path not in sources:
+                    sources[reference.path] = workspace_bytes(workspace.root, reference.path)
     return sources
 
 

@@ -25,6 +25,8 @@ from tendr.rules.model import RulesFile
 from tendr.settings import Settings
 from tendr.states import SPECS
 from tendr.states.base import ResourceSpec
+from tendr.states.kind import Reference
+from tendr.states.kinds import KINDS
 from tendr.states.model import StateFile
 from tendr.tomlfile import locate, read_toml
 from tendr.validation import problems_from
@@ -291,12 +293,12 @@ class _Loader:
                           "ssh hosts cannot be verified without pinned host keys")
         for name, state in states:
             for key_path, spec in state.resources():
-                for attribute, value in _workspace_references(spec):
-                    where = f"{key_path}.{attribute}"
+                for reference in _workspace_references(spec):
+                    where = f"{key_path}.{reference.key}"
                     line = locate(self.texts[name], _loc(where))
-                    target = (self.root / value).resolve()
+                    target = (self.root / reference.path).resolve()
                     # A secret typed where its file belongs must not be echoed.
-                    shown = "the secret file" if attribute.startswith("password") else repr(value)
+                    shown = "the secret file" if reference.secret else repr(reference.path)
                     if not target.is_relative_to(self.root):
                         self._problem(name, where, line, f"{shown} is outside the workspace")
                     elif not target.is_file():
@@ -322,16 +324,8 @@ def _check_kinds(data: dict[str, Any], display: str,
     return problems, kinds_left
 
 
-def _workspace_references(spec: ResourceSpec) -> list[tuple[str, str]]:
-    """(attribute, relative path) pairs of workspace files a spec points at."""
-    found = []
-    source = getattr(spec, "source", None)
-    if source is not None:
-        found.append(("source", source))
-    password = getattr(spec, "password", None)
-    if password is not None and password.file:
-        found.append(("password.file", password.file))
-    return found
+def _workspace_references(spec: ResourceSpec) -> list[Reference]:
+    return KINDS[spec.kind].references(spec)
 
 
 def _differing_fields(a: ResourceSpec, b: ResourceSpec) -> list[str]:

@@ -65,3 +65,14 @@ def test_every_family_has_a_titled_schema() -> None:
         schema = schema_for(family)
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         assert schema["title"]
+
+
+def test_state_files_have_a_field_for_every_kind_in_the_registry() -> None:
+    """The registry (tendr/states/kinds.py) is the one list of kinds: state files accept
+    exactly its kinds, and the rules know every kind's operations."""
+    from tendr.rules.model import KINDS as OPERATION_KINDS
+    from tendr.states.kinds import KINDS
+    from tendr.states.model import StateFile
+
+    assert set(StateFile.model_fields) - {"description", "hosts"} == set(KINDS)
+    assert set(KINDS) <= set(OPERATION_KINDS)

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field
 
 from tendr.hosts.selection import check_selector
 from tendr.model import Strict
+from tendr.states.kinds import KINDS as RESOURCE_KINDS
 
 OWNER = "@owner"
 """The member that stands for the account owning the workspace root directory."""
@@ -21,8 +22,9 @@ OWNER = "@owner"
 READING_OPS = ("plan", "logs", "diagnose", "report")
 """Operations that only read; every other operation is KIND.VERB."""
 
-KINDS = ("service", "module", "printer", "driver", "backup", "package", "file")
-"""The KIND of every changing operation (KIND.VERB)."""
+KINDS = (*RESOURCE_KINDS, "driver")
+"""The KIND of every changing operation (KIND.VERB): the resource kinds, and `driver`
+(installing a driver package for a printer or a module)."""
 
 _SEGMENT = re.compile(r"[a-z0-9_-]+")
 _ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}\$?")  # as tendr.names.AccountName

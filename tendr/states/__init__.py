@@ -1,16 +1,9 @@
-"""Resource kinds, registered explicitly: the vocabulary of state files."""
+"""Resource kinds: one module per kind; the registry is tendr/states/kinds.py."""
 
 from __future__ import annotations
 
-from tendr.states.backup import BackupSpec
 from tendr.states.base import ResourceSpec
-from tendr.states.file import FileSpec
-from tendr.states.module import ModuleSpec
-from tendr.states.package import PackageSpec
-from tendr.states.printer import PrinterSpec
-from tendr.states.service import ServiceSpec
+from tendr.states.kinds import KINDS
 
-SPECS: dict[str, type[ResourceSpec]] = {
-    spec.kind: spec
-    for spec in (ServiceSpec, ModuleSpec, PrinterSpec, BackupSpec, PackageSpec, FileSpec)
-}
+SPECS: dict[str, type[ResourceSpec]] = {name: kind.spec for name, kind in KINDS.items()}
+"""Each kind's spec model, in the order changes run on a host."""

@@ -13,7 +13,7 @@ from pydantic import model_validator
 from tendr.changes import Change, FieldChange, Put, Run, Step, Unreadable
 from tendr.names import AbsolutePath, AccountName, FileMode, WorkspacePath
 from tendr.states.base import ResourceSpec
-from tendr.states.kind import Context, Kind, unknown
+from tendr.states.kind import Context, Kind, Reference, unknown
 
 
 class FileSpec(ResourceSpec):
@@ -229,4 +229,8 @@ def attribute_steps(path: str, mode: str | None, owner: str | None,
     return [Run(("sh", "-c", _ATTRIBUTES, "sh", path, owners, mode or ""))]
 
 
-KIND: Kind[FileSpec] = Kind("file", FileSpec, probe, parse, diff, steps)
+def references(spec: FileSpec) -> list[Reference]:
+    return [Reference("source", spec.source)] if spec.source is not None else []
+
+
+KIND: Kind[FileSpec] = Kind("file", FileSpec, probe, parse, diff, steps, references)

@@ -26,9 +26,24 @@ class Context:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A workspace file a resource names: where (`source`, `password.file`) and which.
+    A secret one is never read into a plan, and never shown."""
+
+    key: str
+    path: str
+    secret: bool = False
+
+
+def no_references(spec: Any) -> list[Reference]:
+    return []
+
+
+@dataclass(frozen=True)
 class Kind(Generic[S]):
     """A resource kind: how to read it (one shell snippet for all resources of the
-    kind on a host), parse it, compare it (pure), and change it (pure Steps)."""
+    kind on a host), parse it, compare it (pure), and change it (pure Steps); and the
+    workspace files its resources name."""
 
     name: str
     spec: type[S]
@@ -36,6 +51,7 @@ class Kind(Generic[S]):
     parse: Callable[[Sequence[S], list[str]], dict[str, Any]]
     diff: Callable[[S, Any, Context], list[Change]]
     steps: Callable[[S, Change, Context], list[Step]]
+    references: Callable[[S], list[Reference]] = no_references
 
 
 def unknown(spec: ResourceSpec, actual: Unreadable) -> list[Change]:

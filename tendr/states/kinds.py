@@ -1,8 +1,8 @@
-"""The registry of kinds the engine plans and applies, in the order changes run on a host.
+"""The registry of resource kinds: every list of kinds in tendr derives from KINDS.
 
-Packages come first (they bring units and drivers), then files, then drivers, services,
-printers and backups. Kinds whose engine is not written yet say so honestly per
-resource instead of pretending the host is in sync.
+Its order is the order changes run on a host: packages first (they bring units and
+drivers), then files, drivers, services, printers and backups. Kinds whose engine is
+not written yet say so honestly per resource instead of pretending the host is in sync.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from tendr.changes import Change, Step, Unreadable
-from tendr.states import SPECS, file, package, service
+from tendr.states import file, package, service
+from tendr.states.backup import BackupSpec
 from tendr.states.base import ResourceSpec
-from tendr.states.kind import Context, Kind, unknown
+from tendr.states.kind import Context, Kind, Reference, unknown
+from tendr.states.module import ModuleSpec
+from tendr.states.printer import PrinterSpec
 
 
-def _not_yet(name: str) -> Kind[Any]:
+def _not_yet(name: str, spec: type[ResourceSpec],
+             references: Any = None) -> Kind[Any]:
     reason = Unreadable(f"planning {name} resources is not implemented yet; not checked")
 
     def probe(specs: Sequence[ResourceSpec]) -> str:
@@ -31,14 +35,22 @@ def _not_yet(name: str) -> Kind[Any]:
     def steps(spec: ResourceSpec, change: Change, context: Context) -> list[Step]:
         return []
 
-    return Kind(name, SPECS[name], probe, parse, diff, steps)
+    if references is None:
+        return Kind(name, spec, probe, parse, diff, steps)
+    return Kind(name, spec, probe, parse, diff, steps, references)
+
+
+def _backup_references(spec: BackupSpec) -> list[Reference]:
+    if spec.password.file is None:
+        return []
+    return [Reference("password.file", spec.password.file, secret=True)]
 
 
 KINDS: dict[str, Kind[Any]] = {
     "package": package.KIND,
     "file": file.KIND,
-    "module": _not_yet("module"),
+    "module": _not_yet("module", ModuleSpec),
     "service": service.KIND,
-    "printer": _not_yet("printer"),
-    "backup": _not_yet("backup"),
+    "printer": _not_yet("printer", PrinterSpec),
+    "backup": _not_yet("backup", BackupSpec, _backup_references),
 }
