@@ -1,8 +1,11 @@
-"""Benchmark: audit one desired state on 1, 5 and 20 test hosts with three tools.
+"""Benchmark: audit (or apply) one desired state on 1, 5 and 20 test hosts with three tools.
 
     tendr plan                         (a generated workspace; exit code 2, drift, is expected)
     ansible-playbook --check --diff    (bench/desired/playbook.yml)
     pyinfra INVENTORY deploy.py --dry  (bench/desired/deploy.py; no -y, which skips detection)
+
+With --mode apply each tool makes the changes instead (tendr apply --yes, ansible-playbook
+without --check, pyinfra -y), every run on hosts reset to the base image first.
 
 Per tool and host count: wall time (median and best of --repeat runs), peak memory (the
 sampled sum of RSS over the tool's process tree, and the largest single process's max RSS
@@ -47,7 +50,8 @@ from tests.fleet.host import Host  # noqa: E402
 DESIRED = BENCH / "desired"
 RESULTS = BENCH / "results"
 TOOLS = ("tendr", "pyinfra", "ansible")
-EXPECTED_EXIT = {"tendr": 2, "pyinfra": 0, "ansible": 0}
+EXPECTED_EXIT = {"plan": {"tendr": 2, "pyinfra": 0, "ansible": 0},
+                 "apply": {"tendr": 0, "pyinfra": 0, "ansible": 0}}
 SAMPLE_INTERVAL = 0.1  # seconds between samples of the process tree's memory
 RUN_TIMEOUT = 1800.0
 MIB = 2**20
@@ -130,6 +134,11 @@ class Journals:
                 else:
                     found.other[kind] = found.other.get(kind, 0) + 1
         return found
+
+    def forget(self) -> None:
+        """The hosts were reset: their journals start anew."""
+        self.cursor = {h.name: None for h in self.hosts}
+        self.own_ports = {h.name: set() for h in self.hosts}
 
     def mark(self) -> None:
         """Remember where each journal ends now."""
@@ -215,7 +224,7 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def prepare_tendr(work: Path, fleet: Fleet, hosts: Sequence[Host]) -> Prepared:
+def prepare_tendr(work: Path, fleet: Fleet, hosts: Sequence[Host], mode: str) -> Prepared:
     fleet.write_workspace(work, hosts)
     (work / "tendr.toml").write_text(
         f'known_hosts = "known_hosts"\nparallel = {len(hosts)}   # all hosts at once\n'
@@ -226,22 +235,24 @@ def prepare_tendr(work: Path, fleet: Fleet, hosts: Sequence[Host]) -> Prepared:
         target = work / folder / name
         shutil.copyfile(DESIRED / source, target)
         target.chmod(0o644)  # tendr refuses rules others may write to
-    return Prepared([executable("tendr"), "plan", "-w", str(work)], work, _env())
+    argv = [executable("tendr"), "plan", "-w", str(work)] if mode == "plan" else \
+        [executable("tendr"), "apply", "--yes", "-w", str(work)]
+    return Prepared(argv, work, _env())
 
 
-def prepare_pyinfra(work: Path, _fleet: Fleet, hosts: Sequence[Host]) -> Prepared:
+def prepare_pyinfra(work: Path, _fleet: Fleet, hosts: Sequence[Host], mode: str) -> Prepared:
     inventory = [h.pyinfra_host() for h in hosts]
     (work / "inventory.py").write_text(
         "# written by bench/run.py: the test fleet's hosts, host keys checked strictly\n"
         f"fleet = {inventory!r}\n"
     )
     shutil.copyfile(DESIRED / "deploy.py", work / "deploy.py")
-    argv = [executable("pyinfra"), "inventory.py", "deploy.py", "--dry",
-            "--parallel", str(len(hosts))]
+    argv = [executable("pyinfra"), "inventory.py", "deploy.py",
+            "--dry" if mode == "plan" else "-y", "--parallel", str(len(hosts))]
     return Prepared(argv, work, _env())
 
 
-def prepare_ansible(work: Path, fleet: Fleet, hosts: Sequence[Host]) -> Prepared:
+def prepare_ansible(work: Path, fleet: Fleet, hosts: Sequence[Host], mode: str) -> Prepared:
     key, known = fleet.key_path, fleet.known_hosts_path
     lines = ["[fleet]"]
     lines += [f"{h.name} ansible_host={h.address} ansible_port={h.port}" for h in hosts]
@@ -270,8 +281,8 @@ def prepare_ansible(work: Path, fleet: Fleet, hosts: Sequence[Host]) -> Prepared
 
     env = _env(ANSIBLE_CONFIG=str(work / "ansible.cfg"), ANSIBLE_HOST_KEY_CHECKING="True",
                ANSIBLE_SSH_CONTROL_PATH_DIR=str(control), ANSIBLE_NOCOLOR="1")
-    argv = [executable("ansible-playbook"), "-i", "inventory.ini", "playbook.yml", "--check",
-            "--diff", "--forks", str(len(hosts))]
+    argv = [executable("ansible-playbook"), "-i", "inventory.ini", "playbook.yml",
+            *(["--check", "--diff"] if mode == "plan" else []), "--forks", str(len(hosts))]
     return Prepared(argv, work, env, after=after, before=before)
 
 
@@ -281,6 +292,8 @@ PREPARE = {"tendr": prepare_tendr, "pyinfra": prepare_pyinfra, "ansible": prepar
 def changes_reported(tool: str, output: str) -> int | None:
     """The number of changes the tool reported over all hosts (a check that every run saw
     the same drift), or None where its output does not say."""
+    if tool == "tendr" and (m := re.search(r"Applied: (\d+) done", output)):
+        return int(m.group(1))
     if tool == "tendr":
         m = re.search(r"Plan: (\d+) to add, (\d+) to change, (\d+) to remove", output)
         return sum(int(g) for g in m.groups()) if m else None
@@ -325,8 +338,12 @@ def per_host(sessions: dict[str, Sessions]) -> dict[str, float]:
 
 
 def run_once(tool: str, prepared: Prepared, journals: Journals, n: int, repeat: int,
-             logs: Path) -> RunResult:
+             logs: Path, mode: str = "plan", reset: Callable[[], None] | None = None
+             ) -> RunResult:
     output = logs / f"{tool}-{n:02d}-{repeat}.log"
+    if reset is not None:  # apply changes the hosts: every run starts from the base image
+        reset()
+        journals.forget()
     prepared.before()
     journals.mark()
     m = measure(prepared.argv, prepared.cwd, prepared.env, output)
@@ -337,7 +354,7 @@ def run_once(tool: str, prepared: Prepared, journals: Journals, n: int, repeat: 
     sessions = journals.since_mark()
     avg = per_host(sessions)
     commands = avg.pop("commands")
-    ok = m.exit_code == EXPECTED_EXIT[tool]
+    ok = m.exit_code == EXPECTED_EXIT[mode][tool]
     text = output.read_text(errors="replace")
     result = RunResult(
         tool, n, repeat, round(m.wall_s, 3), m.exit_code, ok, round(m.tree_peak_rss_mib, 1),
@@ -413,7 +430,7 @@ def table(summaries: Sequence[Summary], found_ratios: dict[str, dict[str, float]
             f"{s.connections_per_host:9.1f} {s.failed_runs:6}  {other}"
         )
     rows.append("")
-    rows.append("wall time ratios (other tool / tendr plan), median [best]:")
+    rows.append("wall time ratios (other tool / tendr), median [best]:")
     rows += [f"  {k:18} {v['median']:6.2f}x  [{v['best']:.2f}x]" for k, v in found_ratios.items()]
     return "\n".join(rows)
 
@@ -482,6 +499,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=3, help="runs per tool and count (default 3)")
     p.add_argument("--tools", default=",".join(TOOLS), help="default tendr,pyinfra,ansible")
     p.add_argument("--keep", action="store_true", help="leave the fleet up at the end")
+    p.add_argument("--mode", choices=("plan", "apply"), default="plan",
+                   help="audit the drift (default) or make the changes, from fresh hosts")
     p.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     p.add_argument("--wait-pytest", type=float, default=1800,
                    help="seconds to wait for a running pytest that may use the fleet")
@@ -530,8 +549,14 @@ def runs_for(args: argparse.Namespace, fleet: Fleet, n: int, work: Path) -> list
         folder = work / f"{tool}-{n:02d}"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir()
-        prepared[tool] = PREPARE[tool](folder, fleet, hosts)
-    return [run_once(tool, prepared[tool], journals, n, repeat, logs)
+        prepared[tool] = PREPARE[tool](folder, fleet, hosts, args.mode)
+
+    def reset() -> None:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(fleet.reset, hosts))
+
+    return [run_once(tool, prepared[tool], journals, n, repeat, logs, args.mode,
+                     reset if args.mode == "apply" else None)
             for repeat in range(1, args.repeat + 1) for tool in args.tool_list]
 
 
@@ -577,6 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(summaries, found_ratios))
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "mode": args.mode,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "versions": versions(args.tool_list),
         "method": {

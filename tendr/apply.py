@@ -33,6 +33,7 @@ class Applied:
     results: list[HostResult] = field(default_factory=list)
     after: Plan | None = None
     error: str | None = None
+    ran: bool = True  # False: nothing was run (refused, or nothing to do)
 
     @property
     def ok(self) -> bool:
@@ -84,7 +85,7 @@ def _refused(journal: audit.Journal, planned: Plan, error: str | None) -> Applie
     results = [r for r in audit.refusals(planned) if r.results]
     for result in results:
         journal.write(result.host, [(i.change, i.outcome, i.reason) for i in result.results])
-    return Applied(planned, results, None, error or journal.broken)
+    return Applied(planned, results, None, error or journal.broken, ran=False)
 
 
 def refusal_message(person: str, refusals: list[tuple[HostPlan, list[str]]]) -> str:

@@ -384,7 +384,7 @@ def apply(
         finally:
             if progress is not None:
                 progress.close()
-        if applied.after is applied.plan or applied.after is None:  # nothing ran
+        if not applied.ran:
             _render_unapplied(applied, person, fmt)
         else:
             _render_results(applied, fmt)
@@ -414,6 +414,9 @@ def _render_unapplied(applied: Any, person: str, fmt: Format) -> None:
             for item in result.results:
                 out.print(f"  [red]refused[/] {result.host}: "
                           f"{escape(item.change.op)} {escape(item.change.resource)}")
+    elif unread := applied.plan.summary()["unknown"]:
+        out.print(f"Nothing to apply, but {unread} resource(s) could not be read: "
+                  "not converged.")
     elif not applied.plan.has_errors:
         out.print("Nothing to apply.")
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from tendr.states.file import steps as file_steps
 from tendr.states.kind import Context
 from tendr.states.kinds import KINDS
 from tendr.workspace import load
-from tests.helpers import ADMIN_RULES, build_tree, run_tendr
+from tests.helpers import ADMIN_RULES, build_tree, run_program, run_tendr
 
 
 def put(path: Path, content: bytes, mode: str = "", owner: str = "", group: str = "",
@@ -238,3 +240,35 @@ def test_a_workspace_lock_held_elsewhere_is_named(tmp_path: Path) -> None:
     finally:
         holder.communicate("")
     assert not out.exists()
+
+
+def test_a_host_speaking_no_ssh_is_one_line_without_a_traceback(tmp_path: Path) -> None:
+    """A port that answers with something else than SSH: the installed program says so in
+    one line of its own; paramiko's banner traceback never reaches the terminal."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        for _ in range(3):
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            connection.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 50)
+            connection.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    ws = build_tree(tmp_path / "ws", {
+        "hosts/c.toml": f'[hosts.web]\naddress = "127.0.0.1"\nport = {port}\nuser = "root"\n',
+        "states/s.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/motd"\n',
+        "rules/roles.toml": ADMIN_RULES, "known_hosts": ""})
+    try:
+        done = run_program("plan", "-w", str(ws), timeout=60)
+    finally:
+        server.close()
+    assert done.returncode == 1
+    assert "web: error: cannot connect" in done.stdout
+    assert "Traceback" not in done.stderr and done.stderr.strip() == "", done.stderr
