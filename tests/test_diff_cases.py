@@ -1,5 +1,6 @@
-"""Kind diffs as data: each tests/cases/diff/*.toml holds desired state, the probe's raw
-output for that kind, and the expected changes (parse + pure diff together)."""
+"""Kind diffs as data: each tests/cases/diff/*.toml holds desired state (one resource, or
+a list of them), the probe's raw output for that kind, workspace files a `source` names,
+and the expected changes (parse + pure diff together)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ CASES = sorted((Path(__file__).parent / "cases" / "diff").glob("*.toml"))
 def run_case(case: dict[str, Any]) -> list[dict[str, Any]]:
     from tendr.states import SPECS
 
-    spec = SPECS[case["kind"]].model_validate(case["desired"])
-    plan = plan_host("h", [("states/case.toml", spec)], {case["kind"]: case["lines"]}, {})
+    desired = case["desired"] if isinstance(case["desired"], list) else [case["desired"]]
+    specs = [SPECS[case["kind"]].model_validate(d) for d in desired]
+    sources = {k: v.encode() for k, v in case.get("sources", {}).items()}
+    plan = plan_host("h", [("states/case.toml", spec) for spec in specs],
+                     {case["kind"]: case["lines"]}, sources)
     return [
         {"op": c.op, "action": c.action, "fields": {f.name: [f.before, f.after] for f in c.fields},
-         "depends_on": c.depends_on, "note": c.note}
+         "depends_on": c.depends_on, "note": c.note, "resource": c.resource}
         for c in plan.changes
     ]
 
@@ -34,8 +38,10 @@ def test_diff_case(path: Path) -> None:
     expected = case["expected"]
     assert [(c["op"], c["action"]) for c in got] == [(e["op"], e["action"]) for e in expected]
     for change, want in zip(got, expected, strict=True):
-        for name, pair in want.get("fields", {}).items():
-            assert change["fields"][name] == pair, name
+        if "fields" in want:  # every field that changes, and nothing else
+            assert change["fields"] == want["fields"]
+        if "resource" in want:
+            assert change["resource"] == want["resource"]
         if "depends_on" in want:
             assert bool(change["depends_on"]) == want["depends_on"]
         if "note" in want:

@@ -24,6 +24,8 @@ from tendr.states.file import FileSpec
 from tendr.states.file import steps as file_steps
 from tendr.states.kind import Context
 from tendr.states.kinds import KINDS
+from tendr.states.package import PackageSpec
+from tendr.states.service import ServiceSpec
 from tendr.workspace import load
 from tests.helpers import ADMIN_RULES, build_tree, run_program, run_tendr
 
@@ -272,3 +274,54 @@ def test_a_host_speaking_no_ssh_is_one_line_without_a_traceback(tmp_path: Path) 
     assert done.returncode == 1
     assert "web: error: cannot connect" in done.stdout
     assert "Traceback" not in done.stderr and done.stderr.strip() == "", done.stderr
+
+
+def service_change(op: str, **before: str) -> Change:
+    return Change(kind="service", resource="a.service", op=op, action="change",
+                  fields=tuple(FieldChange(k, v, "x") for k, v in before.items()))
+
+
+def test_service_steps() -> None:
+    """Configure writes the unit and drop-ins root's 0644 then reloads systemd; the other
+    verbs are one systemctl each; a unit enabled for this boot only is disabled so."""
+    from tendr.states.service import steps
+
+    spec = ServiceSpec(unit="a.service", content="[Service]\n", dropins={"10-x.conf": "y"})
+    assert steps(spec, service_change("service.configure"), Context()) == [
+        Put("/etc/systemd/system/a.service", b"[Service]\n", "0644", "root", "root"),
+        Put("/etc/systemd/system/a.service.d/10-x.conf", b"y", "0644", "root", "root"),
+        Run(("systemctl", "daemon-reload"))]
+    for verb in ("start", "stop", "restart"):
+        assert steps(spec, service_change(f"service.{verb}"), Context()) == [
+            Run(("systemctl", verb, "--", "a.service"))]
+    for verb in ("enable", "mask", "unmask"):
+        assert steps(spec, service_change(f"service.{verb}"), Context()) == [
+            Run(("systemctl", verb, "--quiet", "--", "a.service"))]
+    assert steps(spec, service_change("service.disable", enabled="enabled-runtime"),
+                 Context()) == [Run(("systemctl", "disable", "--quiet", "--runtime", "--",
+                                     "a.service"))]
+
+
+def test_package_steps() -> None:
+    """Install from the host's lists, refreshing them once only if that fails; remove
+    without questions; the name is one argument."""
+    from tendr.states.package import steps
+
+    spec = PackageSpec(name="hello")
+    [install] = steps(spec, Change(kind="package", resource="hello", op="package.install",
+                                   action="add"), Context())
+    assert isinstance(install, Run) and install.argv[:2] == ("sh", "-c")
+    first, _, fallback = install.argv[2].partition(" || ")
+    assert first.endswith("install --no-install-recommends hello")
+    assert "update &&" in fallback and fallback.rstrip("; }").endswith("hello")
+    [remove] = steps(spec, Change(kind="package", resource="hello", op="package.remove",
+                                  action="remove"), Context())
+    assert isinstance(remove, Run) and remove.argv[-2:] == ("remove", "hello")
+    assert "DEBIAN_FRONTEND=noninteractive" in remove.argv
+
+
+def test_file_removal_step() -> None:
+    spec = FileSpec(path="/etc/x", present=False)
+    assert file_steps(spec, Change(kind="file", resource="/etc/x", op="file.remove",
+                                   action="remove"), Context()) == [
+        Run(("rm", "-f", "--", "/etc/x"), "remove /etc/x")]
