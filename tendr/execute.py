@@ -153,7 +153,7 @@ class Execution:
         """Run one host's changes, each recorded before and after."""
         result = self.results[name] = HostResult(name, refused(host_plan))
         self.pending[name] = list(queued)
-        if result.results and not self._record(name, [(r.change, r.outcome, r.reason)
+        if result.results and not self.journal.write(name, [(r.change, r.outcome, r.reason)
                                                       for r in result.results]):
             result.results = [ChangeResult(r.change, r.outcome, r.reason, recorded=False)
                               for r in result.results]
@@ -176,19 +176,19 @@ class Execution:
         result = self.results[name]
         while self.pending[name]:
             change, steps = self.pending[name][0]
-            if not self._record(name, [(change, "started", "")]):
+            if not self.journal.write(name, [(change, "started", "")]):
                 return self._stop(name, "stopped", str(self.journal.broken))
             self.pending[name].pop(0)
             self.underway[name] = change
             self.progress.working(name, f"{change.op} {change.resource}")
             outcome, reason = self._run(name, steps)
             del self.underway[name]
-            recorded = self._record(name, [(change, outcome, reason)])
+            recorded = self.journal.write(name, [(change, outcome, reason)])
             result.results.append(ChangeResult(change, outcome, reason, recorded))
             self.progress.advance(name)
             if outcome != "done":
-                return self._skip_rest(name, f"not run: {change.op} {change.resource} "
-                                             f"did not succeed before it")
+                return self._skip_rest(name, f"{change.op} {change.resource} before it "
+                                             "did not succeed")
 
     def _run(self, name: str, steps: Sequence[Step]) -> tuple[Outcome, str]:
         for step in steps:
@@ -204,18 +204,15 @@ class Execution:
                 return "failed", output.reason()
         return "done", ""
 
-    def _record(self, name: str, items: list[tuple[Change, str, str]]) -> bool:
-        return self.journal.write(name, items)
-
     def _stop(self, name: str, what: str, why: str) -> None:
         self.results[name].error = f"{what}: {why}"
-        self._skip_rest(name, f"not run: {why}")
+        self._skip_rest(name, why)
 
     def _skip_rest(self, name: str, why: str) -> None:
         rest, self.pending[name] = self.pending[name], []
         if not rest:
             return
-        recorded = self._record(name, [(change, "skipped", why) for change, _ in rest])
+        recorded = self.journal.write(name, [(change, "skipped", why) for change, _ in rest])
         self.results[name].results.extend(ChangeResult(change, "skipped", why, recorded)
                                           for change, _ in rest)
 
@@ -241,12 +238,12 @@ class Execution:
         had not started as not run."""
         for name, change in list(self.underway.items()):
             reason = f"{why}: the change may or may not have been made"
-            recorded = self._record(name, [(change, "interrupted", reason)])
+            recorded = self.journal.write(name, [(change, "interrupted", reason)])
             self.results[name].results.append(ChangeResult(change, "interrupted", reason,
                                                            recorded))
         self.underway.clear()
         for name in list(self.pending):
-            self._skip_rest(name, f"not run: {why}")
+            self._skip_rest(name, why)
 
 
 def holder(person: str) -> str:

@@ -201,8 +201,8 @@ def test_a_failed_change_is_reported_failed_with_its_error(fresh_host: Host,
     code, text = tendr("apply", "-w", str(ws), "--yes")
     assert code == 1
     assert "failed file.write /proc/tendr-x: " in text
-    assert "not run file.write /etc/tendr-after: not run: file.write /proc/tendr-x did not " \
-           "succeed before it" in text
+    assert "not run file.write /etc/tendr-after: file.write /proc/tendr-x before it did not " \
+           "succeed" in text
     assert "1 done" not in text and "0 done, 1 failed" in text
     assert outcomes(ws, fresh_host.name) == [
         ("file.write", "/proc/tendr-x", "started"), ("file.write", "/proc/tendr-x", "failed"),
