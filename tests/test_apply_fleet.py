@@ -245,12 +245,12 @@ def test_apply_and_plan_give_one_verdict(fresh_host: Host, tmp_path: Path) -> No
 # -- interrupts and the audit log -------------------------------------------------------
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_an_interrupted_apply_is_recorded(fresh_host: Host, tmp_path: Path,
                                           signum: int) -> None:
-    """Ctrl-C or SIGTERM while a change runs: exit 130, the change underway is recorded as
-    interrupted, the ones after it as not run, the chain holds, and the host is free for
-    the next apply (once: nothing was recorded at all)."""
+    """Ctrl-C, SIGTERM or SIGHUP while a change runs: exit 130, the change underway is
+    recorded as interrupted, the ones after it as not run, the chain holds, and the host is
+    free for the next apply (once: nothing was recorded at all)."""
     ws = workspace(tmp_path, [fresh_host], {"s": slow_state()})
     with program("apply", "-w", str(ws), "--yes") as running:
         wait_for(started(ws, "service.start"), "the slow unit to start")
