@@ -1,6 +1,6 @@
 """Command line for the test fleet (run from the repository root, as root):
 
-python3 -m tests.fleet up [N]        boot N hosts (default 3), wait for SSH
+python3 -m tests.fleet up [N]        boot N hosts (default 6), wait for SSH
 python3 -m tests.fleet down          stop all hosts, remove processes and mounts
 python3 -m tests.fleet status        hosts, processes, SSH, memory
 python3 -m tests.fleet ssh HOST [CMD...]   ssh to fleet-01 (or 1), as root
@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="boot N hosts")
-    up.add_argument("n", type=int, nargs="?", default=3)
+    up.add_argument("n", type=int, nargs="?", default=6)
     sub.add_parser("down", help="stop all hosts")
     sub.add_parser("status", help="show the hosts")
     sub.add_parser("build", help="build the base image")

@@ -4,7 +4,7 @@ Load with `pytest_plugins = ["tests.fleet.plugin"]` (tests/conftest.py) or
 `pytest -p tests.fleet.plugin`.
 
 - `fleet`: the session's Fleet (`fleet_session`) of TENDR_FLEET_SIZE hosts
-  (default 3), with background resets finished before the test; booted
+  (default 6), with background resets finished before the test; booted
   once, torn down at the end (TENDR_FLEET_KEEP=1 leaves it up).  Its hosts are
   shared by all tests: read them, do not change them.
 - `fresh_host` (function): one host in the base image's state, for a test that
