@@ -551,12 +551,21 @@ def runs_for(args: argparse.Namespace, fleet: Fleet, n: int, work: Path) -> list
         folder.mkdir()
         prepared[tool] = PREPARE[tool](folder, fleet, hosts, args.mode)
 
-    def reset() -> None:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(fleet.reset, hosts))
+    def reset_for(tool: str) -> Callable[[], None] | None:
+        """Apply changes the hosts: every run starts from the base image (plus python3-apt
+        for Ansible, as in plan mode), untimed."""
+        if args.mode != "apply":
+            return None
+
+        def reset() -> None:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(fleet.reset, hosts))
+            if tool == "ansible":
+                ansible_prerequisite(hosts)
+        return reset
 
     return [run_once(tool, prepared[tool], journals, n, repeat, logs, args.mode,
-                     reset if args.mode == "apply" else None)
+                     reset_for(tool))
             for repeat in range(1, args.repeat + 1) for tool in args.tool_list]
 
 

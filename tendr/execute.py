@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import signal
 import socket
 from collections.abc import Iterator, Sequence
@@ -68,12 +69,17 @@ RUN_SCRIPT = 'exec "$@"'
 # One apply at a time per host, whichever controller or workspace it comes from. In
 # /run: root's, so no local account can plant or hold the lock, and gone at reboot.
 LOCK_PATH = "/run/tendr/apply.lock"
+# $1: who takes it; $2, when given: a holder whose lock is stale, to be taken over.
 LOCK_SCRIPT = f"""umask 077
 mkdir -p /run/tendr
+if [ -n "${{2:-}}" ] && [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$2" ]; then
+    rm -rf -- {LOCK_PATH}
+fi
 if mkdir {LOCK_PATH} 2>/dev/null; then printf '%s\\n' "$1" > {LOCK_PATH}/holder; exit 0; fi
 printf 'locked by %s\\n' "$(cat {LOCK_PATH}/holder 2>/dev/null || echo '?')" >&2
 exit 1
 """
+_HOLDER = re.compile(r"^locked by (?P<holder>.* from (?P<host>\S+), pid (?P<pid>\d+), .*)$")
 UNLOCK_SCRIPT = f"rm -rf -- {LOCK_PATH}"
 
 
@@ -216,12 +222,16 @@ class Execution:
         self.results[name].results.extend(ChangeResult(change, "skipped", why, recorded)
                                           for change, _ in rest)
 
-    def _lock(self, name: str) -> str | None:
+    def _lock(self, name: str, stale: str = "") -> str | None:
         try:
-            output = run(self.session, name, LOCK_SCRIPT, (self.holder,), timeout=self.timeout)
+            output = run(self.session, name, LOCK_SCRIPT, (self.holder, stale),
+                         timeout=self.timeout)
         except HostError as exc:
             return exc.reason
         if not output.ok:
+            held = _HOLDER.match(output.stderr[-1] if output.stderr else "")
+            if not stale and held and _gone(held["host"], int(held["pid"])):
+                return self._lock(name, held["holder"])
             return (f"another apply is working on this host ({output.reason()}); if none "
                     f"is, remove {LOCK_PATH} on the host")
         self.locked.add(name)
@@ -244,6 +254,20 @@ class Execution:
         self.underway.clear()
         for name in list(self.pending):
             self._skip_rest(name, why)
+
+
+def _gone(controller: str, pid: int) -> bool:
+    """Whether a lock's holder was an apply on this controller whose process has ended
+    (killed, or its connection lost): its lock is stale and may be taken over."""
+    if controller != socket.gethostname() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another account's process: alive
+        return False
+    return False
 
 
 def holder(person: str) -> str:

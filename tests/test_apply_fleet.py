@@ -395,3 +395,26 @@ def test_the_program_prints_no_library_noise(fresh_host: Host, tmp_path: Path) -
     assert done.returncode == 1
     assert "host key not verified" in done.stdout
     assert "No host key" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_lost_connection_is_recorded_and_its_lock_taken_over(fresh_host: Host,
+                                                               tmp_path: Path) -> None:
+    """The connection drops while a change runs: the change is recorded as interrupted (its
+    outcome unknown), the rest as not run; the next apply from this controller takes over
+    the host lock the lost one left (its process is gone) and converges."""
+    ws = workspace(tmp_path, [fresh_host], {"s": slow_state()})
+    with program("apply", "-w", str(ws), "--yes") as running:
+        wait_for(started(ws, "service.start"), "the slow unit to start")
+        fresh_host.run("pkill -f 'sshd: root@notty'")
+        stdout, stderr = running.communicate(timeout=120)
+    assert running.returncode == 1, stdout + stderr
+    assert "interrupted service.start tendr-slow.service: the connection was lost" in stdout
+    assert outcomes(ws, fresh_host.name)[-3:] == [
+        ("service.start", "tendr-slow.service", "interrupted"),
+        ("service.configure", "tendr-after.service", "skipped"),
+        ("service.start", "tendr-after.service", "skipped")]
+    assert fresh_host.run("cat /run/tendr/apply.lock/holder").stdout.startswith("root from")
+    fresh_host.run(f"touch {GO}")
+    code, text = tendr("apply", "-w", str(ws), "--yes")
+    assert code == 0, text
+    assert fresh_host.run("test -e /run/tendr/apply.lock").returncode == 1

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from tendr import apply as workflow
 from tendr.changes import Change, FieldChange, Put, Run
 from tendr.execute import PUT_SCRIPT, RUN_SCRIPT, command_for
+from tendr.hosts.connect import ended, remote_command
 from tendr.states.file import FileSpec
 from tendr.states.file import steps as file_steps
 from tendr.states.kind import Context
@@ -325,3 +326,18 @@ def test_file_removal_step() -> None:
     assert file_steps(spec, Change(kind="file", resource="/etc/x", op="file.remove",
                                    action="remove"), Context()) == [
         Run(("rm", "-f", "--", "/etc/x"), "remove /etc/x")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(alphabet="ab \n\t$'\"@", max_size=40), st.integers(min_value=0, max_value=3))
+def test_a_command_ends_with_its_status_and_exactly_its_output(text: str, status: int) -> None:
+    """The end marker gives the exit status and leaves the command's output as it was;
+    without the marker (a connection that dropped) there is no end."""
+    command = remote_command('printf %s "$1"; exit "$2"', (text, str(status)), sudo=False,
+                             nonce="n0nce")
+    done = subprocess.run(["sh", "-c", command.get_raw_value()], capture_output=True,
+                          text=True, check=False)
+    lines = [line.rstrip("\n") for line in done.stdout.splitlines(keepends=True)]
+    assert ended(lines, "n0nce") == (status, text.splitlines())
+    assert ended(lines[:-1], "n0nce") is None
+    assert ended(lines, "other") is None

@@ -7,6 +7,7 @@ every SSH host is checked strictly against the workspace's known_hosts.
 from __future__ import annotations
 
 import logging
+import secrets
 import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -146,28 +147,56 @@ def connect_reason(exc: ConnectError) -> str:
 # never prompts; the check before it turns "a password is required" into one line
 # tendr recognises (not sudo's own, which pyinfra answers with a prompt).
 SUDO_REFUSED = "tendr: sudo asks this account for a password"
-_SUDO_CHECK = f"sudo -n true 2>/dev/null || {{ echo '{SUDO_REFUSED}' >&2; exit 97; }}"
+_SUDO_CHECK = "sudo -n true 2>/dev/null"
+
+# Every command ends by printing this marker with its exit status (and a per-run nonce,
+# so no output can forge it): a command whose end never arrives lost its connection,
+# whatever exit status the SSH library makes up for it.
+END_MARKER = "@tendr-end"
 
 
-def remote_command(script: str, args: Sequence[str] = (), *, sudo: bool) -> StringCommand:
+def remote_command(script: str, args: Sequence[str] = (), *, sudo: bool,
+                   nonce: str) -> StringCommand:
     """`sh -c SCRIPT` with positional arguments, as root through sudo when asked: values
     travel as arguments, quoted once here, never spliced into the script."""
     inner = shlex.join(["sh", "-c", script, "tendr", *args])
-    return StringCommand(f"{_SUDO_CHECK}; exec sudo -n -H -- {inner}" if sudo else inner)
+    if sudo:
+        inner = (f"if {_SUDO_CHECK}; then sudo -n -H -- {inner}; "
+                 f"else echo '{SUDO_REFUSED}' >&2; false; fi")
+    return StringCommand(f"{inner}; printf '\\n{END_MARKER} {nonce} %s\\n' \"$?\"")
 
 
 @dataclass(frozen=True)
 class Output:
-    """A finished command: whether it exited 0, and its output lines."""
+    """A finished command: its exit status and its output lines."""
 
-    ok: bool
+    status: int
     stdout: list[str]
     stderr: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
 
     def reason(self, lines: int = 3) -> str:
         """Why it failed, in the command's own last words."""
         return "; ".join(line.strip() for line in self.stderr[-lines:] if line.strip()) or \
-            "the command failed with no error output"
+            f"the command failed (exit status {self.status}) with no error output"
+
+
+def ended(stdout: list[str], nonce: str) -> tuple[int, list[str]] | None:
+    """The command's exit status and its own output, or None when its end marker never
+    came. The marker's leading newline adds one empty line when the output ended in one."""
+    prefix = f"{END_MARKER} {nonce} "
+    if not stdout or not stdout[-1].startswith(prefix):
+        return None
+    status = stdout[-1][len(prefix):]
+    if not status.isdigit():
+        return None
+    lines = stdout[:-1]
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    return int(status), lines
 
 
 def run(session: Session, name: str, script: str, args: Sequence[str] = (), *,
@@ -178,15 +207,19 @@ def run(session: Session, name: str, script: str, args: Sequence[str] = (), *,
     when its account lacks passwordless sudo; a command that merely fails is an Output.
     """
     pyhost = session.hosts[name]
-    command = remote_command(script, args, sudo=session.sudo.get(name, False))
+    nonce = secrets.token_hex(6)
+    command = remote_command(script, args, sudo=session.sudo.get(name, False), nonce=nonce)
     try:
-        ok, output = pyhost.run_shell_command(command, _timeout=timeout, _stdin=stdin)
+        _, output = pyhost.run_shell_command(command, _timeout=timeout, _stdin=stdin)
     except TimeoutError:  # before OSError: it is one
         raise CommandTimeout(host=name, seconds=timeout) from None
     except (OSError, EOFError, SSHException) as exc:
         raise ConnectionLost(host=name, detail=str(exc) or type(exc).__name__) from None
-    result = Output(ok, list(output.stdout_lines), list(output.stderr_lines))
-    if not ok and SUDO_REFUSED in result.stderr:
+    found = ended(list(output.stdout_lines), nonce)
+    if found is None:
+        raise ConnectionLost(host=name, detail="the command's end never arrived")
+    result = Output(found[0], found[1], list(output.stderr_lines))
+    if not result.ok and SUDO_REFUSED in result.stderr:
         raise HostError(host=name, reason=(
             f"the account {session.users.get(name, '?')!r} needs passwordless sudo for tendr "
             "(sudo asked for a password); see README, 'Client machines'"))
