@@ -123,17 +123,31 @@ class Interrupted(TendrError):
         super().__init__("interrupted")
 
 
-Queued = list[tuple[Change, list[Step]]]
+Work = tuple[tuple[Change, ...], list[Step]]  # changes made together, and their steps
+Queued = list[Work]
 
 
 def queue(host_plan: HostPlan, specs: dict[tuple[str, str], ResourceSpec],
           sources: dict[str, bytes]) -> Queued:
-    """The steps of each allowed change of a host, in plan order. Pure."""
+    """The steps of the allowed changes of a host, in plan order; consecutive changes
+    with one operation go together where their kind batches them (apt). Pure."""
     context = Context(earlier=host_plan.changes, sources=sources)
-    return [(change, KINDS[change.kind].steps(specs[(change.kind, change.resource)], change,
-                                              context))
-            for change in host_plan.changes
-            if change.action != "unknown" and change.allowed is not False]
+    groups: list[list[Change]] = []
+    for change in host_plan.changes:
+        if change.action == "unknown" or change.allowed is False:
+            continue
+        if groups and groups[-1][-1].op == change.op and KINDS[change.kind].batch:
+            groups[-1].append(change)
+        else:
+            groups.append([change])
+    found: Queued = []
+    for group in groups:
+        kind = KINDS[group[0].kind]
+        items = [(specs[(c.kind, c.resource)], c) for c in group]
+        steps = kind.batch(items, context) if kind.batch and len(group) > 1 else \
+            kind.steps(items[0][0], items[0][1], context)
+        found.append((tuple(group), steps))
+    return found
 
 
 def refused(host_plan: HostPlan) -> list[ChangeResult]:
@@ -152,7 +166,7 @@ class Execution:
     progress: Progress = field(default_factory=NoProgress)
     results: dict[str, HostResult] = field(default_factory=dict)
     pending: dict[str, Queued] = field(default_factory=dict)  # not started yet
-    underway: dict[str, Change] = field(default_factory=dict)
+    underway: dict[str, tuple[Change, ...]] = field(default_factory=dict)
     locked: set[str] = field(default_factory=set)
 
     def host(self, name: str, host_plan: HostPlan, queued: Queued) -> None:
@@ -171,7 +185,8 @@ class Execution:
             self.progress.finished(name)
 
     def _start(self, name: str) -> None:
-        problem = self.journal.broken or room(self.journal.path, 2 * len(self.pending[name]))
+        changes = sum(len(group) for group, _ in self.pending[name])
+        problem = self.journal.broken or room(self.journal.path, 2 * changes)
         if problem is None:
             problem = self._lock(name)
         if problem is not None:
@@ -181,20 +196,22 @@ class Execution:
     def _changes(self, name: str) -> None:
         result = self.results[name]
         while self.pending[name]:
-            change, steps = self.pending[name][0]
-            if not self.journal.write(name, [(change, "started", "")]):
+            group, steps = self.pending[name][0]
+            if not self.journal.write(name, [(change, "started", "") for change in group]):
                 return self._stop(name, "stopped", str(self.journal.broken))
             self.pending[name].pop(0)
-            self.underway[name] = change
-            self.progress.working(name, f"{change.op} {change.resource}")
+            self.underway[name] = group
+            self.progress.working(name, f"{group[0].op} "
+                                        f"{', '.join(c.resource for c in group)}")
             outcome, reason = self._run(name, steps)
             del self.underway[name]
-            recorded = self.journal.write(name, [(change, outcome, reason)])
-            result.results.append(ChangeResult(change, outcome, reason, recorded))
-            self.progress.advance(name)
+            recorded = self.journal.write(name, [(c, outcome, reason) for c in group])
+            result.results.extend(ChangeResult(c, outcome, reason, recorded) for c in group)
+            for _ in group:
+                self.progress.advance(name)
             if outcome != "done":
-                return self._skip_rest(name, f"{change.op} {change.resource} before it "
-                                             "did not succeed")
+                what = f"{group[0].op} {', '.join(c.resource for c in group)}"
+                return self._skip_rest(name, f"{what} before it did not succeed")
 
     def _run(self, name: str, steps: Sequence[Step]) -> tuple[Outcome, str]:
         for step in steps:
@@ -215,12 +232,13 @@ class Execution:
         self._skip_rest(name, why)
 
     def _skip_rest(self, name: str, why: str) -> None:
-        rest, self.pending[name] = self.pending[name], []
+        rest = [change for group, _ in self.pending[name] for change in group]
+        self.pending[name] = []
         if not rest:
             return
-        recorded = self.journal.write(name, [(change, "skipped", why) for change, _ in rest])
+        recorded = self.journal.write(name, [(change, "skipped", why) for change in rest])
         self.results[name].results.extend(ChangeResult(change, "skipped", why, recorded)
-                                          for change, _ in rest)
+                                          for change in rest)
 
     def _lock(self, name: str, stale: str = "") -> str | None:
         try:
@@ -246,11 +264,11 @@ class Execution:
     def interrupted(self, why: str) -> None:
         """Record the work of an interrupted apply: what was underway as interrupted, what
         had not started as not run."""
-        for name, change in list(self.underway.items()):
+        for name, group in list(self.underway.items()):
             reason = f"{why}: the change may or may not have been made"
-            recorded = self.journal.write(name, [(change, "interrupted", reason)])
-            self.results[name].results.append(ChangeResult(change, "interrupted", reason,
-                                                           recorded))
+            recorded = self.journal.write(name, [(c, "interrupted", reason) for c in group])
+            self.results[name].results.extend(ChangeResult(c, "interrupted", reason, recorded)
+                                              for c in group)
         self.underway.clear()
         for name in list(self.pending):
             self._skip_rest(name, why)
@@ -287,7 +305,8 @@ def apply(plan: Plan, specs: dict[str, dict[tuple[str, str], ResourceSpec]],
     for host_plan in plan.hosts:
         if host_plan.host not in work:
             execution.results[host_plan.host] = HostResult(host_plan.host, error=host_plan.error)
-    execution.progress.start(sum(len(queued) for queued in work.values()))
+    execution.progress.start(sum(len(group) for queued in work.values()
+                                 for group, _ in queued))
     by_name = {h.host: h for h in plan.hosts}
     try:
         with _signals_interrupt():

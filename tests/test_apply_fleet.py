@@ -102,8 +102,8 @@ def host_state(index: int, round_: int, name: str) -> str:
              "[[file]]", 'path = "/etc/tendr/round"', f"content = {toml_str(str(round_))}",
              "[[file]]", f'path = "/srv/h{index}/r{round_}.conf"',
              f"content = {toml_str(content(index, round_))}", 'mode = "0640"', 'group = "lp"']
-    if index == 0 and round_ == 0:
-        lines += ["[[package]]", 'name = "hello"']
+    if index == 0 and round_ == 0:  # two installs: one apt run
+        lines += ["[[package]]", 'name = "hello"', "[[package]]", 'name = "tree"']
     if index % 2 == 1:
         lines += ["[[service]]", 'unit = "tendr-demo.service"',
                   'content = "[Service]\\nExecStart=/bin/sleep infinity\\n"',
@@ -141,7 +141,8 @@ def test_five_applies_on_six_hosts_with_uneven_work_converge(
             assert got.stdout == f"{round_}\n640 lp\n{content(index, round_)}"
             if index % 3 == 2 and round_ > 0:
                 assert host.run(f"test -e /srv/h{index}/r{round_ - 1}.conf").returncode == 1
-    assert hosts[0].run("dpkg-query -W -f='${Status}' hello").stdout == "install ok installed"
+    assert hosts[0].run("dpkg-query -W -f='${Status} ' hello tree").stdout == \
+        "install ok installed install ok installed "
     assert hosts[1].run("dpkg-query -W hello").returncode != 0
 
 

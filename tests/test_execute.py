@@ -341,3 +341,26 @@ def test_a_command_ends_with_its_status_and_exactly_its_output(text: str, status
     assert ended(lines, "n0nce") == (status, text.splitlines())
     assert ended(lines[:-1], "n0nce") is None
     assert ended(lines, "other") is None
+
+
+def test_consecutive_package_changes_run_as_one_apt_command() -> None:
+    """Installs next to each other in the plan go together (apt resolves them at once);
+    a removal, or another kind in between, starts a new command."""
+    from tendr.execute import queue
+    from tendr.plan import HostPlan
+
+    def pkg(name: str, op: str = "package.install") -> Change:
+        return Change(kind="package", resource=name, op=op, action="add", allowed=True)
+
+    changes = (pkg("hello"), pkg("tree"), pkg("telnet", "package.remove"),
+               Change(kind="file", resource="/etc/x", op="file.write", action="add",
+                      allowed=True), pkg("cups"))
+    specs: dict[tuple[str, str], Any] = {
+        ("package", n): PackageSpec(name=n) for n in ("hello", "tree", "telnet", "cups")}
+    specs[("file", "/etc/x")] = FileSpec(path="/etc/x", content="x")
+    work = queue(HostPlan("h", changes), specs, {})
+    assert [[c.resource for c in group] for group, _ in work] == [
+        ["hello", "tree"], ["telnet"], ["/etc/x"], ["cups"]]
+    [install] = work[0][1]
+    assert isinstance(install, Run) and "install --no-install-recommends hello tree" in \
+        install.argv[2]

@@ -52,6 +52,9 @@ class Kind(Generic[S]):
     diff: Callable[[S, Any, Context], list[Change]]
     steps: Callable[[S, Change, Context], list[Step]]
     references: Callable[[S], list[Reference]] = no_references
+    # The steps of several changes with the same operation made together, where the tool
+    # does that better (one apt run for many packages); None: one change at a time.
+    batch: Callable[[Sequence[tuple[S, Change]], Context], list[Step]] | None = None
 
 
 def unknown(spec: ResourceSpec, actual: Unreadable) -> list[Change]:

@@ -123,13 +123,23 @@ _APT = ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y",
 
 
 def steps(spec: PackageSpec, change: Change, context: Context) -> list[Step]:
-    if change.op == "package.remove":
-        return [Run((*_APT, "remove", spec.name), f"remove {spec.name}")]
-    install = shlex.join((*_APT, "install", "--no-install-recommends", spec.name))
+    return _apt(change.op, [spec.name])
+
+
+def batch(items: Sequence[tuple[PackageSpec, Change]], context: Context) -> list[Step]:
+    """Several installs (or removals) as one apt run: apt resolves them together, and
+    dpkg's fixed cost is paid once, not per package."""
+    return _apt(items[0][1].op, [spec.name for spec, _ in items])
+
+
+def _apt(op: str, names: list[str]) -> list[Step]:
+    if op == "package.remove":
+        return [Run((*_APT, "remove", *names), f"remove {' '.join(names)}")]
+    install = shlex.join((*_APT, "install", "--no-install-recommends", *names))
     update = shlex.join((*_APT, "update"))
     # Install from the lists the host has; refresh them once only if that fails.
     script = f"{install} || {{ {update} && {install}; }}"
-    return [Run(("sh", "-c", script), f"install {spec.name}")]
+    return [Run(("sh", "-c", script), f"install {' '.join(names)}")]
 
 
-KIND: Kind[PackageSpec] = Kind("package", PackageSpec, probe, parse, diff, steps)
+KIND: Kind[PackageSpec] = Kind("package", PackageSpec, probe, parse, diff, steps, batch=batch)

@@ -36,6 +36,13 @@ if ! grep -qw overlay /proc/filesystems; then
     modprobe overlay 2>/dev/null || echo "setup-machine.sh: warning: no overlay filesystem" >&2
 fi
 
+# Each host's systemd takes inotify instances; at 20 hosts reset again and again the
+# default of 128 per user runs out ("Failed to allocate manager object: Too many open
+# files"). Raised for this machine's test hosts, never lowered.
+if [ "$(sysctl -n fs.inotify.max_user_instances)" -lt 1024 ]; then
+    sysctl -q -w fs.inotify.max_user_instances=1024
+fi
+
 if [ "${TENDR_FLEET_BUILD:-0}" = 1 ]; then
     cd "$(dirname "$0")/../.."
     python3 -m tests.fleet build
