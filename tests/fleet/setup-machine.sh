@@ -40,7 +40,8 @@ fi
 # default of 128 per user runs out ("Failed to allocate manager object: Too many open
 # files"). Raised for this machine's test hosts, never lowered.
 if [ "$(sysctl -n fs.inotify.max_user_instances)" -lt 1024 ]; then
-    sysctl -q -w fs.inotify.max_user_instances=1024
+    sysctl -q -w fs.inotify.max_user_instances=1024 \
+        || echo "setup-machine.sh: warning: cannot raise fs.inotify.max_user_instances" >&2
 fi
 
 if [ "${TENDR_FLEET_BUILD:-0}" = 1 ]; then
