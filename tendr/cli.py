@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -261,16 +263,38 @@ AsOpt = Annotated[
 ]
 
 
-@contextmanager
-def _progress(fmt: Format, total: int, what: str) -> Iterator[Callable[[str], None]]:
-    """A progress bar on a terminal for multi-host work; nothing in JSON mode or in pipes."""
-    if fmt is Format.json or not err.is_terminal or total < 2:
-        yield lambda _name: None
-        return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
-        task = bar.add_task(what, total=total)
-        yield lambda name: bar.update(task, advance=1, description=f"{what} ({name})")
+class _ReadingBar:
+    """A bar on a terminal while several hosts are read; nothing in JSON mode or pipes.
+    Closed before anything else is printed, so it never lingers above the plan."""
+
+    def __init__(self, fmt: Format, total: int) -> None:
+        self.bar: Progress | None = None
+        if fmt is Format.text and err.is_terminal and total > 1:
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                                transient=True)
+            self.task = self.bar.add_task("reading hosts", total=total)
+            self.bar.start()
+
+    def __call__(self, host: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, description=f"reading hosts ({host})")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+class _OverallOnly(ProgressColumn):
+    """A column shown for the overall bar only; a host's line is its text alone."""
+
+    def __init__(self, column: ProgressColumn) -> None:
+        super().__init__()
+        self.column = column
+
+    def render(self, task: Task) -> RenderableType:
+        return self.column.render(task) if task.total is not None else ""
 
 
 class _ApplyProgress:
@@ -278,9 +302,9 @@ class _ApplyProgress:
     names its change; a host's line goes when the host is done."""
 
     def __init__(self) -> None:
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                            MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                            transient=True)
+        self.bar = Progress(TextColumn("{task.description}"), _OverallOnly(BarColumn()),
+                            _OverallOnly(MofNCompleteColumn()),
+                            _OverallOnly(TimeElapsedColumn()), console=err, transient=True)
         self.lines: dict[str, TaskID] = {}
         self.overall: TaskID | None = None
 
@@ -328,8 +352,11 @@ def plan(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text, limit_: L
         loaded = _load(workspace)
         person = acting_person(as_person)
         selected = limit(loaded, limit_ or [])
-        with _progress(fmt, len(selected), "reading hosts") as tick:
-            result = engine.plan_for(loaded, selected, person, tick)
+        reading = _ReadingBar(fmt, len(selected))
+        try:
+            result = engine.plan_for(loaded, selected, person, reading)
+        finally:
+            reading.close()
         _render_plan(result, fmt)
         if result.has_errors:
             raise typer.Exit(EXIT_ERROR)
@@ -360,9 +387,11 @@ def apply(
         person = acting_person(as_person)
         selected = limit(loaded, limit_ or [])
         phase = "before any change was made"
+        reading = _ReadingBar(fmt, len(selected))
 
         def confirm(planned: Plan) -> None:
             nonlocal phase
+            reading.close()
             if fmt is Format.text:
                 _render_plan(planned, fmt)
             _confirm(yes, fmt)
@@ -370,9 +399,8 @@ def apply(
 
         progress = _ApplyProgress() if fmt is Format.text and err.is_terminal else None
         try:
-            with _progress(fmt, len(selected), "reading hosts") as tick:
-                applied = workflow.apply(loaded, selected, person, only_allowed=only_allowed,
-                                         confirm=confirm, reading=tick, applying=progress)
+            applied = workflow.apply(loaded, selected, person, only_allowed=only_allowed,
+                                     confirm=confirm, reading=reading, applying=progress)
         except Interrupted as exc:
             _render_results(workflow.Applied(Plan(), exc.results), fmt)
             err.print("interrupted: what was underway is recorded as interrupted in the "
@@ -382,6 +410,7 @@ def apply(
             err.print(f"interrupted {phase}; run 'tendr plan' to see where each host stands")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
+            reading.close()
             if progress is not None:
                 progress.close()
         if not applied.ran:
