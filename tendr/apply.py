@@ -104,25 +104,32 @@ def workspace_lock(workspace: Workspace, person: str) -> Iterator[None]:
     """One apply at a time per workspace; a second one is told who holds the lock. The
     lock is the kernel's (flock): it ends with the process that holds it, crash or not."""
     path = workspace.root / LOCK_FILE
+    # O_NOFOLLOW: a link planted at the lock's name is refused, not followed.
+    flags = os.O_NOFOLLOW | os.O_CLOEXEC
+    writable = True
     try:
         path.parent.mkdir(exist_ok=True)
-        # O_NOFOLLOW: a link planted at the lock's name is refused, not followed.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o644)
+        except PermissionError:  # another account's lock file: it locks read-only too
+            fd, writable = os.open(path, os.O_RDONLY | flags), False
     except OSError as exc:
         raise UserError(f"cannot lock the workspace ({path}: {exc.strerror or exc}); "
                         "nothing was applied") from None
-    with os.fdopen(fd, "r+", encoding="utf-8") as handle:
+    with os.fdopen(fd, "r+" if writable else "r", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = handle.read().strip() or "another tendr process"
             raise UserError(f"another apply is running in this workspace ({holder}); "
                             "wait until it ends. Nothing was applied") from None
-        handle.truncate(0)
-        handle.write(execute.holder(person) + "\n")
-        handle.flush()
+        if writable:
+            handle.truncate(0)
+            handle.write(execute.holder(person) + "\n")
+            handle.flush()
         try:
             yield
         finally:
-            handle.seek(0)
-            handle.truncate(0)
+            if writable:
+                handle.seek(0)
+                handle.truncate(0)

@@ -172,8 +172,15 @@ def ready(path: Path) -> str | None:
     any host is touched, so no change is ever made that cannot be recorded."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        created = not path.exists()
         with path.open("ab+") as handle:
             last = _last_record(handle)
+        if created:  # the new file's name must survive a power cut too
+            folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
     except OSError as exc:
         return f"the audit log {path} cannot be written: {exc.strerror or exc}"
     except ValueError:

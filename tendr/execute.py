@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
@@ -29,10 +30,11 @@ import gevent
 
 from tendr.audit import Journal, room
 from tendr.changes import Change, ChangeResult, HostResult, Outcome, Run, Step
-from tendr.errors import ConnectionLost, HostError, TendrError
+from tendr.errors import CommandTimeout, ConnectionLost, HostError, TendrError
 from tendr.hosts.connect import Session, in_parallel, run
 from tendr.plan import HostPlan, Plan
 from tendr.states.base import ResourceSpec
+from tendr.states.file import SAFE_FOLDERS
 from tendr.states.kind import Context
 from tendr.states.kinds import KINDS
 
@@ -41,14 +43,17 @@ from tendr.states.kinds import KINDS
 # file of unpredictable name beside the target (mktemp: created exclusively, 0600,
 # root's), gets its owner and mode, then is renamed over the target. A symbolic link
 # at PATH is replaced, never written through. What the state leaves unsaid is kept
-# from the file it replaces.
-PUT_SCRIPT = r"""set -eu
+# from the file it replaces. Only in folders no other account can change (SAFE_FOLDERS).
+# On any failure standard input is drained, so the error reaches tendr, not a broken pipe.
+PUT_SCRIPT = SAFE_FOLDERS + r"""set -eu
 path=$1 mode=$2 owner=$3 group=$4
 dir=${path%/*}
 dir=${dir:-/}
+tmp=
+trap 'rm -f -- ${tmp:+"$tmp"}; cat > /dev/null' EXIT
+safe_folders "$dir" ""
 [ -d "$dir" ] || (umask 022 && mkdir -p -- "$dir")
 tmp=$(mktemp -- "$dir/.tendr.XXXXXXXXXX")
-trap 'rm -f -- "$tmp"' EXIT
 base64 -d > "$tmp"
 if [ -f "$path" ] && [ ! -L "$path" ]; then
     [ -n "$owner" ] || chown --reference="$path" -- "$tmp"
@@ -80,7 +85,10 @@ printf 'locked by %s\\n' "$(cat {LOCK_PATH}/holder 2>/dev/null || echo '?')" >&2
 exit 1
 """
 _HOLDER = re.compile(r"^locked by (?P<holder>.* from (?P<host>\S+), pid (?P<pid>\d+), .*)$")
-UNLOCK_SCRIPT = f"rm -rf -- {LOCK_PATH}"
+# $1: the holder that took it: another apply's lock (taken over meanwhile) is left alone.
+UNLOCK_SCRIPT = f"""if [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$1" ]; then
+    rm -rf -- {LOCK_PATH}
+fi"""
 
 
 def command_for(step: Step) -> tuple[str, tuple[str, ...], str | None]:
@@ -219,7 +227,7 @@ class Execution:
             try:
                 output = run(self.session, name, script, args, timeout=self.timeout,
                              stdin=stdin)
-            except ConnectionLost as exc:
+            except (ConnectionLost, CommandTimeout) as exc:  # its outcome is not known
                 return "interrupted", f"{exc.reason}: the change may or may not have been made"
             except HostError as exc:
                 return "failed", exc.reason
@@ -259,11 +267,18 @@ class Execution:
         if name in self.locked:
             self.locked.discard(name)
             with suppress(HostError):  # the lock is in /run: a reboot clears it too
-                run(self.session, name, UNLOCK_SCRIPT, timeout=min(self.timeout, 10))
+                run(self.session, name, UNLOCK_SCRIPT, (self.holder,),
+                    timeout=min(self.timeout, 10))
 
-    def interrupted(self, why: str) -> None:
+    def interrupted(self, why: str, work: dict[str, tuple[HostPlan, Queued]]) -> None:
         """Record the work of an interrupted apply: what was underway as interrupted, what
-        had not started as not run."""
+        had not started as not run (hosts not begun yet included)."""
+        for name, (host_plan, queued) in work.items():
+            if name not in self.results:
+                self.results[name] = HostResult(name, refused(host_plan))
+                self.pending[name] = list(queued)
+                self.journal.write(name, [(r.change, r.outcome, r.reason)
+                                          for r in self.results[name].results])
         for name, group in list(self.underway.items()):
             reason = f"{why}: the change may or may not have been made"
             recorded = self.journal.write(name, [(c, "interrupted", reason) for c in group])
@@ -277,7 +292,7 @@ class Execution:
 def _gone(controller: str, pid: int) -> bool:
     """Whether a lock's holder was an apply on this controller whose process has ended
     (killed, or its connection lost): its lock is stale and may be taken over."""
-    if controller != socket.gethostname() or pid == os.getpid():
+    if controller != _controller() or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
@@ -288,8 +303,18 @@ def _gone(controller: str, pid: int) -> bool:
     return False
 
 
+def _controller() -> str:
+    """This machine, as a lock names it: its host name and machine id (two controllers
+    may share a host name, never a machine id)."""
+    try:
+        machine = Path("/etc/machine-id").read_text(encoding="ascii").strip()[:12]
+    except OSError:
+        machine = "unknown"
+    return f"{socket.gethostname()}/{machine}"
+
+
 def holder(person: str) -> str:
-    return (f"{person} from {socket.gethostname()}, pid {os.getpid()}, since "
+    return (f"{person} from {_controller()}, pid {os.getpid()}, since "
             f"{datetime.now(UTC).isoformat(timespec='seconds')}")
 
 
@@ -314,10 +339,11 @@ def apply(plan: Plan, specs: dict[str, dict[tuple[str, str], ResourceSpec]],
             # writing a record; then what was underway is recorded, and the hosts freed.
             in_parallel(session.state, lambda name: execution.host(name, by_name[name],
                                                                    work[name]), list(work))
-    except BaseException as exc:
+    except BaseException as exc:  # recorded, then raised on: nothing is swallowed
         interrupt = isinstance(exc, KeyboardInterrupt)
         execution.interrupted("apply was interrupted" if interrupt else
-                              "apply stopped on an internal error")
+                              "apply stopped on an internal error",
+                              {name: (by_name[name], queued) for name, queued in work.items()})
         gevent.joinall([gevent.spawn(execution._unlock, n) for n in list(execution.locked)],
                        timeout=10)
         if interrupt:
@@ -338,18 +364,24 @@ def _signals_interrupt() -> Iterator[None]:
     main = gevent.getcurrent()
     hub = gevent.get_hub()
     fired = False
+    armed = True  # an interrupt scheduled just as the work ended must not land later
+
+    def interrupt() -> None:
+        if armed:
+            main.throw(KeyboardInterrupt)
 
     def handler(_signum: int, _frame: FrameType | None) -> None:
         nonlocal fired
         if not fired:
             fired = True
-            hub.loop.run_callback(main.throw, KeyboardInterrupt)
+            hub.loop.run_callback(interrupt)
 
     names = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {number: signal.signal(number, handler) for number in names}
     try:
         yield
     finally:
+        armed = False
         for number, old in previous.items():
             signal.signal(number, old)
 

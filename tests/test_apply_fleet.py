@@ -374,13 +374,14 @@ def test_sudo_that_wants_a_password_is_said_in_one_line(fresh_host: Host,
 
 
 def test_every_remote_command_has_a_timeout(fresh_host: Host, tmp_path: Path) -> None:
-    """A unit whose start blocks fails after command_timeout with a clear message."""
+    """A unit whose start blocks is given up after command_timeout with a clear message,
+    recorded as interrupted: whether it will be made is not known."""
     ws = workspace(tmp_path, [fresh_host], {"s": slow_state()}, settings="command_timeout = 3\n")
     done = run_program("apply", "-w", str(ws), "--yes", timeout=120)
     code, text = done.returncode, done.stdout
     assert code == 1, text + done.stderr
-    assert "failed service.start tendr-slow.service: timed out after 3 s (command_timeout in " \
-           "tendr.toml); it may still be running on the host" in text
+    assert "interrupted service.start tendr-slow.service: timed out after 3 s (command_timeout " \
+           "in tendr.toml); it may still be running on the host" in text
     fresh_host.run(f"touch {GO}")
 
 
@@ -419,3 +420,19 @@ def test_a_lost_connection_is_recorded_and_its_lock_taken_over(fresh_host: Host,
     code, text = tendr("apply", "-w", str(ws), "--yes")
     assert code == 0, text
     assert fresh_host.run("test -e /run/tendr/apply.lock").returncode == 1
+
+
+def test_a_folder_another_account_controls_is_not_written_as_root(fresh_host: Host,
+                                                                  tmp_path: Path) -> None:
+    """A file in a folder its user owns (who could swap in a link mid-write) is refused with
+    the reason, even with a large content still on its way; nothing is written."""
+    fresh_host.run("useradd -m alice", check=True)
+    big = "x" * 300_000
+    state = ('hosts = ["all"]\n[[file]]\npath = "/home/alice/.ssh/authorized_keys"\n'
+             f'content = "{big}"\n')
+    ws = workspace(tmp_path, [fresh_host], {"s": state})
+    code, text = tendr("apply", "-w", str(ws), "--yes")
+    assert code == 1
+    assert "failed file.write /home/alice/.ssh/authorized_keys: tendr: /home/alice can be " \
+           "changed by an account other than root" in text
+    assert fresh_host.run("test -e /home/alice/.ssh").returncode == 1

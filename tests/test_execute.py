@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -364,3 +365,36 @@ def test_consecutive_package_changes_run_as_one_apt_command() -> None:
     [install] = work[0][1]
     assert isinstance(install, Run) and "install --no-install-recommends hello tree" in \
         install.argv[2]
+
+
+@pytest.mark.parametrize(("owner", "mode", "allowed"), [
+    (0, 0o755, True), (0, 0o1777, True), (0, 0o777, False), (0, 0o775, False),
+    (65534, 0o755, False)])
+def test_root_writes_only_where_no_other_account_can_swap_names(
+        tmp_path: Path, owner: int, mode: int, allowed: bool) -> None:
+    """A folder another account owns or may write (unless sticky) could have a link put
+    in mid-write: the write is refused there with the reason, and nothing is written."""
+    folder = tmp_path / "f"
+    folder.mkdir()
+    os.chown(folder, owner, 0)
+    folder.chmod(mode)
+    done = put(folder / "sub" / "x", b"data")
+    assert (done.returncode == 0) is allowed, done.stderr
+    if not allowed:
+        assert f"{folder} can be changed by an account other than root" in done.stderr.decode()
+        assert not (folder / "sub").exists()
+
+
+def test_a_change_in_place_is_refused_in_a_sticky_folder(tmp_path: Path) -> None:
+    """In a sticky folder (/tmp) a file's owner may swap it for a link between tendr's check
+    and its chmod: a mode change there is refused; a whole new file is not."""
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    folder.chmod(0o1777)
+    (folder / "x").write_text("x")
+    spec = FileSpec(path=str(folder / "x"), mode="0600")
+    [step] = file_steps(spec, change("change", FieldChange("mode", "0644", "0600")), Context())
+    assert isinstance(step, Run)
+    done = subprocess.run(list(step.argv), capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and "can be changed by an account other than root" in done.stderr
+    assert put(folder / "y", b"y").returncode == 0

@@ -123,8 +123,10 @@ def in_parallel(state: State, work: Callable[[T], None], items: Iterable[T]) -> 
         except Exception as exc:  # a bug: re-raised below, in the caller's greenlet
             failures.append(exc)
 
-    greenlets = [state.pool.spawn(guarded, item) for item in items]
+    greenlets: list[gevent.Greenlet] = []
     try:
+        for item in items:  # spawn waits while the pool is full: an interrupt may come here
+            greenlets.append(state.pool.spawn(guarded, item))
         gevent.joinall(greenlets)
     except BaseException:
         gevent.killall(greenlets)
