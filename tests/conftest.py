@@ -3,3 +3,9 @@
 from __future__ import annotations
 
 pytest_plugins = ["tests.fleet.plugin"]
+
+from hypothesis import settings  # noqa: E402
+
+# `--hypothesis-profile=mutation` (tests/mutation.py): fewer examples per property, no
+# deadline, so each of hundreds of mutants is judged in seconds.
+settings.register_profile("mutation", max_examples=40, deadline=None)

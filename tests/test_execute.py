@@ -398,3 +398,10 @@ def test_a_change_in_place_is_refused_in_a_sticky_folder(tmp_path: Path) -> None
     done = subprocess.run(list(step.argv), capture_output=True, text=True, check=False)
     assert done.returncode == 1 and "can be changed by an account other than root" in done.stderr
     assert put(folder / "y", b"y").returncode == 0
+
+
+def test_an_owner_change_alone_is_made() -> None:
+    """Only the owner differs (no mode in the state): one command changes just that."""
+    spec = FileSpec(path="/etc/x", owner="lp")
+    [step] = file_steps(spec, change("change", FieldChange("owner", "root", "lp")), Context())
+    assert isinstance(step, Run) and step.argv[-3:] == ("/etc/x", "lp", "")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from tendr.plan import HostPlan, Plan, plan_host, probe_script, split_sections
 from tendr.states.file import FileSpec
 from tendr.states.package import PackageSpec
 from tendr.states.service import ServiceSpec
-from tests.helpers import ADMIN_RULES, build_tree, run_tendr
+from tests.helpers import ADMIN_RULES, build_tree, requires, run_tendr
 
 
 def change(action: str, op: str = "file.write") -> Change:
@@ -103,3 +105,59 @@ def test_contradictory_fields_are_refused(spec: type[BaseModel], data: dict[str,
 ])
 def test_consistent_fields_are_accepted(spec: type[BaseModel], data: dict[str, object]) -> None:
     spec.model_validate(data)
+
+
+@requires(shutil.which("dpkg-query") is not None, "dpkg is not installed")
+def test_the_probe_succeeds_when_apt_knows_nothing_of_a_wanted_package() -> None:
+    """The package snippet ends in a grep that finds nothing for a package apt does not
+    know: the probe still exits 0 and the package is planned (with its warning)."""
+    desired = [("s", PackageSpec(name="tendr-no-such-package"))]
+    done = subprocess.run(["/bin/sh", "-c", probe_script(desired, "n0nce")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    plan = plan_host("h", desired, split_sections(done.stdout.splitlines(), "n0nce"), {})
+    [change] = plan.changes
+    assert change.op == "package.install" and "not in the host's package lists" in change.note
+
+
+def test_plans_are_values_nobody_changes_in_place() -> None:
+    """Rules and apply derive new plans (dataclasses.replace); a plan itself cannot be
+    changed after it was made."""
+    with pytest.raises(FrozenInstanceError):
+        PLAN.hosts[0].error = "x"  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        PLAN.hosts = ()  # type: ignore[misc]
+
+
+def unit_lines(unit: str, load: str) -> list[str]:
+    return [f"Id={unit}", f"LoadState={load}", "ActiveState=inactive", "SubState=dead",
+            "UnitFileState=disabled", ""]
+
+
+def test_a_missing_unit_depends_on_the_packages_the_plan_installs() -> None:
+    """A unit not on the host while the plan installs packages: starting it depends on
+    them (it may come with one); a unit already there depends on nothing."""
+    desired = [("s", PackageSpec(name="cups")),
+               ("s", ServiceSpec(unit="cups.service", running=True)),
+               ("s", ServiceSpec(unit="cron.service", running=True))]
+    sections = {"package": ["@policy", "cups:", "  Candidate: 2.4"],
+                "service": [*unit_lines("cups.service", "not-found"),
+                            *unit_lines("cron.service", "loaded"), "@files",
+                            "absent\t/etc/systemd/system", "absent\t/etc/systemd/system"]}
+    plan = plan_host("h", desired, sections, {})
+    starts = {c.resource: c.depends_on for c in plan.changes if c.op == "service.start"}
+    assert starts == {"cups.service": "package.install cups (the unit may come with it)",
+                      "cron.service": ""}
+
+
+def test_the_service_probe_reads_every_unit_file_and_drop_in(tmp_path: Path) -> None:
+    """One file line for each unit's file and each of its drop-ins, in order."""
+    from tendr.states.service import KIND as SERVICE
+
+    specs = [ServiceSpec(unit="a.service", dropins={"1.conf": "x", "2.conf": "y"}),
+             ServiceSpec(unit="b.service", dropins={"3.conf": "z"})]
+    done = subprocess.run(["/bin/sh", "-c", SERVICE.probe(specs)], capture_output=True,
+                          text=True, env={"PATH": "/nonexistent"}, check=False)
+    lines = done.stdout.splitlines()
+    files = lines[lines.index("@files") + 1:]
+    assert len(files) == 5 and all(line.startswith("absent\t/") for line in files)

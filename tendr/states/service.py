@@ -158,8 +158,6 @@ def diff(spec: ServiceSpec, actual: ServiceActual | Unreadable, context: Context
     changes = _mask(spec, actual)
     if spec.masked:
         return changes
-    if changes and actual.unit_file.type == "link":  # unmasking removes the /dev/null link
-        actual = replace(actual, unit_file=FileActual("absent"))
     configure = _configure(spec, actual)
     changes += configure
     configured = bool(configure)
