@@ -41,6 +41,7 @@ MODULES: dict[str, list[str]] = {
     "tendr/rules/decide.py": ["tests/test_rules.py", "tests/test_rules_properties.py",
                               "tests/test_rules_cedar.py"],
     "tendr/rules/model.py": ["tests/test_rules.py", "tests/test_rules_properties.py"],
+    "tendr/rules/actor.py": ["tests/test_rules.py", "tests/test_cli.py"],
     "tendr/states/file.py": ["tests/test_diff_cases.py", "tests/test_diff_properties.py",
                              "tests/test_execute.py", "tests/test_plan.py"],
     "tendr/states/service.py": ["tests/test_diff_cases.py", "tests/test_diff_properties.py",

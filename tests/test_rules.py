@@ -14,7 +14,12 @@ from pydantic import TypeAdapter, ValidationError
 from tendr.errors import PermissionDenied
 from tendr.hosts.model import Host
 from tendr.names import AccountName
-from tendr.rules.actor import acting_person, check_rules_file_trust, workspace_owner
+from tendr.rules.actor import (
+    acting_person,
+    check_rules_file_trust,
+    is_private_group,
+    workspace_owner,
+)
 from tendr.rules.decide import decide, matching_rules, op_matches, roles_of
 from tendr.rules.model import RulesFile
 from tests.helpers import requires
@@ -500,3 +505,25 @@ def test_workspace_owner_without_passwd_entry_is_a_number(tmp_path: Path) -> Non
     """An owner uid with no passwd entry is named by the number."""
     os.chown(tmp_path, UNKNOWN_UID, -1)
     assert workspace_owner(tmp_path) == (UNKNOWN_UID, str(UNKNOWN_UID))
+
+
+@pytest.mark.parametrize(("members", "primary", "name", "private"), [
+    ([], 1000, "alice", True), (["alice"], 1000, "alice", True),
+    (["alice", "bob"], 1000, "alice", False), (["bob"], 1000, "alice", False),
+    ([], 1001, "alice", False), ([], 1000, "staff", False)])
+def test_a_private_group_holds_its_account_alone(members: list[str], primary: int, name: str,
+                                                 private: bool) -> None:
+    """Debian's user-private group: named after the account, its primary group, and no
+    other member (the account listed as a member of its own group is still alone)."""
+    assert is_private_group("alice", primary, name, members, 1000) is private
+
+
+@root_only
+def test_a_group_that_does_not_exist_is_nobody_s_own(tmp_path: Path) -> None:
+    """A group-writable rules file whose group has no entry (a deleted group, a number) is
+    refused: nothing says who may write it."""
+    path = rules_file(tmp_path, 0o664)
+    missing = max(g.gr_gid for g in grp.getgrall()) + 4242
+    os.chown(path, 0, missing)
+    reason = check_rules_file_trust(path, 0)
+    assert reason is not None and "writable by group" in reason

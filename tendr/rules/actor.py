@@ -94,7 +94,13 @@ def _private_group(uid: int, gid: int) -> bool:
     in that case too ("user-group-modes"), since the group holds only the owner."""
     try:
         user, group = pwd.getpwuid(uid), grp.getgrgid(gid)
-    except KeyError:
+    except KeyError:  # an account or group that does not exist is nobody's own
         return False
-    return (group.gr_name == user.pw_name and user.pw_gid == gid
-            and set(group.gr_mem) <= {user.pw_name})
+    return is_private_group(user.pw_name, user.pw_gid, group.gr_name, group.gr_mem, gid)
+
+
+def is_private_group(user: str, primary_gid: int, group: str, members: list[str],
+                     gid: int) -> bool:
+    """The rule of _private_group on plain data: the group carries the account's name, is
+    its primary group, and lists no one else (listing the account itself is no one)."""
+    return group == user and primary_gid == gid and set(members) <= {user}
