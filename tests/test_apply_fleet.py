@@ -213,23 +213,6 @@ def test_a_failed_change_is_reported_failed_with_its_error(fresh_host: Host,
     assert fresh_host.run("test -e /etc/tendr-after").returncode == 1
 
 
-def test_a_masked_unit_wanted_running_is_unmasked_first(fresh_host: Host, tmp_path: Path) -> None:
-    """cron masked, wanted enabled and running: the plan unmasks first (service.unmask, for
-    the rules to decide), and apply converges (once: enable failed on the mask)."""
-    fresh_host.run("systemctl disable --now cron.service && systemctl mask cron.service",
-                   check=True)
-    state = 'hosts = ["all"]\n[[service]]\nunit = "cron.service"\nenabled = true\nrunning = true\n'
-    ws = str(workspace(tmp_path, [fresh_host], {"s": state}))
-    code, text = tendr("plan", "-w", ws)
-    assert code == 2
-    assert text.index("service.unmask") < text.index("service.enable") < \
-        text.index("service.start")
-    code, text = tendr("apply", "-w", ws, "--yes")
-    assert code == 0, text
-    assert fresh_host.run("systemctl is-enabled cron; systemctl is-active cron").stdout.split() \
-        == ["enabled", "active"]
-
-
 def test_apply_and_plan_give_one_verdict(fresh_host: Host, tmp_path: Path) -> None:
     """A resource that cannot be read keeps the host from 'converged': apply exits 1 when
     the plan after it would exit 2 (once apply said converged and exited 0)."""

@@ -260,6 +260,17 @@ def test_a_symbolic_link_is_replaced_never_written_through(fresh_host: Host,
     assert tendr("plan", "-w", ws)[0] == 0
 
 
+def plans_in_order_then_converges(ws: str, *ops: str) -> None:
+    """The plan drifts with `ops` in this order; apply makes them; the plan is in sync."""
+    code, text = tendr("plan", "-w", ws)
+    assert code == 2, text
+    positions = [text.index(op) for op in ops]
+    assert positions == sorted(positions), text
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 0, text
+    assert tendr("plan", "-w", ws)[0] == 0
+
+
 def test_a_masked_unit_is_unmasked_before_its_file_is_written(fresh_host: Host,
                                                               tmp_path: Path) -> None:
     """Unmasking comes first, so the unit file is not written into the mask's /dev/null."""
@@ -267,15 +278,22 @@ def test_a_masked_unit_is_unmasked_before_its_file_is_written(fresh_host: Host,
     state = ('hosts = ["all"]\n[[service]]\nunit = "tendr-masked.service"\nmasked = false\n'
              f'content = "{DEMO_UNIT}"\nrunning = true\n')
     ws = str(workspace(tmp_path, [fresh_host], state))
-    code, text = tendr("plan", "-w", ws)
-    assert code == 2
-    assert text.index("service.unmask") < text.index("service.configure") < \
-        text.index("service.start")
-    code, text = tendr("apply", "-w", ws, "--yes")
-    assert code == 0, text
+    plans_in_order_then_converges(ws, "service.unmask", "service.configure", "service.start")
     assert fresh_host.run("systemctl is-active tendr-masked.service").stdout.strip() == "active"
     assert fresh_host.run("test -c /dev/null && test ! -s /dev/null").returncode == 0
-    assert tendr("plan", "-w", ws)[0] == 0
+
+
+def test_a_masked_unit_wanted_running_is_unmasked_first(fresh_host: Host, tmp_path: Path) -> None:
+    """cron masked, wanted enabled and running, the state silent on masking: the plan
+    unmasks first (service.unmask, for the rules to decide), and apply converges (once:
+    enable failed on the mask)."""
+    fresh_host.run("systemctl disable --now cron.service && systemctl mask cron.service",
+                   check=True)
+    state = 'hosts = ["all"]\n[[service]]\nunit = "cron.service"\nenabled = true\nrunning = true\n'
+    ws = str(workspace(tmp_path, [fresh_host], state))
+    plans_in_order_then_converges(ws, "service.unmask", "service.enable", "service.start")
+    assert fresh_host.run("systemctl is-enabled cron; systemctl is-active cron").stdout.split() \
+        == ["enabled", "active"]
 
 
 def test_new_content_keeps_the_mode_and_owner_the_state_leaves_unsaid(fresh_host: Host,
