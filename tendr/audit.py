@@ -23,8 +23,11 @@ from typing import Any, BinaryIO
 
 from tendr.changes import Change, ChangeResult, HostResult
 from tendr.plan import Plan
+from tendr.rules.decide import op_matches
 
 GENESIS = "0" * 64
+# Why a last line without its newline is not a record: appends write both at once.
+TORN = "the record is cut off (the log does not end with a newline): a write was interrupted"
 
 
 def record_hash(record: dict[str, Any]) -> str:
@@ -56,10 +59,14 @@ class Verdict:
 
 
 def verify(lines: Iterable[str], head: str | None = None) -> Verdict:
-    """Check every record's hash and link; with `head`, that record must still be there."""
+    """Check every record's hash and link; with `head`, that record must still be there.
+    `lines` are the log's lines as read, each with its newline: a record is written with
+    its newline at once, so a last line without one is a write cut short."""
     prev, count = GENESIS, 0
     seen_head = head is None
     for number, line in enumerate(lines, start=1):
+        if not line.endswith("\n"):
+            return Verdict(False, count, prev, number, TORN)
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -79,26 +86,19 @@ def verify(lines: Iterable[str], head: str | None = None) -> Verdict:
 
 
 def entry(host: str, change: Change, outcome: str, reason: str, *, person: str,
-          account: str, command: str, when: datetime | None = None) -> dict[str, Any]:
-    """One record's content. `person` is who tendr acted for (--as), `account` the
-    operating-system account that ran it. `outcome` is a ChangeResult's, or `started`
-    (written before the change runs, so a crash still leaves a trace)."""
+          account: str, command: str) -> dict[str, Any]:
+    """One record's content, timed now. `person` is who tendr acted for (--as), `account`
+    the operating-system account that ran it. `outcome` is a ChangeResult's, or `started`
+    (written before the change runs, so a crash still leaves a trace). Microseconds: the
+    records of one apply follow each other within a second, and each has its own time."""
     return {
-        "time": (when or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "time": datetime.now(UTC).isoformat(timespec="microseconds"),
         "person": person, "account": account, "command": command, "host": host,
         "op": change.op, "kind": change.kind, "resource": change.resource,
         "outcome": outcome, "reason": reason or None,
         "before": change.before(), "after": change.after(),
         "source": change.source, "rule": change.rule or None,
     }
-
-
-def entries_for(results: Sequence[HostResult], person: str, account: str, command: str,
-                when: datetime | None = None) -> list[dict[str, Any]]:
-    """One entry per change result (e.g. the refusals of an apply that did not start)."""
-    return [entry(result.host, item.change, item.outcome, item.reason, person=person,
-                  account=account, command=command, when=when)
-            for result in results for item in result.results]
 
 
 def refusals(plan: Plan) -> list[HostResult]:
@@ -134,9 +134,13 @@ def append(path: Path, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]
 
 
 def _last_record(handle: BinaryIO) -> dict[str, Any]:
-    """The log's last record, read from the end: appending stays cheap as the log grows."""
-    handle.seek(0, os.SEEK_END)
-    position = handle.tell()
+    """The log's last record, read from the end: appending stays cheap as the log grows.
+    ValueError when the log ends in a torn record (appending would join it)."""
+    position = handle.seek(0, os.SEEK_END)
+    if position:
+        handle.seek(position - 1)
+        if handle.read(1) != b"\n":
+            raise ValueError(TORN)
     tail = b""
     while position > 0:
         step = min(_BLOCK, position)
@@ -217,7 +221,57 @@ class Journal:
 
 
 def read_lines(path: Path) -> Iterator[str]:
-    """The log's lines; none when it does not exist yet."""
+    """The log's lines; none when it does not exist yet. Bytes that are not UTF-8 (a write
+    cut inside a character, damage) become U+FFFD, so `verify` reports their record."""
     if path.exists():
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8", errors="replace") as handle:
             yield from (line for line in handle if line.strip())
+
+
+def records(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """The records among the log's lines: every line that is a JSON object. A torn or
+    garbled line is left out; `verify` says where it is."""
+    found = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time or date ('2024-05-01', '2024-05-01T14:30+02:00'); without an
+    offset, local time. ValueError when it is none."""
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo else when.astimezone()
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which records `audit-log show` shows; None matches any. `op` is a pattern as in
+    the rules ('service.*'); `since` and `until` are inclusive."""
+
+    host: str | None = None
+    person: str | None = None
+    op: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __call__(self, record: dict[str, Any]) -> bool:
+        return ((self.host is None or record.get("host") == self.host)
+                and (self.person is None or record.get("person") == self.person)
+                and (self.op is None or op_matches(self.op, str(record.get("op"))))
+                and self._in_time(record.get("time")))
+
+    def _in_time(self, time: Any) -> bool:
+        if self.since is None and self.until is None:
+            return True
+        try:
+            when = parse_time(str(time))
+        except ValueError:  # a record without a readable time is in no period
+            return False
+        return (self.since is None or when >= self.since) and \
+            (self.until is None or when <= self.until)

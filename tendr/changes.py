@@ -16,11 +16,30 @@ SIGNS: dict[Action, str] = {"add": "+", "change": "~", "remove": "-", "unknown":
 
 @dataclass(frozen=True)
 class FieldChange:
-    """One field of a resource, before and after (secrets already masked)."""
+    """One field of a resource, before and after (secrets already masked). `name` is its
+    key in JSON and the audit log (snake_case, no spaces); `label` the words a plan's
+    text shows, when they differ from the name."""
 
     name: str
     before: Any
     after: Any
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+
+# A file's content, where the plan may not show its hash and size (see `content_value`).
+HIDDEN: dict[str, Any] = {"hidden": "not world-readable"}
+
+
+def content_value(size: int, sha256: str, shown: bool) -> dict[str, Any]:
+    """A file's content as plans show it: its size and SHA-256 only where the file is (or
+    will be) world-readable on the host, else only that it is hidden. Anyone on the host
+    may hash a world-readable file anyway; a root-only one's hash would give a short
+    secret (a PIN) away to whoever may only plan."""
+    return {"size": size, "sha256": sha256} if shown else dict(HIDDEN)
 
 
 @dataclass(frozen=True)

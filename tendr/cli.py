@@ -7,13 +7,13 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console, RenderableType
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -33,10 +33,10 @@ from tendr.errors import TendrError, UserError, WorkspaceError
 from tendr.hosts.inventory import host_rows, limit
 from tendr.init import create_workspace
 from tendr.plan import Plan
-from tendr.report import apply_json, host_lines, plan_json, result_lines, summary_line
+from tendr.report import apply_json, escape, host_lines, plan_json, result_lines, summary_line
 from tendr.rules.actor import acting_person
 from tendr.rules.decide import matching_rules, roles_of
-from tendr.rules.model import check_op_pattern
+from tendr.rules.model import check_op_pattern, check_operation
 from tendr.schema import FAMILIES, FILE_NAMES, schema_for
 from tendr.workspace import Workspace, find_root, load
 
@@ -128,20 +128,26 @@ def _reporting(fmt: Format = Format.text) -> Iterator[None]:
             _print_json({"ok": False, "problems": [_problem_json(p) for p in exc.problems]})
         else:
             for problem in exc.problems:
-                err.print(f"[red]error[/]: {escape(str(problem))}")
+                _error(str(problem))
             err.print(f"{exc}; nothing was done.")
         raise typer.Exit(EXIT_ERROR) from None
     except TendrError as exc:
         if fmt is Format.json:
             _print_json({"ok": False, "error": str(exc)})
         else:
-            err.print(f"[red]error[/]: {escape(str(exc))}")
+            _error(str(exc))
         raise typer.Exit(EXIT_ERROR) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception:
         _report_bug()
         raise typer.Exit(EXIT_BUG) from None
+
+
+def _error(message: str) -> None:
+    """An error on stderr. tendr's own message may span lines (a refused apply lists a
+    change a line): each line is escaped, so only the values' line breaks show as \\n."""
+    err.print("[red]error[/]: " + "\n".join(escape(line) for line in message.split("\n")))
 
 
 def _report_bug() -> None:
@@ -187,7 +193,7 @@ def validate(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> No
             _print_json({"ok": True, "problems": [], **counts})
         else:
             out.print(
-                f"workspace {loaded.root} is valid: {counts['hosts']} hosts, "
+                f"workspace {escape(loaded.root)} is valid: {counts['hosts']} hosts, "
                 f"{counts['states']} state files, {counts['rules']} rules files"
             )
 
@@ -209,8 +215,9 @@ def hosts(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text,
             address = row["address"] or "-"
             if row["port"] and row["port"] != 22:
                 address += f":{row['port']}"
-            table.add_row(row["name"], row["client"], address, row["connector"],
-                          ", ".join(row["groups"]) or "-", ", ".join(row["states"]) or "-")
+            cells = (row["name"], row["client"], address, row["connector"],
+                     ", ".join(row["groups"]) or "-", ", ".join(row["states"]) or "-")
+            table.add_row(*map(escape, cells))  # cells are rich markup
         # On a terminal long cells fold; into a pipe nothing is cut.
         (out if out.is_terminal else Console(width=1000, highlight=False)).print(table)
 
@@ -219,14 +226,17 @@ def hosts(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text,
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create (must be new or empty).")],
 ) -> None:
-    """Create a new workspace with commented examples; you become its administrator."""
+    """Create a new workspace that targets no host yet, with examples; you become its
+    administrator."""
     with _reporting():
         creator = acting_person(None)
         written = create_workspace(directory, creator)
         for path in written:
-            out.print(f"created {path}")
-        out.print(f"{creator} is the administrator (rules/roles.toml). "
-                  f"Next: tendr validate -w {directory}")
+            out.print(f"created {escape(path)}")
+        out.print(f"{escape(creator)} is the administrator (rules/roles.toml). The workspace "
+                  "targets no host yet: copy hosts/acme.toml.example to hosts/CLIENT.toml "
+                  "and states/baseline.toml.example to states/NAME.toml, edit them, then "
+                  f"tendr validate -w {escape(directory)}")
 
 
 @app.command()
@@ -248,7 +258,7 @@ def schema(
         for name in families:
             target = output / FILE_NAMES[name]
             target.write_text(json.dumps(schema_for(name), indent=2) + "\n", encoding="utf-8")
-            out.print(f"wrote {target}")
+            out.print(f"wrote {escape(target)}")
 
 
 def main() -> None:
@@ -278,7 +288,7 @@ class _ReadingBar:
 
     def __call__(self, host: str) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, advance=1, description=f"reading hosts ({host})")
+            self.bar.update(self.task, advance=1, description=f"reading hosts ({escape(host)})")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -436,12 +446,12 @@ def _render_unapplied(applied: Any, person: str, fmt: Format) -> None:
         return
     _render_plan(applied.plan, fmt)
     if applied.error:
-        err.print(f"[red]error[/]: {escape(applied.error)}")
+        _error(applied.error)
     elif applied.results:
-        out.print(f"Nothing applied: {person} may make none of the planned changes:")
+        out.print(f"Nothing applied: {escape(person)} may make none of the planned changes:")
         for result in applied.results:
             for item in result.results:
-                out.print(f"  [red]refused[/] {result.host}: "
+                out.print(f"  [red]refused[/] {escape(result.host)}: "
                           f"{escape(item.change.op)} {escape(item.change.resource)}")
     elif unread := applied.plan.summary()["unknown"]:
         out.print(f"Nothing to apply, but {unread} resource(s) could not be read: "
@@ -457,7 +467,7 @@ def _render_results(applied: Any, fmt: Format) -> None:
     if applied.results or applied.after is not None:
         out.print("\n" + "\n".join(result_lines(applied.results, applied.after)))
     if applied.error:
-        err.print(f"[red]error[/]: {escape(applied.error)}")
+        _error(applied.error)
 
 
 rules_app = typer.Typer(cls=_Commands, help="Permission rules: who may do what, where.",
@@ -482,7 +492,7 @@ def rules_explain(
         target = next((h for h in loaded.hosts if h.name == host), None)
         if target is None:
             raise UserError(f"no host named {host!r} in hosts/")
-        if reason := check_op_pattern(operation):
+        if reason := check_operation(operation):
             raise UserError(reason)
         decision = may(loaded, person, operation, target)
         found = matching_rules(person, operation, target, loaded.rules, loaded.owner)
@@ -496,7 +506,7 @@ def rules_explain(
             verdict = "[green]allowed[/]" if decision.allowed else "[red]denied[/]"
             out.print(f"{verdict}: {escape(decision.reason)}")
             out.print(f"deciding rule: {escape(decision.rule or 'none (default deny)')}")
-            out.print(f"{person}'s roles: {', '.join(roles) or 'none'}")
+            out.print(f"{escape(person)}'s roles: {escape(', '.join(roles) or 'none')}")
             for match in found:
                 out.print(f"  matches {escape(str(match))}")
         raise typer.Exit(EXIT_OK if decision.allowed else EXIT_ERROR)
@@ -519,11 +529,13 @@ def rules_list(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> 
             _print_json({"roles": rows})
             return
         for row in rows:
-            out.print(f"[bold]{row['role']}[/] ({row['file']}): {escape(row['description'])}")
-            out.print(f"  members: {', '.join(row['members']) or 'none'}")
+            out.print(f"[bold]{escape(row['role'])}[/] ({escape(row['file'])}): "
+                      f"{escape(row['description'])}")
+            out.print(f"  members: {escape(', '.join(row['members']) or 'none')}")
             for effect in ("allow", "deny"):
                 for rule in row[effect]:
-                    out.print(f"  {effect} {', '.join(rule['ops'])} on {', '.join(rule['hosts'])}")
+                    out.print(f"  {effect} {escape(', '.join(rule['ops']))} "
+                              f"on {escape(', '.join(rule['hosts']))}")
 
 
 audit_app = typer.Typer(cls=_Commands, help="The hash-chained record of every change.",
@@ -544,42 +556,102 @@ def audit_verify(
         path = loaded.path(loaded.settings.audit_log)
         verdict = audit.verify(audit.read_lines(path), head)
         if fmt is Format.json:
-            _print_json({"ok": verdict.ok, "records": verdict.records, "head": verdict.head,
-                         "line": verdict.line, "reason": verdict.reason or None})
+            _print_json(_verdict_json(verdict))
         elif verdict.ok:
-            out.print(f"{loaded.settings.audit_log}: intact, {verdict.records} records, "
+            out.print(f"{escape(loaded.settings.audit_log)}: intact, {verdict.records} records, "
                       f"head {verdict.head}")
         else:
-            where = f" at line {verdict.line}" if verdict.line else ""
-            err.print(f"[red]{escape(loaded.settings.audit_log)}: broken{where}[/]: "
-                      f"{escape(verdict.reason)} ({verdict.records} records intact before it)")
+            _broken(loaded.settings.audit_log, verdict)
         raise typer.Exit(EXIT_OK if verdict.ok else EXIT_ERROR)
+
+
+def _verdict_json(verdict: audit.Verdict) -> dict[str, Any]:
+    return {"ok": verdict.ok, "records": verdict.records, "head": verdict.head,
+            "line": verdict.line, "reason": verdict.reason or None}
+
+
+def _broken(log: str, verdict: audit.Verdict) -> None:
+    """A broken chain as verify, show and head report it: where, why, how much holds."""
+    where = f" at line {verdict.line}" if verdict.line else ""
+    err.print(f"[red]{escape(log)}: broken{where}[/]: "
+              f"{escape(verdict.reason)} ({verdict.records} records intact before it)")
 
 
 @audit_app.command("head")
 def audit_head(workspace: WorkspaceOpt = None) -> None:
-    """The hash of the last record: keep it elsewhere to detect records cut off later."""
+    """The hash of the last record: keep it elsewhere to detect records cut off later.
+
+    Exit 1, printing no head, when the log is broken.
+    """
     with _reporting():
         loaded = _load(workspace)
         verdict = audit.verify(audit.read_lines(loaded.path(loaded.settings.audit_log)))
+        if not verdict.ok:
+            _broken(loaded.settings.audit_log, verdict)
+            raise typer.Exit(EXIT_ERROR)
         out.print(verdict.head)
+
+
+_TIME_HELP = ("ISO 8601, such as 2024-05-01 (its midnight) or 2024-05-01T14:30+02:00; "
+              "without an offset, local time.")
 
 
 @audit_app.command("show")
 def audit_show(
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.text,
-    last: Annotated[int, typer.Option(help="How many of the latest records.")] = 20,
+    last: Annotated[int, typer.Option(min=1, help="How many of the latest matching records.")]
+    = 20,
+    host: Annotated[str | None, typer.Option(help="Only this host's records.")] = None,
+    person: Annotated[str | None, typer.Option(
+        help="Only the records of this person (whom tendr acted for).")] = None,
+    op: Annotated[str | None, typer.Option(
+        help="Only these operations: service.restart, service.*, *.remove (as in rules).")]
+    = None,
+    since: Annotated[str | None, typer.Option(help=f"Records at or after this time: "
+                                                   f"{_TIME_HELP}")] = None,
+    until: Annotated[str | None, typer.Option(help=f"Records at or before this time: "
+                                                   f"{_TIME_HELP}")] = None,
 ) -> None:
-    """The latest records: when, who, which host, what, and how it went."""
+    """The latest records: when, who, which host, what, and how it went.
+
+    Exit 1 when the log is broken (reported as verify reports it, after the records).
+    """
     with _reporting(fmt):
         loaded = _load(workspace)
-        records = [json.loads(line) for line in
-                   audit.read_lines(loaded.path(loaded.settings.audit_log))][-last:]
+        if op is not None and (reason := check_op_pattern(op)):
+            raise UserError(f"--op: {reason}")
+        query = audit.Query(host=host, person=person, op=op,
+                            since=_time_option("--since", since),
+                            until=_time_option("--until", until))
+        lines = list(audit.read_lines(loaded.path(loaded.settings.audit_log)))
+        verdict = audit.verify(lines)
+        records = [r for r in audit.records(lines) if query(r)][-last:]
         if fmt is Format.json:
-            _print_json({"records": records})
-            return
-        for r in records:
-            reason = f" ({r['reason']})" if r.get("reason") else ""
-            out.print(escape(f"{r['seq']:>5} {r['time']} {r['person']} {r['host']} "
-                             f"{r['outcome']} {r['op']} {r['resource']}{reason}"))
+            _print_json({"records": records, "chain": _verdict_json(verdict)})
+        else:
+            if records:
+                out.print("\n".join(_record_line(r) for r in records))
+            else:
+                err.print("no records to show")
+            if not verdict.ok:
+                _broken(loaded.settings.audit_log, verdict)
+        raise typer.Exit(EXIT_OK if verdict.ok else EXIT_ERROR)
+
+
+def _time_option(option: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return audit.parse_time(text)
+    except ValueError:
+        raise UserError(f"{option}: {text!r} is not an ISO 8601 time (such as 2024-05-01 "
+                        "or 2024-05-01T14:30+02:00)") from None
+
+
+def _record_line(record: dict[str, Any]) -> str:
+    """One record as text; any field may be missing or odd in a damaged log."""
+    fields = " ".join(str(record.get(key)) for key in
+                      ("time", "person", "host", "outcome", "op", "resource"))
+    reason = f" ({record['reason']})" if record.get("reason") else ""
+    return escape(f"{str(record.get('seq')):>5} {fields}{reason}")

@@ -54,7 +54,7 @@ class SelectionError(UserError):
 
     def __init__(self, *, selector: str, reason: str) -> None:
         self.selector = selector
-        super().__init__(f"--limit {selector!r}: {reason}")
+        super().__init__(f"--limit: {reason}")
 
 
 class NotImplementedYet(UserError):

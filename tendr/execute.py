@@ -74,9 +74,13 @@ RUN_SCRIPT = 'exec "$@"'
 # One apply at a time per host, whichever controller or workspace it comes from. In
 # /run: root's, so no local account can plant or hold the lock, and gone at reboot.
 LOCK_PATH = "/run/tendr/apply.lock"
+NOT_ROOT = 3  # the lock script's status when it runs as an account that is not root
 # $1: who takes it; $2, when given: a holder whose lock is stale, to be taken over.
 LOCK_SCRIPT = f"""umask 077
-mkdir -p /run/tendr
+if ! mkdir -p /run/tendr 2>/dev/null || ! [ -w /run/tendr ]; then
+    echo "cannot take the lock: $(id -un) may not write /run/tendr (tendr acts as root)" >&2
+    exit {NOT_ROOT}
+fi
 if [ -n "${{2:-}}" ] && [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$2" ]; then
     rm -rf -- {LOCK_PATH}
 fi
@@ -254,6 +258,8 @@ class Execution:
                          timeout=self.timeout)
         except HostError as exc:
             return exc.reason
+        if output.status == NOT_ROOT:
+            return output.reason()
         if not output.ok:
             held = _HOLDER.match(output.stderr[-1] if output.stderr else "")
             if not stale and held and _gone(held["host"], int(held["pid"])):

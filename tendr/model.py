@@ -6,6 +6,11 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Strict(BaseModel):
-    """Frozen, unknown keys rejected: a typo is an error, never silently ignored."""
+    """Frozen, unknown keys rejected: a typo is an error, never silently ignored.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    Each field's docstring is its description in the JSON Schema (`tendr schema`), which
+    editors show on hover: every field of a workspace file has one.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False,
+                              use_attribute_docstrings=True)

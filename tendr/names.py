@@ -9,20 +9,65 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 
-def _pattern(regex: str, what: str) -> AfterValidator:
-    compiled = re.compile(regex)
+def anchored(regex: str) -> str:
+    """`regex` as a JSON Schema pattern: JSON Schema searches, tendr matches whole values."""
+    return f"^(?:{regex})$"
 
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(f"{value!r} is not {what}")
+
+@dataclass(frozen=True)
+class Documented:
+    """What a validator checks, said in the JSON Schema for editors (it checks nothing here):
+    a description, the regex a value must match whole, and one it must not."""
+
+    description: str
+    pattern: str | None = None
+    refused: str | None = None
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["description"] = self.description
+        if self.pattern is not None:
+            json_schema["pattern"] = anchored(self.pattern)
+        if self.refused is not None:
+            json_schema["not"] = {"pattern": anchored(self.refused)}
+        return json_schema
+
+
+@dataclass(frozen=True)
+class Matches:
+    """A name that must match `regex` whole; any other value is refused as not `what`.
+
+    The regex is also the name's pattern in the JSON Schema, so an editor refuses what
+    `tendr validate` refuses; the regexes here are ones Python, ECMAScript and Rust read alike.
+    """
+
+    regex: str
+    what: str
+
+    def __get_pydantic_core_schema__(self, source: Any,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["description"] = self.what[0].upper() + self.what[1:]
+        json_schema["pattern"] = anchored(self.regex)
+        return json_schema
+
+    def _check(self, value: str) -> str:
+        if not re.fullmatch(self.regex, value):
+            raise ValueError(f"{value!r} is not {self.what}")
         return value
-
-    return AfterValidator(check)
 
 
 def _not_a_template(value: str) -> str:
@@ -42,25 +87,31 @@ UNIT_SUFFIXES = (
 UnitName = Annotated[
     str,
     StringConstraints(max_length=255),
-    _pattern(
+    Matches(
         r"[A-Za-z0-9:_.\\][A-Za-z0-9:_.\\@-]*\.(" + "|".join(UNIT_SUFFIXES) + ")",
         "a systemd unit name (letters, digits, ':_.\\@-', ending in a unit type "
         "such as .service or .timer)",
     ),
     AfterValidator(_not_a_template),
+    Documented(
+        "A systemd unit name such as 'cups.service' (letters, digits, ':_.\\@-', ending in a "
+        "unit type such as .service or .timer); not a template such as 'getty@.service': "
+        "name an instance, 'getty@tty1.service'",
+        refused=r".*@\..*",
+    ),
 ]
 
 # Linux: MODULE_NAME_LEN is 56 bytes with the NUL; modprobe treats '-' and '_' alike.
 ModuleName = Annotated[
     str,
-    _pattern(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,54}", "a kernel module name (letters, digits, _ and -)"),
+    Matches(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,54}", "a kernel module name (letters, digits, _ and -)"),
 ]
 
 # CUPS refuses spaces, '/', '#', quotes and control characters in queue names;
 # we also keep out shell metacharacters.
 PrinterName = Annotated[
     str,
-    _pattern(
+    Matches(
         r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,126}",
         "a CUPS queue name (up to 127 letters, digits and _ . @ + -)",
     ),
@@ -70,7 +121,7 @@ PrinterName = Annotated[
 # starts with an alphanumeric. An optional ':arch' qualifier is allowed.
 PackageName = Annotated[
     str,
-    _pattern(
+    Matches(
         r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?",
         "a Debian package name (lower case letters, digits, + - ., at least two characters)",
     ),
@@ -79,12 +130,12 @@ PackageName = Annotated[
 # useradd's default NAME_REGEX, plus digits-first names refused.
 AccountName = Annotated[
     str,
-    _pattern(r"[a-z_][a-z0-9_-]{0,31}\$?", "a user or group name (lower case, digits, _ -)"),
+    Matches(r"[a-z_][a-z0-9_-]{0,31}\$?", "a user or group name (lower case, digits, _ -)"),
 ]
 
 HostName = Annotated[
     str,
-    _pattern(
+    Matches(
         r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
         "a host name (letters, digits, '.', '_' and '-', starting with a letter or digit)",
     ),
@@ -93,14 +144,32 @@ HostName = Annotated[
 # An address is a DNS name or an IPv4/IPv6 literal: nothing else may reach ssh.
 Address = Annotated[
     str,
-    _pattern(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]+", "a DNS name or an IP address"),
+    Matches(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]+", "a DNS name or an IP address"),
 ]
 
 # ini-style identifiers used in modprobe options and systemd drop-in file names.
-OptionName = Annotated[str, _pattern(r"[A-Za-z0-9_]{1,64}", "an option name (letters, digits, _)")]
+OptionName = Annotated[str, Matches(r"[A-Za-z0-9_]{1,64}", "an option name (letters, digits, _)")]
+
+
+def _file_name(value: str) -> str:
+    # Said before the pattern's message, which would only complain about the ending.
+    if "/" in value:
+        raise ValueError(f"{value!r} is not a file name: a drop-in is a file in the unit's "
+                         "drop-in folder, named without '/', such as '10-limits.conf'")
+    return value
+
+
 DropinName = Annotated[
-    str, _pattern(r"[A-Za-z0-9_.@-]{1,128}\.conf", "a drop-in file name ending in .conf")
+    str,
+    AfterValidator(_file_name),
+    Matches(
+        r"[A-Za-z0-9_.@-]{1,128}\.conf",
+        "a drop-in file name (letters, digits and _ . @ -, ending in .conf)",
+    ),
 ]
+
+# One path segment other than '.' and '..': not empty, no '/', NUL or newline.
+_SEGMENT = r"(?:[^/\x00\n.][^/\x00\n]*|\.[^/\x00\n.][^/\x00\n]*|\.\.[^/\x00\n]+)"
 
 
 def _absolute_path(value: str) -> str:
@@ -116,7 +185,16 @@ def _absolute_path(value: str) -> str:
     return value
 
 
-AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+# The checks above, as one regex for editors: '/' or '/SEGMENT' repeated, so no '//',
+# no '.' or '..' segment and no trailing '/'.
+AbsolutePath = Annotated[
+    str,
+    AfterValidator(_absolute_path),
+    Documented(
+        "An absolute, normal path such as '/etc/motd': no '..', '.', '//' or trailing '/'",
+        pattern=rf"/|(?:/{_SEGMENT})+",
+    ),
+]
 
 
 def _workspace_path(value: str) -> str:
@@ -128,15 +206,24 @@ def _workspace_path(value: str) -> str:
 
 
 # A file inside the workspace, relative to its root (a file's source, a secret file).
-WorkspacePath = Annotated[str, AfterValidator(_workspace_path)]
+# As a regex: a first segment (not empty, not '..'), then segments that are not '..'.
+WorkspacePath = Annotated[
+    str,
+    AfterValidator(_workspace_path),
+    Documented(
+        "A file inside the workspace, relative to its root, such as 'files/motd' "
+        "(no leading '/', no '..')",
+        pattern=rf"(?:{_SEGMENT}|\.)(?:/(?:{_SEGMENT}|\.)?)*",
+    ),
+]
 
 # '0644', '644', '2755': octal permission bits, as chmod accepts them.
 FileMode = Annotated[
-    str, _pattern(r"0?[0-7]{3}|[0-7]{4}", "an octal file mode such as '0644' (as a string)")
+    str, Matches(r"0?[0-7]{3}|[0-7]{4}", "an octal file mode such as '0644' (as a string)")
 ]
 
 # systemd.time(7) durations as tendr accepts them: a number and a unit.
 Duration = Annotated[
     str,
-    _pattern(r"[0-9]+(s|m|h|d|w)", "a duration such as '26h', '90m' or '7d'"),
+    Matches(r"[0-9]+(s|m|h|d|w)", "a duration such as '26h', '90m' or '7d'"),
 ]

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape as _escape
+from rich.markup import escape as _markup_escape
 
-from tendr.changes import Change, HostResult
+from tendr.changes import HIDDEN, Change, FieldChange, HostResult
 from tendr.plan import HostPlan, Plan
 
 COLORS = {"+": "green", "~": "yellow", "-": "red", "?": "magenta"}
+
+
+def escape(value: object) -> str:
+    """A value from a workspace, a host or the audit log as rich markup that prints it
+    literally and harmlessly: markup escaped, and every character Python would not print
+    raw (control characters such as ESC, CR, newline and DEL, C1 controls, and invisible
+    format characters such as the bidi overrides U+202A-U+202E and U+2066-U+2069) shown
+    as its escape, `\\x1b` or `\\u202e`. Raw, a file path with ESC[5A ESC[J in it erases
+    the lines above it, say a plan before apply's question, and a bidi override reverses
+    what follows. Every value printed as text goes through here."""
+    text = str(value)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return _markup_escape(text)
 
 
 def change_json(change: Change) -> dict[str, Any]:
@@ -44,32 +58,42 @@ def _value(value: Any) -> str:
         return "(none)"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if value == HIDDEN:
+        return "not shown (not world-readable)"
+    if isinstance(value, dict) and "sha256" in value:  # JSON has the full hash
+        return f"{value['size']} bytes, sha256 {value['sha256'][:12]}"
     return str(value)
+
+
+def _field(item: FieldChange) -> str:
+    if item.before == HIDDEN and item.after == HIDDEN:
+        return f"{escape(item.title)}: differs (not world-readable: no hash or size shown)"
+    return f"{escape(item.title)}: {escape(_value(item.before))} → {escape(_value(item.after))}"
 
 
 def change_lines(change: Change) -> list[str]:
     """A change as rich-markup lines: sign, operation, resource, then each field."""
     color = COLORS[change.sign]
-    lines = [f"  [{color}]{change.sign}[/] {change.op:<18} {_escape(change.resource)}"]
+    lines = [f"  [{color}]{change.sign}[/] {change.op:<18} {escape(change.resource)}"]
     if change.allowed is False:
-        lines[0] += f"  [red bold]blocked[/] [red]({_escape(change.rule)})[/]"
-    for item in change.fields:
-        lines.append(f"      {item.name}: {_escape(_value(item.before))} → "
-                     f"{_escape(_value(item.after))}")
+        lines[0] += f"  [red bold]blocked[/] [red]({escape(change.rule)})[/]"
+    elif change.allowed:
+        lines[0] += f"  [dim]allowed by {escape(change.rule)}[/]"
+    lines.extend(f"      {_field(item)}" for item in change.fields)
     if change.note:
-        lines.append(f"      [dim]{_escape(change.note)}[/]")
+        lines.append(f"      [dim]{escape(change.note)}[/]")
     if change.depends_on:
-        lines.append(f"      [dim]depends on {_escape(change.depends_on)}: "
-                     "outcome known only after it runs[/]")
+        lines.append(f"      [dim]depends on {escape(change.depends_on)}: "
+                     "outcome known only at apply[/]")
     return lines
 
 
 def host_lines(host: HostPlan) -> list[str]:
     if host.error:
-        return [f"[bold]{host.host}[/]: [red]error[/]: {_escape(host.error)}"]
+        return [f"[bold]{escape(host.host)}[/]: [red]error[/]: {escape(host.error)}"]
     if host.in_sync:
-        return [f"[bold]{host.host}[/]: [green]in sync[/]"]
-    lines = [f"[bold]{host.host}[/]: {len(host.changes)} change(s)"]
+        return [f"[bold]{escape(host.host)}[/]: [green]in sync[/]"]
+    lines = [f"[bold]{escape(host.host)}[/]: {len(host.changes)} change(s)"]
     for change in host.changes:
         lines.extend(change_lines(change))
     return lines
@@ -114,7 +138,7 @@ def _host_state(host: HostPlan | None) -> str:
     if host is None:
         return "[red]not read again[/]"
     if host.error:
-        return f"[red]not read again: {_escape(host.error)}[/]"
+        return f"[red]not read again: {escape(host.error)}[/]"
     if host.in_sync:
         return "[green]converged[/]"
     left = sum(c.action != "unknown" for c in host.changes)
@@ -130,19 +154,25 @@ def result_lines(results: list[HostResult], after: Plan | None) -> list[str]:
     lines: list[str] = []
     for result in results:
         now = remaining.get(result.host)
-        head = f"[bold]{result.host}[/]: "
+        head = f"[bold]{escape(result.host)}[/]: "
         if result.error:
-            head += f"[red]error[/]: {_escape(result.error)}"
+            head += f"[red]error[/]: {escape(result.error)}"
             if result.results or now is not None:
                 head += f"; {_host_state(now)}"
         else:
             head += _host_state(now)
         lines.append(head)
+        said = result.error or ""
         for item in result.results:
-            reason = f": {_escape(item.reason)}" if item.reason else ""
+            # Why changes were not run is said once, not again for each of them.
+            if item.outcome == "skipped" and item.reason and said.endswith(item.reason):
+                reason = ""
+            else:
+                said = item.reason
+                reason = f": {escape(item.reason)}" if item.reason else ""
             unrecorded = "" if item.recorded else " [red](not in the audit log)[/]"
             lines.append(f"  {_OUTCOME[item.outcome]} {item.change.op} "
-                         f"{_escape(item.change.resource)}{reason}{unrecorded}")
+                         f"{escape(item.change.resource)}{reason}{unrecorded}")
         if now is not None and not now.error:
             lines.extend(line for c in now.changes for line in change_lines(c))
     totals = {k: sum(r.count(k) for r in results)

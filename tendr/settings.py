@@ -17,13 +17,20 @@ class Settings(Strict):
     parallel = 10                    # hosts handled at once
     connect_timeout = 10             # seconds
     command_timeout = 600            # seconds one command on a host may take
-    service_account = "tendr"        # the account onboarding creates on clients
+    service_account = "tendr"        # the account tendr logs in as where a host sets no user
     ```
     """
 
     known_hosts: str = "known_hosts"
+    """The file of pinned SSH host keys, relative to the workspace. A host whose key is not
+    in it, or differs, is refused."""
     audit_log: str = ".tendr/audit.log"
+    """The hash-chained record of every change apply makes, relative to the workspace."""
     parallel: int = Field(default=10, ge=1, le=200)
+    """How many hosts are handled at once."""
     connect_timeout: int = Field(default=10, ge=1, le=300)
+    """Seconds to wait for a host to answer SSH."""
     command_timeout: int = Field(default=600, ge=1, le=86400)
+    """Seconds one command on a host may take before it is given up as interrupted."""
     service_account: AccountName = "tendr"
+    """The account tendr logs in as on an SSH host whose hosts file sets no `user`."""

@@ -8,6 +8,7 @@ path it can find.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Sequence
@@ -27,6 +28,11 @@ _MULTILINE = re.compile(r'"""|\'\'\'')
 
 Loc = Sequence[str | int]
 
+# No tendr file nests more than a few levels; far deeper data can only be a mistake or
+# an attack, and would exhaust the recursion of the code that walks it.
+MAX_DEPTH = 32
+_TOO_DEEP = f"tables and arrays nest more than {MAX_DEPTH} levels deep; no tendr file needs that"
+
 
 def read_toml(path: Path, display: str) -> tuple[dict[str, Any] | None, str, Problem | None]:
     """Parse one file: (data, text, None) or (None, text, the syntax problem)."""
@@ -37,7 +43,9 @@ def read_toml(path: Path, display: str) -> tuple[dict[str, Any] | None, str, Pro
     except OSError as exc:
         return None, "", Problem(file=display, message=f"cannot be read: {exc.strerror}")
     try:
-        return tomllib.loads(text), text, None
+        data = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses once per level of nesting
+        return None, text, Problem(file=display, message=_TOO_DEEP)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         found = _POSITION.search(message)
@@ -50,6 +58,22 @@ def read_toml(path: Path, display: str) -> tuple[dict[str, Any] | None, str, Pro
         return None, text, Problem(
             file=display, message=f"TOML syntax error: {message}", line=line, column=column
         )
+    if _depth(data) > MAX_DEPTH:
+        return None, text, Problem(file=display, message=_TOO_DEEP)
+    return data, text, None
+
+
+def _depth(value: Any) -> int:
+    """How deeply tables and arrays nest in `value`, counted without recursion."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        current, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if isinstance(current, dict):
+            todo.extend((item, depth + 1) for item in current.values())
+        elif isinstance(current, list):
+            todo.extend((item, depth + 1) for item in current)
+    return deepest
 
 
 def _split_key(key: str) -> list[str]:
@@ -74,9 +98,21 @@ def _multiline_delimiter(line: str, open_with: str | None) -> str | None:
 
 
 def locate(text: str, loc: Loc) -> int | None:
-    """The 1-based line that best matches the key path `loc`, or None."""
-    want = [str(part) for part in loc]
-    best: tuple[int, int] | None = None  # (matched length, line)
+    """The 1-based line that best matches the key path `loc`, or None: the first line of
+    the longest prefix of `loc` that the file names."""
+    lines = _key_lines(text)
+    want = tuple(str(part) for part in loc)
+    for length in range(len(want), 0, -1):
+        if (line := lines.get(want[:length])) is not None:
+            return line
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Every key path the text names, with the first line naming it: read once per file,
+    so locating many problems costs one pass, not one pass each."""
+    found: dict[tuple[str, ...], int] = {}
     table: list[str] = []
     counts: dict[tuple[str, ...], int] = {}
     in_string: str | None = None  # the delimiter of an open multi-line string
@@ -89,20 +125,20 @@ def locate(text: str, loc: Loc) -> int | None:
         if header:
             base = _split_key(header.group(2))
             if header.group(1) == "[[":
-                index = counts.get(tuple(base), -1) + 1
-                counts[tuple(base)] = index
-                table = [*base, str(index)]
-                paths = [base, table]  # `[[servce]]` is where the array `servce` is
+                # Counted per parent entry: `[[a.b]]` restarts under each `[[a]]`.
+                array = [*_resolve_arrays(base[:-1], counts), base[-1]]
+                index = counts.get(tuple(array), -1) + 1
+                counts[tuple(array)] = index
+                table = [*array, str(index)]
+                paths = [base, array, table]  # `[[servce]]` is where the array `servce` is
             else:
                 table = _resolve_arrays(base, counts)
                 paths = [table]
         elif key := _KEY.match(line):
             paths = [[*table, *_split_key(key.group(1))]]
         for path in paths:
-            matched = _common_prefix(path, want)
-            if matched == len(path) and (best is None or matched > best[0]):
-                best = (matched, number)
-    return best[1] if best else None
+            found.setdefault(tuple(path), number)
+    return found
 
 
 def _resolve_arrays(base: list[str], counts: dict[tuple[str, ...], int]) -> list[str]:
@@ -110,16 +146,7 @@ def _resolve_arrays(base: list[str], counts: dict[tuple[str, ...], int]) -> list
     resolved: list[str] = []
     for part in base:
         resolved.append(part)
-        index = counts.get(tuple(p for p in resolved if not p.isdigit()))
+        index = counts.get(tuple(resolved))
         if index is not None:
             resolved.append(str(index))
     return resolved
-
-
-def _common_prefix(a: list[str], b: list[str]) -> int:
-    count = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        count += 1
-    return count

@@ -68,7 +68,12 @@ def problems_from(error: ValidationError, model: type[BaseModel], file: str,
                   text: str) -> list[Problem]:
     """One Problem per pydantic error, with the key path, line and what was expected."""
     problems = []
-    for item in error.errors():
+    items = error.errors()
+    wrong_inside = {tuple(item["loc"][:-1]) for item in items if len(item["loc"]) > 1}
+    for item in items:
+        # A list that is too short only because its one entry was wrong says nothing more.
+        if item["type"] == "too_short" and tuple(item["loc"]) in wrong_inside:
+            continue
         loc = tuple(part for part in item["loc"] if part != _KEY_MARKER)
         problems.append(
             Problem(

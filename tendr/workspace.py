@@ -6,6 +6,7 @@ and every problem of the workspace is collected, not only the first.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import os
@@ -14,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from tendr import validation
 from tendr.errors import Problem, WorkspaceError
 from tendr.hosts.model import Host, HostsFile
-from tendr.hosts.selection import matches, select
+from tendr.hosts.selection import matches, no_match, select
 from tendr.rules.actor import check_rules_file_trust, workspace_owner
 from tendr.rules.model import RulesFile
 from tendr.settings import Settings
@@ -27,12 +28,14 @@ from tendr.states import SPECS
 from tendr.states.base import ResourceSpec
 from tendr.states.kind import Reference
 from tendr.states.kinds import KINDS
-from tendr.states.model import StateFile
+from tendr.states.model import Selector, StateFile
 from tendr.tomlfile import locate, read_toml
 from tendr.validation import problems_from
 
 ENV_WORKSPACE = "TENDR_WORKSPACE"
 M = TypeVar("M", bound=BaseModel)
+_SELECTORS = TypeAdapter(list[Selector])
+_SALVAGE_ROUNDS = 8  # each round takes out at least one key; files nest a few levels
 Check = Callable[[dict[str, Any], str, str], tuple[list[Problem], dict[str, Any]]]
 
 
@@ -149,7 +152,8 @@ class _Loader:
         states = self._states(hosts)
         owner_uid, owner = workspace_owner(self.root)
         rules = self._rules(owner_uid)
-        self._check_references(settings, hosts, states)
+        self._check_rule_selectors(rules, hosts)
+        self._check_known_hosts(settings, hosts)
         if self.problems:
             raise WorkspaceError(problems=self.problems)
         return Workspace(self.root, settings, tuple(hosts), tuple(states), tuple(rules),
@@ -161,15 +165,19 @@ class _Loader:
         directory = self.root / folder
         if directory.is_dir():
             for path in sorted(directory.glob("*.toml")):
-                yield path, f"{folder}/{path.name}"
+                # Hidden files are editors' and tools' (`.#x.toml`, `.x.toml`), not states.
+                if not path.name.startswith("."):
+                    yield path, f"{folder}/{path.name}"
 
     def _parse(self, path: Path, display: str, model: type[M],
-               check: Check | None = None) -> M | None:
+               check: Check | None = None) -> tuple[M | None, dict[str, Any] | None]:
+        """The validated model, or None and the problems recorded; with None, the parsed
+        data too when the file was TOML, so what is right in it can still be checked."""
         data, text, problem = read_toml(path, display)
         self.texts[display] = text
         if problem:
             self.problems.append(problem)
-            return None
+            return None, None
         assert data is not None
         if check is not None:
             problems, data = check(data, display, text)
@@ -179,27 +187,30 @@ class _Loader:
             self._problem(display, validation.key_path(loc), locate(text, loc),
                           "expected a string, got a TOML date or time (put it in quotes)")
         if dates:
-            return None
+            return None, None
         try:
-            return validate_data(model, data)
+            return validate_data(model, data), None
         except ValidationError as exc:
             self.problems.extend(problems_from(exc, model, display, text))
-            return None
+            return None, data
 
     def _settings(self) -> Settings:
         path = self.root / "tendr.toml"
         if not path.exists():
             return Settings()
-        return self._parse(path, "tendr.toml", Settings) or Settings()
+        return self._parse(path, "tendr.toml", Settings)[0] or Settings()
 
     def _hosts(self) -> list[Host]:
         hosts: list[Host] = []
         first_file: dict[str, str] = {}
         for path, display in self._files("hosts"):
-            parsed = self._parse(path, display, HostsFile)
+            parsed, rest = self._parse(path, display, HostsFile)
             if parsed is None:
                 self.hosts_complete = False
-                continue
+                # The hosts that are right still count, for duplicates across files.
+                parsed = _salvage(HostsFile, rest)
+                if parsed is None:
+                    continue
             for name, entry in parsed.hosts.items():
                 host = Host.resolve(name, path.stem, entry, parsed.defaults, display)
                 line = locate(self.texts[display], ["hosts", name])
@@ -221,18 +232,24 @@ class _Loader:
 
     def _states(self, hosts: list[Host]) -> list[tuple[str, StateFile]]:
         states: list[tuple[str, StateFile]] = []
+        declared: list[_Declarations] = []
         for path, display in self._files("states"):
-            parsed = self._parse(path, display, StateFile, check=_check_kinds)
+            parsed, rest = self._parse(path, display, StateFile, check=_check_kinds)
             if parsed is None:
+                # The resources that are right are still checked against the others.
+                if rest is not None:
+                    declared.append(_salvage_state(display, rest))
                 continue
             text = self.texts[display]
             for index, selector in enumerate(parsed.hosts):
                 # With a hosts file unreadable, "matches no host" would be a guess.
                 if self.hosts_complete and not select([selector], hosts):
                     self._problem(display, f"hosts[{index}]", locate(text, ["hosts"]),
-                                  f"{selector!r} matches no host in hosts/")
+                                  no_match(selector, hosts))
             states.append((display, parsed))
-        self._check_conflicts(states, hosts)
+            declared.append(_Declarations(display, tuple(parsed.hosts), parsed.resources()))
+        self._check_conflicts(declared, hosts)
+        self._check_references(declared)
         return states
 
     def _rules(self, owner_uid: int) -> list[tuple[str, RulesFile]]:
@@ -246,30 +263,34 @@ class _Loader:
             if reason := check_rules_file_trust(path, owner_uid):
                 self.problems.append(Problem(file=display, message=reason))
                 continue
-            parsed = self._parse(path, display, RulesFile)
+            parsed, rest = self._parse(path, display, RulesFile)
             if parsed is not None:
                 rules.append((display, parsed))
+            elif (salvaged := _salvage(RulesFile, rest)) is not None:
+                # Its right roles still get their selectors checked. It decides nothing:
+                # with a problem recorded, no workspace is built.
+                rules.append((display, salvaged))
         return rules
 
     # -- checks across files ------------------------------------------------
 
-    def _check_conflicts(self, states: list[tuple[str, StateFile]], hosts: list[Host]) -> None:
+    def _check_conflicts(self, declared: list[_Declarations], hosts: list[Host]) -> None:
         """Two declarations of one resource on one host must agree; name both files."""
         reported: set[tuple[str, str, str, str]] = set()
         for host in hosts:
             seen: dict[tuple[str, str], tuple[str, str, ResourceSpec]] = {}
-            for name, state in states:
-                if not any(matches(s, host) for s in state.hosts):
+            for state in declared:
+                if not any(matches(s, host) for s in state.selectors):
                     continue
-                for key_path, spec in state.resources():
+                for key_path, spec in state.resources:
                     ident = (spec.kind, spec.key)
                     if ident not in seen:
-                        seen[ident] = (name, key_path, spec)
+                        seen[ident] = (state.file, key_path, spec)
                         continue
                     first_name, first_path, first = seen[ident]
-                    if first == spec and first_name != name:
+                    if first == spec and first_name != state.file:
                         continue
-                    signature = (first_name, first_path, name, key_path)
+                    signature = (first_name, first_path, state.file, key_path)
                     if signature in reported:
                         continue
                     reported.add(signature)
@@ -277,36 +298,129 @@ class _Loader:
                     fields = _differing_fields(first, spec)
                     detail = f" ({', '.join(fields)} differ)" if fields else ""
                     self._problem(
-                        name, key_path, locate(self.texts[name], _loc(key_path)),
+                        state.file, key_path, locate(self.texts[state.file], _loc(key_path)),
                         f"{spec.kind} {spec.key!r} is declared {what} here and in "
                         f"{first_name} ({first_path}) for host {host.name}{detail}",
                     )
 
-    def _check_references(self, settings: Settings, hosts: list[Host],
-                          states: list[tuple[str, StateFile]]) -> None:
-        """Files a workspace names must exist inside it."""
+    def _check_rule_selectors(self, rules: list[tuple[str, RulesFile]],
+                              hosts: list[Host]) -> None:
+        """A rule's selector must select a host: a deny that matches nothing would allow
+        what it meant to forbid. `all` is exempt, so a workspace may start without hosts."""
+        if not self.hosts_complete:  # with a hosts file unreadable this would be a guess
+            return
+        for name, rules_file in rules:
+            for role_name, role in rules_file.roles.items():
+                for effect, listed in (("allow", role.allow), ("deny", role.deny)):
+                    for index, rule in enumerate(listed):
+                        for position, selector in enumerate(rule.hosts):
+                            if selector == "all" or select([selector], hosts):
+                                continue
+                            loc: list[str | int] = ["roles", role_name, effect, index,
+                                                    "hosts", position]
+                            self._problem(name, validation.key_path(loc),
+                                          locate(self.texts[name], loc[:3]),
+                                          no_match(selector, hosts))
+
+    def _check_known_hosts(self, settings: Settings, hosts: list[Host]) -> None:
         if any(h.connector == "ssh" for h in hosts) and not (
             self.root / settings.known_hosts
         ).is_file():
             self._problem("tendr.toml", "known_hosts", None,
                           f"the known_hosts file {settings.known_hosts!r} does not exist; "
                           "ssh hosts cannot be verified without pinned host keys")
-        for name, state in states:
-            for key_path, spec in state.resources():
+
+    def _check_references(self, declared: list[_Declarations]) -> None:
+        """Files a state names must exist inside the workspace."""
+        for state in declared:
+            for key_path, spec in state.resources:
                 for reference in _workspace_references(spec):
                     where = f"{key_path}.{reference.key}"
-                    line = locate(self.texts[name], _loc(where))
+                    line = locate(self.texts[state.file], _loc(where))
                     target = (self.root / reference.path).resolve()
                     # A secret typed where its file belongs must not be echoed.
                     shown = "the secret file" if reference.secret else repr(reference.path)
                     if not target.is_relative_to(self.root):
-                        self._problem(name, where, line, f"{shown} is outside the workspace")
+                        self._problem(state.file, where, line, f"{shown} is outside the workspace")
                     elif not target.is_file():
-                        self._problem(name, where, line,
+                        self._problem(state.file, where, line,
                                       f"{shown} does not exist in the workspace")
 
     def _problem(self, file: str, key: str, line: int | None, message: str) -> None:
         self.problems.append(Problem(file=file, key=key, line=line, message=message))
+
+
+@dataclass(frozen=True)
+class _Declarations:
+    """What a state file declares, for the checks across files: its selectors and its
+    resources with their key paths (those that validated, when the file has problems)."""
+
+    file: str
+    selectors: tuple[str, ...]
+    resources: list[tuple[str, ResourceSpec]]
+
+
+def _salvage_state(display: str, data: dict[str, Any]) -> _Declarations:
+    """The selectors and resources of a state file that are right in themselves, each at
+    its own index, so a problem in one entry does not hide those of the others."""
+    selectors = _quietly(_SELECTORS, data.get("hosts")) or ()
+    resources: list[tuple[str, ResourceSpec]] = []
+    for kind, spec_model in SPECS.items():
+        entries = data.get(kind)
+        if not isinstance(entries, list):
+            continue
+        for index, entry in enumerate(entries):
+            spec = _quietly(spec_model, entry)
+            if spec is not None:
+                resources.append((f"{kind}[{index}]", spec))
+    return _Declarations(display, tuple(selectors), resources)
+
+
+def _salvage(model: type[M], data: dict[str, Any] | None) -> M | None:
+    """What of a hosts or rules file validates once the keys in error are taken out
+    (`hosts.h2.port`, then a rule without its `ops`...), so that a wrong value does not
+    hide the file's other problems. Never used to act: the workspace has problems."""
+    if data is None:
+        return None
+    rest = copy.deepcopy(data)
+    for _ in range(_SALVAGE_ROUNDS):
+        try:
+            return validate_data(model, rest)
+        except ValidationError as exc:
+            dropped = [_drop(rest, item["loc"]) for item in exc.errors()]  # all, not the first
+            if not any(dropped):
+                return None
+    return None
+
+
+def _drop(data: dict[str, Any], loc: tuple[str | int, ...]) -> bool:
+    """Delete the innermost table key on the way to `loc`; False when there is none."""
+    found: tuple[dict[str, Any], str] | None = None
+    current: Any = data
+    for part in loc:
+        if isinstance(current, dict) and isinstance(part, str) and part in current:
+            found = (current, part)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        else:
+            break
+    if found is None:
+        return False
+    del found[0][found[1]]
+    return True
+
+
+def _quietly(model: type[M] | TypeAdapter[Any], data: Any) -> Any:
+    """`data` validated as `model`, or None: its problems were reported already."""
+    if data is None:
+        return None
+    try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_json(json.dumps(data, default=_toml_date), strict=True)
+        return validate_data(model, data)
+    except ValidationError:
+        return None
 
 
 def _check_kinds(data: dict[str, Any], display: str,

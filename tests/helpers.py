@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import pwd
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -42,10 +44,13 @@ def build_tree(root: Path, files: Mapping[str, str]) -> Path:
     return root
 
 
-ADMIN_RULES = """\
+ME = pwd.getpwuid(os.geteuid()).pw_name
+"""The account running the tests: the acting person of every command they run."""
+
+ADMIN_RULES = f"""\
 [roles.admin]
-members = ["root"]
-allow = [{ ops = ["*"], hosts = ["all"] }]
+members = ["{ME}"]
+allow = [{{ ops = ["*"], hosts = ["all"] }}]
 """
 
 
@@ -72,6 +77,14 @@ def requires(ok: bool, why: str) -> Callable[[F], F]:
         return cast(F, run)
 
     return decorate
+
+
+def needs_root(test: F) -> F:
+    """For a test that acts as root on this machine (owners, applying to it, root's
+    folder checks): marked `root`, so an account that is not root deselects it with
+    -m 'not fleet and not root', and failing clearly when run without root anyway."""
+    checked = requires(os.geteuid() == 0, "this test acts as root on this machine")(test)
+    return cast(F, pytest.mark.root(checked))
 
 
 # The console script of the environment running the tests (not whichever `tendr` comes

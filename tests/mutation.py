@@ -82,15 +82,15 @@ def _mutations(node: ast.AST) -> Iterator[tuple[str, ast.AST]]:
         new.ops = [_COMPARE[type(node.ops[0])]()]
         yield f"{type(node.ops[0]).__name__} -> {type(new.ops[0]).__name__}", new
     elif isinstance(node, ast.BoolOp):
-        new = copy.deepcopy(node)
-        new.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
-        yield f"{type(node.op).__name__} -> {type(new.op).__name__}", new
+        other = copy.deepcopy(node)
+        other.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        yield f"{type(node.op).__name__} -> {type(other.op).__name__}", other
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         yield "not dropped", copy.deepcopy(node.operand)
     elif isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        new = copy.deepcopy(node)
-        new.op = _BINARY[type(node.op)]()
-        yield f"{type(node.op).__name__} -> {type(new.op).__name__}", new
+        arithmetic = copy.deepcopy(node)
+        arithmetic.op = _BINARY[type(node.op)]()
+        yield f"{type(node.op).__name__} -> {type(arithmetic.op).__name__}", arithmetic
     elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
         yield f"{node.value} -> {not node.value}", ast.Constant(not node.value)
     elif isinstance(node, ast.Constant) and type(node.value) is int:
@@ -109,7 +109,8 @@ class _Replace(ast.NodeTransformer):
     def visit(self, node: ast.AST) -> ast.AST:
         if node is self.target:
             return ast.copy_location(self.replacement, node)
-        return super().visit(node)
+        visited: ast.AST = super().visit(node)
+        return visited
 
 
 def mutants(module: str) -> list[Mutant]:

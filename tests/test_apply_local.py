@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tendr.cli import app
-from tests.helpers import ADMIN_RULES, build_tree
+from tests.helpers import ADMIN_RULES, build_tree, needs_root
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,6 +31,7 @@ def test_apply_without_terminal_needs_yes(tmp_path: Path) -> None:
     assert not target.exists()
 
 
+@needs_root
 def test_apply_local_then_in_sync(tmp_path: Path) -> None:
     """The local connector applies a file and the next plan is in sync."""
     target = tmp_path / "out" / "motd"

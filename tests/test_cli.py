@@ -116,8 +116,10 @@ def test_hosts_limit(sample: Path, limits: list[str], selected: list[str]) -> No
 @pytest.mark.parametrize(
     ("selector", "message"),
     [
-        ("group:nothing", "error: --limit 'group:nothing': matches no host in hosts/"),
-        ("grp:x y", "error: --limit 'grp:x y': 'grp:x y' is not a host selector"),
+        ("group:nothing", "error: --limit: 'group:nothing' matches no host in hosts/"),
+        ("group:frontdsk", "error: --limit: 'group:frontdsk' matches no host in hosts/ "
+                           "(did you mean 'group:frontdesk'?)"),
+        ("grp:x y", "error: --limit: 'grp:x y' is not a host selector"),
     ],
 )
 def test_hosts_limit_refuses_bad_selectors(sample: Path, selector: str, message: str) -> None:
@@ -132,8 +134,8 @@ def test_init_creates_a_valid_workspace(tmp_path: Path) -> None:
     target = tmp_path / "client-ws"
     result = run("init", str(target))
     assert result.exit_code == 0, result.output
-    for relative in ("hosts/local.toml", "states/baseline.toml", "rules/roles.toml",
-                     "tendr.toml", "known_hosts"):
+    for relative in ("hosts/acme.toml.example", "states/baseline.toml.example",
+                     "rules/roles.toml", "tendr.toml", "known_hosts"):
         assert f"created {target / relative}" in result.output
     assert "is the administrator" in result.output
     validated = run("validate", "-w", str(target))

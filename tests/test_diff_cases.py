@@ -1,6 +1,9 @@
 """Kind diffs as data: each tests/cases/diff/*.toml holds desired state (one resource, or
 a list of them), the probe's raw output for that kind, workspace files a `source` names,
-and the expected changes (parse + pure diff together)."""
+and the expected changes (parse + pure diff together). A case of several kinds planned
+together (a unit and the packages the plan installs) gives a `[kinds.NAME]` table with
+`desired` and `lines` for each. Fields are compared as JSON shows them, with "(none)"
+for null (TOML has no null)."""
 
 from __future__ import annotations
 
@@ -18,16 +21,24 @@ CASES = sorted((Path(__file__).parent / "cases" / "diff").glob("*.toml"))
 def run_case(case: dict[str, Any]) -> list[dict[str, Any]]:
     from tendr.states import SPECS
 
-    desired = case["desired"] if isinstance(case["desired"], list) else [case["desired"]]
-    specs = [SPECS[case["kind"]].model_validate(d) for d in desired]
+    desired: list[tuple[str, Any]] = []
+    sections: dict[str, list[str]] = {}
+    for kind, part in case.get("kinds", {case.get("kind"): case}).items():
+        items = part["desired"] if isinstance(part["desired"], list) else [part["desired"]]
+        desired += [("states/case.toml", SPECS[kind].model_validate(d)) for d in items]
+        sections[kind] = part["lines"]
     sources = {k: v.encode() for k, v in case.get("sources", {}).items()}
-    plan = plan_host("h", [("states/case.toml", spec) for spec in specs],
-                     {case["kind"]: case["lines"]}, sources)
+    plan = plan_host("h", desired, sections, sources)
     return [
-        {"op": c.op, "action": c.action, "fields": {f.name: [f.before, f.after] for f in c.fields},
+        {"op": c.op, "action": c.action,
+         "fields": {f.name: [_toml(f.before), _toml(f.after)] for f in c.fields},
          "depends_on": c.depends_on, "note": c.note, "resource": c.resource}
         for c in plan.changes
     ]
+
+
+def _toml(value: Any) -> Any:
+    return "(none)" if value is None else value
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
@@ -42,7 +53,9 @@ def test_diff_case(path: Path) -> None:
             assert change["fields"] == want["fields"]
         if "resource" in want:
             assert change["resource"] == want["resource"]
-        if "depends_on" in want:
+        if isinstance(want.get("depends_on"), str):  # the very words
+            assert change["depends_on"] == want["depends_on"]
+        elif "depends_on" in want:
             assert bool(change["depends_on"]) == want["depends_on"]
         if "note" in want:
             assert change["note"] == want["note"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import pytest
 from tests.fleet.host import Host, write_hosts_file
 from tests.helpers import ADMIN_RULES, build_tree
 from tests.helpers import run_tendr as tendr
+from tests.test_connect import ssh_fingerprint
 
 pytestmark = pytest.mark.fleet
 
@@ -108,6 +110,12 @@ def test_changed_host_key_is_refused(fresh_host: Host, tmp_path: Path) -> None:
     code, text = tendr("plan", "-w", str(ws))
     assert code == 1
     assert f"{fresh_host.name}: error: host key not verified" in text
+    # Both keys as ssh shows them, and the command for the workspace's file (not ~/.ssh's).
+    kind = fresh_host.host_key.split()[0]
+    assert f"port {fresh_host.port} offered {kind} {ssh_fingerprint(fresh_host.host_key)}" in text
+    known = (ws / "known_hosts").resolve()
+    assert f"{known} pins ssh-ed25519 {ssh_fingerprint(other)} for it" in text
+    assert f"`ssh-keygen -R '[127.0.0.1]:{fresh_host.port}' -f {known}`" in text
     code, text = tendr("apply", "-w", str(ws), "--yes")
     assert code == 1
     assert fresh_host.run(["dpkg-query", "-W", "hello"]).returncode != 0
@@ -307,3 +315,76 @@ def test_new_content_keeps_the_mode_and_owner_the_state_leaves_unsaid(fresh_host
     assert code == 0, text
     assert fresh_host.run("stat -c '%a %U %G' /etc/tendr-secret; cat /etc/tendr-secret"
                           ).stdout == "600 daemon lp\nnew"
+
+
+VIEWER_RULES = """\
+[roles.viewer]
+members = ["root"]
+allow = [{ ops = ["plan"], hosts = ["all"] }]
+"""
+
+
+def test_a_root_only_files_content_shows_neither_hash_nor_size(fresh_host: Host,
+                                                                 tmp_path: Path) -> None:
+    """A person who may only plan learns of a root-only file, or a root-only drop-in, only
+    that its content differs: neither hash nor size, in text or JSON (once a PIN was
+    recovered from the hash prefix). A world-readable file shows both."""
+    fresh_host.run("printf 'PIN=1234\\n' > /etc/tendr-pin && chmod 600 /etc/tendr-pin && "
+                   "printf 'old\\n' > /etc/tendr-motd && chmod 644 /etc/tendr-motd && "
+                   "mkdir -p /etc/systemd/system/cron.service.d && cd $_ && "
+                   "printf 'PIN=1234\\n' > 10-tendr.conf && chmod 600 10-tendr.conf", check=True)
+    state = ('hosts = ["all"]\n[[file]]\npath = "/etc/tendr-pin"\ncontent = "PIN=0000\\n"\n'
+             '[[file]]\npath = "/etc/tendr-motd"\ncontent = "new\\n"\n'
+             '[[service]]\nunit = "cron.service"\n'
+             'dropins = { "10-tendr.conf" = "[Service]\\nNice=1\\n" }\n')
+    write_hosts_file(tmp_path, [fresh_host])
+    ws = str(build_tree(tmp_path, {"states/main.toml": state, "rules/roles.toml": VIEWER_RULES}))
+    secrets = [hashlib.sha256(b"PIN=1234\n").hexdigest(), hashlib.sha256(b"PIN=0000\n").hexdigest()]
+    old, new = (hashlib.sha256(text).hexdigest() for text in (b"old\n", b"new\n"))
+
+    code, text = tendr("plan", "-w", ws)
+    assert code == 2, text
+    assert "/etc/tendr-pin  blocked" in text
+    assert "content: differs (not world-readable: no hash or size shown)" in text
+    assert "drop-in 10-tendr.conf content: not shown (not world-readable) → 17 bytes" in text
+    assert "9 bytes" not in text and not any(digest[:12] in text for digest in secrets)
+    assert f"content: 4 bytes, sha256 {old[:12]} → 4 bytes, sha256 {new[:12]}" in text
+
+    code, raw = tendr("plan", "-w", ws, "--format", "json")
+    assert code == 2, raw
+    changes = {c["resource"]: c for c in json.loads(raw)["hosts"][0]["changes"]
+               if c["op"] != "service.restart"}
+    hidden = {"hidden": "not world-readable"}
+    assert changes["/etc/tendr-pin"]["before"] == changes["/etc/tendr-pin"]["after"] == \
+        {"content": hidden}
+    assert changes["cron.service"]["before"] == {"dropin_10-tendr.conf_content": hidden,
+                                                 "dropin_10-tendr.conf_mode": "0600"}
+    assert not any(digest[:12] in raw for digest in secrets)
+    assert changes["/etc/tendr-motd"]["before"] == {"content": {"size": 4, "sha256": old}}
+    assert changes["/etc/tendr-motd"]["after"] == {"content": {"size": 4, "sha256": new}}
+
+
+def test_a_unit_not_installed_yet_reads_so_and_apply_says_why_once(fresh_host: Host,
+                                                                   tmp_path: Path) -> None:
+    """A unit the host has not got, while the plan installs a package that does not bring
+    it: the plan says 'not installed' (not systemd's 'none' or 'inactive (dead)') and that
+    it depends on the planned installs; apply fails on it with systemd's reason and says
+    once why the changes after it were not run."""
+    state = ('hosts = ["all"]\n[[package]]\nname = "hello"\n'
+             '[[service]]\nunit = "tendr-nothere.service"\nenabled = true\nrunning = true\n'
+             '[[service]]\nunit = "cron.service"\nrunning = false\n')
+    ws = str(workspace(tmp_path, [fresh_host], state))
+    code, text = tendr("plan", "-w", ws)
+    assert code == 2, text
+    assert "enabled: not installed → enabled" in text
+    assert "state: not installed → active (running)" in text
+    assert text.count("depends on the planned package installs") == 2
+    assert "none →" not in text and "inactive (dead) →" not in text
+    assert "allowed by rules/roles.toml: roles.admin.allow[0]" in text
+
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 1, text
+    assert "failed service.enable tendr-nothere.service: " in text
+    why = "service.enable tendr-nothere.service before it did not succeed"
+    assert f"not run service.start tendr-nothere.service: {why}" in text
+    assert "not run service.stop cron.service\n" in text and text.count(why) == 1

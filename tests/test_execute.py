@@ -29,7 +29,7 @@ from tendr.states.kinds import KINDS
 from tendr.states.package import PackageSpec
 from tendr.states.service import ServiceSpec
 from tendr.workspace import load
-from tests.helpers import ADMIN_RULES, build_tree, run_program, run_tendr
+from tests.helpers import ADMIN_RULES, ME, build_tree, needs_root, run_program, run_tendr
 
 
 def put(path: Path, content: bytes, mode: str = "", owner: str = "", group: str = "",
@@ -41,6 +41,7 @@ def put(path: Path, content: bytes, mode: str = "", owner: str = "", group: str 
                           input=(stdin or "").encode(), capture_output=True, check=False)
 
 
+@needs_root
 @settings(max_examples=25, deadline=None)
 @given(st.binary(max_size=3000))
 def test_content_arrives_byte_for_byte(tmp_path_factory: pytest.TempPathFactory,
@@ -51,6 +52,7 @@ def test_content_arrives_byte_for_byte(tmp_path_factory: pytest.TempPathFactory,
     assert target.read_bytes() == content
 
 
+@needs_root
 def test_a_link_at_the_target_is_replaced_not_followed(tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.write_text("keep")
@@ -62,6 +64,7 @@ def test_a_link_at_the_target_is_replaced_not_followed(tmp_path: Path) -> None:
     assert (tmp_path / "target").read_text() == "new"
 
 
+@needs_root
 def test_new_folders_are_0755_whatever_the_umask(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "f"
     assert put(target, b"x", mode="0600", umask=0o077).returncode == 0
@@ -69,6 +72,7 @@ def test_new_folders_are_0755_whatever_the_umask(tmp_path: Path) -> None:
         ["0o755", "0o755", "0o600"]
 
 
+@needs_root
 def test_what_the_state_leaves_unsaid_is_kept(tmp_path: Path) -> None:
     target = tmp_path / "f"
     target.write_text("old")
@@ -80,6 +84,7 @@ def test_what_the_state_leaves_unsaid_is_kept(tmp_path: Path) -> None:
     assert oct(fresh.stat().st_mode & 0o777) == "0o644"  # a new file's default
 
 
+@needs_root
 def test_no_temporary_file_is_left_and_none_has_a_predictable_name(tmp_path: Path) -> None:
     (tmp_path / ".f.tendr-new").symlink_to(tmp_path / "elsewhere")
     assert put(tmp_path / "f", b"x").returncode == 0
@@ -119,6 +124,7 @@ def test_file_steps() -> None:
     assert isinstance(owners, Run) and owners.argv[-3:] == ("/etc/x", "lp", "0600")
 
 
+@needs_root
 def test_attribute_change_refuses_a_link(tmp_path: Path) -> None:
     """A link put where the plan saw a regular file is not chmod-ed through."""
     victim = tmp_path / "victim"
@@ -158,6 +164,7 @@ class Recorder:
         self.events.append(("finished", host))
 
 
+@needs_root
 def test_progress_moves_per_change_and_names_it(tmp_path: Path) -> None:
     """Progress knows the total, names each change as it starts, advances per change, and
     says nothing of a host after it finished."""
@@ -165,7 +172,7 @@ def test_progress_moves_per_change_and_names_it(tmp_path: Path) -> None:
     ws = load(local_workspace(tmp_path, f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\n'
                                         f'content = "a"\n[[file]]\npath = "{out}/b"\n'))
     recorder = Recorder()
-    applied = workflow.apply(ws, ws.hosts, "root", only_allowed=False,
+    applied = workflow.apply(ws, ws.hosts, ME, only_allowed=False,
                              confirm=lambda _plan: None, applying=recorder)
     assert applied.ok
     assert recorder.events == [
@@ -173,6 +180,7 @@ def test_progress_moves_per_change_and_names_it(tmp_path: Path) -> None:
         ("working", "here", f"file.write {out}/b"), ("advance", "here"), ("finished", "here")]
 
 
+@needs_root
 def test_apply_json_has_one_shape(tmp_path: Path) -> None:
     """Applied, nothing to do, or refused: the same keys, so a script reads one shape."""
     out = tmp_path / "out"
@@ -185,12 +193,12 @@ def test_apply_json_has_one_shape(tmp_path: Path) -> None:
         shapes.append(json.loads(raw))
     assert shapes[0]["results"][0]["changes"][0]["outcome"] == "done"
     assert shapes[1]["results"] == [] and shapes[1]["after"]["summary"]["in_sync"] == 1
-    helpdesk = '[roles.h]\nmembers = ["root"]\nallow = [{ ops = ["plan"], hosts = ["all"] }]\n'
+    helpdesk = f'[roles.h]\nmembers = ["{ME}"]\nallow = [{{ ops = ["plan"], hosts = ["all"] }}]\n'
     refused = str(local_workspace(tmp_path / "r", state.replace("/a", "/r"), helpdesk))
     code, raw = run_tendr("apply", "-w", refused, "--yes", "--format", "json")
     assert code == 1
     data = json.loads(raw)
-    assert data["error"].startswith("root may not apply every planned change")
+    assert data["error"].startswith(f"{ME} may not apply every planned change")
     assert data["results"][0]["changes"][0]["outcome"] == "refused"
     for shape in (*shapes, data):
         assert set(shape) == {"plan", "results", "after", "error"}
@@ -240,7 +248,7 @@ def test_a_workspace_lock_held_elsewhere_is_named(tmp_path: Path) -> None:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with pytest.raises(Exception, match="another apply is running in this workspace "
                                             r"\(alice from .*, pid \d+, since"):
-            workflow.apply(ws, ws.hosts, "root", only_allowed=False, confirm=lambda _p: None)
+            workflow.apply(ws, ws.hosts, ME, only_allowed=False, confirm=lambda _p: None)
     finally:
         holder.communicate("")
     assert not out.exists()
@@ -367,6 +375,7 @@ def test_consecutive_package_changes_run_as_one_apt_command() -> None:
         install.argv[2]
 
 
+@needs_root
 @pytest.mark.parametrize(("owner", "mode", "allowed"), [
     (0, 0o755, True), (0, 0o1777, True), (0, 0o777, False), (0, 0o775, False),
     (65534, 0o755, False)])
@@ -385,6 +394,7 @@ def test_root_writes_only_where_no_other_account_can_swap_names(
         assert not (folder / "sub").exists()
 
 
+@needs_root
 def test_a_change_in_place_is_refused_in_a_sticky_folder(tmp_path: Path) -> None:
     """In a sticky folder (/tmp) a file's owner may swap it for a link between tendr's check
     and its chmod: a mode change there is refused; a whole new file is not."""

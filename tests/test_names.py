@@ -180,3 +180,22 @@ def test_unit_names_agree_with_systemd(value: str, ok: bool, tmp_path: Path) -> 
     )
     refused_name = "Failed to prepare filename" in result.stderr
     assert refused_name is not ok, result.stderr
+
+
+@pytest.mark.parametrize("value", ["../evil.conf", "sub/10-limits.conf", "/etc/evil.conf"])
+def test_a_dropin_name_with_a_slash_is_refused_for_that(value: str) -> None:
+    """A drop-in named like a path is refused for what is wrong with it (a '/'), not for
+    an ending it has."""
+    with pytest.raises(ValidationError) as caught:
+        TypeAdapter(names.DropinName).validate_python(value)
+    message = caught.value.errors()[0]["msg"]
+    assert f"{value!r} is not a file name" in message and "without '/'" in message
+    assert "ending in .conf" not in message
+
+
+def test_a_dropin_name_without_conf_says_so() -> None:
+    """A plain name that does not end in .conf is told what a drop-in name is."""
+    with pytest.raises(ValidationError) as caught:
+        TypeAdapter(names.DropinName).validate_python("10-limits")
+    assert "'10-limits' is not a drop-in file name (letters, digits and _ . @ -, ending in " \
+           ".conf)" in caught.value.errors()[0]["msg"]

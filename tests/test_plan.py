@@ -1,7 +1,10 @@
-"""The plan's verdicts and counts, and the probe as a shell runs it."""
+"""The plan's verdicts and counts, the probe as a shell runs it, and how plans and apply's
+results read (text and JSON)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import subprocess
 from dataclasses import FrozenInstanceError
@@ -9,9 +12,11 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ValidationError
+from rich.text import Text
 
-from tendr.changes import Change
+from tendr.changes import Change, ChangeResult, HostResult
 from tendr.plan import HostPlan, Plan, plan_host, probe_script, split_sections
+from tendr.report import change_json, change_lines, host_lines, result_lines
 from tendr.states.file import FileSpec
 from tendr.states.package import PackageSpec
 from tendr.states.service import ServiceSpec
@@ -129,27 +134,6 @@ def test_plans_are_values_nobody_changes_in_place() -> None:
         PLAN.hosts = ()  # type: ignore[misc]
 
 
-def unit_lines(unit: str, load: str) -> list[str]:
-    return [f"Id={unit}", f"LoadState={load}", "ActiveState=inactive", "SubState=dead",
-            "UnitFileState=disabled", ""]
-
-
-def test_a_missing_unit_depends_on_the_packages_the_plan_installs() -> None:
-    """A unit not on the host while the plan installs packages: starting it depends on
-    them (it may come with one); a unit already there depends on nothing."""
-    desired = [("s", PackageSpec(name="cups")),
-               ("s", ServiceSpec(unit="cups.service", running=True)),
-               ("s", ServiceSpec(unit="cron.service", running=True))]
-    sections = {"package": ["@policy", "cups:", "  Candidate: 2.4"],
-                "service": [*unit_lines("cups.service", "not-found"),
-                            *unit_lines("cron.service", "loaded"), "@files",
-                            "absent\t/etc/systemd/system", "absent\t/etc/systemd/system"]}
-    plan = plan_host("h", desired, sections, {})
-    starts = {c.resource: c.depends_on for c in plan.changes if c.op == "service.start"}
-    assert starts == {"cups.service": "package.install cups (the unit may come with it)",
-                      "cron.service": ""}
-
-
 def test_the_service_probe_reads_every_unit_file_and_drop_in(tmp_path: Path) -> None:
     """One file line for each unit's file and each of its drop-ins, in order."""
     from tendr.states.service import KIND as SERVICE
@@ -161,3 +145,135 @@ def test_the_service_probe_reads_every_unit_file_and_drop_in(tmp_path: Path) -> 
     lines = done.stdout.splitlines()
     files = lines[lines.index("@files") + 1:]
     assert len(files) == 5 and all(line.startswith("absent\t/") for line in files)
+
+
+# -- how plans and results read -----------------------------------------------------------
+
+
+def plain(lines: list[str]) -> str:
+    """Rendered lines as the person reads them (markup gone)."""
+    return "\n".join(Text.from_markup(line).plain for line in lines)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_root_only_file_shows_neither_hash_nor_size(tmp_path: Path) -> None:
+    """A root-only file whose content differs: text and JSON say only that it differs (a
+    hash of a 4-digit PIN gave the PIN away to a person who may only plan). A
+    world-readable one shows size and hash: a short prefix in text, the whole in JSON."""
+    secret, public = tmp_path / "pin", tmp_path / "motd"
+    secret.write_text("old secret 1234\n")
+    secret.chmod(0o600)
+    public.write_text("old\n")
+    public.chmod(0o644)
+    ws = str(build_tree(tmp_path / "ws", {
+        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+        "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{secret}"\ncontent = "1234\\n"\n'
+                         f'[[file]]\npath = "{public}"\ncontent = "new\\n"\n',
+        "rules/roles.toml": ADMIN_RULES}))
+    hidden = [sha(b"1234\n"), sha(b"old secret 1234\n")]
+    old, new = sha(b"old\n"), sha(b"new\n")
+
+    code, text = run_tendr("plan", "-w", ws)
+    assert code == 2, text
+    assert f"{secret}  allowed by" in text
+    assert "content: differs (not world-readable: no hash or size shown)" in text
+    assert "16 bytes" not in text and "5 bytes" not in text
+    assert not any(digest[:12] in text for digest in hidden)
+    assert f"content: 4 bytes, sha256 {old[:12]} → 4 bytes, sha256 {new[:12]}" in text
+    assert new not in text  # the text keeps it short
+
+    code, raw = run_tendr("plan", "-w", ws, "--format", "json")
+    assert code == 2, raw
+    changes = {c["resource"]: c for c in json.loads(raw)["hosts"][0]["changes"]}
+    private = {"content": {"hidden": "not world-readable"}}
+    assert changes[str(secret)]["before"] == changes[str(secret)]["after"] == private
+    assert not any(digest[:12] in raw for digest in hidden)
+    assert changes[str(public)]["before"] == {"content": {"size": 4, "sha256": old}}
+    assert changes[str(public)]["after"] == {"content": {"size": 4, "sha256": new}}
+
+
+def service_lines(unit: str, load: str, active: str = "inactive") -> list[str]:
+    sub = "running" if active == "active" else "dead"
+    return [f"Id={unit}", f"LoadState={load}", f"ActiveState={active}", f"SubState={sub}",
+            "UnitFileState=" + ("disabled" if load == "loaded" else ""), ""]
+
+
+def test_unit_files_have_json_keys_without_spaces_and_words_in_text() -> None:
+    """A unit's own file and its drop-ins: JSON keys are snake_case (no spaces, which
+    scripts cannot use as names), the text says them in words."""
+    unit = "[Service]\n"
+    spec = ServiceSpec(unit="demo.service", content=unit, dropins={"10-x.conf": "x"})
+    sections = {"service": [*service_lines("demo.service", "loaded"), "@files",
+                            f"file\t644\troot\troot\t3\t{sha(b'old')}",
+                            f"file\t600\troot\troot\t1\t{sha(b'y')}"]}
+    [change] = plan_host("h", [("s", spec)], sections, {}).changes
+    data = change_json(change)
+    assert data["before"] == {
+        "unit_file_content": {"size": 3, "sha256": sha(b"old")},
+        "dropin_10-x.conf_content": {"hidden": "not world-readable"},
+        "dropin_10-x.conf_mode": "0600"}
+    assert data["after"]["dropin_10-x.conf_content"] == {"size": 1, "sha256": sha(b"x")}
+    text = plain(change_lines(change))
+    assert (f"unit file content: 3 bytes, sha256 {sha(b'old')[:12]} → 10 bytes, sha256 "
+            f"{sha(unit.encode())[:12]}") in text
+    assert (f"drop-in 10-x.conf content: not shown (not world-readable) → 1 bytes, sha256 "
+            f"{sha(b'x')[:12]}") in text
+    assert "drop-in 10-x.conf mode: 0600 → 0644" in text
+
+
+def test_a_unit_not_installed_yet_reads_so() -> None:
+    """A unit the host has not got, while the plan installs packages: its state reads 'not
+    installed', not 'none' or 'inactive (dead)' (states a unit has), and it depends on the
+    planned installs as a whole, without naming packages that may have nothing to do
+    with it."""
+    desired = [("s", PackageSpec(name="hello")),
+               ("s", ServiceSpec(unit="cups.service", enabled=True, running=True))]
+    sections = {"package": ["@policy", "hello:", "  Candidate: 2.10"],
+                "service": [*service_lines("cups.service", "not-found"), "@files",
+                            "absent\t/etc/systemd/system"]}
+    host = plan_host("h", desired, sections, {})
+    text = plain(host_lines(host))
+    assert "enabled: not installed → enabled" in text
+    assert "state: not installed → active (running)" in text
+    assert text.count("depends on the planned package installs (the unit may come with one "
+                      "of them): outcome known only at apply") == 2
+    assert "none" not in text and "inactive (dead)" not in text
+    assert text.count("hello") == 1  # on its own line only
+    assert [change_json(c)["before"] for c in host.changes[1:]] == [
+        {"enabled": "not installed"}, {"state": "not installed"}]
+
+
+def test_the_deciding_rule_is_shown_for_allowed_and_blocked_changes() -> None:
+    """Each change says whether the rules allow it and which rule decided; one not decided
+    yet says neither."""
+    base = Change(kind="service", resource="cups.service", op="service.start", action="change")
+    allowed = Change(**{**base.__dict__, "allowed": True,
+                        "rule": "rules/roles.toml: roles.admin.allow[0] (* on all)"})
+    blocked = Change(**{**base.__dict__, "allowed": False,
+                        "rule": "rules/roles.toml: roles.desk.deny[0] (service.* on all)"})
+    assert plain(change_lines(allowed)).endswith(
+        "cups.service  allowed by rules/roles.toml: roles.admin.allow[0] (* on all)")
+    assert plain(change_lines(blocked)).endswith(
+        "cups.service  blocked (rules/roles.toml: roles.desk.deny[0] (service.* on all))")
+    assert plain(change_lines(base)).endswith("cups.service")
+
+
+def test_why_changes_were_not_run_is_said_once() -> None:
+    """The changes a failure (or a host that could not be started) stopped are each named
+    as not run; the reason is said once, not again on every line."""
+    a, b, c = (Change(kind="file", resource=f"/etc/{n}", op="file.write", action="add")
+               for n in "abc")
+    why = "file.write /etc/a before it did not succeed"
+    locked = "another apply is working on this host"
+    failed = HostResult("one", [ChangeResult(a, "failed", "disk full"),
+                                ChangeResult(b, "skipped", why), ChangeResult(c, "skipped", why)])
+    stopped = HostResult("two", [ChangeResult(x, "skipped", locked) for x in (a, b, c)],
+                         error=f"not started: {locked}")
+    text = plain(result_lines([failed, stopped], None))
+    assert text.count(why) == 1 and f"not run file.write /etc/b: {why}" in text
+    assert text.count(locked) == 1 and f"two: error: not started: {locked}" in text
+    assert text.count("not run file.write") == 5
+    assert "2 not run" not in text and "5 not run" in text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import tomli_w
 from hypothesis import given, settings
@@ -40,7 +40,8 @@ def valid(model: type[M], fields: dict[str, st.SearchStrategy[Any]]) -> st.Searc
         except ValidationError:
             return None
 
-    return st.fixed_dictionaries(fields).map(build).filter(lambda m: m is not None)
+    built = st.fixed_dictionaries(fields).map(build).filter(lambda m: m is not None)
+    return cast("st.SearchStrategy[M]", built)
 
 
 def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:

@@ -17,12 +17,12 @@ from tendr.names import AccountName
 from tendr.rules.actor import (
     acting_person,
     check_rules_file_trust,
-    is_private_group,
+    group_holds_only,
     workspace_owner,
 )
 from tendr.rules.decide import decide, matching_rules, op_matches, roles_of
-from tendr.rules.model import RulesFile
-from tests.helpers import requires
+from tendr.rules.model import OPERATIONS, VERBS, RulesFile, check_op_pattern
+from tests.helpers import needs_root
 
 EXAMPLE = """
 [roles.helpdesk]
@@ -62,7 +62,7 @@ def rules_error(text: str) -> str:
 EXAMPLE_RULES = [("rules/roles.toml", load(EXAMPLE))]
 
 
-# --- decisions on the DESIGN.md example -------------------------------------------------
+# --- decisions on the README example ---------------------------------------------------
 
 
 def test_allow_names_the_rule() -> None:
@@ -105,11 +105,11 @@ def test_reading_can_be_limited() -> None:
 
 def test_person_in_no_role_may_do_nothing() -> None:
     """Someone no role lists is denied everything, even reading, with a reason saying so."""
-    decision = decide("eve", "plan", host(), EXAMPLE_RULES)
-    assert decision == decide("eve", "plan", host(), EXAMPLE_RULES)
-    assert not decision.allowed
-    assert decision.rule is None
-    assert decision.reason == "eve is in no role"
+    for op in ("plan", "service.restart", "printer.remove"):
+        decision = decide("eve", op, host(), EXAMPLE_RULES)
+        assert not decision.allowed
+        assert decision.rule is None
+        assert decision.reason == "eve is in no role"
 
 
 def test_no_rules_files_denies() -> None:
@@ -274,7 +274,7 @@ def test_op_patterns_are_anchored(pattern: str, op: str, expected: bool) -> None
 @pytest.mark.parametrize(
     "pattern",
     ["*", "*.*", "plan", "report", "service.*", "*.remove", "backup.init", "driver.install",
-     "file.write", "package.x_y-2"],
+     "file.write", "package.install", "*.restart"],
 )
 def test_valid_op_patterns_load(pattern: str) -> None:
     """Reading operations, KIND.VERB and '*' in whole segments are accepted."""
@@ -291,12 +291,43 @@ def test_valid_op_patterns_load(pattern: str) -> None:
         ("**", "not an operation pattern"),
         ("service.a.b", "can match no operation"),
         ("service", "did you mean 'service.*'"),
-        ("servce.restart", "'servce' is not a kind of resource"),
+        ("servce.restart", "'servce' is not a kind (did you mean 'service'?)"),
+        ("plna", "'plna' is not an operation (did you mean 'plan'?)"),
+        ("service.restat", "'service.restat' is not an operation (did you mean "
+                           "'service.restart'?): service's verbs are start, stop, restart"),
+        ("package.uninstall", "(did you mean 'package.remove'?): package's verbs are "
+                              "install, remove"),
+        ("file.delete", "(did you mean 'file.remove'?)"),
+        ("package.frobnicate", "'package.frobnicate' is not an operation: package's verbs"),
+        ("*.frobnicate", "can match no operation: no kind has the verb 'frobnicate'"),
     ],
 )
 def test_invalid_op_patterns_are_refused(pattern: str, message: str) -> None:
     """A malformed pattern is an error at load, with a message saying what was expected."""
     assert message in rules_error(f'[roles.r]\ndeny = [{{ ops = ["{pattern}"], hosts = ["all"] }}]')
+
+
+def test_every_operation_a_kind_plans_is_one_rules_can_name() -> None:
+    """The verbs rules accept are the operations the engines give their changes: a diff
+    case's operation is always a declared verb of its kind (or the unplanned `.read`)."""
+    for op in OPERATIONS:
+        assert check_op_pattern(op) is None, op
+    seen = {op for op in _planned_operations() if not op.endswith(".read")}
+    assert seen, "no diff case produced an operation"
+    assert seen <= set(OPERATIONS), seen - set(OPERATIONS)
+    # Each implemented kind's verbs are all reachable by some case, so none is made up.
+    for kind in ("package", "file", "service"):
+        assert {op for op in seen if op.startswith(f"{kind}.")} == {
+            f"{kind}.{verb}" for verb in VERBS[kind]}
+
+
+def _planned_operations() -> set[str]:
+    cases = Path(__file__).parent / "cases" / "diff"
+    found: set[str] = set()
+    for case in cases.glob("*.toml"):
+        data = tomllib.loads(case.read_text(encoding="utf-8"))
+        found.update(change["op"] for change in data.get("expected", []) if "op" in change)
+    return found
 
 
 def test_invalid_host_selector_is_refused() -> None:
@@ -420,7 +451,7 @@ def test_as_person_must_be_an_account_name(monkeypatch: pytest.MonkeyPatch) -> N
 
 # --- trusting rules files ---------------------------------------------------------------
 
-root_only = requires(os.geteuid() == 0, "changing a file's owner needs root")
+root_only = needs_root  # changing a file's owner
 
 
 def rules_file(tmp_path: Path, mode: int) -> Path:
@@ -437,26 +468,26 @@ def test_owner_only_writable_file_is_trusted(tmp_path: Path) -> None:
     assert check_rules_file_trust(rules_file(tmp_path, 0o600), os.geteuid()) is None
 
 
+@root_only  # a group shared with others
 @pytest.mark.parametrize(("mode", "who"), [(0o664, "group"), (0o646, "others"),
                                            (0o666, "group and others")])
 def test_writable_file_is_refused(tmp_path: Path, mode: int, who: str) -> None:
     """A rules file writable by group or others is refused, naming file, mode and the fix."""
     path = rules_file(tmp_path, mode)
-    if os.geteuid() == 0:
-        os.chown(path, -1, grp.getgrnam("daemon").gr_gid)  # a group shared with others
+    os.chown(path, -1, grp.getgrnam("daemon").gr_gid)
     reason = check_rules_file_trust(path, os.geteuid())
     assert reason is not None
     assert f"writable by {who} (mode {mode:04o})" in reason
     assert f"chmod go-w {path}" in reason
 
 
+@root_only  # a group shared with others
 def test_writable_rules_directory_is_refused(tmp_path: Path) -> None:
     """The rules/ directory is checked like a file: a world-writable one is refused."""
     directory = tmp_path / "rules"
     directory.mkdir()
     directory.chmod(0o1777)
-    if os.geteuid() == 0:
-        os.chown(directory, -1, grp.getgrnam("daemon").gr_gid)  # a group shared with others
+    os.chown(directory, -1, grp.getgrnam("daemon").gr_gid)
     reason = check_rules_file_trust(directory, os.geteuid())
     assert reason is not None and "directory is writable by group and others" in reason
 
@@ -507,15 +538,32 @@ def test_workspace_owner_without_passwd_entry_is_a_number(tmp_path: Path) -> Non
     assert workspace_owner(tmp_path) == (UNKNOWN_UID, str(UNKNOWN_UID))
 
 
-@pytest.mark.parametrize(("members", "primary", "name", "private"), [
-    ([], 1000, "alice", True), (["alice"], 1000, "alice", True),
-    (["alice", "bob"], 1000, "alice", False), (["bob"], 1000, "alice", False),
-    ([], 1001, "alice", False), ([], 1000, "staff", False)])
-def test_a_private_group_holds_its_account_alone(members: list[str], primary: int, name: str,
-                                                 private: bool) -> None:
-    """Debian's user-private group: named after the account, its primary group, and no
-    other member (the account listed as a member of its own group is still alone)."""
-    assert is_private_group("alice", primary, name, members, 1000) is private
+@pytest.mark.parametrize(("primary", "members", "safe"), [
+    ([1000], [], True),                 # alice's own group, nobody listed
+    ([1000], ["alice"], True),          # ... listing alice herself
+    ([], ["alice"], True),              # a group whose one listed member is the owner
+    ([1000], ["alice", "bob"], False),  # bob could write too
+    ([1000], ["bob"], False),
+    ([1000, 1001], [], False),          # another account's primary group as well
+    ([0], [], False),                   # root's group in alice's workspace
+    ([], [], False),                    # an empty group: a setgid program's, not a person's
+])
+def test_group_writable_is_safe_only_in_a_group_of_the_owner_alone(
+        primary: list[int], members: list[str], safe: bool) -> None:
+    """sshd's StrictModes with Debian's user-private-group exception, on plain data: the
+    group must hold the workspace owner (uid 1000, alice) and nobody else."""
+    assert group_holds_only(1000, "alice", primary, members) is safe
+
+
+@root_only
+def test_group_writable_in_roots_group_is_refused_in_someone_elses_workspace(
+        tmp_path: Path) -> None:
+    """A 0664 root:root rules file in a workspace another account owns is refused: root's
+    group is not that account's own, even when it lists no members."""
+    path = rules_file(tmp_path, 0o664)
+    os.chown(path, 0, 0)
+    reason = check_rules_file_trust(path, NOBODY)
+    assert reason is not None and "writable by group (mode 0664)" in reason
 
 
 @root_only

@@ -152,7 +152,7 @@ def test_tendr_agrees_with_cedar(rules: Rules, hosts: list[FakeHost], owner: str
 
 
 def test_tendr_agrees_with_cedar_on_the_design_example() -> None:
-    """The DESIGN.md example, helpdesk and auditor, decided alike by both engines."""
+    """The README example, helpdesk and auditor, decided alike by both engines."""
     example = RulesFile.model_validate({"roles": {
         "helpdesk": {"members": ["alice", "bob"], "allow": [
             {"ops": ["plan", "logs"], "hosts": ["all"]},

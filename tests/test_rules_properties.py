@@ -15,7 +15,7 @@ from tests.rules_strategies import FakeHost, Rules, rules
 from tests.rules_strategies import rule_sets as rule_sets_of
 
 PERSONS = ("alice", "bob", "carol", "dave")  # dave is in no generated role unless drawn
-OPS = ("plan", "logs", "report", "service.start", "service.remove", "printer.add",
+OPS = ("plan", "logs", "report", "service.start", "service.stop", "printer.add",
        "printer.remove", "file.write", "package.install")
 PATTERNS = ("*", "*.*", "plan", "logs", "report", "service.*", "printer.*", "*.remove",
             "*.add", "service.start", "printer.remove", "file.write", "package.install")

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 from typer.testing import CliRunner, Result
 
 from tendr.cli import app
@@ -20,10 +21,11 @@ from tendr.states.model import StateFile
 from tendr.tomlfile import locate
 from tendr.validation import key_path
 from tendr.workspace import load, validate_data
-from tests.helpers import LOCAL_HOSTS, build_tree
+from tests.helpers import LOCAL_HOSTS, build_tree, needs_root
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FAMILY_MODELS = {"hosts": HostsFile, "states": StateFile, "rules": RulesFile}
+FAMILY_MODELS: dict[str, type[BaseModel]] = {
+    "hosts": HostsFile, "states": StateFile, "rules": RulesFile}
 
 BACKUP = """\
 hosts = ["all"]
@@ -64,13 +66,14 @@ def test_example_workspace_loads() -> None:
 
 
 def test_init_output_loads(tmp_path: Path) -> None:
-    """A workspace written by `tendr init` validates as a whole."""
+    """A workspace written by `tendr init` validates as a whole, and targets no host (not
+    even this machine) until the technician adds one."""
     create_workspace(tmp_path / "new", "alice")
     loaded = load(tmp_path / "new")
-    assert [h.name for h in loaded.hosts] == ["localhost"]
+    assert loaded.hosts == () and loaded.states == ()
 
 
-@pytest.mark.parametrize("relative", ["hosts/local.toml", "states/baseline.toml",
+@pytest.mark.parametrize("relative", ["hosts/acme.toml.example", "states/baseline.toml.example",
                                       "rules/roles.toml", "tendr.toml"])
 def test_each_init_file_validates(tmp_path: Path, relative: str) -> None:
     """Each TOML file `tendr init` writes validates against its own family's model."""
@@ -220,6 +223,35 @@ BAD = {
         {"hosts/more.toml": '[hosts.all]\naddress = "192.0.2.1"\n'},
         "hosts/more.toml: hosts:", "'all' is the selector for every host",
     ),
+    "rule-host-matches-nothing": (
+        {"rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'
+                         'deny = [{ ops = ["*"], hosts = ["DESK01"] }]\n'},
+        "rules/r.toml:3: roles.a.deny[0].hosts[0]:",
+        "'DESK01' matches no host in hosts/ (did you mean 'desk01'?)",
+    ),
+    "rule-group-misspelt": (
+        {"rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'
+                         'allow = [{ ops = ["plan"], hosts = ["all"] },\n'
+                         '  { ops = ["plan"], hosts = ["desk01", "group:frontdeks"] }]\n'},
+        "rules/r.toml:3: roles.a.allow[1].hosts[1]:",
+        "'group:frontdeks' matches no host in hosts/ (did you mean 'group:frontdesk'?)",
+    ),
+    "rule-client-unknown": (
+        {"rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'
+                         'deny = [{ ops = ["*"], hosts = ["client:smile"] }]\n'},
+        "rules/r.toml:3: roles.a.deny[0].hosts[0]:", "'client:smile' matches no host in hosts/",
+    ),
+    "rule-verb-unknown": (
+        {"rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'
+                         'deny = [{ ops = ["service.restat"], hosts = ["all"] }]\n'},
+        "rules/r.toml:3: roles.a.deny[0].ops[0]:",
+        "'service.restat' is not an operation (did you mean 'service.restart'?)",
+    ),
+    "state-host-misspelt": (
+        {"states/a.toml": 'hosts = ["tag:lba"]\n'},
+        "states/a.toml:1: hosts[0]:", "'tag:lba' matches no host in hosts/ (did you mean "
+        "'tag:lab'?)",
+    ),
     "unit-template": (
         {"states/a.toml": 'hosts = ["all"]\n[[service]]\nunit = "getty@.service"\n'},
         "states/a.toml:3: service[0].unit:", "is a unit template; name an instance",
@@ -312,6 +344,7 @@ def test_writable_rules_file_is_refused(tmp_path: Path) -> None:
     assert "error: rules/r.toml:" in result.output and "chmod go-w" in result.output
 
 
+@needs_root
 def test_writable_rules_folder_is_refused(tmp_path: Path) -> None:
     """A rules/ folder others can write is refused: they could swap the files in it."""
     root = workspace(tmp_path, {"rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'})
@@ -426,6 +459,78 @@ def test_key_path_is_written_as_in_toml(loc: tuple[str | int, ...], text: str) -
     assert key_path(loc) == text
 
 
+def test_locate_counts_nested_arrays_per_entry() -> None:
+    """`[[a.b]]` restarts its count under each `[[a]]`: a[1].b[0] is the second a's first b."""
+    text = "[[a]]\n[[a.b]]\nx = 1\n[[a.b]]\nx = 2\n[[a]]\n[[a.b]]\nx = 3\n"
+    assert locate(text, ["a", 0, "b", 1, "x"]) == 5
+    assert locate(text, ["a", 1, "b", 0, "x"]) == 8
+
+
+def test_locating_many_problems_reads_each_file_once(tmp_path: Path) -> None:
+    """Two thousand problems in one file are located in one pass over it, not one pass
+    each (which made `validate` quadratic: 96 s for 2000 errors)."""
+    from tendr.tomlfile import _key_lines
+
+    entries = "".join(f'[[service]]\nunit = "u{i}.service"\nenabled = "yes"\n'
+                      for i in range(2000))
+    root = workspace(tmp_path, {"states/many.toml": 'hosts = ["all"]\n' + entries})
+    _key_lines.cache_clear()
+    with pytest.raises(WorkspaceError) as caught:
+        load(root)
+    assert len(caught.value.problems) == 2000
+    assert caught.value.problems[-1].line == 2000 * 3 + 1
+    assert _key_lines.cache_info().misses == 2  # hosts/local.toml and states/many.toml
+
+
+def test_validate_lists_every_problem_in_one_run(tmp_path: Path) -> None:
+    """A wrong value does not hide the problems around it: the duplicate of a host whose
+    port is wrong, and a missing source beside a wrong service, all in one run."""
+    root = workspace(tmp_path, {
+        "hosts/a.toml": '[hosts.h2]\naddress = "192.0.2.2"\nport = "22"\n',
+        "hosts/b.toml": '[hosts.h2]\naddress = "192.0.2.3"\n',
+        "known_hosts": "",
+        "states/s.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/x"\nsource = "files/nope"\n'
+                         '[[service]]\nunit = "cron.service"\nenabled = "yes"\n'
+                         '[[file]]\npath = "/etc/y"\nsource = "files/gone"\n',
+        "rules/r.toml": '[roles.a]\nmembers = ["Alice"]\n'
+                        'deny = [{ ops = ["*"], hosts = ["client:smile"] }]\n',
+    })
+    result = validate(root)
+    assert_user_error(result)
+    for expected in (
+        "hosts/a.toml:3: hosts.h2.port: expected an integer, got '22'",
+        "hosts/b.toml:1: hosts.h2: host 'h2' is already defined in hosts/a.toml",
+        "states/s.toml:7: service[0].enabled: expected true or false, got 'yes'",
+        "states/s.toml:4: file[0].source: 'files/nope' does not exist in the workspace",
+        "states/s.toml:10: file[1].source: 'files/gone' does not exist in the workspace",
+        "rules/r.toml:2: roles.a.members[0]: 'Alice' is not an account name",
+    ):
+        assert f"error: {expected}" in result.output, expected
+    # With a hosts file in error, which selectors match nothing would be a guess.
+    assert "matches no host" not in result.output
+    assert "6 problems in the workspace" in result.output
+
+
+def test_a_file_nested_too_deeply_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    """500 levels of arrays are reported as the file's problem, with no traceback."""
+    for deep in ("[" * 500 + "]" * 500, "{a=" * 500 + "}" * 500, "[" * 40 + "]" * 40):
+        root = workspace(tmp_path, {"states/deep.toml": f'hosts = ["all"]\nx = {deep}\n'})
+        result = validate(root)
+        assert_user_error(result)
+        assert "error: states/deep.toml: tables and arrays nest more than 32 levels" in (
+            result.output)
+
+
+def test_hidden_files_are_not_loaded(tmp_path: Path) -> None:
+    """An editor's or a tool's hidden file in states/ (`.x.toml`) is not a state file."""
+    root = workspace(tmp_path, {"states/.x.toml": "this is not TOML =",
+                                "hosts/.old.toml": "[hosts.desk01]\n",
+                                "rules/.r.toml": "[roles.x]\nmembers = ['Eve']\n"})
+    result = validate(root)
+    assert result.exit_code == 0, result.output
+    assert [name for name, _ in load(root).states] == ["states/base.toml"]
+
+
 def test_load_raises_with_every_problem(tmp_path: Path) -> None:
     """load() raises one WorkspaceError carrying every Problem, for callers other than the CLI."""
     root = workspace(tmp_path, {"states/a.toml": 'hosts = ["all"]\n[[package]]\nname = "A"\n',
@@ -436,3 +541,24 @@ def test_load_raises_with_every_problem(tmp_path: Path) -> None:
         ("states/a.toml", "package[0].name", 3),
         ("states/b.toml", "hosts[0]", 1),
     ]
+
+
+@pytest.mark.parametrize(("repository", "shown"), [
+    ("rest:https://alice:hunter2-secret@backup.example/acme",
+     "'rest:https://alice:***@backup.example/acme'"),
+    ("s3:https://AKIAEXAMPLE:wJalrXUtn/K7MDENG+hunter2@s3.example/acme",
+     "'s3:https://AKIAEXAMPLE:***@s3.example/acme'"),
+    ("sftp:backup:hunter2@192.0.2.60:/srv/restic", "'sftp:backup:***@192.0.2.60:/srv/restic'"),
+])
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_credentials_in_a_repository_are_masked(tmp_path: Path, repository: str, shown: str,
+                                                fmt: str) -> None:
+    """A repository URL with user:password@ in it is refused showing the user, never the
+    password (nor an S3 secret key with '/' and '+' in it)."""
+    state = BACKUP.format(password='{ env = "ACME_RESTIC" }').replace(
+        '"/var/backups/restic"', f'"{repository}"')
+    result = validate(workspace(tmp_path, {"states/a.toml": state}), "--format", fmt)
+    assert_user_error(result)
+    assert "backup[0].repository" in result.output
+    assert "hunter2" not in result.output
+    assert shown in (result.output if fmt == "text" else json.dumps(json.loads(result.stdout)))

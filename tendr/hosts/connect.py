@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import gevent
-from paramiko import SSHException
+from paramiko import BadHostKeyException, PKey, SSHException
 from pyinfra.api.command import StringCommand
 from pyinfra.api.config import Config
-from pyinfra.api.exceptions import ConnectError, PyinfraError
+from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host as PyinfraHost
 from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
@@ -48,8 +48,7 @@ def host_data(host: Host, known_hosts: Path, settings: Settings) -> dict[str, An
         "ssh_strict_host_key_checking": "yes",
         "ssh_connect_timeout": settings.connect_timeout,
     }
-    if host.user:
-        data["ssh_user"] = host.user
+    data["ssh_user"] = login_user(host, settings)
     if host.ssh_key:
         data["ssh_key"] = str(Path(host.ssh_key).expanduser())
         data["ssh_allow_agent"] = False
@@ -57,9 +56,15 @@ def host_data(host: Host, known_hosts: Path, settings: Settings) -> dict[str, An
     return data
 
 
-def needs_sudo(host: Host) -> bool:
+def login_user(host: Host, settings: Settings) -> str:
+    """The account tendr logs in as over SSH: the host's `user`, else the workspace's
+    service account (never the account that happens to run tendr)."""
+    return host.user or settings.service_account
+
+
+def needs_sudo(host: Host, settings: Settings) -> bool:
     """Remote users other than root act through sudo; the local connector never does."""
-    return host.connector == "ssh" and (host.user or "root") != "root"
+    return host.connector == "ssh" and login_user(host, settings) != "root"
 
 
 @dataclass
@@ -90,17 +95,16 @@ def open_session(hosts: Iterable[Host], known_hosts: Path, settings: Settings,
 
     def connect(pyhost: PyinfraHost) -> None:
         name = pyhost.data.get("tendr_name")
+        host = by_name[name]
         try:
             pyhost.connect(show_errors=False, raise_exceptions=True)
-        except ConnectError as exc:
-            session.errors[name] = connect_reason(exc)
         except (PyinfraError, SSHException, OSError, EOFError) as exc:  # e.g. an unknown key
-            session.errors[name] = connect_reason(ConnectError(str(exc)))
+            session.errors[name] = connect_reason(exc, host, known_hosts)
         else:
             state.activate_host(pyhost)
             session.hosts[name] = pyhost
-            session.sudo[name] = needs_sudo(by_name[name])
-            session.users[name] = by_name[name].user or "root"
+            session.sudo[name] = needs_sudo(host, settings)
+            session.users[name] = login_user(host, settings)
         if on_connected:
             on_connected(name)
 
@@ -135,13 +139,69 @@ def in_parallel(state: State, work: Callable[[T], None], items: Iterable[T]) -> 
         raise failures[0]
 
 
-def connect_reason(exc: ConnectError) -> str:
-    """pyinfra's connect errors, said so a technician knows what to do."""
-    text = " ".join(str(arg) for arg in exc.args)
+def connect_reason(exc: BaseException, host: Host, known_hosts: Path) -> str:
+    """Why a host could not be reached, said so a technician knows what to do."""
+    changed = _cause(exc, BadHostKeyException)
+    if changed is not None:
+        return changed_key_reason(host.address or host.name, host.port, known_hosts,
+                                  pinned=fingerprint(changed.expected_key),
+                                  offered=fingerprint(changed.key))
+    text = " ".join(str(arg) for arg in exc.args) or type(exc).__name__
+    # pyinfra's words for a key file that needs a passphrase (it would have us set its
+    # ssh_key_password, which tendr does not take).
+    if host.ssh_key and "is encrypted" in text:
+        return encrypted_key_reason(host.ssh_key)
+    if "no host key" in text.lower():  # paramiko's words for a host not in known_hosts
+        name = _known_hosts_name(host.address or host.name, host.port)
+        return (f"host key not verified: {known_hosts} pins no key for {name}, and tendr "
+                "never trusts a key on first use: check the host's key on the machine "
+                f"itself, then add its line to {known_hosts}")
     if "host key" in text.lower() or "known_hosts" in text:
-        return (f"host key not verified ({text}); tendr accepts only keys pinned in the "
-                "workspace's known_hosts: check the machine, then update known_hosts")
+        return f"host key not verified ({text}); tendr accepts only keys pinned in {known_hosts}"
     return f"cannot connect: {text}"
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def _cause(exc: BaseException | None, kind: type[E]) -> E | None:
+    """`exc`, or the exception it was raised from or while handling, if one is a `kind`:
+    pyinfra raises its own ConnectError while handling paramiko's."""
+    while exc is not None and not isinstance(exc, kind):
+        exc = exc.__cause__ or exc.__context__
+    return exc
+
+
+def fingerprint(key: PKey) -> str:
+    """A host key as ssh shows it: its type and SHA256 fingerprint."""
+    return f"{key.get_name()} {key.fingerprint}"
+
+
+def _known_hosts_name(address: str, port: int) -> str:
+    """How known_hosts (and ssh-keygen -R) names a host: [address]:port unless port 22."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def changed_key_reason(address: str, port: int, known_hosts: Path, *, pinned: str,
+                       offered: str) -> str:
+    """The host offered a key other than the one pinned for it: both keys, and how to
+    replace the pinned one in the workspace's file (`ssh-keygen -R` alone would edit
+    ~/.ssh/known_hosts instead)."""
+    remove = shlex.join(["ssh-keygen", "-R", _known_hosts_name(address, port),
+                         "-f", str(known_hosts)])
+    return (f"host key not verified: {address} port {port} offered {offered}, but "
+            f"{known_hosts} pins {pinned} for it. Someone may be between tendr and the "
+            "host; if the machine was reinstalled instead, check its new key on the machine "
+            f"itself, remove the old one with `{remove}`, then add the new key's line to "
+            f"{known_hosts}")
+
+
+def encrypted_key_reason(ssh_key: str) -> str:
+    """tendr cannot ask for a key's passphrase: say what works instead."""
+    return (f"the key {ssh_key} (ssh_key) is encrypted, and tendr cannot ask for its "
+            "passphrase: give the service account an unencrypted key of its own "
+            "(readable only by you), or leave ssh_key out and add the key to your ssh-agent "
+            "(ssh-add), which tendr then uses")
 
 
 # tendr calls sudo itself rather than through pyinfra's `_sudo`: when sudo wants a

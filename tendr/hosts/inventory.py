@@ -7,7 +7,7 @@ from typing import Any
 
 from tendr.errors import SelectionError
 from tendr.hosts.model import Host
-from tendr.hosts.selection import check_selector, select
+from tendr.hosts.selection import check_selector, no_match, select
 from tendr.workspace import Workspace
 
 
@@ -37,5 +37,5 @@ def limit(workspace: Workspace, selectors: Sequence[str]) -> list[Host]:
         if reason := check_selector(selector):
             raise SelectionError(selector=selector, reason=reason)
         if not select([selector], workspace.hosts):
-            raise SelectionError(selector=selector, reason="matches no host in hosts/")
+            raise SelectionError(selector=selector, reason=no_match(selector, workspace.hosts))
     return select(selectors, workspace.hosts)

@@ -16,11 +16,19 @@ class HostDefaults(Strict):
     """Values every host of the file inherits unless it sets its own."""
 
     connector: Connector = "ssh"
+    """How tendr reaches the hosts: "ssh", or "local" for the machine tendr runs on."""
     user: AccountName | None = None
+    """The account tendr logs in as over SSH; it acts as root through `sudo -n`, so it
+    needs passwordless sudo. Unset: `service_account` of tendr.toml ("tendr")."""
     port: int = Field(default=22, ge=1, le=65535)
+    """The SSH port."""
     ssh_key: str | None = None
+    """The private key file to log in with (`~` is your home), unencrypted: tendr cannot
+    ask for a passphrase. Unset: your ssh-agent and your default keys (~/.ssh/id_*)."""
     groups: list[HostName] = []
+    """Groups of every host of the file, for selectors such as 'group:NAME'."""
     tags: list[HostName] = []
+    """Tags of every host of the file, for selectors such as 'tag:NAME'."""
 
 
 class HostEntry(Strict):
@@ -34,19 +42,32 @@ class HostEntry(Strict):
     """
 
     address: Address | None = None
+    """The host's DNS name or IP address (an SSH host needs one)."""
     connector: Connector | None = None
+    """How tendr reaches the host: "ssh", or "local" for the machine tendr runs on.
+    Unset: [defaults]."""
     user: AccountName | None = None
+    """The account tendr logs in as over SSH (passwordless sudo needed). Unset: [defaults],
+    then `service_account` of tendr.toml ("tendr")."""
     port: int | None = Field(default=None, ge=1, le=65535)
+    """The SSH port. Unset: [defaults], then 22."""
     ssh_key: str | None = None
+    """The private key file to log in with, unencrypted. Unset: [defaults], then your
+    ssh-agent and default keys."""
     groups: list[HostName] = []
+    """Groups of this host, added to those of [defaults]."""
     tags: list[HostName] = []
+    """Tags of this host, added to those of [defaults]."""
 
 
 class HostsFile(Strict):
     """hosts/CLIENT.toml: the client's machines."""
 
     defaults: HostDefaults = HostDefaults()
+    """Values every host of the file takes unless it sets its own: [defaults]."""
     hosts: dict[HostName, HostEntry] = {}
+    """The client's machines by name: [hosts.NAME]. Host names are unique across all
+    hosts files."""
 
     @field_validator("hosts")
     @classmethod

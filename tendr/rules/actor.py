@@ -65,7 +65,7 @@ def check_rules_file_trust(path: Path, workspace_owner_uid: int) -> str | None:
     problems = []
     mode = stat.S_IMODE(info.st_mode)
     writable = mode & (stat.S_IWGRP | stat.S_IWOTH)
-    if _private_group(info.st_uid, info.st_gid):
+    if writable & stat.S_IWGRP and _group_holds_only(workspace_owner_uid, info):
         writable &= ~stat.S_IWGRP  # the owner's own group (umask 002), as Debian's sshd allows
     if writable:
         who = " and ".join(
@@ -88,19 +88,23 @@ def check_rules_file_trust(path: Path, workspace_owner_uid: int) -> str | None:
     )
 
 
-def _private_group(uid: int, gid: int) -> bool:
-    """True when `gid` is the user-private group of `uid`: named after the account, its
-    primary group, with no other members. Debian's sshd accepts group-writable files
-    in that case too ("user-group-modes"), since the group holds only the owner."""
+def _group_holds_only(uid: int, info: os.stat_result) -> bool:
+    """True when the group of a file holds account `uid` and nobody else (see group_holds_only)."""
     try:
-        user, group = pwd.getpwuid(uid), grp.getgrgid(gid)
+        group, file_owner = grp.getgrgid(info.st_gid), pwd.getpwuid(info.st_uid)
     except KeyError:  # an account or group that does not exist is nobody's own
         return False
-    return is_private_group(user.pw_name, user.pw_gid, group.gr_name, group.gr_mem, gid)
+    primary = [entry.pw_uid for entry in pwd.getpwall() if entry.pw_gid == info.st_gid]
+    return group_holds_only(uid, file_owner.pw_name, primary, group.gr_mem)
 
 
-def is_private_group(user: str, primary_gid: int, group: str, members: list[str],
-                     gid: int) -> bool:
-    """The rule of _private_group on plain data: the group carries the account's name, is
-    its primary group, and lists no one else (listing the account itself is no one)."""
-    return group == user and primary_gid == gid and set(members) <= {user}
+def group_holds_only(uid: int, file_owner: str, primary: list[int], members: list[str]) -> bool:
+    """Debian's sshd StrictModes exception ("user-group-modes"), exactly: a group-writable
+    file is safe when every account whose primary group it is has uid `uid` (the account
+    the file must belong to), its member list is empty or names the file's owner alone, and
+    the group is not empty (empty groups belong to setgid programs, not to a person)."""
+    if any(other != uid for other in primary):
+        return False
+    if members not in ([], [file_owner]):
+        return False
+    return bool(primary or members)

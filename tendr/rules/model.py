@@ -7,13 +7,16 @@ matches nothing would allow what it meant to forbid).
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from tendr.hosts.selection import check_selector
+from tendr.hosts.selection import SELECTOR_HELP, SELECTOR_REGEX, check_selector
 from tendr.model import Strict
+from tendr.names import Documented
 from tendr.states.kinds import KINDS as RESOURCE_KINDS
 
 OWNER = "@owner"
@@ -22,18 +25,31 @@ OWNER = "@owner"
 READING_OPS = ("plan", "logs", "diagnose", "report")
 """Operations that only read; every other operation is KIND.VERB."""
 
-KINDS = (*RESOURCE_KINDS, "driver")
-"""The KIND of every changing operation (KIND.VERB): the resource kinds, and `driver`
-(installing a driver package for a printer or a module)."""
+VERBS: dict[str, tuple[str, ...]] = {
+    **{name: kind.verbs for name, kind in RESOURCE_KINDS.items()},
+    "driver": ("install",),  # installing a driver package for a printer or a module
+}
+"""The verbs of each KIND of changing operation (KIND.VERB): what the engines do."""
+
+KINDS = tuple(VERBS)
+OPERATIONS = (*READING_OPS, *(f"{kind}.{verb}" for kind, verbs in VERBS.items() for verb in verbs))
+"""Every operation there is: what a rule's pattern may match."""
+
 
 _SEGMENT = re.compile(r"[a-z0-9_-]+")
 _ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}\$?")  # as tendr.names.AccountName
 _WILDCARD_MEMBERS = frozenset({"all", "any", "everyone", "everybody", "@all", "@everyone"})
 _ROLE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+_REMOVE_WORDS = frozenset({"delete", "uninstall", "purge", "erase", "rm", "del"})
+
+
+def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def check_op_pattern(pattern: str) -> str | None:
-    """Return why `pattern` is not an operation pattern, or None when it is one."""
+    """Why `pattern` is not an operation pattern that can match an operation, or None."""
     if pattern == "*":
         return None
     segments = pattern.split(".")
@@ -46,17 +62,44 @@ def check_op_pattern(pattern: str) -> str | None:
     if len(segments) == 1:
         if pattern in READING_OPS:
             return None
+        hint = _did_you_mean(pattern, [*READING_OPS, *(f"{kind}.*" for kind in KINDS)])
         return (
-            f"{pattern!r} is not an operation: reading operations are "
-            f"{', '.join(READING_OPS)}; changes are KIND.VERB (did you mean '{pattern}.*'?)"
+            f"{pattern!r} is not an operation{hint}: reading operations are "
+            f"{', '.join(READING_OPS)}; changes are KIND.VERB"
         )
     if len(segments) > 2:
         return f"{pattern!r} can match no operation: operations are a word or KIND.VERB"
-    kind = segments[0]
-    if kind != "*" and kind not in KINDS:
-        expected = ", ".join(KINDS)
-        return f"{pattern!r}: {kind!r} is not a kind of resource (expected one of {expected})"
-    return None
+    kind, verb = segments
+    if kind != "*" and kind not in VERBS:
+        hint = _did_you_mean(kind, KINDS)
+        return f"{pattern!r}: {kind!r} is not a kind{hint}; kinds are {', '.join(KINDS)}"
+    verbs = VERBS[kind] if kind != "*" else tuple(dict.fromkeys(
+        v for listed in VERBS.values() for v in listed))
+    if verb == "*" or verb in verbs:
+        return None
+    near = _near_verb(verb, verbs)
+    hint = f" (did you mean '{kind}.{near}'?)" if near else ""
+    if kind == "*":
+        return (f"{pattern!r} can match no operation{hint}: no kind has the verb {verb!r}; "
+                f"the verbs are {', '.join(verbs)}")
+    return f"{pattern!r} is not an operation{hint}: {kind}'s verbs are {', '.join(verbs)}"
+
+
+def _near_verb(verb: str, verbs: tuple[str, ...]) -> str | None:
+    """The verb meant: `remove` for the words people use for it, else a near spelling."""
+    if verb in _REMOVE_WORDS and "remove" in verbs:
+        return "remove"
+    close = difflib.get_close_matches(verb, verbs, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def check_operation(op: str) -> str | None:
+    """Why `op` is not one operation (as `rules explain` takes), or None."""
+    if op in OPERATIONS:
+        return None
+    if "*" in op and not check_op_pattern(op):
+        return f"{op!r} is a pattern; name one operation, such as {OPERATIONS[0]!r}"
+    return check_op_pattern(op) or f"{op!r} is not an operation"
 
 
 def _op_pattern(value: str) -> str:
@@ -94,10 +137,32 @@ def _role_name(value: str) -> str:
     return value
 
 
-OpPattern = Annotated[str, AfterValidator(_op_pattern)]
-Selector = Annotated[str, AfterValidator(_selector)]
-Member = Annotated[str, AfterValidator(_member)]
-RoleName = Annotated[str, AfterValidator(_role_name)]
+# What check_op_pattern accepts, as one regex for editors: '*', a reading operation,
+# KIND.VERB, KIND.* or *.VERB of the kinds and verbs there are.
+_ALL_VERBS = tuple(dict.fromkeys(verb for verbs in VERBS.values() for verb in verbs))
+_OP_REGEX = "|".join([
+    r"\*", *READING_OPS,
+    *(kind + r"\.(?:" + "|".join((r"\*", *verbs)) + ")" for kind, verbs in VERBS.items()),
+    r"\*\.(?:" + "|".join((r"\*", *_ALL_VERBS)) + ")",
+])
+
+OpPattern = Annotated[str, AfterValidator(_op_pattern), Documented(
+    "An operation or a pattern of them: a reading operation (plan, logs, diagnose, report), "
+    "KIND.VERB such as 'service.restart', or '*' for one whole segment ('service.*', "
+    "'*.remove'; '*' alone is every operation)",
+    pattern=_OP_REGEX,
+)]
+Selector = Annotated[str, AfterValidator(_selector), Documented(
+    f"Hosts: {SELECTOR_HELP}", pattern=SELECTOR_REGEX,
+)]
+Member = Annotated[str, AfterValidator(_member), Documented(
+    f"An operating-system account name, or {OWNER!r} for the account that owns the "
+    "workspace; no wildcards: members are listed one by one",
+    pattern=rf"{OWNER}|{_ACCOUNT.pattern}", refused="|".join(sorted(_WILDCARD_MEMBERS)),
+)]
+RoleName = Annotated[str, AfterValidator(_role_name), Documented(
+    "A role name (letters, digits, _ and -)", pattern=_ROLE.pattern,
+)]
 
 
 class Rule(Strict):
@@ -109,7 +174,11 @@ class Rule(Strict):
     """
 
     ops: tuple[OpPattern, ...] = Field(min_length=1)
+    """Operations the rule is about: 'plan', 'service.restart', 'printer.*', '*.remove',
+    '*'. Patterns are anchored; '*' stands for one whole segment."""
     hosts: tuple[Selector, ...] = Field(min_length=1)
+    """Hosts the rule is about: 'all', a host name, 'group:NAME', 'client:NAME' or
+    'tag:NAME'."""
 
 
 class Role(Strict):
@@ -125,9 +194,14 @@ class Role(Strict):
     """
 
     description: str = ""
+    """What the role is for, in a few words."""
     members: tuple[Member, ...] = ()
+    """Who holds the role: operating-system account names, or "@owner" for the account
+    that owns the workspace folder. No wildcards."""
     allow: tuple[Rule, ...] = ()
+    """What the members may do, where. Anything not allowed is denied."""
     deny: tuple[Rule, ...] = ()
+    """What the members may not do, where; a deny beats any allow, in any file."""
 
 
 class RulesFile(Strict):
@@ -141,3 +215,4 @@ class RulesFile(Strict):
     """
 
     roles: dict[RoleName, Role] = {}
+    """Roles by name: [roles.NAME]."""

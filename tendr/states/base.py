@@ -37,7 +37,11 @@ class SecretRef(Strict):
     """
 
     file: WorkspacePath | None = None
+    """A file in the workspace holding the secret, such as "secrets/acme-restic.pass"
+    (keep secrets/ out of git)."""
     env: str | None = None
+    """An environment variable holding the secret when tendr runs, such as
+    "ACME_RESTIC_PASSWORD"."""
 
     @model_validator(mode="before")
     @classmethod

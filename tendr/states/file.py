@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import model_validator
 
-from tendr.changes import Change, FieldChange, Put, Run, Step, Unreadable
+from tendr.changes import Change, FieldChange, Put, Run, Step, Unreadable, content_value
 from tendr.names import AbsolutePath, AccountName, FileMode, WorkspacePath
 from tendr.states.base import ResourceSpec
 from tendr.states.kind import Context, Kind, Reference, unknown
@@ -41,12 +41,21 @@ class FileSpec(ResourceSpec):
     identity: ClassVar[str] = "path"
 
     path: AbsolutePath
+    """Where the file is on the host: an absolute, normal path."""
     content: str | None = None
+    """The file's whole content. Give content or source, not both; neither: the content
+    is left alone."""
     source: WorkspacePath | None = None
+    """A file in the workspace, relative to its root, whose bytes become the content."""
     mode: FileMode | None = None
+    """Permission bits as an octal string, such as "0644". Unset: left alone (0644 for a
+    new file)."""
     owner: AccountName | None = None
+    """The owning account. Unset: left alone (root for a new file)."""
     group: AccountName | None = None
+    """The owning group. Unset: left alone (root for a new file)."""
     present: bool = True
+    """true: the file exists as declared; false: it is removed (then nothing else)."""
 
     @model_validator(mode="after")
     def _one_content(self) -> FileSpec:
@@ -127,9 +136,16 @@ def _octal(mode: str | None) -> str:
     return f"{int(mode or '0', 8):04o}"
 
 
-def describe_content(data: bytes) -> str:
-    """How a file's content shows in a plan: size and hash, never the bytes themselves."""
-    return f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:12]}"
+def world_readable(mode: str | None) -> bool:
+    """Whether a file of this mode is readable by every account on the host (o+r): only
+    then does a plan show its content's size and hash."""
+    return mode is not None and int(mode, 8) & 0o004 != 0
+
+
+def wanted_content(data: bytes, mode: str | None) -> dict[str, Any]:
+    """The content tendr would write, as the plan shows it: never the bytes themselves,
+    and the size and hash only when the file is to be world-readable."""
+    return content_value(len(data), hashlib.sha256(data).hexdigest(), world_readable(mode))
 
 
 def content_of(spec: FileSpec, context: Context) -> bytes | None:
@@ -156,13 +172,15 @@ def diff(spec: FileSpec, actual: FileActual, context: Context) -> list[Change]:
                      actual, op="file.write", kind="file")
 
 
-def diff_file(path: str, content: bytes | None, mode: str | None, owner: str | None,
+def diff_file(path: str, data: bytes | None, mode: str | None, owner: str | None,
               group: str | None, actual: FileActual, *, op: str, kind: str) -> list[Change]:
     """The change making `path` a regular file with these attributes; shared with the
     service kind for unit files and drop-ins."""
-    wanted_hash = hashlib.sha256(content).hexdigest() if content is not None else None
+    wanted_hash = hashlib.sha256(data).hexdigest() if data is not None else None
     if actual.type != "file":
-        after = {"content": describe_content(content) if content is not None else "(empty)",
+        # A new file gets the mode given, else 0644 (see execute.PUT_SCRIPT).
+        after = {"content": wanted_content(data, mode or "0644") if data is not None
+                 else "(empty)",
                  "mode": mode, "owner": owner, "group": group}
         note = {"absent": _new_folders(path, actual.existing),
                 "link": "replaces the symbolic link there (its target is left alone)"
@@ -171,10 +189,11 @@ def diff_file(path: str, content: bytes | None, mode: str | None, owner: str | N
                        fields=tuple(FieldChange(k, None, v) for k, v in after.items() if v))]
     fields: list[FieldChange] = []
     if wanted_hash is not None and wanted_hash != actual.sha256:
-        assert content is not None
-        fields.append(FieldChange(
-            "content", f"{actual.size} bytes, sha256 {(actual.sha256 or '')[:12]}",
-            describe_content(content)))
+        assert data is not None
+        # New content keeps the file's mode unless one is given (see execute.PUT_SCRIPT).
+        before = content_value(actual.size or 0, actual.sha256 or "",
+                               world_readable(actual.mode))
+        fields.append(FieldChange("content", before, wanted_content(data, mode or actual.mode)))
     if not same_mode(mode, actual.mode):
         fields.append(FieldChange("mode", _octal(actual.mode), _octal(mode)))
     for name, want, have in (("owner", owner, actual.owner), ("group", group, actual.group)):
@@ -261,4 +280,5 @@ def references(spec: FileSpec) -> list[Reference]:
     return [Reference("source", spec.source)] if spec.source is not None else []
 
 
-KIND: Kind[FileSpec] = Kind("file", FileSpec, probe, parse, diff, steps, references)
+KIND: Kind[FileSpec] = Kind("file", FileSpec, probe, parse, diff, steps, references,
+                               verbs=("write", "remove"))

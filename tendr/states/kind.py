@@ -55,6 +55,8 @@ class Kind(Generic[S]):
     # The steps of several changes with the same operation made together, where the tool
     # does that better (one apt run for many packages); None: one change at a time.
     batch: Callable[[Sequence[tuple[S, Change]], Context], list[Step]] | None = None
+    # The operations (KIND.VERB) its changes carry, which rules may name; nothing else.
+    verbs: tuple[str, ...] = field(kw_only=True)
 
 
 def unknown(spec: ResourceSpec, actual: Unreadable) -> list[Change]:

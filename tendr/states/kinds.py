@@ -19,7 +19,7 @@ from tendr.states.module import ModuleSpec
 from tendr.states.printer import PrinterSpec
 
 
-def _not_yet(name: str, spec: type[ResourceSpec],
+def _not_yet(name: str, spec: type[ResourceSpec], verbs: tuple[str, ...],
              references: Any = None) -> Kind[Any]:
     reason = Unreadable(f"planning {name} resources is not implemented yet; not checked")
 
@@ -36,8 +36,8 @@ def _not_yet(name: str, spec: type[ResourceSpec],
         return []
 
     if references is None:
-        return Kind(name, spec, probe, parse, diff, steps)
-    return Kind(name, spec, probe, parse, diff, steps, references)
+        return Kind(name, spec, probe, parse, diff, steps, verbs=verbs)
+    return Kind(name, spec, probe, parse, diff, steps, references, verbs=verbs)
 
 
 def _backup_references(spec: BackupSpec) -> list[Reference]:
@@ -49,8 +49,11 @@ def _backup_references(spec: BackupSpec) -> list[Reference]:
 KINDS: dict[str, Kind[Any]] = {
     "package": package.KIND,
     "file": file.KIND,
-    "module": _not_yet("module", ModuleSpec),
+    # The verbs of the kinds not written yet are the operations their engines will have.
+    "module": _not_yet("module", ModuleSpec, ("load", "unload", "configure")),
     "service": service.KIND,
-    "printer": _not_yet("printer", PrinterSpec),
-    "backup": _not_yet("backup", BackupSpec, _backup_references),
+    "printer": _not_yet("printer", PrinterSpec,
+                        ("add", "configure", "enable", "disable", "remove")),
+    "backup": _not_yet("backup", BackupSpec, ("configure", "init", "run", "remove"),
+                       _backup_references),
 }

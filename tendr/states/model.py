@@ -6,8 +6,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from tendr.hosts.selection import check_selector
+from tendr.hosts.selection import SELECTOR_HELP, SELECTOR_REGEX, check_selector
 from tendr.model import Strict
+from tendr.names import Documented
 from tendr.states import SPECS
 from tendr.states.backup import BackupSpec
 from tendr.states.base import ResourceSpec
@@ -25,7 +26,8 @@ def _selector(value: str) -> str:
 
 
 # Checked one by one, so each malformed selector is reported at hosts[INDEX].
-Selector = Annotated[str, AfterValidator(_selector)]
+Selector = Annotated[str, AfterValidator(_selector),
+                     Documented(f"Hosts: {SELECTOR_HELP}", pattern=SELECTOR_REGEX)]
 
 
 class StateFile(Strict):
@@ -42,13 +44,22 @@ class StateFile(Strict):
     """
 
     description: str = ""
+    """What this state is for, in a few words."""
     hosts: list[Selector] = Field(min_length=1)
+    """The hosts this file targets: host names, 'group:NAME', 'client:NAME', 'tag:NAME' or
+    'all'. Each must select at least one host."""
     service: list[ServiceSpec] = []
+    """systemd units: [[service]]."""
     module: list[ModuleSpec] = []
+    """Kernel modules: [[module]]."""
     printer: list[PrinterSpec] = []
+    """CUPS print queues: [[printer]]."""
     backup: list[BackupSpec] = []
+    """restic backup jobs: [[backup]]."""
     package: list[PackageSpec] = []
+    """apt packages: [[package]]."""
     file: list[FileSpec] = []
+    """Files: [[file]]."""
 
     def resources(self) -> list[tuple[str, ResourceSpec]]:
         """Every resource with its key path in the file, e.g. ('service[0]', spec)."""

@@ -29,10 +29,16 @@ class ModuleSpec(ResourceSpec):
     identity: ClassVar[str] = "name"
 
     name: ModuleName
+    """The kernel module's name, such as "usb_storage"."""
     loaded: bool | None = None
+    """true: loaded now (modprobe); false: unloaded. Unset: left alone."""
     at_boot: bool | None = None
+    """true: loaded at every boot (/etc/modules-load.d). Unset: left alone."""
     options: dict[OptionName, str | int | bool] = {}
+    """Module parameters, written as `options` in /etc/modprobe.d, such as
+    { power_save = 1 }."""
     blacklisted: bool | None = None
+    """true: never loaded automatically (blacklist in /etc/modprobe.d). Unset: left alone."""
 
     @model_validator(mode="after")
     def _consistent(self) -> ModuleSpec:

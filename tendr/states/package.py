@@ -27,7 +27,9 @@ class PackageSpec(ResourceSpec):
     identity: ClassVar[str] = "name"
 
     name: PackageName
+    """The Debian package name, optionally with an architecture ("libc6:amd64")."""
     present: bool = True
+    """true: installed; false: removed."""
 
 
 # -- facts, diff and steps -------------------------------------------------------
@@ -142,4 +144,5 @@ def _apt(op: str, names: list[str]) -> list[Step]:
     return [Run(("sh", "-c", script), f"install {' '.join(names)}")]
 
 
-KIND: Kind[PackageSpec] = Kind("package", PackageSpec, probe, parse, diff, steps, batch=batch)
+KIND: Kind[PackageSpec] = Kind("package", PackageSpec, probe, parse, diff, steps, batch=batch,
+                                     verbs=("install", "remove"))

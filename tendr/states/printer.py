@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
-from tendr.names import PackageName, PrinterName
+from tendr.names import PackageName, PrinterName, anchored
 from tendr.states.base import ResourceSpec
 
 # Device URIs as lpadmin -v takes them: a scheme and printable, unquoted characters.
@@ -38,16 +38,29 @@ class PrinterSpec(ResourceSpec):
     identity: ClassVar[str] = "name"
 
     name: PrinterName
-    uri: str | None = None
-    driver: str = "everywhere"
+    """The CUPS queue name, such as "frontdesk"."""
+    uri: str | None = Field(default=None, json_schema_extra={"pattern": anchored(_URI.pattern)})
+    """The device URI, such as "ipp://192.0.2.50/ipp/print" (see `lpinfo -v`)."""
+    driver: str = Field(default="everywhere",
+                        json_schema_extra={"pattern": anchored(_DRIVER.pattern)})
+    """The driver: IPP Everywhere ("everywhere", driverless), "raw", or a model from
+    `lpinfo -m`."""
     packages: list[PackageName] = []
+    """Driver packages the queue needs, installed first."""
     default: bool | None = None
+    """true: the host's default printer. Unset: left alone."""
     enabled: bool = True
+    """Whether the queue prints (cupsenable / cupsdisable)."""
     accepting: bool = True
+    """Whether the queue accepts jobs (cupsaccept / cupsreject)."""
     shared: bool = False
+    """Whether the queue is shared on the network."""
     description: str | None = None
+    """The queue's description, one line."""
     location: str | None = None
+    """Where the printer is, one line, such as "Reception"."""
     present: bool = True
+    """true: the queue exists; false: it is removed."""
 
     @field_validator("uri")
     @classmethod

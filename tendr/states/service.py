@@ -38,12 +38,22 @@ class ServiceSpec(ResourceSpec):
     identity: ClassVar[str] = "unit"
 
     unit: UnitName
+    """The unit's name with its type, such as "cups.service" or "backup.timer"."""
     enabled: bool | None = None
+    """true: started at boot (systemctl enable); false: not (disable). Unset: left alone."""
     running: bool | None = None
+    """true: started now; false: stopped. Unset: left alone."""
     masked: bool | None = None
+    """true: masked, so nothing can start it (then no enabled, running or content);
+    false: unmasked. Unset: left alone."""
     content: str | None = None
+    """The unit file tendr writes, /etc/systemd/system/UNIT. Unset: the unit's own files
+    are left alone."""
     dropins: dict[DropinName, str] = {}
+    """Drop-in files by name, written to /etc/systemd/system/UNIT.d/NAME, such as
+    { "10-limits.conf" = "[Service]\\nMemoryMax=200M\\n" }."""
     restart_on_change: bool = True
+    """Restart a running unit when tendr changes its unit file or drop-ins."""
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceSpec:
@@ -58,6 +68,8 @@ UNIT_DIR = "/etc/systemd/system"
 _PROPERTIES = "Id,LoadState,ActiveState,SubState,UnitFileState"
 _RUNNING = {"active", "reloading", "activating"}
 _ENABLED = {"enabled", "enabled-runtime"}
+# What a plan shows as the state of a unit systemd does not know (yet).
+NOT_INSTALLED = "not installed"
 # Unit-file states where `systemctl enable` has nothing to do.
 _CANNOT_ENABLE = {"static", "generated", "transient", "alias", "indirect"}
 
@@ -161,13 +173,13 @@ def diff(spec: ServiceSpec, actual: ServiceActual | Unreadable, context: Context
     configure = _configure(spec, actual)
     changes += configure
     configured = bool(configure)
-    exists = actual.load != "not-found" or configured or spec.content is not None
     depends = _dependency(spec, actual, context, configured)
     changes += _enable(spec, actual, depends)
     changes += _run(spec, actual, depends, configured)
-    if not exists and changes:
+    # Drop-ins alone do not make a unit: only its own file (or a package) does.
+    if actual.load == "not-found" and spec.content is None and not depends and changes:
         note = "the unit does not exist on the host, and nothing in this plan provides it"
-        changes = [c if c.depends_on else replace(c, note=note) for c in changes]
+        changes = [replace(c, note=note) for c in changes]
     return changes
 
 
@@ -176,12 +188,12 @@ def _dependency(spec: ServiceSpec, actual: ServiceActual, context: Context,
     """Why the outcome of enabling or starting this unit cannot be known in a dry run."""
     if actual.masked and not spec.masked:
         return f"service.unmask {spec.unit} (what is behind the mask shows only then)"
-    if configured and actual.load == "not-found":
+    if configured and spec.content is not None and actual.load == "not-found":
         return f"service.configure {spec.unit} (the unit file is written first)"
-    installs = context.planned("package.install")
-    if actual.load == "not-found" and installs:
-        names = ", ".join(c.resource for c in installs)
-        return f"package.install {names} (the unit may come with it)"
+    # Which package brings a unit shows only once it is installed (a dry run cannot
+    # look inside packages not yet downloaded): naming one would be a guess.
+    if actual.load == "not-found" and context.planned("package.install"):
+        return "the planned package installs (the unit may come with one of them)"
     return ""
 
 
@@ -191,12 +203,14 @@ def _configure(spec: ServiceSpec, actual: ServiceActual) -> list[Change]:
     if spec.content is not None:
         for change in diff_file(unit_path(spec), spec.content.encode(), "0644", "root", "root",
                                 actual.unit_file, op="service.configure", kind="service"):
-            fields += [replace(f, name=f"unit file {f.name}") for f in change.fields]
+            fields += [replace(f, name=f"unit_file_{f.name}", label=f"unit file {f.name}")
+                       for f in change.fields]
             action = "add" if change.action == "add" and actual.load == "not-found" else action
     for name, text in spec.dropins.items():
         for change in diff_file(dropin_path(spec, name), text.encode(), "0644", "root", "root",
                                 actual.dropins[name], op="service.configure", kind="service"):
-            fields += [replace(f, name=f"{name} {f.name}") for f in change.fields]
+            fields += [replace(f, name=f"dropin_{name}_{f.name}",
+                               label=f"drop-in {name} {f.name}") for f in change.fields]
     if not fields:
         return []
     return [Change(kind="service", resource=spec.unit, op="service.configure", action=action,
@@ -218,6 +232,12 @@ def _mask(spec: ServiceSpec, actual: ServiceActual) -> list[Change]:
                    fields=(FieldChange("masked", actual.masked, wanted),))]
 
 
+def _now(actual: ServiceActual, value: str) -> str:
+    """A field's value before the change: systemd's own word, except for a unit it does
+    not know (its 'inactive (dead)' and 'none' would be states the unit has not got)."""
+    return NOT_INSTALLED if actual.load == "not-found" else value
+
+
 def _enable(spec: ServiceSpec, actual: ServiceActual, depends: str) -> list[Change]:
     state = actual.unit_file_state
     if spec.enabled is None or (spec.enabled and (state in _ENABLED or state in _CANNOT_ENABLE)):
@@ -226,7 +246,8 @@ def _enable(spec: ServiceSpec, actual: ServiceActual, depends: str) -> list[Chan
         return []
     op = "service.enable" if spec.enabled else "service.disable"
     return [Change(kind="service", resource=spec.unit, op=op, action="change",
-                   depends_on=depends, fields=(FieldChange("enabled", state, op[8:] + "d"),))]
+                   depends_on=depends,
+                   fields=(FieldChange("enabled", _now(actual, state), op[8:] + "d"),))]
 
 
 def _run(spec: ServiceSpec, actual: ServiceActual, depends: str,
@@ -236,7 +257,8 @@ def _run(spec: ServiceSpec, actual: ServiceActual, depends: str,
         op = "service.start" if spec.running else "service.stop"
         after = "active (running)" if spec.running else "inactive (dead)"
         return [Change(kind="service", resource=spec.unit, op=op, action="change",
-                       depends_on=depends, fields=(FieldChange("state", actual.state, after),))]
+                       depends_on=depends,
+                       fields=(FieldChange("state", _now(actual, actual.state), after),))]
     if configured and running and spec.restart_on_change and spec.running is not False:
         return [Change(kind="service", resource=spec.unit, op="service.restart", action="change",
                        depends_on=f"service.configure {spec.unit}",
@@ -262,4 +284,5 @@ def steps(spec: ServiceSpec, change: Change, context: Context) -> list[Step]:
     return [Run(("systemctl", verb, "--quiet", *runtime, "--", spec.unit))]
 
 
-KIND: Kind[ServiceSpec] = Kind("service", ServiceSpec, probe, parse, diff, steps)
+KIND: Kind[ServiceSpec] = Kind("service", ServiceSpec, probe, parse, diff, steps, verbs=(
+    "start", "stop", "restart", "enable", "disable", "mask", "unmask", "configure"))
