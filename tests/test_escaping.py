@@ -13,7 +13,7 @@ from rich.console import Console
 from tendr.changes import Change, ChangeResult, HostResult
 from tendr.plan import HostPlan
 from tendr.report import escape, host_lines, result_lines
-from tests.helpers import ADMIN_RULES, build_tree, run_program, run_tendr
+from tests.helpers import ADMIN_RULES, build_tree, needs_root, run_program, run_tendr
 
 # Moves the cursor up five lines and erases the screen below: raw, it hides a plan's
 # first lines above apply's question. Then a right-to-left override.
@@ -86,6 +86,7 @@ INVALID = {
 }
 
 
+@needs_root  # it applies to this machine
 def test_every_text_command_shows_workspace_values_escaped(tmp_path: Path) -> None:
     """plan, apply, hosts, rules, validate and audit-log show, in-process: the values are
     there, escaped, and nothing raw reaches the terminal."""
@@ -111,6 +112,7 @@ def test_every_text_command_shows_workspace_values_escaped(tmp_path: Path) -> No
         assert shown in text, (command, text)
 
 
+@needs_root  # it applies to this machine
 def test_the_installed_program_prints_nothing_raw(tmp_path: Path) -> None:
     """The real console script, stdout and stderr apart: nothing raw in either."""
     ws, _ = evil_workspace(tmp_path)
@@ -129,6 +131,7 @@ def test_the_installed_program_prints_nothing_raw(tmp_path: Path) -> None:
         assert shown in done.stdout + done.stderr, (args, done.stdout, done.stderr)
 
 
+@needs_root  # it applies to this machine
 def test_json_escapes_controls_and_keeps_the_values(tmp_path: Path) -> None:
     """--format json stays JSON with every control character escaped, and a script
     reads back the exact values."""
