@@ -96,6 +96,20 @@ def test_hosts_json(sample: Path) -> None:
     assert hosts["beta-desk01"]["states"] == ["states/all.toml"]
 
 
+def test_hosts_shows_the_account_tendr_logs_in_as(tmp_path: Path) -> None:
+    """A host without `user` shows the service account tendr will log in as, not nothing;
+    the local connector logs in as no one."""
+    root = build_tree(tmp_path, {
+        "hosts/acme.toml": '[hosts.a]\naddress = "192.0.2.1"\n[hosts.b]\naddress = "192.0.2.2"\n'
+                           'user = "admin"\n[hosts.c]\nconnector = "local"\n',
+        "known_hosts": "", "tendr.toml": 'service_account = "msp"\n',
+    })
+    result = run("hosts", "-w", str(root), "--format", "json")
+    assert result.exit_code == 0, result.output
+    users = {h["name"]: h["user"] for h in json.loads(result.stdout)["hosts"]}
+    assert users == {"a": "msp", "b": "admin", "c": None}
+
+
 @pytest.mark.parametrize(
     ("limits", "selected"),
     [

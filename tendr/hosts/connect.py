@@ -24,7 +24,7 @@ from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
 
 from tendr.errors import CommandTimeout, ConnectionLost, HostError
-from tendr.hosts.model import Host
+from tendr.hosts.model import Host, login_user
 from tendr.settings import Settings
 
 # pyinfra and paramiko log what tendr reports itself (an unknown host key, a bad
@@ -54,12 +54,6 @@ def host_data(host: Host, known_hosts: Path, settings: Settings) -> dict[str, An
         data["ssh_allow_agent"] = False
         data["ssh_look_for_keys"] = False
     return data
-
-
-def login_user(host: Host, settings: Settings) -> str:
-    """The account tendr logs in as over SSH: the host's `user`, else the workspace's
-    service account (never the account that happens to run tendr)."""
-    return host.user or settings.service_account
 
 
 def needs_sudo(host: Host, settings: Settings) -> bool:

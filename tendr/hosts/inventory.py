@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tendr.errors import SelectionError
-from tendr.hosts.model import Host
+from tendr.hosts.model import Host, login_user
 from tendr.hosts.selection import check_selector, no_match, select
 from tendr.workspace import Workspace
 
@@ -19,7 +19,7 @@ def host_rows(workspace: Workspace, hosts: list[Host]) -> list[dict[str, Any]]:
             "client": host.client,
             "address": host.address or ("local" if host.connector == "local" else None),
             "port": host.port if host.connector == "ssh" else None,
-            "user": host.user,
+            "user": login_user(host, workspace.settings) if host.connector == "ssh" else None,
             "connector": host.connector,
             "groups": list(host.groups),
             "tags": list(host.tags),

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from tendr.model import Strict
 from tendr.names import AccountName, Address, HostName
+from tendr.settings import Settings
 
 Connector = Literal["ssh", "local"]
 
@@ -107,3 +108,9 @@ class Host(Strict):
             tags=tuple(dict.fromkeys([*defaults.tags, *entry.tags])),
             file=file,
         )
+
+
+def login_user(host: Host, settings: Settings) -> str:
+    """The account tendr logs in as over SSH: the host's `user`, else the workspace's
+    service account (never the account that happens to run tendr)."""
+    return host.user or settings.service_account
