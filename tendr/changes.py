@@ -34,7 +34,7 @@ class FieldChange:
 HIDDEN: dict[str, Any] = {"hidden": "not world-readable"}
 
 
-def content_value(size: int, sha256: str, shown: bool) -> dict[str, Any]:
+def content_value(size: int | None, sha256: str | None, shown: bool) -> dict[str, Any]:
     """A file's content as plans show it: its size and SHA-256 only where the file is (or
     will be) world-readable on the host, else only that it is hidden. Anyone on the host
     may hash a world-readable file anyway; a root-only one's hash would give a short

@@ -66,6 +66,7 @@ def _value(value: Any) -> str:
 
 
 def _field(item: FieldChange) -> str:
+    """`name: before → after`; a content hidden on both sides only differs, nothing more."""
     if item.before == HIDDEN and item.after == HIDDEN:
         return f"{escape(item.title)}: differs (not world-readable: no hash or size shown)"
     return f"{escape(item.title)}: {escape(_value(item.before))} → {escape(_value(item.after))}"

@@ -191,8 +191,7 @@ def diff_file(path: str, data: bytes | None, mode: str | None, owner: str | None
     if wanted_hash is not None and wanted_hash != actual.sha256:
         assert data is not None
         # New content keeps the file's mode unless one is given (see execute.PUT_SCRIPT).
-        before = content_value(actual.size or 0, actual.sha256 or "",
-                               world_readable(actual.mode))
+        before = content_value(actual.size, actual.sha256, world_readable(actual.mode))
         fields.append(FieldChange("content", before, wanted_content(data, mode or actual.mode)))
     if not same_mode(mode, actual.mode):
         fields.append(FieldChange("mode", _octal(actual.mode), _octal(mode)))
