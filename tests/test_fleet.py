@@ -216,9 +216,11 @@ def test_down_leaves_nothing_behind(fleet: Fleet) -> None:
 
 
 def _start_time(pid: int) -> str | None:
-    """When process `pid` started (field 22 of /proc/PID/stat), or None once it is gone."""
+    """When process `pid` started (field 22 of /proc/PID/stat), or None once it is gone or
+    only a zombie waiting for its parent to read its status."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rpartition(")")[2].split()[19]
+    fields = stat.rpartition(")")[2].split()  # from field 3, the state, on
+    return None if fields[0] == "Z" else fields[19]
