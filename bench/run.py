@@ -50,8 +50,10 @@ from tests.fleet.host import Host  # noqa: E402
 DESIRED = BENCH / "desired"
 RESULTS = BENCH / "results"
 TOOLS = ("tendr", "pyinfra", "ansible")
-EXPECTED_EXIT = {"plan": {"tendr": 2, "pyinfra": 0, "ansible": 0},
-                 "apply": {"tendr": 0, "pyinfra": 0, "ansible": 0}}
+EXPECTED_EXIT = {
+    "plan": {"tendr": 2, "pyinfra": 0, "ansible": 0},
+    "apply": {"tendr": 0, "pyinfra": 0, "ansible": 0},
+}
 SAMPLE_INTERVAL = 0.1  # seconds between samples of the process tree's memory
 RUN_TIMEOUT = 1800.0
 MIB = 2**20
@@ -110,8 +112,9 @@ class Journals:
         script += '; echo "@self $SSH_CLIENT"'
         result = host.run(script, timeout=60)
         if result.returncode != 0:
-            raise FleetLost(f"{host.name}: reading the sshd journal failed: "
-                            f"{result.stderr.strip()}")
+            raise FleetLost(
+                f"{host.name}: reading the sshd journal failed: {result.stderr.strip()}"
+            )
         lines = result.stdout.splitlines()
         for line in lines:
             if line.startswith(CURSOR_PREFIX):
@@ -184,8 +187,9 @@ def measure(argv: Sequence[str], cwd: Path, env: dict[str, str], output: Path) -
     done = threading.Event()
     with output.open("wb") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
         root = psutil.Process(proc.pid)
 
         def sample() -> None:
@@ -229,14 +233,19 @@ def prepare_tendr(work: Path, fleet: Fleet, hosts: Sequence[Host], mode: str) ->
     (work / "tendr.toml").write_text(
         f'known_hosts = "known_hosts"\nparallel = {len(hosts)}   # all hosts at once\n'
     )
-    for folder, name, source in (("states", "bench.toml", "tendr-state.toml"),
-                                 ("rules", "roles.toml", "tendr-roles.toml")):
+    for folder, name, source in (
+        ("states", "bench.toml", "tendr-state.toml"),
+        ("rules", "roles.toml", "tendr-roles.toml"),
+    ):
         (work / folder).mkdir(mode=0o755, exist_ok=True)
         target = work / folder / name
         shutil.copyfile(DESIRED / source, target)
         target.chmod(0o644)  # tendr refuses rules others may write to
-    argv = [executable("tendr"), "plan", "-w", str(work)] if mode == "plan" else \
-        [executable("tendr"), "apply", "--yes", "-w", str(work)]
+    argv = (
+        [executable("tendr"), "plan", "-w", str(work)]
+        if mode == "plan"
+        else [executable("tendr"), "apply", "--yes", "-w", str(work)]
+    )
     return Prepared(argv, work, _env())
 
 
@@ -247,8 +256,14 @@ def prepare_pyinfra(work: Path, _fleet: Fleet, hosts: Sequence[Host], mode: str)
         f"fleet = {inventory!r}\n"
     )
     shutil.copyfile(DESIRED / "deploy.py", work / "deploy.py")
-    argv = [executable("pyinfra"), "inventory.py", "deploy.py",
-            "--dry" if mode == "plan" else "-y", "--parallel", str(len(hosts))]
+    argv = [
+        executable("pyinfra"),
+        "inventory.py",
+        "deploy.py",
+        "--dry" if mode == "plan" else "-y",
+        "--parallel",
+        str(len(hosts)),
+    ]
     return Prepared(argv, work, _env())
 
 
@@ -257,14 +272,16 @@ def prepare_ansible(work: Path, fleet: Fleet, hosts: Sequence[Host], mode: str) 
     lines = ["[fleet]"]
     lines += [f"{h.name} ansible_host={h.address} ansible_port={h.port}" for h in hosts]
     lines += [
-        "", "[fleet:vars]", "ansible_user=root", f"ansible_ssh_private_key_file={key}",
+        "",
+        "[fleet:vars]",
+        "ansible_user=root",
+        f"ansible_ssh_private_key_file={key}",
         f"ansible_ssh_common_args='-o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes'",
         "ansible_python_interpreter=/usr/bin/python3",
     ]
     (work / "inventory.ini").write_text("\n".join(lines) + "\n")
     (work / "ansible.cfg").write_text(
-        f"[defaults]\nforks = {len(hosts)}\nhost_key_checking = True\n"
-        "retry_files_enabled = False\n"
+        f"[defaults]\nforks = {len(hosts)}\nhost_key_checking = True\nretry_files_enabled = False\n"
     )
     shutil.copyfile(DESIRED / "playbook.yml", work / "playbook.yml")
     control = work / "cp"  # ssh ControlPersist masters: fresh per run, closed after it
@@ -275,14 +292,29 @@ def prepare_ansible(work: Path, fleet: Fleet, hosts: Sequence[Host], mode: str) 
 
     def after() -> None:
         for socket in control.iterdir():
-            subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "bench"],
-                           capture_output=True, check=False, timeout=30)
+            subprocess.run(
+                ["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "bench"],
+                capture_output=True,
+                check=False,
+                timeout=30,
+            )
         shutil.rmtree(control, ignore_errors=True)
 
-    env = _env(ANSIBLE_CONFIG=str(work / "ansible.cfg"), ANSIBLE_HOST_KEY_CHECKING="True",
-               ANSIBLE_SSH_CONTROL_PATH_DIR=str(control), ANSIBLE_NOCOLOR="1")
-    argv = [executable("ansible-playbook"), "-i", "inventory.ini", "playbook.yml",
-            *(["--check", "--diff"] if mode == "plan" else []), "--forks", str(len(hosts))]
+    env = _env(
+        ANSIBLE_CONFIG=str(work / "ansible.cfg"),
+        ANSIBLE_HOST_KEY_CHECKING="True",
+        ANSIBLE_SSH_CONTROL_PATH_DIR=str(control),
+        ANSIBLE_NOCOLOR="1",
+    )
+    argv = [
+        executable("ansible-playbook"),
+        "-i",
+        "inventory.ini",
+        "playbook.yml",
+        *(["--check", "--diff"] if mode == "plan" else []),
+        "--forks",
+        str(len(hosts)),
+    ]
     return Prepared(argv, work, env, after=after, before=before)
 
 
@@ -331,15 +363,26 @@ def per_host(sessions: dict[str, Sessions]) -> dict[str, float]:
     n = len(sessions)
     found: dict[str, float] = {}
     for s in sessions.values():
-        for kind, count in (("commands", s.commands), ("pty_commands", s.pty_commands),
-                            ("connections", s.connections), *s.other.items()):
+        for kind, count in (
+            ("commands", s.commands),
+            ("pty_commands", s.pty_commands),
+            ("connections", s.connections),
+            *s.other.items(),
+        ):
             found[kind] = found.get(kind, 0) + count
     return {kind: round(total / n, 2) for kind, total in found.items()}
 
 
-def run_once(tool: str, prepared: Prepared, journals: Journals, n: int, repeat: int,
-             logs: Path, mode: str = "plan", reset: Callable[[], None] | None = None
-             ) -> RunResult:
+def run_once(
+    tool: str,
+    prepared: Prepared,
+    journals: Journals,
+    n: int,
+    repeat: int,
+    logs: Path,
+    mode: str = "plan",
+    reset: Callable[[], None] | None = None,
+) -> RunResult:
     output = logs / f"{tool}-{n:02d}-{repeat}.log"
     if reset is not None:  # apply changes the hosts: every run starts from the base image
         reset()
@@ -349,22 +392,36 @@ def run_once(tool: str, prepared: Prepared, journals: Journals, n: int, repeat: 
     m = measure(prepared.argv, prepared.cwd, prepared.env, output)
     prepared.after()
     if running := fleet_pytests():
-        raise FleetLost(f"pytest started during the run and may have replaced the fleet "
-                        f"({running[0]})")
+        raise FleetLost(
+            f"pytest started during the run and may have replaced the fleet ({running[0]})"
+        )
     sessions = journals.since_mark()
     avg = per_host(sessions)
     commands = avg.pop("commands")
     ok = m.exit_code == EXPECTED_EXIT[mode][tool]
     text = output.read_text(errors="replace")
     result = RunResult(
-        tool, n, repeat, round(m.wall_s, 3), m.exit_code, ok, round(m.tree_peak_rss_mib, 1),
-        round(m.max_rss_mib, 1), commands, avg.pop("pty_commands"), avg,
-        avg.pop("connections"), {name: s.commands for name, s in sessions.items()},
-        changes_reported(tool, text), str(output.relative_to(BENCH)),
+        tool,
+        n,
+        repeat,
+        round(m.wall_s, 3),
+        m.exit_code,
+        ok,
+        round(m.tree_peak_rss_mib, 1),
+        round(m.max_rss_mib, 1),
+        commands,
+        avg.pop("pty_commands"),
+        avg,
+        avg.pop("connections"),
+        {name: s.commands for name, s in sessions.items()},
+        changes_reported(tool, text),
+        str(output.relative_to(BENCH)),
     )
-    log(f"{tool:8} {n:2} host(s) run {repeat}: {m.wall_s:7.2f} s, exit {m.exit_code}"
+    log(
+        f"{tool:8} {n:2} host(s) run {repeat}: {m.wall_s:7.2f} s, exit {m.exit_code}"
         f"{'' if ok else ' (UNEXPECTED, see ' + str(output) + ')'}, "
-        f"{commands:.1f} commands/host, tree peak {m.tree_peak_rss_mib:.0f} MiB")
+        f"{commands:.1f} commands/host, tree peak {m.tree_peak_rss_mib:.0f} MiB"
+    )
     return result
 
 
@@ -389,14 +446,23 @@ class Summary:
 def summarize(tool: str, n: int, runs: Sequence[RunResult]) -> Summary:
     walls = [r.wall_s for r in runs]
     kinds = {k for r in runs for k in r.other_sessions_per_host}
-    other = {k: statistics.median(r.other_sessions_per_host.get(k, 0) for r in runs)
-             for k in sorted(kinds)}
+    other = {
+        k: statistics.median(r.other_sessions_per_host.get(k, 0) for r in runs)
+        for k in sorted(kinds)
+    }
     return Summary(
-        tool, n, len(runs), sum(not r.ok for r in runs), round(statistics.median(walls), 3),
-        min(walls), walls, max(r.tree_peak_rss_mib for r in runs),
+        tool,
+        n,
+        len(runs),
+        sum(not r.ok for r in runs),
+        round(statistics.median(walls), 3),
+        min(walls),
+        walls,
+        max(r.tree_peak_rss_mib for r in runs),
         max(r.max_rss_mib for r in runs),
         statistics.median(r.commands_per_host for r in runs),
-        statistics.median(r.pty_commands_per_host for r in runs), other,
+        statistics.median(r.pty_commands_per_host for r in runs),
+        other,
         statistics.median(r.connections_per_host for r in runs),
         [r.changes_reported for r in runs],
     )
@@ -418,9 +484,11 @@ def ratios(summaries: Sequence[Summary]) -> dict[str, dict[str, float]]:
 
 
 def table(summaries: Sequence[Summary], found_ratios: dict[str, dict[str, float]]) -> str:
-    head = (f"{'tool':8} {'hosts':>5} {'wall med s':>10} {'wall best s':>11} "
-            f"{'tree MiB':>8} {'maxRSS MiB':>10} {'cmds/host':>9} {'conn/host':>9} "
-            f"{'failed':>6}  other sessions/host")
+    head = (
+        f"{'tool':8} {'hosts':>5} {'wall med s':>10} {'wall best s':>11} "
+        f"{'tree MiB':>8} {'maxRSS MiB':>10} {'cmds/host':>9} {'conn/host':>9} "
+        f"{'failed':>6}  other sessions/host"
+    )
     rows = [head, "-" * (len(head) + 12)]
     for s in sorted(summaries, key=lambda s: (s.hosts, TOOLS.index(s.tool))):
         other = ", ".join(f"{k}: {v:.1f}" for k, v in s.other_sessions_per_host.items()) or "-"
@@ -466,8 +534,9 @@ def wait_for_pytest(limit: float) -> None:
     deadline = time.monotonic() + limit
     while running := fleet_pytests():
         if time.monotonic() > deadline:
-            raise SystemExit("bench: pytest still running (it may use the fleet): "
-                             + "; ".join(running))
+            raise SystemExit(
+                "bench: pytest still running (it may use the fleet): " + "; ".join(running)
+            )
         log(f"waiting: pytest may be using the test fleet ({running[0]})")
         time.sleep(15)
 
@@ -493,17 +562,26 @@ def ansible_prerequisite(hosts: Sequence[Host]) -> None:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--hosts", default="1,5,20", help="host counts (default 1,5,20)")
     p.add_argument("--repeat", type=int, default=3, help="runs per tool and count (default 3)")
     p.add_argument("--tools", default=",".join(TOOLS), help="default tendr,pyinfra,ansible")
     p.add_argument("--keep", action="store_true", help="leave the fleet up at the end")
-    p.add_argument("--mode", choices=("plan", "apply"), default="plan",
-                   help="audit the drift (default) or make the changes, from fresh hosts")
+    p.add_argument(
+        "--mode",
+        choices=("plan", "apply"),
+        default="plan",
+        help="audit the drift (default) or make the changes, from fresh hosts",
+    )
     p.add_argument("--output", type=Path, default=RESULTS / "latest.json")
-    p.add_argument("--wait-pytest", type=float, default=1800,
-                   help="seconds to wait for a running pytest that may use the fleet")
+    p.add_argument(
+        "--wait-pytest",
+        type=float,
+        default=1800,
+        help="seconds to wait for a running pytest that may use the fleet",
+    )
     args = p.parse_args(argv)
     args.host_counts = sorted({int(n) for n in args.hosts.split(",")})
     args.tool_list = [t.strip() for t in args.tools.split(",") if t.strip()]
@@ -516,14 +594,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def versions(tools: Sequence[str]) -> dict[str, str]:
-    commands = {"tendr": ["tendr", "--version"], "pyinfra": ["pyinfra", "--version"],
-                "ansible": ["ansible-playbook", "--version"]}
+    commands = {
+        "tendr": ["tendr", "--version"],
+        "pyinfra": ["pyinfra", "--version"],
+        "ansible": ["ansible-playbook", "--version"],
+    }
     found = {"python": platform.python_version()}
     for tool in tools:
         argv = [executable(commands[tool][0]), *commands[tool][1:]]
         r = subprocess.run(argv, capture_output=True, text=True, check=False)
-        found[tool] = (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr) \
+        found[tool] = (
+            (r.stdout or r.stderr).strip().splitlines()[0]
+            if (r.stdout or r.stderr)
             else f"exit {r.returncode}"
+        )
     return found
 
 
@@ -562,11 +646,14 @@ def runs_for(args: argparse.Namespace, fleet: Fleet, n: int, work: Path) -> list
                 list(pool.map(fleet.reset, hosts))
             if tool == "ansible":
                 ansible_prerequisite(hosts)
+
         return reset
 
-    return [run_once(tool, prepared[tool], journals, n, repeat, logs, args.mode,
-                     reset_for(tool))
-            for repeat in range(1, args.repeat + 1) for tool in args.tool_list]
+    return [
+        run_once(tool, prepared[tool], journals, n, repeat, logs, args.mode, reset_for(tool))
+        for repeat in range(1, args.repeat + 1)
+        for tool in args.tool_list
+    ]
 
 
 def benchmark(args: argparse.Namespace, fleet: Fleet, work: Path) -> list[RunResult]:
@@ -605,8 +692,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             log("tearing the fleet down")
             fleet.down()
-    summaries = [summarize(t, n, [r for r in results if (r.tool, r.hosts) == (t, n)])
-                 for n in args.host_counts for t in args.tool_list]
+    summaries = [
+        summarize(t, n, [r for r in results if (r.tool, r.hosts) == (t, n)])
+        for n in args.host_counts
+        for t in args.tool_list
+    ]
     found_ratios = ratios(summaries)
     print(table(summaries, found_ratios))
     report = {
@@ -617,10 +707,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "method": {
             "wall": f"median and best of {args.repeat} runs, from start to reaping the process",
             "tree_peak_rss_mib": f"sum of RSS over the process tree, sampled every "
-                                 f"{SAMPLE_INTERVAL} s (psutil); peak over the runs",
+            f"{SAMPLE_INTERVAL} s (psutil); peak over the runs",
             "max_rss_mib": "ru_maxrss from wait4: the largest single process of the tree",
             "commands_per_host": "'Starting session: command' lines in each host's sshd "
-                                 "journal during a run, averaged over the hosts",
+            "journal during a run, averaged over the hosts",
         },
         "summary": [asdict(s) for s in summaries],
         "ratios": found_ratios,

@@ -38,19 +38,30 @@ class Applied:
     @property
     def ok(self) -> bool:
         """Every change made and recorded, and no drift remains: exit 0."""
-        return (self.error is None and self.after is not None and self.after.in_sync
-                and all(r.error is None for r in self.results)
-                and all(item.outcome == "done" and item.recorded
-                        for r in self.results for item in r.results))
+        return (
+            self.error is None
+            and self.after is not None
+            and self.after.in_sync
+            and all(r.error is None for r in self.results)
+            and all(
+                item.outcome == "done" and item.recorded for r in self.results for item in r.results
+            )
+        )
 
 
 Confirm = Callable[[Plan], None]  # shows the plan; raises UserError when not confirmed
 
 
-def apply(workspace: Workspace, selected: Sequence[Host], person: str, *,
-          only_allowed: bool, confirm: Confirm,
-          reading: engine.Progress | None = None,
-          applying: execute.Progress | None = None) -> Applied:
+def apply(
+    workspace: Workspace,
+    selected: Sequence[Host],
+    person: str,
+    *,
+    only_allowed: bool,
+    confirm: Confirm,
+    reading: engine.Progress | None = None,
+    applying: execute.Progress | None = None,
+) -> Applied:
     """Make the planned changes `person` may make on the selected hosts."""
     log = workspace.path(workspace.settings.audit_log)
     if problem := audit.ready(log):
@@ -63,17 +74,23 @@ def apply(workspace: Workspace, selected: Sequence[Host], person: str, *,
             refusals = blocked(planned)
             if refusals and not only_allowed:
                 return _refused(journal, planned, refusal_message(person, refusals))
-            if not any(c.action != "unknown" and c.allowed
-                       for h in planned.hosts for c in h.changes):
+            if not any(
+                c.action != "unknown" and c.allowed for h in planned.hosts for c in h.changes
+            ):
                 applied = _refused(journal, planned, None)
                 applied.after = planned
                 return applied
             confirm(planned)
             connected = [h for h in selected if h.name in session.hosts]
             results = execute.apply(
-                planned, engine.desired_specs(workspace, connected),
-                engine.workspace_sources(workspace, connected), session, journal,
-                timeout=workspace.settings.command_timeout, progress=applying)
+                planned,
+                engine.desired_specs(workspace, connected),
+                engine.workspace_sources(workspace, connected),
+                session,
+                journal,
+                timeout=workspace.settings.command_timeout,
+                progress=applying,
+            )
             after = engine.plan_for(workspace, connected, person, session=session)
             return Applied(planned, results, after, journal.broken)
         finally:
@@ -114,15 +131,18 @@ def workspace_lock(workspace: Workspace, person: str) -> Iterator[None]:
         except PermissionError:  # another account's lock file: it locks read-only too
             fd, writable = os.open(path, os.O_RDONLY | flags), False
     except OSError as exc:
-        raise UserError(f"cannot lock the workspace ({path}: {exc.strerror or exc}); "
-                        "nothing was applied") from None
+        raise UserError(
+            f"cannot lock the workspace ({path}: {exc.strerror or exc}); nothing was applied"
+        ) from None
     with os.fdopen(fd, "r+" if writable else "r", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = handle.read().strip() or "another tendr process"
-            raise UserError(f"another apply is running in this workspace ({holder}); "
-                            "wait until it ends. Nothing was applied") from None
+            raise UserError(
+                f"another apply is running in this workspace ({holder}); "
+                "wait until it ends. Nothing was applied"
+            ) from None
         if writable:
             handle.truncate(0)
             handle.write(execute.holder(person) + "\n")

@@ -72,40 +72,70 @@ def verify(lines: Iterable[str], head: str | None = None) -> Verdict:
         except json.JSONDecodeError:
             return Verdict(False, count, prev, number, "not a JSON record")
         if not isinstance(record, dict) or record.get("prev") != prev:
-            return Verdict(False, count, prev, number, "does not follow the record before it "
-                           "(a record was changed, removed or inserted)")
+            return Verdict(
+                False,
+                count,
+                prev,
+                number,
+                "does not follow the record before it (a record was changed, removed or inserted)",
+            )
         if record.get("seq") != count + 1 or record.get("hash") != record_hash(record):
-            return Verdict(False, count, prev, number, "its content does not match its hash "
-                           "(the record was changed)")
+            return Verdict(
+                False,
+                count,
+                prev,
+                number,
+                "its content does not match its hash (the record was changed)",
+            )
         prev, count = record["hash"], count + 1
         seen_head = seen_head or prev == head
     if not seen_head:
-        return Verdict(False, count, prev, None,
-                       "the given head is not in the log: records were cut off or replaced")
+        return Verdict(
+            False,
+            count,
+            prev,
+            None,
+            "the given head is not in the log: records were cut off or replaced",
+        )
     return Verdict(True, count, prev)
 
 
-def entry(host: str, change: Change, outcome: str, reason: str, *, person: str,
-          account: str, command: str) -> dict[str, Any]:
+def entry(
+    host: str, change: Change, outcome: str, reason: str, *, person: str, account: str, command: str
+) -> dict[str, Any]:
     """One record's content, timed now. `person` is who tendr acted for (--as), `account`
     the operating-system account that ran it. `outcome` is a ChangeResult's, or `started`
     (written before the change runs, so a crash still leaves a trace). Microseconds: the
     records of one apply follow each other within a second, and each has its own time."""
     return {
         "time": datetime.now(UTC).isoformat(timespec="microseconds"),
-        "person": person, "account": account, "command": command, "host": host,
-        "op": change.op, "kind": change.kind, "resource": change.resource,
-        "outcome": outcome, "reason": reason or None,
-        "before": change.before(), "after": change.after(),
-        "source": change.source, "rule": change.rule or None,
+        "person": person,
+        "account": account,
+        "command": command,
+        "host": host,
+        "op": change.op,
+        "kind": change.kind,
+        "resource": change.resource,
+        "outcome": outcome,
+        "reason": reason or None,
+        "before": change.before(),
+        "after": change.after(),
+        "source": change.source,
+        "rule": change.rule or None,
     }
 
 
 def refusals(plan: Plan) -> list[HostResult]:
     """The blocked changes of a plan as results, for the record of a refused apply."""
     return [
-        HostResult(h.host, [ChangeResult(c, "refused", c.rule) for c in h.changes
-                            if c.allowed is False and c.action != "unknown"])
+        HostResult(
+            h.host,
+            [
+                ChangeResult(c, "refused", c.rule)
+                for c in h.changes
+                if c.allowed is False and c.action != "unknown"
+            ],
+        )
         for h in plan.hosts
     ]
 
@@ -120,12 +150,15 @@ def append(path: Path, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]
         fcntl.flock(handle, fcntl.LOCK_EX)
         last = _last_record(handle)
         records = chain(entries, last.get("hash", GENESIS), int(last.get("seq", 0)))
-        data = memoryview(b"".join(json.dumps(r, sort_keys=True, ensure_ascii=False).encode()
-                                   + b"\n" for r in records))
+        data = memoryview(
+            b"".join(
+                json.dumps(r, sort_keys=True, ensure_ascii=False).encode() + b"\n" for r in records
+            )
+        )
         size = handle.seek(0, os.SEEK_END)
         try:
             while data:
-                data = data[handle.write(data) or 0:]
+                data = data[handle.write(data) or 0 :]
             os.fsync(handle.fileno())
         except OSError:
             handle.truncate(size)  # records are whole or absent, never half a line
@@ -166,8 +199,10 @@ def room(path: Path, records: int) -> str | None:
     except OSError as exc:
         return f"the audit log's folder {path.parent} cannot be checked: {exc.strerror or exc}"
     if free < needed:
-        return (f"only {free // 1024} KiB free on the audit log's disk ({path.parent}), "
-                f"{needed // 1024} KiB needed to record this host's changes")
+        return (
+            f"only {free // 1024} KiB free on the audit log's disk ({path.parent}), "
+            f"{needed // 1024} KiB needed to record this host's changes"
+        )
     return None
 
 
@@ -188,8 +223,10 @@ def ready(path: Path) -> str | None:
     except OSError as exc:
         return f"the audit log {path} cannot be written: {exc.strerror or exc}"
     except ValueError:
-        return (f"the audit log {path} ends in a damaged record; "
-                "see 'tendr audit-log verify' and repair it")
+        return (
+            f"the audit log {path} ends in a damaged record; "
+            "see 'tendr audit-log verify' and repair it"
+        )
     if last and not isinstance(last.get("hash"), str):
         return f"the audit log {path} does not end in a tendr record"
     return None
@@ -210,12 +247,26 @@ class Journal:
         if self.broken:
             return False
         try:
-            append(self.path, [entry(host, change, outcome, reason, person=self.person,
-                                     account=self.account, command=self.command)
-                               for change, outcome, reason in items])
+            append(
+                self.path,
+                [
+                    entry(
+                        host,
+                        change,
+                        outcome,
+                        reason,
+                        person=self.person,
+                        account=self.account,
+                        command=self.command,
+                    )
+                    for change, outcome, reason in items
+                ],
+            )
         except (OSError, ValueError) as exc:
-            self.broken = (f"the audit log {self.path} could not be written "
-                           f"({getattr(exc, 'strerror', None) or exc})")
+            self.broken = (
+                f"the audit log {self.path} could not be written "
+                f"({getattr(exc, 'strerror', None) or exc})"
+            )
             return False
         return True
 
@@ -261,10 +312,12 @@ class Query:
     until: datetime | None = None
 
     def __call__(self, record: dict[str, Any]) -> bool:
-        return ((self.host is None or record.get("host") == self.host)
-                and (self.person is None or record.get("person") == self.person)
-                and (self.op is None or op_matches(self.op, str(record.get("op"))))
-                and self._in_time(record.get("time")))
+        return (
+            (self.host is None or record.get("host") == self.host)
+            and (self.person is None or record.get("person") == self.person)
+            and (self.op is None or op_matches(self.op, str(record.get("op"))))
+            and self._in_time(record.get("time"))
+        )
 
     def _in_time(self, time: Any) -> bool:
         if self.since is None and self.until is None:
@@ -273,5 +326,6 @@ class Query:
             when = parse_time(str(time))
         except ValueError:  # a record without a readable time is in no period
             return False
-        return (self.since is None or when >= self.since) and \
-            (self.until is None or when <= self.until)
+        return (self.since is None or when >= self.since) and (
+            self.until is None or when <= self.until
+        )

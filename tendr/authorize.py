@@ -15,8 +15,9 @@ def may(workspace: Workspace, person: str, op: str, host: Host) -> Decision:
     return decide(person, op, host, workspace.rules, workspace.owner)
 
 
-def readable(workspace: Workspace, person: str, op: str,
-             hosts: Sequence[Host]) -> tuple[list[Host], dict[str, str]]:
+def readable(
+    workspace: Workspace, person: str, op: str, hosts: Sequence[Host]
+) -> tuple[list[Host], dict[str, str]]:
     """Split hosts into those `person` may read with `op`, and refusals by host name."""
     allowed: list[Host] = []
     refused: dict[str, str] = {}
@@ -41,8 +42,9 @@ def mark(workspace: Workspace, person: str, plan: Plan) -> Plan:
                 changes.append(change)
                 continue
             decision = may(workspace, person, change.op, host)
-            changes.append(replace(change, allowed=decision.allowed,
-                                   rule=decision.rule or decision.reason))
+            changes.append(
+                replace(change, allowed=decision.allowed, rule=decision.rule or decision.reason)
+            )
         hosts.append(replace(host_plan, changes=tuple(changes)))
     return Plan(tuple(hosts))
 
@@ -51,8 +53,11 @@ def blocked(plan: Plan) -> list[tuple[HostPlan, list[str]]]:
     """Per host, the changes the rules block, as 'op resource' strings."""
     found = []
     for host in plan.hosts:
-        names = [f"{c.op} {c.resource}" for c in host.changes
-                 if c.allowed is False and c.action != "unknown"]
+        names = [
+            f"{c.op} {c.resource}"
+            for c in host.changes
+            if c.allowed is False and c.action != "unknown"
+        ]
         if names:
             found.append((host, names))
     return found

@@ -56,6 +56,7 @@ EXIT_BUG = 3
 EXIT_USAGE = 64  # sysexits.h EX_USAGE
 EXIT_INTERRUPTED = 130
 
+
 class _Commands(TyperGroup):
     """Usage errors (an unknown option or command) exit with EXIT_USAGE, not click's 2,
     which is plan's code for drift."""
@@ -93,8 +94,12 @@ class Format(StrEnum):
 
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder [default: $TENDR_WORKSPACE, or .]",
-                 show_default=False),
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder [default: $TENDR_WORKSPACE, or .]",
+        show_default=False,
+    ),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", help="Output for people or for scripts.")]
 LimitOpt = Annotated[
@@ -157,8 +162,7 @@ def _report_bug() -> None:
     try:
         debug_log.parent.mkdir(parents=True, exist_ok=True)
         with debug_log.open("a", encoding="utf-8") as handle:
-            handle.write(f"--- tendr {__version__}: {' '.join(sys.argv)}\n"
-                         f"{traceback.format_exc()}")
+            handle.write(f"--- tendr {__version__}: {' '.join(sys.argv)}\n{traceback.format_exc()}")
         where = f"details in {debug_log}"
     except OSError as exc:
         err.print(traceback.format_exc(), markup=False, highlight=False)
@@ -171,8 +175,13 @@ def _print_json(data: Any) -> None:
 
 
 def _problem_json(problem: Any) -> dict[str, Any]:
-    return {"file": problem.file, "key": problem.key, "line": problem.line,
-            "column": problem.column, "message": problem.message}
+    return {
+        "file": problem.file,
+        "key": problem.key,
+        "line": problem.line,
+        "column": problem.column,
+        "message": problem.message,
+    }
 
 
 def _load(workspace: Path | None) -> Workspace:
@@ -199,8 +208,9 @@ def validate(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> No
 
 
 @app.command()
-def hosts(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text,
-          limit_: LimitOpt = None) -> None:
+def hosts(
+    workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text, limit_: LimitOpt = None
+) -> None:
     """The inventory: each host, its client, address, connector, groups and state files."""
     with _reporting(fmt):
         loaded = _load(workspace)
@@ -215,8 +225,14 @@ def hosts(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text,
             address = row["address"] or "-"
             if row["port"] and row["port"] != 22:
                 address += f":{row['port']}"
-            cells = (row["name"], row["client"], address, row["connector"],
-                     ", ".join(row["groups"]) or "-", ", ".join(row["states"]) or "-")
+            cells = (
+                row["name"],
+                row["client"],
+                address,
+                row["connector"],
+                ", ".join(row["groups"]) or "-",
+                ", ".join(row["states"]) or "-",
+            )
             table.add_row(*map(escape, cells))  # cells are rich markup
         # On a terminal long cells fold; into a pipe nothing is cut.
         (out if out.is_terminal else Console(width=1000, highlight=False)).print(table)
@@ -233,17 +249,20 @@ def init(
         written = create_workspace(directory, creator)
         for path in written:
             out.print(f"created {escape(path)}")
-        out.print(f"{escape(creator)} is the administrator (rules/roles.toml). The workspace "
-                  "targets no host yet: copy hosts/acme.toml.example to hosts/CLIENT.toml "
-                  "and states/baseline.toml.example to states/NAME.toml, edit them, then "
-                  f"tendr validate -w {escape(directory)}")
+        out.print(
+            f"{escape(creator)} is the administrator (rules/roles.toml). The workspace "
+            "targets no host yet: copy hosts/acme.toml.example to hosts/CLIENT.toml "
+            "and states/baseline.toml.example to states/NAME.toml, edit them, then "
+            f"tendr validate -w {escape(directory)}"
+        )
 
 
 @app.command()
 def schema(
     family: Annotated[str | None, typer.Argument(help="hosts, states, rules or settings.")] = None,
-    output: Annotated[Path | None, typer.Option(help="Write one .schema.json per family here.")]
-    = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write one .schema.json per family here.")
+    ] = None,
 ) -> None:
     """JSON Schema of the workspace files, for editors (Taplo / Even Better TOML)."""
     with _reporting():
@@ -268,8 +287,9 @@ def main() -> None:
 
 AsOpt = Annotated[
     str | None,
-    typer.Option("--as", help="Act as this person (root only; how roles are tested).",
-                 show_default=False),
+    typer.Option(
+        "--as", help="Act as this person (root only; how roles are tested).", show_default=False
+    ),
 ]
 
 
@@ -280,9 +300,14 @@ class _ReadingBar:
     def __init__(self, fmt: Format, total: int) -> None:
         self.bar: Progress | None = None
         if fmt is Format.text and err.is_terminal and total > 1:
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                                transient=True)
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            )
             self.task = self.bar.add_task("reading hosts", total=total)
             self.bar.start()
 
@@ -312,9 +337,14 @@ class _ApplyProgress:
     names its change; a host's line goes when the host is done."""
 
     def __init__(self) -> None:
-        self.bar = Progress(TextColumn("{task.description}"), _OverallOnly(BarColumn()),
-                            _OverallOnly(MofNCompleteColumn()),
-                            _OverallOnly(TimeElapsedColumn()), console=err, transient=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            _OverallOnly(BarColumn()),
+            _OverallOnly(MofNCompleteColumn()),
+            _OverallOnly(TimeElapsedColumn()),
+            console=err,
+            transient=True,
+        )
         self.lines: dict[str, TaskID] = {}
         self.overall: TaskID | None = None
 
@@ -350,8 +380,12 @@ def _render_plan(plan: Plan, fmt: Format) -> None:
 
 
 @app.command()
-def plan(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text, limit_: LimitOpt = None,
-         as_person: AsOpt = None) -> None:
+def plan(
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    limit_: LimitOpt = None,
+    as_person: AsOpt = None,
+) -> None:
     """Dry-run audit: per host, how the machine differs from its desired state.
 
     Exit 0 when every host is in sync, 2 when there is drift, 1 on any error.
@@ -409,12 +443,21 @@ def apply(
 
         progress = _ApplyProgress() if fmt is Format.text and err.is_terminal else None
         try:
-            applied = workflow.apply(loaded, selected, person, only_allowed=only_allowed,
-                                     confirm=confirm, reading=reading, applying=progress)
+            applied = workflow.apply(
+                loaded,
+                selected,
+                person,
+                only_allowed=only_allowed,
+                confirm=confirm,
+                reading=reading,
+                applying=progress,
+            )
         except Interrupted as exc:
             _render_results(workflow.Applied(Plan(), exc.results), fmt)
-            err.print("interrupted: what was underway is recorded as interrupted in the "
-                      "audit log; run 'tendr plan' to see where each host stands now")
+            err.print(
+                "interrupted: what was underway is recorded as interrupted in the "
+                "audit log; run 'tendr plan' to see where each host stands now"
+            )
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except KeyboardInterrupt:
             err.print(f"interrupted {phase}; run 'tendr plan' to see where each host stands")
@@ -451,11 +494,12 @@ def _render_unapplied(applied: Any, person: str, fmt: Format) -> None:
         out.print(f"Nothing applied: {escape(person)} may make none of the planned changes:")
         for result in applied.results:
             for item in result.results:
-                out.print(f"  [red]refused[/] {escape(result.host)}: "
-                          f"{escape(item.change.op)} {escape(item.change.resource)}")
+                out.print(
+                    f"  [red]refused[/] {escape(result.host)}: "
+                    f"{escape(item.change.op)} {escape(item.change.resource)}"
+                )
     elif unread := applied.plan.summary()["unknown"]:
-        out.print(f"Nothing to apply, but {unread} resource(s) could not be read: "
-                  "not converged.")
+        out.print(f"Nothing to apply, but {unread} resource(s) could not be read: not converged.")
     elif not applied.plan.has_errors:
         out.print("Nothing to apply.")
 
@@ -470,8 +514,9 @@ def _render_results(applied: Any, fmt: Format) -> None:
         _error(applied.error)
 
 
-rules_app = typer.Typer(cls=_Commands, help="Permission rules: who may do what, where.",
-                        no_args_is_help=True)
+rules_app = typer.Typer(
+    cls=_Commands, help="Permission rules: who may do what, where.", no_args_is_help=True
+)
 app.add_typer(rules_app, name="rules")
 
 
@@ -498,10 +543,18 @@ def rules_explain(
         found = matching_rules(person, operation, target, loaded.rules, loaded.owner)
         roles = roles_of(person, loaded.rules, loaded.owner)
         if fmt is Format.json:
-            _print_json({"person": person, "operation": operation, "host": host,
-                         "allowed": decision.allowed, "rule": decision.rule,
-                         "reason": decision.reason, "roles": roles,
-                         "matching": [str(m) for m in found]})
+            _print_json(
+                {
+                    "person": person,
+                    "operation": operation,
+                    "host": host,
+                    "allowed": decision.allowed,
+                    "rule": decision.rule,
+                    "reason": decision.reason,
+                    "roles": roles,
+                    "matching": [str(m) for m in found],
+                }
+            )
         else:
             verdict = "[green]allowed[/]" if decision.allowed else "[red]denied[/]"
             out.print(f"{verdict}: {escape(decision.reason)}")
@@ -518,28 +571,39 @@ def rules_list(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> 
     with _reporting(fmt):
         loaded = _load(workspace)
         rows: list[dict[str, Any]] = [
-            {"file": file, "role": name, "description": role.description,
-             "members": [loaded.owner + " (@owner)" if m == "@owner" else m
-                         for m in role.members],
-             "allow": [{"ops": list(r.ops), "hosts": list(r.hosts)} for r in role.allow],
-             "deny": [{"ops": list(r.ops), "hosts": list(r.hosts)} for r in role.deny]}
-            for file, rules_file in loaded.rules for name, role in rules_file.roles.items()
+            {
+                "file": file,
+                "role": name,
+                "description": role.description,
+                "members": [
+                    loaded.owner + " (@owner)" if m == "@owner" else m for m in role.members
+                ],
+                "allow": [{"ops": list(r.ops), "hosts": list(r.hosts)} for r in role.allow],
+                "deny": [{"ops": list(r.ops), "hosts": list(r.hosts)} for r in role.deny],
+            }
+            for file, rules_file in loaded.rules
+            for name, role in rules_file.roles.items()
         ]
         if fmt is Format.json:
             _print_json({"roles": rows})
             return
         for row in rows:
-            out.print(f"[bold]{escape(row['role'])}[/] ({escape(row['file'])}): "
-                      f"{escape(row['description'])}")
+            out.print(
+                f"[bold]{escape(row['role'])}[/] ({escape(row['file'])}): "
+                f"{escape(row['description'])}"
+            )
             out.print(f"  members: {escape(', '.join(row['members']) or 'none')}")
             for effect in ("allow", "deny"):
                 for rule in row[effect]:
-                    out.print(f"  {effect} {escape(', '.join(rule['ops']))} "
-                              f"on {escape(', '.join(rule['hosts']))}")
+                    out.print(
+                        f"  {effect} {escape(', '.join(rule['ops']))} "
+                        f"on {escape(', '.join(rule['hosts']))}"
+                    )
 
 
-audit_app = typer.Typer(cls=_Commands, help="The hash-chained record of every change.",
-                        no_args_is_help=True)
+audit_app = typer.Typer(
+    cls=_Commands, help="The hash-chained record of every change.", no_args_is_help=True
+)
 app.add_typer(audit_app, name="audit-log")
 
 
@@ -547,8 +611,9 @@ app.add_typer(audit_app, name="audit-log")
 def audit_verify(
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.text,
-    head: Annotated[str | None, typer.Option(help="A head kept earlier: it must still be "
-                                                  "in the log.")] = None,
+    head: Annotated[
+        str | None, typer.Option(help="A head kept earlier: it must still be in the log.")
+    ] = None,
 ) -> None:
     """Check the audit log's hash chain. Exit 0 when intact, 1 when broken."""
     with _reporting(fmt):
@@ -558,23 +623,32 @@ def audit_verify(
         if fmt is Format.json:
             _print_json(_verdict_json(verdict))
         elif verdict.ok:
-            out.print(f"{escape(loaded.settings.audit_log)}: intact, {verdict.records} records, "
-                      f"head {verdict.head}")
+            out.print(
+                f"{escape(loaded.settings.audit_log)}: intact, {verdict.records} records, "
+                f"head {verdict.head}"
+            )
         else:
             _broken(loaded.settings.audit_log, verdict)
         raise typer.Exit(EXIT_OK if verdict.ok else EXIT_ERROR)
 
 
 def _verdict_json(verdict: audit.Verdict) -> dict[str, Any]:
-    return {"ok": verdict.ok, "records": verdict.records, "head": verdict.head,
-            "line": verdict.line, "reason": verdict.reason or None}
+    return {
+        "ok": verdict.ok,
+        "records": verdict.records,
+        "head": verdict.head,
+        "line": verdict.line,
+        "reason": verdict.reason or None,
+    }
 
 
 def _broken(log: str, verdict: audit.Verdict) -> None:
     """A broken chain as verify, show and head report it: where, why, how much holds."""
     where = f" at line {verdict.line}" if verdict.line else ""
-    err.print(f"[red]{escape(log)}: broken{where}[/]: "
-              f"{escape(verdict.reason)} ({verdict.records} records intact before it)")
+    err.print(
+        f"[red]{escape(log)}: broken{where}[/]: "
+        f"{escape(verdict.reason)} ({verdict.records} records intact before it)"
+    )
 
 
 @audit_app.command("head")
@@ -592,26 +666,33 @@ def audit_head(workspace: WorkspaceOpt = None) -> None:
         out.print(verdict.head)
 
 
-_TIME_HELP = ("ISO 8601, such as 2024-05-01 (its midnight) or 2024-05-01T14:30+02:00; "
-              "without an offset, local time.")
+_TIME_HELP = (
+    "ISO 8601, such as 2024-05-01 (its midnight) or 2024-05-01T14:30+02:00; "
+    "without an offset, local time."
+)
 
 
 @audit_app.command("show")
 def audit_show(
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.text,
-    last: Annotated[int, typer.Option(min=1, help="How many of the latest matching records.")]
-    = 20,
+    last: Annotated[int, typer.Option(min=1, help="How many of the latest matching records.")] = 20,
     host: Annotated[str | None, typer.Option(help="Only this host's records.")] = None,
-    person: Annotated[str | None, typer.Option(
-        help="Only the records of this person (whom tendr acted for).")] = None,
-    op: Annotated[str | None, typer.Option(
-        help="Only these operations: service.restart, service.*, *.remove (as in rules).")]
-    = None,
-    since: Annotated[str | None, typer.Option(help=f"Records at or after this time: "
-                                                   f"{_TIME_HELP}")] = None,
-    until: Annotated[str | None, typer.Option(help=f"Records at or before this time: "
-                                                   f"{_TIME_HELP}")] = None,
+    person: Annotated[
+        str | None, typer.Option(help="Only the records of this person (whom tendr acted for).")
+    ] = None,
+    op: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these operations: service.restart, service.*, *.remove (as in rules)."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help=f"Records at or after this time: {_TIME_HELP}")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help=f"Records at or before this time: {_TIME_HELP}")
+    ] = None,
 ) -> None:
     """The latest records: when, who, which host, what, and how it went.
 
@@ -621,9 +702,13 @@ def audit_show(
         loaded = _load(workspace)
         if op is not None and (reason := check_op_pattern(op)):
             raise UserError(f"--op: {reason}")
-        query = audit.Query(host=host, person=person, op=op,
-                            since=_time_option("--since", since),
-                            until=_time_option("--until", until))
+        query = audit.Query(
+            host=host,
+            person=person,
+            op=op,
+            since=_time_option("--since", since),
+            until=_time_option("--until", until),
+        )
         lines = list(audit.read_lines(loaded.path(loaded.settings.audit_log)))
         verdict = audit.verify(lines)
         records = [r for r in audit.records(lines) if query(r)][-last:]
@@ -645,13 +730,16 @@ def _time_option(option: str, text: str | None) -> datetime | None:
     try:
         return audit.parse_time(text)
     except ValueError:
-        raise UserError(f"{option}: {text!r} is not an ISO 8601 time (such as 2024-05-01 "
-                        "or 2024-05-01T14:30+02:00)") from None
+        raise UserError(
+            f"{option}: {text!r} is not an ISO 8601 time (such as 2024-05-01 "
+            "or 2024-05-01T14:30+02:00)"
+        ) from None
 
 
 def _record_line(record: dict[str, Any]) -> str:
     """One record as text; any field may be missing or odd in a damaged log."""
-    fields = " ".join(str(record.get(key)) for key in
-                      ("time", "person", "host", "outcome", "op", "resource"))
+    fields = " ".join(
+        str(record.get(key)) for key in ("time", "person", "host", "outcome", "op", "resource")
+    )
     reason = f" ({record['reason']})" if record.get("reason") else ""
     return escape(f"{str(record.get('seq')):>5} {fields}{reason}")

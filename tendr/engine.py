@@ -26,8 +26,9 @@ def desired_for(workspace: Workspace, host: Host) -> Desired:
     return [(d.file, d.spec) for d in workspace.desired(host)]
 
 
-def desired_specs(workspace: Workspace,
-                  hosts: Sequence[Host]) -> dict[str, dict[tuple[str, str], ResourceSpec]]:
+def desired_specs(
+    workspace: Workspace, hosts: Sequence[Host]
+) -> dict[str, dict[tuple[str, str], ResourceSpec]]:
     """Per host, each desired spec by (kind, key): what apply turns into steps."""
     return {h.name: {(s.kind, s.key): s for _, s in desired_for(workspace, h)} for h in hosts}
 
@@ -44,14 +45,17 @@ def workspace_sources(workspace: Workspace, hosts: Sequence[Host]) -> dict[str, 
     return sources
 
 
-def connect(workspace: Workspace, hosts: Sequence[Host],
-            progress: Progress | None = None) -> Session:
-    return open_session(hosts, workspace.path(workspace.settings.known_hosts),
-                        workspace.settings, progress)
+def connect(
+    workspace: Workspace, hosts: Sequence[Host], progress: Progress | None = None
+) -> Session:
+    return open_session(
+        hosts, workspace.path(workspace.settings.known_hosts), workspace.settings, progress
+    )
 
 
-def gather(workspace: Workspace, hosts: Sequence[Host], session: Session,
-           progress: Progress | None = None) -> Plan:
+def gather(
+    workspace: Workspace, hosts: Sequence[Host], session: Session, progress: Progress | None = None
+) -> Plan:
     """Plan every host: hosts that did not connect carry their error instead."""
     sources = workspace_sources(workspace, hosts)
     results: dict[str, HostPlan] = {}
@@ -60,8 +64,9 @@ def gather(workspace: Workspace, hosts: Sequence[Host], session: Session,
         try:
             results[host.name] = _plan_one(workspace, host, session, sources)
         except HostError as exc:  # a bug is no host's error: it ends the run (exit 3)
-            results[host.name] = HostPlan(host=host.name,
-                                          error=f"reading its state failed: {exc.reason}")
+            results[host.name] = HostPlan(
+                host=host.name, error=f"reading its state failed: {exc.reason}"
+            )
         if progress:
             progress(host.name)
 
@@ -72,21 +77,22 @@ def gather(workspace: Workspace, hosts: Sequence[Host], session: Session,
     return Plan(tuple(results[h.name] for h in hosts))
 
 
-def _plan_one(workspace: Workspace, host: Host, session: Session,
-              sources: dict[str, bytes]) -> HostPlan:
+def _plan_one(
+    workspace: Workspace, host: Host, session: Session, sources: dict[str, bytes]
+) -> HostPlan:
     desired = desired_for(workspace, host)
     if not desired:
         return HostPlan(host=host.name)
     nonce = secrets.token_hex(8)
-    output = run(session, host.name, probe_script(desired, nonce),
-                 timeout=workspace.settings.command_timeout)
+    output = run(
+        session, host.name, probe_script(desired, nonce), timeout=workspace.settings.command_timeout
+    )
     if not output.ok:
         return HostPlan(host=host.name, error=f"reading its state failed: {output.reason()}")
     return plan_host(host.name, desired, split_sections(output.stdout, nonce), sources)
 
 
-def plan(workspace: Workspace, hosts: Sequence[Host],
-         progress: Progress | None = None) -> Plan:
+def plan(workspace: Workspace, hosts: Sequence[Host], progress: Progress | None = None) -> Plan:
     """Connect, plan, disconnect."""
     session = connect(workspace, hosts)
     try:
@@ -95,8 +101,13 @@ def plan(workspace: Workspace, hosts: Sequence[Host],
         close_session(session)
 
 
-def plan_for(workspace: Workspace, selected: Sequence[Host], person: str,
-             progress: Progress | None = None, session: Session | None = None) -> Plan:
+def plan_for(
+    workspace: Workspace,
+    selected: Sequence[Host],
+    person: str,
+    progress: Progress | None = None,
+    session: Session | None = None,
+) -> Plan:
     """Plan the hosts `person` may read (the others carry the refusal), each change
     marked allowed or blocked. With a session, its connections are used and kept open."""
     readable_hosts, refused = readable(workspace, person, "plan", selected)

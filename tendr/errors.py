@@ -91,9 +91,13 @@ class CommandTimeout(HostError):
     """A command on a host did not finish in time; it may still be running there."""
 
     def __init__(self, *, host: str, seconds: int) -> None:
-        super().__init__(host=host, reason=(
-            f"timed out after {seconds} s (command_timeout in tendr.toml); "
-            "it may still be running on the host"))
+        super().__init__(
+            host=host,
+            reason=(
+                f"timed out after {seconds} s (command_timeout in tendr.toml); "
+                "it may still be running on the host"
+            ),
+        )
 
 
 class ConnectionLost(HostError):

@@ -45,7 +45,9 @@ from tendr.states.kinds import KINDS
 # at PATH is replaced, never written through. What the state leaves unsaid is kept
 # from the file it replaces. Only in folders no other account can change (SAFE_FOLDERS).
 # On any failure standard input is drained, so the error reaches tendr, not a broken pipe.
-PUT_SCRIPT = SAFE_FOLDERS + r"""set -eu
+PUT_SCRIPT = (
+    SAFE_FOLDERS
+    + r"""set -eu
 path=$1 mode=$2 owner=$3 group=$4
 dir=${path%/*}
 dir=${dir:-/}
@@ -68,6 +70,7 @@ fi
 mv -f -T -- "$tmp" "$path"
 trap - EXIT
 """
+)
 
 RUN_SCRIPT = 'exec "$@"'
 
@@ -139,8 +142,9 @@ Work = tuple[tuple[Change, ...], list[Step]]  # changes made together, and their
 Queued = list[Work]
 
 
-def queue(host_plan: HostPlan, specs: dict[tuple[str, str], ResourceSpec],
-          sources: dict[str, bytes]) -> Queued:
+def queue(
+    host_plan: HostPlan, specs: dict[tuple[str, str], ResourceSpec], sources: dict[str, bytes]
+) -> Queued:
     """The steps of the allowed changes of a host, in plan order; consecutive changes
     with one operation go together where their kind batches them (apt). Pure."""
     context = Context(earlier=host_plan.changes, sources=sources)
@@ -156,15 +160,21 @@ def queue(host_plan: HostPlan, specs: dict[tuple[str, str], ResourceSpec],
     for group in groups:
         kind = KINDS[group[0].kind]
         items = [(specs[(c.kind, c.resource)], c) for c in group]
-        steps = kind.batch(items, context) if kind.batch and len(group) > 1 else \
-            kind.steps(items[0][0], items[0][1], context)
+        steps = (
+            kind.batch(items, context)
+            if kind.batch and len(group) > 1
+            else kind.steps(items[0][0], items[0][1], context)
+        )
         found.append((tuple(group), steps))
     return found
 
 
 def refused(host_plan: HostPlan) -> list[ChangeResult]:
-    return [ChangeResult(c, "refused", c.rule) for c in host_plan.changes
-            if c.action != "unknown" and c.allowed is False]
+    return [
+        ChangeResult(c, "refused", c.rule)
+        for c in host_plan.changes
+        if c.action != "unknown" and c.allowed is False
+    ]
 
 
 @dataclass
@@ -185,10 +195,12 @@ class Execution:
         """Run one host's changes, each recorded before and after."""
         result = self.results[name] = HostResult(name, refused(host_plan))
         self.pending[name] = list(queued)
-        if result.results and not self.journal.write(name, [(r.change, r.outcome, r.reason)
-                                                      for r in result.results]):
-            result.results = [ChangeResult(r.change, r.outcome, r.reason, recorded=False)
-                              for r in result.results]
+        if result.results and not self.journal.write(
+            name, [(r.change, r.outcome, r.reason) for r in result.results]
+        ):
+            result.results = [
+                ChangeResult(r.change, r.outcome, r.reason, recorded=False) for r in result.results
+            ]
         try:
             if queued:
                 self._start(name)
@@ -213,8 +225,7 @@ class Execution:
                 return self._stop(name, "stopped", str(self.journal.broken))
             self.pending[name].pop(0)
             self.underway[name] = group
-            self.progress.working(name, f"{group[0].op} "
-                                        f"{', '.join(c.resource for c in group)}")
+            self.progress.working(name, f"{group[0].op} {', '.join(c.resource for c in group)}")
             outcome, reason = self._run(name, steps)
             del self.underway[name]
             recorded = self.journal.write(name, [(c, outcome, reason) for c in group])
@@ -229,8 +240,7 @@ class Execution:
         for step in steps:
             script, args, stdin = command_for(step)
             try:
-                output = run(self.session, name, script, args, timeout=self.timeout,
-                             stdin=stdin)
+                output = run(self.session, name, script, args, timeout=self.timeout, stdin=stdin)
             except (ConnectionLost, CommandTimeout) as exc:  # its outcome is not known
                 return "interrupted", f"{exc.reason}: the change may or may not have been made"
             except HostError as exc:
@@ -249,13 +259,15 @@ class Execution:
         if not rest:
             return
         recorded = self.journal.write(name, [(change, "skipped", why) for change in rest])
-        self.results[name].results.extend(ChangeResult(change, "skipped", why, recorded)
-                                          for change in rest)
+        self.results[name].results.extend(
+            ChangeResult(change, "skipped", why, recorded) for change in rest
+        )
 
     def _lock(self, name: str, stale: str = "") -> str | None:
         try:
-            output = run(self.session, name, LOCK_SCRIPT, (self.holder, stale),
-                         timeout=self.timeout)
+            output = run(
+                self.session, name, LOCK_SCRIPT, (self.holder, stale), timeout=self.timeout
+            )
         except HostError as exc:
             return exc.reason
         if output.status == NOT_ROOT:
@@ -264,8 +276,10 @@ class Execution:
             held = _HOLDER.match(output.stderr[-1] if output.stderr else "")
             if not stale and held and _gone(held["host"], int(held["pid"])):
                 return self._lock(name, held["holder"])
-            return (f"another apply is working on this host ({output.reason()}); if none "
-                    f"is, remove {LOCK_PATH} on the host")
+            return (
+                f"another apply is working on this host ({output.reason()}); if none "
+                f"is, remove {LOCK_PATH} on the host"
+            )
         self.locked.add(name)
         return None
 
@@ -273,8 +287,9 @@ class Execution:
         if name in self.locked:
             self.locked.discard(name)
             with suppress(HostError):  # the lock is in /run: a reboot clears it too
-                run(self.session, name, UNLOCK_SCRIPT, (self.holder,),
-                    timeout=min(self.timeout, 10))
+                run(
+                    self.session, name, UNLOCK_SCRIPT, (self.holder,), timeout=min(self.timeout, 10)
+                )
 
     def interrupted(self, why: str, work: dict[str, tuple[HostPlan, Queued]]) -> None:
         """Record the work of an interrupted apply: what was underway as interrupted, what
@@ -283,13 +298,15 @@ class Execution:
             if name not in self.results:
                 self.results[name] = HostResult(name, refused(host_plan))
                 self.pending[name] = list(queued)
-                self.journal.write(name, [(r.change, r.outcome, r.reason)
-                                          for r in self.results[name].results])
+                self.journal.write(
+                    name, [(r.change, r.outcome, r.reason) for r in self.results[name].results]
+                )
         for name, group in list(self.underway.items()):
             reason = f"{why}: the change may or may not have been made"
             recorded = self.journal.write(name, [(c, "interrupted", reason) for c in group])
-            self.results[name].results.extend(ChangeResult(c, "interrupted", reason, recorded)
-                                              for c in group)
+            self.results[name].results.extend(
+                ChangeResult(c, "interrupted", reason, recorded) for c in group
+            )
         self.underway.clear()
         for name in list(self.pending):
             self._skip_rest(name, why)
@@ -320,38 +337,55 @@ def _controller() -> str:
 
 
 def holder(person: str) -> str:
-    return (f"{person} from {_controller()}, pid {os.getpid()}, since "
-            f"{datetime.now(UTC).isoformat(timespec='seconds')}")
+    return (
+        f"{person} from {_controller()}, pid {os.getpid()}, since "
+        f"{datetime.now(UTC).isoformat(timespec='seconds')}"
+    )
 
 
-def apply(plan: Plan, specs: dict[str, dict[tuple[str, str], ResourceSpec]],
-          sources: dict[str, bytes], session: Session, journal: Journal, *, timeout: int,
-          progress: Progress | None = None) -> list[HostResult]:
+def apply(
+    plan: Plan,
+    specs: dict[str, dict[tuple[str, str], ResourceSpec]],
+    sources: dict[str, bytes],
+    session: Session,
+    journal: Journal,
+    *,
+    timeout: int,
+    progress: Progress | None = None,
+) -> list[HostResult]:
     """Make every host's allowed changes; refused ones are recorded and reported, never
     run. Raises Interrupted on Ctrl-C, SIGTERM or SIGHUP, after recording."""
-    execution = Execution(session, journal, holder(journal.person), timeout,
-                          progress or NoProgress())
-    work = {h.host: queue(h, specs[h.host], sources) for h in plan.hosts
-            if h.error is None and h.host in session.hosts}
+    execution = Execution(
+        session, journal, holder(journal.person), timeout, progress or NoProgress()
+    )
+    work = {
+        h.host: queue(h, specs[h.host], sources)
+        for h in plan.hosts
+        if h.error is None and h.host in session.hosts
+    }
     for host_plan in plan.hosts:
         if host_plan.host not in work:
             execution.results[host_plan.host] = HostResult(host_plan.host, error=host_plan.error)
-    execution.progress.start(sum(len(group) for queued in work.values()
-                                 for group, _ in queued))
+    execution.progress.start(sum(len(group) for queued in work.values() for group, _ in queued))
     by_name = {h.host: h for h in plan.hosts}
     try:
         with _signals_interrupt():
             # An interrupt stops every host at its next wait, never in the middle of
             # writing a record; then what was underway is recorded, and the hosts freed.
-            in_parallel(session.state, lambda name: execution.host(name, by_name[name],
-                                                                   work[name]), list(work))
+            in_parallel(
+                session.state,
+                lambda name: execution.host(name, by_name[name], work[name]),
+                list(work),
+            )
     except BaseException as exc:  # recorded, then raised on: nothing is swallowed
         interrupt = isinstance(exc, KeyboardInterrupt)
-        execution.interrupted("apply was interrupted" if interrupt else
-                              "apply stopped on an internal error",
-                              {name: (by_name[name], queued) for name, queued in work.items()})
-        gevent.joinall([gevent.spawn(execution._unlock, n) for n in list(execution.locked)],
-                       timeout=10)
+        execution.interrupted(
+            "apply was interrupted" if interrupt else "apply stopped on an internal error",
+            {name: (by_name[name], queued) for name, queued in work.items()},
+        )
+        gevent.joinall(
+            [gevent.spawn(execution._unlock, n) for n in list(execution.locked)], timeout=10
+        )
         if interrupt:
             raise Interrupted(results=_ordered(plan, execution)) from None
         raise
@@ -390,4 +424,3 @@ def _signals_interrupt() -> Iterator[None]:
         armed = False
         for number, old in previous.items():
             signal.signal(number, old)
-

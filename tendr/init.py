@@ -111,8 +111,10 @@ def _write(path: Path, creator: str) -> list[Path]:
         "known_hosts": "",
         ".gitignore": _GITIGNORE,
         ".taplo.toml": taplo_config(SCHEMA_FOLDER),
-        **{f"{SCHEMA_FOLDER}/{FILE_NAMES[family]}": json.dumps(schema_for(family), indent=2)
-           + "\n" for family in FAMILIES},
+        **{
+            f"{SCHEMA_FOLDER}/{FILE_NAMES[family]}": json.dumps(schema_for(family), indent=2) + "\n"
+            for family in FAMILIES
+        },
     }
     written = []
     for relative, text in files.items():

@@ -12,5 +12,6 @@ class Strict(BaseModel):
     editors show on hover: every field of a workspace file has one.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False,
-                              use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=False, use_attribute_docstrings=True
+    )

@@ -31,8 +31,9 @@ class Documented:
     pattern: str | None = None
     refused: str | None = None
 
-    def __get_pydantic_json_schema__(self, schema: CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         json_schema = handler(schema)
         json_schema["description"] = self.description
         if self.pattern is not None:
@@ -53,12 +54,14 @@ class Matches:
     regex: str
     what: str
 
-    def __get_pydantic_core_schema__(self, source: Any,
-                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
         return core_schema.no_info_after_validator_function(self._check, handler(source))
 
-    def __get_pydantic_json_schema__(self, schema: CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         json_schema = handler(schema)
         json_schema["description"] = self.what[0].upper() + self.what[1:]
         json_schema["pattern"] = anchored(self.regex)
@@ -72,14 +75,14 @@ class Matches:
 
 def _not_a_template(value: str) -> str:
     if "@." in value:
-        raise ValueError(f"{value!r} is a unit template; name an instance, such as "
-                         f"{value.replace('@.', '@NAME.')!r}")
+        raise ValueError(
+            f"{value!r} is a unit template; name an instance, such as "
+            f"{value.replace('@.', '@NAME.')!r}"
+        )
     return value
 
 
-UNIT_SUFFIXES = (
-    "service socket timer target mount automount path slice scope swap device".split()
-)
+UNIT_SUFFIXES = "service socket timer target mount automount path slice scope swap device".split()
 
 # systemd: unit names are at most 255 bytes of [A-Za-z0-9:_.\-@] plus a type suffix
 # (systemd's unit_name_is_valid); the part before an '@' may not be empty, and a
@@ -154,8 +157,10 @@ OptionName = Annotated[str, Matches(r"[A-Za-z0-9_]{1,64}", "an option name (lett
 def _file_name(value: str) -> str:
     # Said before the pattern's message, which would only complain about the ending.
     if "/" in value:
-        raise ValueError(f"{value!r} is not a file name: a drop-in is a file in the unit's "
-                         "drop-in folder, named without '/', such as '10-limits.conf'")
+        raise ValueError(
+            f"{value!r} is not a file name: a drop-in is a file in the unit's "
+            "drop-in folder, named without '/', such as '10-limits.conf'"
+        )
     return value
 
 

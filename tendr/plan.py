@@ -84,14 +84,15 @@ def split_sections(lines: Sequence[str], nonce: str) -> dict[str, list[str]]:
     marker = f"@@{nonce} "
     for line in lines:
         if line.startswith(marker):
-            current = sections.setdefault(line[len(marker):].strip(), [])
+            current = sections.setdefault(line[len(marker) :].strip(), [])
         elif current is not None:
             current.append(line)
     return sections
 
 
-def plan_host(host: str, desired: Desired, sections: dict[str, list[str]],
-              sources: dict[str, bytes]) -> HostPlan:
+def plan_host(
+    host: str, desired: Desired, sections: dict[str, list[str]], sources: dict[str, bytes]
+) -> HostPlan:
     """Compare every desired resource with its facts; changes in the order they will run."""
     changes: list[Change] = []
     for name, items in by_kind(desired).items():

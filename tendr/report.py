@@ -45,8 +45,12 @@ def change_json(change: Change) -> dict[str, Any]:
 def plan_json(plan: Plan) -> dict[str, Any]:
     return {
         "hosts": [
-            {"name": h.host, "error": h.error, "in_sync": h.in_sync,
-             "changes": [change_json(c) for c in h.changes]}
+            {
+                "name": h.host,
+                "error": h.error,
+                "in_sync": h.in_sync,
+                "changes": [change_json(c) for c in h.changes],
+            }
             for h in plan.hosts
         ],
         "summary": plan.summary(),
@@ -84,8 +88,9 @@ def change_lines(change: Change) -> list[str]:
     if change.note:
         lines.append(f"      [dim]{escape(change.note)}[/]")
     if change.depends_on:
-        lines.append(f"      [dim]depends on {escape(change.depends_on)}: "
-                     "outcome known only at apply[/]")
+        lines.append(
+            f"      [dim]depends on {escape(change.depends_on)}: outcome known only at apply[/]"
+        )
     return lines
 
 
@@ -113,25 +118,43 @@ def summary_line(plan: Plan) -> str:
 
 def results_json(results: list[HostResult]) -> list[dict[str, Any]]:
     return [
-        {"name": r.host, "error": r.error,
-         "changes": [{**change_json(c.change), "outcome": c.outcome, "reason": c.reason or None,
-                      "recorded": c.recorded}
-                     for c in r.results]}
+        {
+            "name": r.host,
+            "error": r.error,
+            "changes": [
+                {
+                    **change_json(c.change),
+                    "outcome": c.outcome,
+                    "reason": c.reason or None,
+                    "recorded": c.recorded,
+                }
+                for c in r.results
+            ],
+        }
         for r in results
     ]
 
 
-def apply_json(plan: Plan, results: list[HostResult], after: Plan | None,
-               error: str | None) -> dict[str, Any]:
+def apply_json(
+    plan: Plan, results: list[HostResult], after: Plan | None, error: str | None
+) -> dict[str, Any]:
     """apply's one JSON shape, whatever happened: the plan, each change's result, the
     hosts read again (null when nothing ran), and why it stopped short (or null)."""
-    return {"plan": plan_json(plan), "results": results_json(results),
-            "after": plan_json(after) if after is not None else None, "error": error}
+    return {
+        "plan": plan_json(plan),
+        "results": results_json(results),
+        "after": plan_json(after) if after is not None else None,
+        "error": error,
+    }
 
 
-_OUTCOME = {"done": "[green]done[/]", "failed": "[red]failed[/]",
-            "refused": "[red]refused[/]", "skipped": "[yellow]not run[/]",
-            "interrupted": "[red]interrupted[/]"}
+_OUTCOME = {
+    "done": "[green]done[/]",
+    "failed": "[red]failed[/]",
+    "refused": "[red]refused[/]",
+    "skipped": "[yellow]not run[/]",
+    "interrupted": "[red]interrupted[/]",
+}
 
 
 def _host_state(host: HostPlan | None) -> str:
@@ -144,8 +167,9 @@ def _host_state(host: HostPlan | None) -> str:
         return "[green]converged[/]"
     left = sum(c.action != "unknown" for c in host.changes)
     unread = len(host.changes) - left
-    parts = ([f"{left} change(s) remain"] if left else []) + \
-        ([f"{unread} resource(s) could not be read"] if unread else [])
+    parts = ([f"{left} change(s) remain"] if left else []) + (
+        [f"{unread} resource(s) could not be read"] if unread else []
+    )
     return f"[red]not converged: {', '.join(parts)}[/]"
 
 
@@ -172,15 +196,21 @@ def result_lines(results: list[HostResult], after: Plan | None) -> list[str]:
                 said = item.reason
                 reason = f": {escape(item.reason)}" if item.reason else ""
             unrecorded = "" if item.recorded else " [red](not in the audit log)[/]"
-            lines.append(f"  {_OUTCOME[item.outcome]} {item.change.op} "
-                         f"{escape(item.change.resource)}{reason}{unrecorded}")
+            lines.append(
+                f"  {_OUTCOME[item.outcome]} {item.change.op} "
+                f"{escape(item.change.resource)}{reason}{unrecorded}"
+            )
         if now is not None and not now.error:
             lines.extend(line for c in now.changes for line in change_lines(c))
-    totals = {k: sum(r.count(k) for r in results)
-              for k in ("done", "failed", "interrupted", "refused", "skipped")}
+    totals = {
+        k: sum(r.count(k) for r in results)
+        for k in ("done", "failed", "interrupted", "refused", "skipped")
+    }
     errors = sum(r.error is not None for r in results)
-    lines.append(f"Applied: {totals['done']} done, {totals['failed']} failed, "
-                 + (f"{totals['interrupted']} interrupted, " if totals["interrupted"] else "")
-                 + f"{totals['refused']} refused, {totals['skipped']} not run; "
-                 f"{errors} host(s) with errors.")
+    lines.append(
+        f"Applied: {totals['done']} done, {totals['failed']} failed, "
+        + (f"{totals['interrupted']} interrupted, " if totals["interrupted"] else "")
+        + f"{totals['refused']} refused, {totals['skipped']} not run; "
+        f"{errors} host(s) with errors."
+    )
     return lines

@@ -75,6 +75,11 @@ def taplo_config(schema_folder: str) -> str:
         f"# After upgrading tendr: tendr schema --output {schema_folder}",
     ]
     for family, pattern in FILES.items():
-        lines += ["", "[[rule]]", f'include = ["{pattern}"]', "[rule.schema]",
-                  f'path = "{schema_folder}/{FILE_NAMES[family]}"']
+        lines += [
+            "",
+            "[[rule]]",
+            f'include = ["{pattern}"]',
+            "[rule.schema]",
+            f'path = "{schema_folder}/{FILE_NAMES[family]}"',
+        ]
     return "\n".join(lines) + "\n"

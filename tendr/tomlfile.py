@@ -55,8 +55,12 @@ def read_toml(path: Path, display: str) -> tuple[dict[str, Any] | None, str, Pro
             lines = text.splitlines() or [""]
             line, column = len(lines), len(lines[-1]) + 1
         message = _POSITION.sub("", message).replace(_AT_END, "at the end of the file").strip()
-        return None, text, Problem(
-            file=display, message=f"TOML syntax error: {message}", line=line, column=column
+        return (
+            None,
+            text,
+            Problem(
+                file=display, message=f"TOML syntax error: {message}", line=line, column=column
+            ),
         )
     if _depth(data) > MAX_DEPTH:
         return None, text, Problem(file=display, message=_TOO_DEEP)

@@ -20,12 +20,12 @@ _EXPECTED = {
     "int_parsing": "expected an integer",
     "bool_type": "expected true or false",
     "bool_parsing": "expected true or false",
-    "list_type": "expected a list, e.g. [\"a\", \"b\"]",
+    "list_type": 'expected a list, e.g. ["a", "b"]',
     "dict_type": "expected a table",
     "model_type": "expected a table",
     "model_attributes_type": "expected a table",
-    "tuple_type": "expected a list, e.g. [\"a\", \"b\"]",
-    "set_type": "expected a list, e.g. [\"a\", \"b\"]",
+    "tuple_type": 'expected a list, e.g. ["a", "b"]',
+    "set_type": 'expected a list, e.g. ["a", "b"]',
     "float_type": "expected a number",
     "literal_error": "expected {expected}",
     "greater_than_equal": "expected a number of at least {ge}",
@@ -64,8 +64,9 @@ def _quote(key: str) -> str:
     return f'"{escaped}"'
 
 
-def problems_from(error: ValidationError, model: type[BaseModel], file: str,
-                  text: str) -> list[Problem]:
+def problems_from(
+    error: ValidationError, model: type[BaseModel], file: str, text: str
+) -> list[Problem]:
     """One Problem per pydantic error, with the key path, line and what was expected."""
     problems = []
     items = error.errors()

@@ -93,8 +93,9 @@ def validate_data(model: type[M], data: dict[str, Any]) -> M:
     return model.model_validate_json(json.dumps(data, default=_toml_date), strict=True)
 
 
-def _date_locations(value: object, loc: tuple[str | int, ...] = ()) -> Iterator[
-        tuple[str | int, ...]]:
+def _date_locations(
+    value: object, loc: tuple[str | int, ...] = ()
+) -> Iterator[tuple[str | int, ...]]:
     """Where TOML dates or times stand: no tendr setting takes one."""
     if isinstance(value, datetime.date | datetime.time):
         yield loc
@@ -142,11 +143,16 @@ class _Loader:
             )
         families = [self.root / name for name in ("hosts", "states", "rules")]
         if not any(folder.is_dir() for folder in families):
-            raise WorkspaceError(problems=[Problem(
-                file=str(self.root),
-                message="is not a tendr workspace (no hosts/, states/ or rules/ folder); "
-                "use --workspace DIR, set TENDR_WORKSPACE, or create one with 'tendr init DIR'",
-            )])
+            raise WorkspaceError(
+                problems=[
+                    Problem(
+                        file=str(self.root),
+                        message="is not a tendr workspace (no hosts/, states/ or rules/ "
+                        "folder); use --workspace DIR, set TENDR_WORKSPACE, or create one "
+                        "with 'tendr init DIR'",
+                    )
+                ]
+            )
         settings = self._settings()
         hosts = self._hosts()
         states = self._states(hosts)
@@ -156,8 +162,9 @@ class _Loader:
         self._check_known_hosts(settings, hosts)
         if self.problems:
             raise WorkspaceError(problems=self.problems)
-        return Workspace(self.root, settings, tuple(hosts), tuple(states), tuple(rules),
-                         owner, self.texts)
+        return Workspace(
+            self.root, settings, tuple(hosts), tuple(states), tuple(rules), owner, self.texts
+        )
 
     # -- reading -----------------------------------------------------------
 
@@ -169,8 +176,9 @@ class _Loader:
                 if not path.name.startswith("."):
                     yield path, f"{folder}/{path.name}"
 
-    def _parse(self, path: Path, display: str, model: type[M],
-               check: Check | None = None) -> tuple[M | None, dict[str, Any] | None]:
+    def _parse(
+        self, path: Path, display: str, model: type[M], check: Check | None = None
+    ) -> tuple[M | None, dict[str, Any] | None]:
         """The validated model, or None and the problems recorded; with None, the parsed
         data too when the file was TOML, so what is right in it can still be checked."""
         data, text, problem = read_toml(path, display)
@@ -184,8 +192,12 @@ class _Loader:
             self.problems.extend(problems)
         dates = list(_date_locations(data))
         for loc in dates:
-            self._problem(display, validation.key_path(loc), locate(text, loc),
-                          "expected a string, got a TOML date or time (put it in quotes)")
+            self._problem(
+                display,
+                validation.key_path(loc),
+                locate(text, loc),
+                "expected a string, got a TOML date or time (put it in quotes)",
+            )
         if dates:
             return None, None
         try:
@@ -215,18 +227,27 @@ class _Loader:
                 host = Host.resolve(name, path.stem, entry, parsed.defaults, display)
                 line = locate(self.texts[display], ["hosts", name])
                 if name in first_file:
-                    self._problem(display, f"hosts.{name}", line,
-                                  f"host {name!r} is already defined in {first_file[name]}")
+                    self._problem(
+                        display,
+                        f"hosts.{name}",
+                        line,
+                        f"host {name!r} is already defined in {first_file[name]}",
+                    )
                     continue
                 first_file[name] = display
                 if host.connector == "ssh" and not host.address:
-                    self._problem(display, f"hosts.{name}.address", line,
-                                  "an ssh host needs an address")
+                    self._problem(
+                        display, f"hosts.{name}.address", line, "an ssh host needs an address"
+                    )
                 local = next((h for h in hosts if h.connector == "local"), None)
                 if host.connector == "local" and local is not None:
-                    self._problem(display, f"hosts.{name}.connector", line,
-                                  f"only one host can be this machine; {local.name} in "
-                                  f"{local.file} already uses the local connector")
+                    self._problem(
+                        display,
+                        f"hosts.{name}.connector",
+                        line,
+                        f"only one host can be this machine; {local.name} in "
+                        f"{local.file} already uses the local connector",
+                    )
                 hosts.append(host)
         return hosts
 
@@ -244,8 +265,12 @@ class _Loader:
             for index, selector in enumerate(parsed.hosts):
                 # With a hosts file unreadable, "matches no host" would be a guess.
                 if self.hosts_complete and not select([selector], hosts):
-                    self._problem(display, f"hosts[{index}]", locate(text, ["hosts"]),
-                                  no_match(selector, hosts))
+                    self._problem(
+                        display,
+                        f"hosts[{index}]",
+                        locate(text, ["hosts"]),
+                        no_match(selector, hosts),
+                    )
             states.append((display, parsed))
             declared.append(_Declarations(display, tuple(parsed.hosts), parsed.resources()))
         self._check_conflicts(declared, hosts)
@@ -298,13 +323,14 @@ class _Loader:
                     fields = _differing_fields(first, spec)
                     detail = f" ({', '.join(fields)} differ)" if fields else ""
                     self._problem(
-                        state.file, key_path, locate(self.texts[state.file], _loc(key_path)),
+                        state.file,
+                        key_path,
+                        locate(self.texts[state.file], _loc(key_path)),
                         f"{spec.kind} {spec.key!r} is declared {what} here and in "
                         f"{first_name} ({first_path}) for host {host.name}{detail}",
                     )
 
-    def _check_rule_selectors(self, rules: list[tuple[str, RulesFile]],
-                              hosts: list[Host]) -> None:
+    def _check_rule_selectors(self, rules: list[tuple[str, RulesFile]], hosts: list[Host]) -> None:
         """A rule's selector must select a host: a deny that matches nothing would allow
         what it meant to forbid. `all` is exempt, so a workspace may start without hosts."""
         if not self.hosts_complete:  # with a hosts file unreadable this would be a guess
@@ -316,19 +342,33 @@ class _Loader:
                         for position, selector in enumerate(rule.hosts):
                             if selector == "all" or select([selector], hosts):
                                 continue
-                            loc: list[str | int] = ["roles", role_name, effect, index,
-                                                    "hosts", position]
-                            self._problem(name, validation.key_path(loc),
-                                          locate(self.texts[name], loc[:3]),
-                                          no_match(selector, hosts))
+                            loc: list[str | int] = [
+                                "roles",
+                                role_name,
+                                effect,
+                                index,
+                                "hosts",
+                                position,
+                            ]
+                            self._problem(
+                                name,
+                                validation.key_path(loc),
+                                locate(self.texts[name], loc[:3]),
+                                no_match(selector, hosts),
+                            )
 
     def _check_known_hosts(self, settings: Settings, hosts: list[Host]) -> None:
-        if any(h.connector == "ssh" for h in hosts) and not (
-            self.root / settings.known_hosts
-        ).is_file():
-            self._problem("tendr.toml", "known_hosts", None,
-                          f"the known_hosts file {settings.known_hosts!r} does not exist; "
-                          "ssh hosts cannot be verified without pinned host keys")
+        if (
+            any(h.connector == "ssh" for h in hosts)
+            and not (self.root / settings.known_hosts).is_file()
+        ):
+            self._problem(
+                "tendr.toml",
+                "known_hosts",
+                None,
+                f"the known_hosts file {settings.known_hosts!r} does not exist; "
+                "ssh hosts cannot be verified without pinned host keys",
+            )
 
     def _check_references(self, declared: list[_Declarations]) -> None:
         """Files a state names must exist inside the workspace."""
@@ -343,8 +383,9 @@ class _Loader:
                     if not target.is_relative_to(self.root):
                         self._problem(state.file, where, line, f"{shown} is outside the workspace")
                     elif not target.is_file():
-                        self._problem(state.file, where, line,
-                                      f"{shown} does not exist in the workspace")
+                        self._problem(
+                            state.file, where, line, f"{shown} does not exist in the workspace"
+                        )
 
     def _problem(self, file: str, key: str, line: int | None, message: str) -> None:
         self.problems.append(Problem(file=file, key=key, line=line, message=message))
@@ -423,17 +464,22 @@ def _quietly(model: type[M] | TypeAdapter[Any], data: Any) -> Any:
         return None
 
 
-def _check_kinds(data: dict[str, Any], display: str,
-                 text: str) -> tuple[list[Problem], dict[str, Any]]:
+def _check_kinds(
+    data: dict[str, Any], display: str, text: str
+) -> tuple[list[Problem], dict[str, Any]]:
     """An unknown top-level table in a state file is an unknown resource kind."""
     known = {"description", "hosts", *SPECS}
     problems = []
     for key in data:
         if key not in known and isinstance(data[key], list | dict):
-            problems.append(Problem(
-                file=display, key=key, line=locate(text, [key]),
-                message=f"unknown resource kind {key!r} (expected one of: {', '.join(SPECS)})",
-            ))
+            problems.append(
+                Problem(
+                    file=display,
+                    key=key,
+                    line=locate(text, [key]),
+                    message=f"unknown resource kind {key!r} (expected one of: {', '.join(SPECS)})",
+                )
+            )
     kinds_left = {k: v for k, v in data.items() if k in known or not isinstance(v, list | dict)}
     return problems, kinds_left
 

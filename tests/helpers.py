@@ -92,10 +92,15 @@ def needs_root(test: F) -> F:
 TENDR_PROGRAM = Path(sys.executable).with_name("tendr")
 
 
-def run_program(*args: str, timeout: float = 300,
-                **popen: Any) -> subprocess.CompletedProcess[str]:
+def run_program(*args: str, timeout: float = 300, **popen: Any) -> subprocess.CompletedProcess[str]:
     """Run the installed `tendr` program with no terminal: (exit code, stdout, stderr)."""
     if not TENDR_PROGRAM.exists():
         pytest.fail(f"{TENDR_PROGRAM} is not installed (pip install -e .)", pytrace=False)
-    return subprocess.run([str(TENDR_PROGRAM), *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, **popen)
+    return subprocess.run(
+        [str(TENDR_PROGRAM), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        **popen,
+    )

@@ -36,23 +36,50 @@ EQUIVALENT = ROOT / "tests" / "mutation.toml"
 
 # Each module of the pure core, with the fast tests that speak for it.
 MODULES: dict[str, list[str]] = {
-    "tendr/plan.py": ["tests/test_plan.py", "tests/test_diff_cases.py",
-                      "tests/test_diff_properties.py"],
-    "tendr/rules/decide.py": ["tests/test_rules.py", "tests/test_rules_properties.py",
-                              "tests/test_rules_cedar.py"],
+    "tendr/plan.py": [
+        "tests/test_plan.py",
+        "tests/test_diff_cases.py",
+        "tests/test_diff_properties.py",
+    ],
+    "tendr/rules/decide.py": [
+        "tests/test_rules.py",
+        "tests/test_rules_properties.py",
+        "tests/test_rules_cedar.py",
+    ],
     "tendr/rules/model.py": ["tests/test_rules.py", "tests/test_rules_properties.py"],
     "tendr/rules/actor.py": ["tests/test_rules.py", "tests/test_cli.py"],
-    "tendr/states/file.py": ["tests/test_diff_cases.py", "tests/test_diff_properties.py",
-                             "tests/test_execute.py", "tests/test_plan.py"],
-    "tendr/states/service.py": ["tests/test_diff_cases.py", "tests/test_diff_properties.py",
-                                "tests/test_execute.py", "tests/test_plan.py"],
-    "tendr/states/package.py": ["tests/test_diff_cases.py", "tests/test_diff_properties.py",
-                                "tests/test_execute.py", "tests/test_plan.py"],
+    "tendr/states/file.py": [
+        "tests/test_diff_cases.py",
+        "tests/test_diff_properties.py",
+        "tests/test_execute.py",
+        "tests/test_plan.py",
+    ],
+    "tendr/states/service.py": [
+        "tests/test_diff_cases.py",
+        "tests/test_diff_properties.py",
+        "tests/test_execute.py",
+        "tests/test_plan.py",
+    ],
+    "tendr/states/package.py": [
+        "tests/test_diff_cases.py",
+        "tests/test_diff_properties.py",
+        "tests/test_execute.py",
+        "tests/test_plan.py",
+    ],
 }
 
-_COMPARE = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast.Lt,
-            ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.In: ast.NotIn, ast.NotIn: ast.In,
-            ast.Is: ast.IsNot, ast.IsNot: ast.Is}
+_COMPARE = {
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+}
 _BINARY = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.BitAnd: ast.BitOr, ast.BitOr: ast.BitAnd}
 
 
@@ -71,8 +98,11 @@ class Mutant:
 
 
 def _docstring(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-            and isinstance(node.value.value, str))
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
 
 
 def _mutations(node: ast.AST) -> Iterator[tuple[str, ast.AST]]:
@@ -95,8 +125,11 @@ def _mutations(node: ast.AST) -> Iterator[tuple[str, ast.AST]]:
         yield f"{node.value} -> {not node.value}", ast.Constant(not node.value)
     elif isinstance(node, ast.Constant) and type(node.value) is int:
         yield f"{node.value} -> {node.value + 1}", ast.Constant(node.value + 1)
-    elif isinstance(node, ast.Return) and node.value is not None and not (
-            isinstance(node.value, ast.Constant) and node.value.value is None):
+    elif (
+        isinstance(node, ast.Return)
+        and node.value is not None
+        and not (isinstance(node.value, ast.Constant) and node.value.value is None)
+    ):
         yield "return None", ast.Return(ast.Constant(None))
     elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
         yield "call removed", ast.Pass()
@@ -131,8 +164,7 @@ def mutants(module: str) -> list[Mutant]:
             clone = copy.deepcopy(tree)
             target = list(ast.walk(clone))[index]  # the same walk order: the same node
             new_tree = ast.fix_missing_locations(_Replace(target, replacement).visit(clone))
-            found.append(Mutant(module, getattr(node, "lineno", 0), what,
-                                ast.unparse(new_tree)))
+            found.append(Mutant(module, getattr(node, "lineno", 0), what, ast.unparse(new_tree)))
     return found
 
 
@@ -143,9 +175,24 @@ def _run(mutant: Mutant, workdir: Path, timeout: float) -> bool:
     target.write_text(mutant.source)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-             "-m", "not fleet", "--hypothesis-profile=mutation", *MODULES[mutant.module]],
-            cwd=workdir, capture_output=True, timeout=timeout, check=False)
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-x",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-m",
+                "not fleet",
+                "--hypothesis-profile=mutation",
+                *MODULES[mutant.module],
+            ],
+            cwd=workdir,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return True
     finally:
@@ -154,14 +201,20 @@ def _run(mutant: Mutant, workdir: Path, timeout: float) -> bool:
 
 
 def _copy(into: Path) -> Path:
-    shutil.copytree(ROOT, into, ignore=shutil.ignore_patterns(
-        ".git", "__pycache__", ".mypy_cache", ".ruff_cache", "bench", ".tendr"))
+    shutil.copytree(
+        ROOT,
+        into,
+        ignore=shutil.ignore_patterns(
+            ".git", "__pycache__", ".mypy_cache", ".ruff_cache", "bench", ".tendr"
+        ),
+    )
     return into
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("modules", nargs="*", default=list(MODULES))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--list", action="store_true", help="print every surviving mutant")
@@ -170,12 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.modules) - set(MODULES)
     if unknown:
         parser.error(f"not a module of the pure core: {', '.join(sorted(unknown))}")
-    equivalent = tomllib.loads(EQUIVALENT.read_text())["equivalent"] \
-        if EQUIVALENT.exists() else {}
+    equivalent = tomllib.loads(EQUIVALENT.read_text())["equivalent"] if EQUIVALENT.exists() else {}
     todo = [m for module in args.modules for m in mutants(module)]
     started = time.monotonic()
-    print(f"{len(todo)} mutants in {len(args.modules)} module(s), {args.workers} worker(s)",
-          file=sys.stderr)
+    print(
+        f"{len(todo)} mutants in {len(args.modules)} module(s), {args.workers} worker(s)",
+        file=sys.stderr,
+    )
     with tempfile.TemporaryDirectory(prefix="tendr-mutation-") as tmp:
         dirs: Queue[Path] = Queue()
         for i in range(args.workers):
@@ -200,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         counted = len(mine) - equiv
         score = 100 * killed / counted if counted else 100.0
         print(f"{module:28} {len(mine):7} {killed:6} {equiv:6} {score:5.1f}%")
-    print(f"{len(unexplained)} surviving mutant(s) not listed as equivalent; "
-          f"{time.monotonic() - started:.0f} s", file=sys.stderr)
+    print(
+        f"{len(unexplained)} surviving mutant(s) not listed as equivalent; "
+        f"{time.monotonic() - started:.0f} s",
+        file=sys.stderr,
+    )
     if args.list:
         for m in unexplained:
             print(f"  {m.module}:{m.line}: {m.what}  [{m.key}]")

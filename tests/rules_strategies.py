@@ -30,8 +30,13 @@ def rules(patterns: Sequence[str], selectors: Sequence[str]) -> st.SearchStrateg
     )
 
 
-def rule_sets(patterns: Sequence[str], selectors: Sequence[str], members: Sequence[str],
-              role_names: Sequence[str], paths: Sequence[str]) -> st.SearchStrategy[Rules]:
+def rule_sets(
+    patterns: Sequence[str],
+    selectors: Sequence[str],
+    members: Sequence[str],
+    role_names: Sequence[str],
+    paths: Sequence[str],
+) -> st.SearchStrategy[Rules]:
     """Up to three rules files of up to three roles, members drawn from `members` and @owner."""
     one_rule = rules(patterns, selectors)
     roles = st.builds(
@@ -40,6 +45,7 @@ def rule_sets(patterns: Sequence[str], selectors: Sequence[str], members: Sequen
         allow=st.lists(one_rule, max_size=3).map(tuple),
         deny=st.lists(one_rule, max_size=2).map(tuple),
     )
-    files = st.builds(RulesFile, roles=st.dictionaries(st.sampled_from(role_names), roles,
-                                                       max_size=3))
+    files = st.builds(
+        RulesFile, roles=st.dictionaries(st.sampled_from(role_names), roles, max_size=3)
+    )
     return st.lists(st.tuples(st.sampled_from(paths), files), max_size=3)

@@ -14,11 +14,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def local_workspace(tmp_path: Path, target: Path) -> Path:
-    return build_tree(tmp_path / "ws", {
-        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
-        "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{target}"\ncontent = "x\\n"\n',
-        "rules/roles.toml": ADMIN_RULES,
-    })
+    return build_tree(
+        tmp_path / "ws",
+        {
+            "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+            "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{target}"\ncontent = "x\\n"\n',
+            "rules/roles.toml": ADMIN_RULES,
+        },
+    )
 
 
 def test_apply_without_terminal_needs_yes(tmp_path: Path) -> None:
@@ -54,5 +57,6 @@ def test_example_workspace_plans_on_this_machine() -> None:
     assert "printer.read" in ops  # printers are not planned yet, and the plan says so
     unit_changes = [c for c in host["changes"] if c["kind"] == "service"]
     if not Path("/run/systemd/system").is_dir():
-        assert all(c["action"] == "unknown" and "systemd is not running" in c["note"]
-                   for c in unit_changes)
+        assert all(
+            c["action"] == "unknown" and "systemd is not running" in c["note"] for c in unit_changes
+        )

@@ -28,8 +28,11 @@ def test_an_untouched_chain_verifies() -> None:
     assert verify(lines_of(records), head=records[2]["hash"]).ok
 
 
-@given(st.integers(0, 4), st.sampled_from(["host", "op", "resource", "seq", "prev"]),
-       st.text(min_size=1, max_size=5))
+@given(
+    st.integers(0, 4),
+    st.sampled_from(["host", "op", "resource", "seq", "prev"]),
+    st.text(min_size=1, max_size=5),
+)
 def test_any_changed_record_is_detected(index: int, key: str, value: str) -> None:
     """Changing any field of any record breaks the chain at that record's line."""
     records = chain(ENTRIES, GENESIS, 0)
@@ -63,19 +66,25 @@ def test_apply_records_every_change_and_verify_catches_tampering(tmp_path: Path)
     """apply records each change as started before it runs and with its outcome after;
     editing the log makes `audit-log verify` fail."""
     out = tmp_path / "out"
-    ws = build_tree(tmp_path / "ws", {
-        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
-        "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\ncontent = "a"\n'
-                         f'[[file]]\npath = "{out}/b"\ncontent = "b"\n',
-        "rules/roles.toml": ADMIN_RULES,
-    })
+    ws = build_tree(
+        tmp_path / "ws",
+        {
+            "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+            "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\ncontent = "a"\n'
+            f'[[file]]\npath = "{out}/b"\ncontent = "b"\n',
+            "rules/roles.toml": ADMIN_RULES,
+        },
+    )
     code, text = run_tendr("apply", "-w", str(ws), "--yes")
     assert code == 0, text
     code, raw = run_tendr("audit-log", "show", "-w", str(ws), "--format", "json")
     records = json.loads(raw)["records"]
     assert [(r["op"], r["resource"], r["outcome"], r["person"]) for r in records] == [
-        ("file.write", f"{out}/a", "started", "root"), ("file.write", f"{out}/a", "done", "root"),
-        ("file.write", f"{out}/b", "started", "root"), ("file.write", f"{out}/b", "done", "root")]
+        ("file.write", f"{out}/a", "started", "root"),
+        ("file.write", f"{out}/a", "done", "root"),
+        ("file.write", f"{out}/b", "started", "root"),
+        ("file.write", f"{out}/b", "done", "root"),
+    ]
     times = [datetime.fromisoformat(r["time"]) for r in records]
     assert times == sorted(set(times)), "each record has its own time, in order"
     code, text = run_tendr("audit-log", "verify", "-w", str(ws))
@@ -90,12 +99,15 @@ def test_apply_records_every_change_and_verify_catches_tampering(tmp_path: Path)
 def test_apply_refuses_to_start_when_changes_could_not_be_recorded(tmp_path: Path) -> None:
     """A damaged audit log stops apply before any host is touched: no unrecorded change."""
     out = tmp_path / "out"
-    ws = build_tree(tmp_path / "ws", {
-        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
-        "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\ncontent = "a"\n',
-        "rules/roles.toml": ADMIN_RULES,
-        ".tendr/audit.log": '{"seq": 1, "hash": "ab',
-    })
+    ws = build_tree(
+        tmp_path / "ws",
+        {
+            "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+            "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\ncontent = "a"\n',
+            "rules/roles.toml": ADMIN_RULES,
+            ".tendr/audit.log": '{"seq": 1, "hash": "ab',
+        },
+    )
     code, text = run_tendr("apply", "-w", str(ws), "--yes")
     assert code == 1
     assert "ends in a damaged record" in text and "nothing was applied" in text
@@ -107,12 +119,15 @@ def test_apply_refuses_a_log_whose_last_record_lacks_its_newline(tmp_path: Path)
     would join two records on one line."""
     out = tmp_path / "out"
     [record] = chain([ENTRIES[0]], GENESIS, 0)
-    ws = build_tree(tmp_path / "ws", {
-        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
-        "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\ncontent = "a"\n',
-        "rules/roles.toml": ADMIN_RULES,
-        ".tendr/audit.log": json.dumps(record),
-    })
+    ws = build_tree(
+        tmp_path / "ws",
+        {
+            "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+            "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\ncontent = "a"\n',
+            "rules/roles.toml": ADMIN_RULES,
+            ".tendr/audit.log": json.dumps(record),
+        },
+    )
     code, text = run_tendr("apply", "-w", str(ws), "--yes")
     assert code == 1 and "ends in a damaged record" in text
     assert not out.exists()
@@ -121,24 +136,54 @@ def test_apply_refuses_a_log_whose_last_record_lacks_its_newline(tmp_path: Path)
 # -- audit-log show, head ------------------------------------------------------------
 
 LOGGED = [
-    {"host": "a", "person": "alice", "op": "service.restart", "resource": "cups.service",
-     "outcome": "done", "time": "2024-05-01T09:00:00+00:00"},
-    {"host": "b", "person": "bob", "op": "package.install", "resource": "curl",
-     "outcome": "done", "time": "2024-05-01T12:00:00+00:00"},
-    {"host": "a", "person": "bob", "op": "service.stop", "resource": "cups.service",
-     "outcome": "failed", "reason": "unit busy", "time": "2024-05-02T09:00:00.250000+00:00"},
-    {"host": "b", "person": "alice", "op": "file.write", "resource": "/etc/motd",
-     "outcome": "done", "time": "2024-05-03T00:00:00+00:00"},
+    {
+        "host": "a",
+        "person": "alice",
+        "op": "service.restart",
+        "resource": "cups.service",
+        "outcome": "done",
+        "time": "2024-05-01T09:00:00+00:00",
+    },
+    {
+        "host": "b",
+        "person": "bob",
+        "op": "package.install",
+        "resource": "curl",
+        "outcome": "done",
+        "time": "2024-05-01T12:00:00+00:00",
+    },
+    {
+        "host": "a",
+        "person": "bob",
+        "op": "service.stop",
+        "resource": "cups.service",
+        "outcome": "failed",
+        "reason": "unit busy",
+        "time": "2024-05-02T09:00:00.250000+00:00",
+    },
+    {
+        "host": "b",
+        "person": "alice",
+        "op": "file.write",
+        "resource": "/etc/motd",
+        "outcome": "done",
+        "time": "2024-05-03T00:00:00+00:00",
+    },
 ]
 
 
 def logged_workspace(tmp_path: Path, log: str | None = None) -> Path:
     """A workspace whose audit log holds LOGGED (or the text `log`)."""
-    return build_tree(tmp_path / "ws", {
-        "hosts/local.toml": LOCAL_HOSTS,
-        "states/s.toml": 'hosts = ["all"]\n',
-        ".tendr/audit.log": "".join(lines_of(chain(LOGGED, GENESIS, 0))) if log is None else log,
-    })
+    return build_tree(
+        tmp_path / "ws",
+        {
+            "hosts/local.toml": LOCAL_HOSTS,
+            "states/s.toml": 'hosts = ["all"]\n',
+            ".tendr/audit.log": "".join(lines_of(chain(LOGGED, GENESIS, 0)))
+            if log is None
+            else log,
+        },
+    )
 
 
 def shown(ws: Path, *args: str) -> list[int]:
@@ -147,48 +192,56 @@ def shown(ws: Path, *args: str) -> list[int]:
     return [r["seq"] for r in json.loads(raw)["records"]]
 
 
-@pytest.mark.parametrize(("args", "seqs"), [
-    ((), [1, 2, 3, 4]),
-    (("--host", "a"), [1, 3]),
-    (("--person", "alice"), [1, 4]),
-    (("--op", "service.*"), [1, 3]),
-    (("--op", "service.stop"), [3]),
-    (("--op", "*.install"), [2]),
-    (("--op", "*"), [1, 2, 3, 4]),
-    (("--since", "2024-05-01T12:00:00Z"), [2, 3, 4]),  # at or after
-    (("--until", "2024-05-01T12:00:00+00:00"), [1, 2]),  # at or before
-    (("--since", "2024-05-01T13:00+02:00", "--until", "2024-05-02T09:00:00.25Z"), [2, 3]),
-    (("--since", "2024-04-30", "--until", "2024-05-04"), [1, 2, 3, 4]),  # local midnights
-    (("--until", "2024-04-30"), []),
-    (("--host", "b", "--person", "alice"), [4]),
-    (("--person", "bob", "--last", "1"), [3]),  # the latest matching record
-    (("--host", "nobody"), []),
-])
+@pytest.mark.parametrize(
+    ("args", "seqs"),
+    [
+        ((), [1, 2, 3, 4]),
+        (("--host", "a"), [1, 3]),
+        (("--person", "alice"), [1, 4]),
+        (("--op", "service.*"), [1, 3]),
+        (("--op", "service.stop"), [3]),
+        (("--op", "*.install"), [2]),
+        (("--op", "*"), [1, 2, 3, 4]),
+        (("--since", "2024-05-01T12:00:00Z"), [2, 3, 4]),  # at or after
+        (("--until", "2024-05-01T12:00:00+00:00"), [1, 2]),  # at or before
+        (("--since", "2024-05-01T13:00+02:00", "--until", "2024-05-02T09:00:00.25Z"), [2, 3]),
+        (("--since", "2024-04-30", "--until", "2024-05-04"), [1, 2, 3, 4]),  # local midnights
+        (("--until", "2024-04-30"), []),
+        (("--host", "b", "--person", "alice"), [4]),
+        (("--person", "bob", "--last", "1"), [3]),  # the latest matching record
+        (("--host", "nobody"), []),
+    ],
+)
 def test_show_filters(tmp_path: Path, args: tuple[str, ...], seqs: list[int]) -> None:
     """Each filter alone and together; --last counts the matching records."""
     assert shown(logged_workspace(tmp_path), *args) == seqs
 
 
 def test_show_prints_each_record_on_a_line(tmp_path: Path) -> None:
-    code, text = run_tendr("audit-log", "show", "-w", str(logged_workspace(tmp_path)),
-                           "--host", "a")
+    code, text = run_tendr(
+        "audit-log", "show", "-w", str(logged_workspace(tmp_path)), "--host", "a"
+    )
     assert code == 0
     assert text.splitlines() == [
         "    1 2024-05-01T09:00:00+00:00 alice a done service.restart cups.service",
-        "    3 2024-05-02T09:00:00.250000+00:00 bob a failed service.stop cups.service "
-        "(unit busy)"]
+        "    3 2024-05-02T09:00:00.250000+00:00 bob a failed service.stop cups.service (unit busy)",
+    ]
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    (("--since", "yesterday"), 1, "error: --since: 'yesterday' is not an ISO 8601 time"),
-    (("--until", "2024-13-01"), 1, "error: --until: '2024-13-01' is not an ISO 8601 time"),
-    (("--op", "servce.*"), 1, "error: --op: 'servce.*': 'servce' is not a kind"),
-    (("--op", "service.*.x"), 1, "error: --op: 'service.*.x' can match no operation"),
-    (("--last", "0"), 64, "--last"),
-    (("--last", "-3"), 64, "--last"),
-])
-def test_show_refuses_bad_options(tmp_path: Path, args: tuple[str, ...], code: int,
-                                  message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("--since", "yesterday"), 1, "error: --since: 'yesterday' is not an ISO 8601 time"),
+        (("--until", "2024-13-01"), 1, "error: --until: '2024-13-01' is not an ISO 8601 time"),
+        (("--op", "servce.*"), 1, "error: --op: 'servce.*': 'servce' is not a kind"),
+        (("--op", "service.*.x"), 1, "error: --op: 'service.*.x' can match no operation"),
+        (("--last", "0"), 64, "--last"),
+        (("--last", "-3"), 64, "--last"),
+    ],
+)
+def test_show_refuses_bad_options(
+    tmp_path: Path, args: tuple[str, ...], code: int, message: str
+) -> None:
     """A bad time or pattern is an error naming the option; --last below 1 a usage error."""
     result = run_tendr("audit-log", "show", "-w", str(logged_workspace(tmp_path)), *args)
     assert result[0] == code and message in result[1], result
@@ -196,25 +249,41 @@ def test_show_refuses_bad_options(tmp_path: Path, args: tuple[str, ...], code: i
 
 
 def test_a_bad_time_in_json_mode_is_a_json_error(tmp_path: Path) -> None:
-    code, raw = run_tendr("audit-log", "show", "-w", str(logged_workspace(tmp_path)),
-                          "--format", "json", "--since", "soon")
+    code, raw = run_tendr(
+        "audit-log",
+        "show",
+        "-w",
+        str(logged_workspace(tmp_path)),
+        "--format",
+        "json",
+        "--since",
+        "soon",
+    )
     assert code == 1
-    assert json.loads(raw) == {"ok": False, "error": "--since: 'soon' is not an ISO 8601 "
-                                                     "time (such as 2024-05-01 or "
-                                                     "2024-05-01T14:30+02:00)"}
+    assert json.loads(raw) == {
+        "ok": False,
+        "error": "--since: 'soon' is not an ISO 8601 "
+        "time (such as 2024-05-01 or "
+        "2024-05-01T14:30+02:00)",
+    }
 
 
 WHOLE = "".join(lines_of(chain(LOGGED[:2], GENESIS, 0)))
-TORN_MESSAGE = ("broken at line 3: the record is cut off (the log does not end with a "
-                "newline): a write was interrupted (2 records intact before it)")
+TORN_MESSAGE = (
+    "broken at line 3: the record is cut off (the log does not end with a "
+    "newline): a write was interrupted (2 records intact before it)"
+)
 
 
-@pytest.mark.parametrize("tail", [
-    '{"seq": 3, "host": "a", "pre',  # half a record
-    lines_of(chain(LOGGED[2:3], json.loads(WHOLE.splitlines()[-1])["hash"], 2))[0].rstrip(),
-], ids=["half-written", "no-newline"])
-def test_a_torn_last_record_is_reported_by_verify_show_and_head(tmp_path: Path,
-                                                                tail: str) -> None:
+@pytest.mark.parametrize(
+    "tail",
+    [
+        '{"seq": 3, "host": "a", "pre',  # half a record
+        lines_of(chain(LOGGED[2:3], json.loads(WHOLE.splitlines()[-1])["hash"], 2))[0].rstrip(),
+    ],
+    ids=["half-written", "no-newline"],
+)
+def test_a_torn_last_record_is_reported_by_verify_show_and_head(tmp_path: Path, tail: str) -> None:
     """A write cut short: verify, show and head all say where and exit 1; show still
     prints the records before it, head prints no head."""
     ws = logged_workspace(tmp_path, WHOLE + tail)

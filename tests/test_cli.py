@@ -61,7 +61,11 @@ def test_validate_json_for_scripts(sample: Path) -> None:
     result = run("validate", "-w", str(sample), "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {
-        "ok": True, "problems": [], "hosts": 3, "states": 2, "rules": 0,
+        "ok": True,
+        "problems": [],
+        "hosts": 3,
+        "states": 2,
+        "rules": 0,
     }
 
 
@@ -69,8 +73,14 @@ def test_hosts_table(sample: Path) -> None:
     """`tendr hosts` lists each host with client, address:port, connector, groups, states."""
     result = run("hosts", "-w", str(sample))
     assert result.exit_code == 0, result.output
-    assert result.output.split()[:6] == ["host", "client", "address", "connector", "groups",
-                                         "states"]
+    assert result.output.split()[:6] == [
+        "host",
+        "client",
+        "address",
+        "connector",
+        "groups",
+        "states",
+    ]
     names = [line.split()[0] for line in result.output.splitlines()[1:] if line[:1].strip()]
     assert names == ["acme-fs01", "acme-desk01", "beta-desk01"]
 
@@ -88,9 +98,15 @@ def test_hosts_json(sample: Path) -> None:
     assert result.exit_code == 0, result.output
     hosts = {h["name"]: h for h in json.loads(result.stdout)["hosts"]}
     assert hosts["acme-desk01"] == {
-        "name": "acme-desk01", "client": "acme", "address": "203.0.113.21", "port": 2222,
-        "user": "tendr", "connector": "ssh", "groups": ["office", "frontdesk"],
-        "tags": ["printing"], "states": ["states/all.toml", "states/front.toml"],
+        "name": "acme-desk01",
+        "client": "acme",
+        "address": "203.0.113.21",
+        "port": 2222,
+        "user": "tendr",
+        "connector": "ssh",
+        "groups": ["office", "frontdesk"],
+        "tags": ["printing"],
+        "states": ["states/all.toml", "states/front.toml"],
     }
     assert hosts["beta-desk01"]["address"] == "local"
     assert hosts["beta-desk01"]["states"] == ["states/all.toml"]
@@ -99,11 +115,16 @@ def test_hosts_json(sample: Path) -> None:
 def test_hosts_shows_the_account_tendr_logs_in_as(tmp_path: Path) -> None:
     """A host without `user` shows the service account tendr will log in as, not nothing;
     the local connector logs in as no one."""
-    root = build_tree(tmp_path, {
-        "hosts/acme.toml": '[hosts.a]\naddress = "192.0.2.1"\n[hosts.b]\naddress = "192.0.2.2"\n'
-                           'user = "admin"\n[hosts.c]\nconnector = "local"\n',
-        "known_hosts": "", "tendr.toml": 'service_account = "msp"\n',
-    })
+    root = build_tree(
+        tmp_path,
+        {
+            "hosts/acme.toml": '[hosts.a]\naddress = "192.0.2.1"\n'
+            '[hosts.b]\naddress = "192.0.2.2"\nuser = "admin"\n'
+            '[hosts.c]\nconnector = "local"\n',
+            "known_hosts": "",
+            "tendr.toml": 'service_account = "msp"\n',
+        },
+    )
     result = run("hosts", "-w", str(root), "--format", "json")
     assert result.exit_code == 0, result.output
     users = {h["name"]: h["user"] for h in json.loads(result.stdout)["hosts"]}
@@ -131,8 +152,11 @@ def test_hosts_limit(sample: Path, limits: list[str], selected: list[str]) -> No
     ("selector", "message"),
     [
         ("group:nothing", "error: --limit: 'group:nothing' matches no host in hosts/"),
-        ("group:frontdsk", "error: --limit: 'group:frontdsk' matches no host in hosts/ "
-                           "(did you mean 'group:frontdesk'?)"),
+        (
+            "group:frontdsk",
+            "error: --limit: 'group:frontdsk' matches no host in hosts/ "
+            "(did you mean 'group:frontdesk'?)",
+        ),
         ("grp:x y", "error: --limit: 'grp:x y' is not a host selector"),
     ],
 )
@@ -148,8 +172,13 @@ def test_init_creates_a_valid_workspace(tmp_path: Path) -> None:
     target = tmp_path / "client-ws"
     result = run("init", str(target))
     assert result.exit_code == 0, result.output
-    for relative in ("hosts/acme.toml.example", "states/baseline.toml.example",
-                     "rules/roles.toml", "tendr.toml", "known_hosts"):
+    for relative in (
+        "hosts/acme.toml.example",
+        "states/baseline.toml.example",
+        "rules/roles.toml",
+        "tendr.toml",
+        "known_hosts",
+    ):
         assert f"created {target / relative}" in result.output
     assert "is the administrator" in result.output
     validated = run("validate", "-w", str(target))
@@ -167,8 +196,10 @@ def test_init_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     target = build_tree(tmp_path / "busy", {"notes.txt": "mine"})
     result = run("init", str(target))
     assert result.exit_code == 1
-    assert f"error: cannot create a workspace in {target}: it exists and is not an empty folder" \
+    assert (
+        f"error: cannot create a workspace in {target}: it exists and is not an empty folder"
         in result.output
+    )
     assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
 
 
@@ -190,8 +221,9 @@ def test_schema_refuses_an_unknown_family() -> None:
     """An unknown family is an error listing the families."""
     result = run("schema", "hostz")
     assert result.exit_code == 1
-    assert "unknown family 'hostz' (expected one of: hosts, states, rules, settings)" \
-        in result.output
+    assert (
+        "unknown family 'hostz' (expected one of: hosts, states, rules, settings)" in result.output
+    )
 
 
 def test_schema_output_writes_files(tmp_path: Path) -> None:
@@ -199,12 +231,17 @@ def test_schema_output_writes_files(tmp_path: Path) -> None:
     result = run("schema", "--output", str(tmp_path / "schemas"))
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in (tmp_path / "schemas").iterdir())
-    assert written == ["hosts.schema.json", "rules.schema.json", "states.schema.json",
-                       "tendr.schema.json"]
+    assert written == [
+        "hosts.schema.json",
+        "rules.schema.json",
+        "states.schema.json",
+        "tendr.schema.json",
+    ]
     for name in written:
         assert f"wrote {tmp_path / 'schemas' / name}" in result.output
         assert json.loads((tmp_path / "schemas" / name).read_text())["$schema"].startswith(
-            "https://json-schema.org/")
+            "https://json-schema.org/"
+        )
 
 
 def test_version() -> None:
@@ -222,8 +259,9 @@ def test_workspace_option_beats_environment(sample: Path, tmp_path: Path) -> Non
     assert f"workspace {sample} is valid" in result.output
 
 
-def test_environment_names_the_workspace(sample: Path, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_names_the_workspace(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without -w, TENDR_WORKSPACE names the workspace, whatever the current folder."""
     monkeypatch.chdir(tmp_path)
     result = run("validate", env={ENV_WORKSPACE: str(sample)})
@@ -231,8 +269,9 @@ def test_environment_names_the_workspace(sample: Path, tmp_path: Path,
     assert f"workspace {sample} is valid" in result.output
 
 
-def test_current_folder_is_the_default_workspace(sample: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_current_folder_is_the_default_workspace(
+    sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without -w or TENDR_WORKSPACE, the current folder is the workspace."""
     monkeypatch.delenv(ENV_WORKSPACE, raising=False)
     monkeypatch.chdir(sample)
@@ -241,15 +280,17 @@ def test_current_folder_is_the_default_workspace(sample: Path,
     assert f"workspace {sample} is valid" in result.output
 
 
-def test_outside_a_workspace_says_how_to_name_one(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outside_a_workspace_says_how_to_name_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Run outside any workspace, validate explains -w, TENDR_WORKSPACE and init."""
     monkeypatch.delenv(ENV_WORKSPACE, raising=False)
     monkeypatch.chdir(tmp_path)
     result = run("validate")
     assert result.exit_code == 1
-    assert "--workspace DIR, set TENDR_WORKSPACE, or create one with 'tendr init DIR'" \
-        in result.output
+    assert (
+        "--workspace DIR, set TENDR_WORKSPACE, or create one with 'tendr init DIR'" in result.output
+    )
 
 
 # -- the installed console script ---------------------------------------------------
@@ -263,8 +304,13 @@ def test_console_script_validates_the_example_workspace() -> None:
     """The installed `tendr validate -w ROOT` exits 0 in a real process."""
     assert TENDR is not None
     env = {k: v for k, v in os.environ.items() if k != ENV_WORKSPACE}
-    done = subprocess.run([TENDR, "validate", "-w", str(REPO_ROOT)], capture_output=True,
-                          text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [TENDR, "validate", "-w", str(REPO_ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert "is valid" in done.stdout
 
@@ -274,8 +320,9 @@ def test_console_script_reports_errors_without_traceback(tmp_path: Path) -> None
     """In a real process, a broken workspace exits 1 with the error on stderr, no traceback."""
     assert TENDR is not None
     root = build_tree(tmp_path / "ws", {"states/a.toml": 'hosts = ["all"\n'})
-    done = subprocess.run([TENDR, "validate", "-w", str(root)], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [TENDR, "validate", "-w", str(root)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1
     assert "error: states/a.toml:1:15: TOML syntax error: Unclosed array" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout

@@ -19,8 +19,17 @@ from tests.helpers import ADMIN_RULES, ME, build_tree
 # Commands that connect to hosts, with the arguments they need.
 TOUCHES_HOSTS: dict[str, list[str]] = {"plan": [], "apply": ["--yes"]}
 # Commands that only read the workspace.
-WORKSPACE_ONLY = {"validate", "hosts", "init", "schema", "rules explain", "rules list",
-                  "audit-log verify", "audit-log head", "audit-log show"}
+WORKSPACE_ONLY = {
+    "validate",
+    "hosts",
+    "init",
+    "schema",
+    "rules explain",
+    "rules list",
+    "audit-log verify",
+    "audit-log head",
+    "audit-log show",
+}
 
 
 def command_names(group: Any, prefix: str = "") -> set[str]:
@@ -52,15 +61,19 @@ def test_every_command_is_classified() -> None:
 
 
 @pytest.mark.parametrize("command", sorted(TOUCHES_HOSTS))
-def test_host_commands_refuse_a_person_in_no_role(command: str, tmp_path: Path,
-                                                  attempts: list[Any]) -> None:
+def test_host_commands_refuse_a_person_in_no_role(
+    command: str, tmp_path: Path, attempts: list[Any]
+) -> None:
     """Run as someone in no role, the command refuses and never connects to a host."""
-    root = build_tree(tmp_path, {
-        "hosts/acme.toml": '[hosts.acme-01]\naddress = "127.0.0.1"\nport = 1\n',
-        "known_hosts": "",
-        "states/s.toml": 'hosts = ["all"]\n[[package]]\nname = "hello"\n',
-        "rules/roles.toml": ADMIN_RULES.replace(f'"{ME}"', '"someone-else"'),
-    })
+    root = build_tree(
+        tmp_path,
+        {
+            "hosts/acme.toml": '[hosts.acme-01]\naddress = "127.0.0.1"\nport = 1\n',
+            "known_hosts": "",
+            "states/s.toml": 'hosts = ["all"]\n[[package]]\nname = "hello"\n',
+            "rules/roles.toml": ADMIN_RULES.replace(f'"{ME}"', '"someone-else"'),
+        },
+    )
     result = CliRunner().invoke(app, [command, "-w", str(root), *TOUCHES_HOSTS[command]])
     assert result.exit_code == 1
     assert f"permission denied: {ME} is in no role" in result.output
@@ -77,40 +90,50 @@ def test_init_makes_its_creator_the_only_administrator(tmp_path: Path) -> None:
     example = target / "hosts" / "acme.toml.example"  # the new workspace has no host yet
     example.rename(target / "hosts" / "acme.toml")
     explain = ["rules", "explain", "-w", str(target)]
-    assert CliRunner().invoke(app, [*explain, ME, "package.install", "acme-fs01"]
-                              ).exit_code == 0
+    assert CliRunner().invoke(app, [*explain, ME, "package.install", "acme-fs01"]).exit_code == 0
     denied = CliRunner().invoke(app, [*explain, "mallory", "plan", "acme-fs01"])
     assert denied.exit_code == 1 and "mallory is in no role" in denied.output
 
 
-@pytest.mark.parametrize(("operation", "message"), [
-    ("service.restat", "'service.restat' is not an operation (did you mean 'service.restart'?)"),
-    ("plna", "'plna' is not an operation (did you mean 'plan'?)"),
-    ("service.*", "'service.*' is a pattern; name one operation"),
-])
-def test_explain_says_an_operation_does_not_exist(tmp_path: Path, operation: str,
-                                                  message: str) -> None:
+@pytest.mark.parametrize(
+    ("operation", "message"),
+    [
+        (
+            "service.restat",
+            "'service.restat' is not an operation (did you mean 'service.restart'?)",
+        ),
+        ("plna", "'plna' is not an operation (did you mean 'plan'?)"),
+        ("service.*", "'service.*' is a pattern; name one operation"),
+    ],
+)
+def test_explain_says_an_operation_does_not_exist(
+    tmp_path: Path, operation: str, message: str
+) -> None:
     """`rules explain` with an operation that does not exist says so, instead of answering
     'denied' for something that can never be asked."""
-    root = build_tree(tmp_path, {
-        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
-        "rules/roles.toml": ADMIN_RULES,
-    })
-    result = CliRunner().invoke(app, ["rules", "explain", "-w", str(root), ME,
-                                      operation, "here"])
+    root = build_tree(
+        tmp_path,
+        {
+            "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+            "rules/roles.toml": ADMIN_RULES,
+        },
+    )
+    result = CliRunner().invoke(app, ["rules", "explain", "-w", str(root), ME, operation, "here"])
     assert result.exit_code == 1
     assert f"error: {message}" in result.output
     assert "denied" not in result.output
 
 
-def test_unparsable_rules_deny_everything_and_say_why(tmp_path: Path,
-                                                      attempts: list[Any]) -> None:
+def test_unparsable_rules_deny_everything_and_say_why(tmp_path: Path, attempts: list[Any]) -> None:
     """A rules file that does not parse fails closed: nothing connects, the file is named."""
-    root = build_tree(tmp_path, {
-        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
-        "states/s.toml": 'hosts = ["all"]\n[[package]]\nname = "hello"\n',
-        "rules/roles.toml": '[roles.admin]\nmembers = ["root"\n',
-    })
+    root = build_tree(
+        tmp_path,
+        {
+            "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+            "states/s.toml": 'hosts = ["all"]\n[[package]]\nname = "hello"\n',
+            "rules/roles.toml": '[roles.admin]\nmembers = ["root"\n',
+        },
+    )
     for command in (["plan"], ["apply", "--yes"]):
         result = CliRunner().invoke(app, [*command, "-w", str(root)])
         assert result.exit_code == 1

@@ -25,9 +25,17 @@ OFFERED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBSkby5gW7fPqWM8aiQ5t1M8+E2kREA5b
 
 def _host(**fields: Any) -> Host:
     values: dict[str, Any] = {
-        "name": "acme-desk01", "client": "acme", "connector": "ssh",
-        "address": "203.0.113.21", "port": 2222, "user": None, "ssh_key": None,
-        "groups": (), "tags": (), "file": "hosts/acme.toml"}
+        "name": "acme-desk01",
+        "client": "acme",
+        "connector": "ssh",
+        "address": "203.0.113.21",
+        "port": 2222,
+        "user": None,
+        "ssh_key": None,
+        "groups": (),
+        "tags": (),
+        "file": "hosts/acme.toml",
+    }
     return Host(**{**values, **fields})
 
 
@@ -90,15 +98,18 @@ def test_a_host_with_no_pinned_key_names_the_file_to_add_it_to(tmp_path: Path) -
     known = tmp_path / "known_hosts"
     try:
         try:
-            raise SSHException("StrictPolicy: No host key for [203.0.113.21]:2222 found in "
-                               "known_hosts")
+            raise SSHException(
+                "StrictPolicy: No host key for [203.0.113.21]:2222 found in known_hosts"
+            )
         except SSHException as exc:
             raise ConnectError(f"SSH error ({exc})")  # noqa: B904
     except ConnectError as exc:
         reason = connect_reason(exc, _host(), known)
-    assert reason == (f"host key not verified: {known} pins no key for [203.0.113.21]:2222, "
-                      "and tendr never trusts a key on first use: check the host's key on the "
-                      f"machine itself, then add its line to {known}")
+    assert reason == (
+        f"host key not verified: {known} pins no key for [203.0.113.21]:2222, "
+        "and tendr never trusts a key on first use: check the host's key on the "
+        f"machine itself, then add its line to {known}"
+    )
 
 
 def _closed_port() -> int:
@@ -112,8 +123,9 @@ def test_an_encrypted_key_says_what_works_instead(tmp_path: Path) -> None:
     """tendr cannot type a key's passphrase: the host's error says to use an unencrypted key
     or ssh-agent, not pyinfra's ssh_key_password, which no tendr file takes."""
     key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "a passphrase", "-f", str(key)],
-                   check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "a passphrase", "-f", str(key)], check=True
+    )
     host = _host(address="127.0.0.1", port=_closed_port(), ssh_key=str(key))
     session = open_session([host], tmp_path / "known_hosts", Settings())
     reason = session.errors[host.name]

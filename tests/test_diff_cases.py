@@ -30,9 +30,14 @@ def run_case(case: dict[str, Any]) -> list[dict[str, Any]]:
     sources = {k: v.encode() for k, v in case.get("sources", {}).items()}
     plan = plan_host("h", desired, sections, sources)
     return [
-        {"op": c.op, "action": c.action,
-         "fields": {f.name: [_toml(f.before), _toml(f.after)] for f in c.fields},
-         "depends_on": c.depends_on, "note": c.note, "resource": c.resource}
+        {
+            "op": c.op,
+            "action": c.action,
+            "fields": {f.name: [_toml(f.before), _toml(f.after)] for f in c.fields},
+            "depends_on": c.depends_on,
+            "note": c.note,
+            "resource": c.resource,
+        }
         for c in plan.changes
     ]
 

@@ -30,21 +30,34 @@ def sha(text: str) -> str:
 
 
 file_specs = st.builds(
-    FileSpec, path=st.sampled_from(["/etc/motd", "/srv/a b/c"]),
-    content=st.none() | st.text(max_size=20), mode=st.none() | modes,
-    owner=st.none() | accounts, group=st.none() | accounts,
+    FileSpec,
+    path=st.sampled_from(["/etc/motd", "/srv/a b/c"]),
+    content=st.none() | st.text(max_size=20),
+    mode=st.none() | modes,
+    owner=st.none() | accounts,
+    group=st.none() | accounts,
 ) | st.builds(FileSpec, path=st.just("/etc/old"), present=st.just(False))
 
 file_actuals = st.builds(FileActual, type=st.just("absent")) | st.builds(
-    FileActual, type=st.just("file"), mode=modes.map(lambda m: m.lstrip("0")), owner=accounts,
-    group=accounts, size=st.integers(0, 99), sha256=st.text(max_size=3).map(sha))
+    FileActual,
+    type=st.just("file"),
+    mode=modes.map(lambda m: m.lstrip("0")),
+    owner=accounts,
+    group=accounts,
+    size=st.integers(0, 99),
+    sha256=st.text(max_size=3).map(sha),
+)
 
-package_specs = st.builds(PackageSpec, name=st.sampled_from(["hello", "tree"]),
-                          present=st.booleans())
+package_specs = st.builds(
+    PackageSpec, name=st.sampled_from(["hello", "tree"]), present=st.booleans()
+)
 package_actuals = st.builds(PackageActual, installed=st.booleans(), version=st.just("1.0"))
 
 service_specs = st.builds(
-    ServiceSpec, unit=st.just("demo.service"), enabled=maybe, running=maybe,
+    ServiceSpec,
+    unit=st.just("demo.service"),
+    enabled=maybe,
+    running=maybe,
     content=st.none() | st.text(max_size=10),
     dropins=st.dictionaries(st.sampled_from(["10-a.conf", "20-b.conf"]), st.text(max_size=5)),
 ) | st.builds(ServiceSpec, unit=st.just("demo.service"), masked=st.just(True))
@@ -53,23 +66,40 @@ service_specs = st.builds(
 @st.composite
 def service_actuals(draw: st.DrawFn, spec: ServiceSpec) -> ServiceActual:
     load = draw(st.sampled_from(["loaded", "not-found", "masked"]))
-    active, sub = draw(st.sampled_from([("active", "running"), ("inactive", "dead"),
-                                        ("failed", "failed")]))
+    active, sub = draw(
+        st.sampled_from([("active", "running"), ("inactive", "dead"), ("failed", "failed")])
+    )
     state = "masked" if load == "masked" else draw(st.sampled_from(["enabled", "disabled"]))
     return ServiceActual(
-        load=load, active=active if load != "not-found" else "inactive", sub=sub,
-        unit_file_state=state, unit_file=draw(file_actuals),
-        dropins={name: draw(file_actuals) for name in spec.dropins})
+        load=load,
+        active=active if load != "not-found" else "inactive",
+        sub=sub,
+        unit_file_state=state,
+        unit_file=draw(file_actuals),
+        dropins={name: draw(file_actuals) for name in spec.dropins},
+    )
 
 
-def simulate_file(actual: FileActual, change: Change, content: str | None,
-                  mode: str | None, owner: str | None, group: str | None) -> FileActual:
+def simulate_file(
+    actual: FileActual,
+    change: Change,
+    content: str | None,
+    mode: str | None,
+    owner: str | None,
+    group: str | None,
+) -> FileActual:
     if change.op.endswith("remove"):
         return FileActual("absent")
-    base = actual if actual.type == "file" else FileActual("file", "644", "root", "root", 0,
-                                                           sha(""))
-    return replace(base, sha256=sha(content) if content is not None else base.sha256,
-                   mode=mode or base.mode, owner=owner or base.owner, group=group or base.group)
+    base = (
+        actual if actual.type == "file" else FileActual("file", "644", "root", "root", 0, sha(""))
+    )
+    return replace(
+        base,
+        sha256=sha(content) if content is not None else base.sha256,
+        mode=mode or base.mode,
+        owner=owner or base.owner,
+        group=group or base.group,
+    )
 
 
 def simulate_service(spec: ServiceSpec, actual: ServiceActual, change: Change) -> ServiceActual:
@@ -84,10 +114,15 @@ def simulate_service(spec: ServiceSpec, actual: ServiceActual, change: Change) -
         "unmask": {"load": "loaded", "unit_file_state": "disabled"},
     }.get(verb, {})
     if verb == "configure":
-        unit = actual.unit_file if spec.content is None else simulate_file(
-            actual.unit_file, change, spec.content, "0644", "root", "root")
-        dropins = {n: simulate_file(actual.dropins[n], change, t, "0644", "root", "root")
-                   for n, t in spec.dropins.items()}
+        unit = (
+            actual.unit_file
+            if spec.content is None
+            else simulate_file(actual.unit_file, change, spec.content, "0644", "root", "root")
+        )
+        dropins = {
+            n: simulate_file(actual.dropins[n], change, t, "0644", "root", "root")
+            for n, t in spec.dropins.items()
+        }
         load = "loaded" if actual.load == "not-found" else actual.load
         state = "disabled" if actual.unit_file_state == "none" else actual.unit_file_state
         return replace(actual, unit_file=unit, dropins=dropins, load=load, unit_file_state=state)
@@ -97,9 +132,18 @@ def simulate_service(spec: ServiceSpec, actual: ServiceActual, change: Change) -
 @given(file_specs)
 def test_file_in_sync_with_itself(spec: FileSpec) -> None:
     """A file that is exactly as desired needs no change."""
-    actual = FileActual("absent") if not spec.present else FileActual(
-        "file", spec.mode or "644", spec.owner or "root", spec.group or "root", 0,
-        sha(spec.content or ""))
+    actual = (
+        FileActual("absent")
+        if not spec.present
+        else FileActual(
+            "file",
+            spec.mode or "644",
+            spec.owner or "root",
+            spec.group or "root",
+            0,
+            sha(spec.content or ""),
+        )
+    )
     assert file_diff(spec, actual, CTX) == []
 
 

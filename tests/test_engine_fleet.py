@@ -17,8 +17,10 @@ from tests.test_connect import ssh_fingerprint
 
 pytestmark = pytest.mark.fleet
 
-DEMO_UNIT = "[Unit]\\nDescription=tendr demo\\n[Service]\\nExecStart=/bin/sleep infinity\\n" \
-            "[Install]\\nWantedBy=multi-user.target\\n"
+DEMO_UNIT = (
+    "[Unit]\\nDescription=tendr demo\\n[Service]\\nExecStart=/bin/sleep infinity\\n"
+    "[Install]\\nWantedBy=multi-user.target\\n"
+)
 
 STATE = f"""\
 hosts = ["all"]
@@ -52,25 +54,36 @@ def workspace(root: Path, hosts: list[Host], state: str, user: str = "root") -> 
     return build_tree(root, {"states/main.toml": state, "rules/roles.toml": ADMIN_RULES})
 
 
-
 def test_drift_apply_converge_and_idempotent(fresh_host: Host, tmp_path: Path) -> None:
     """Each kind's drift is planned with its operation; apply converges; a second apply
     changes nothing and the plan after it exits 0."""
     ws = str(workspace(tmp_path, [fresh_host], STATE))
     code, text = tendr("plan", "-w", ws)
     assert code == 2, text
-    for expected in ("+ package.install", "hello", "~ file.write", "/etc/motd",
-                     "+ service.configure", "tendr-demo.service", "service.enable",
-                     "service.start", "~ service.disable", "cron.service", "~ service.stop",
-                     "active (running) → inactive (dead)"):
+    for expected in (
+        "+ package.install",
+        "hello",
+        "~ file.write",
+        "/etc/motd",
+        "+ service.configure",
+        "tendr-demo.service",
+        "service.enable",
+        "service.start",
+        "~ service.disable",
+        "cron.service",
+        "~ service.stop",
+        "active (running) → inactive (dead)",
+    ):
         assert expected in text, expected
 
     code, text = tendr("apply", "-w", ws, "--yes")
     assert code == 0, text
     assert "converged" in text
 
-    assert fresh_host.run(["dpkg-query", "-W", "-f=${Status}", "hello"]).stdout == \
-        "install ok installed"
+    assert (
+        fresh_host.run(["dpkg-query", "-W", "-f=${Status}", "hello"]).stdout
+        == "install ok installed"
+    )
     assert fresh_host.run("stat -c '%a %U %G' /etc/motd").stdout.strip() == "640 root lp"
     assert fresh_host.run("cat /etc/motd").stdout == "Managed by Example IT.\n"
     assert fresh_host.run("systemctl is-active tendr-demo.service").stdout.strip() == "active"
@@ -134,8 +147,9 @@ def test_unreachable_host_does_not_stop_the_others(fresh_host: Host, tmp_path: P
     """With one host unreachable the others are planned and applied; the exit code is 1."""
     ws = workspace(tmp_path, [fresh_host], STATE)
     hosts_file = ws / "hosts" / "fleet.toml"
-    hosts_file.write_text(hosts_file.read_text() +
-                          '\n[hosts.gone-01]\naddress = "127.0.0.1"\nport = 1\n')
+    hosts_file.write_text(
+        hosts_file.read_text() + '\n[hosts.gone-01]\naddress = "127.0.0.1"\nport = 1\n'
+    )
     code, text = tendr("plan", "-w", str(ws))
     assert code == 1
     assert "gone-01: error: cannot connect" in text
@@ -146,15 +160,16 @@ def test_unreachable_host_does_not_stop_the_others(fresh_host: Host, tmp_path: P
     assert fresh_host.run("systemctl is-active tendr-demo.service").stdout.strip() == "active"
 
 
-HOSTILE_PATH = "/srv/we ird/it's \"q\"; $(touch /tmp/pwned1) `touch /tmp/pwned2` & x"
+HOSTILE_PATH = '/srv/we ird/it\'s "q"; $(touch /tmp/pwned1) `touch /tmp/pwned2` & x'
 HOSTILE_CONTENT = "a'b\"c; $(touch /tmp/pwned3)\n`touch /tmp/pwned4`\n\\n \t end\n\n"
 
 
-def test_hostile_paths_and_content_arrive_byte_for_byte(fresh_host: Host,
-                                                         tmp_path: Path) -> None:
+def test_hostile_paths_and_content_arrive_byte_for_byte(fresh_host: Host, tmp_path: Path) -> None:
     """Spaces, quotes, ;, $(...), backticks and newlines are data, never shell."""
-    state = (f'hosts = ["all"]\n[[file]]\npath = {json.dumps(HOSTILE_PATH)}\n'
-             f"content = {json.dumps(HOSTILE_CONTENT)}\nmode = \"0600\"\n")
+    state = (
+        f'hosts = ["all"]\n[[file]]\npath = {json.dumps(HOSTILE_PATH)}\n'
+        f'content = {json.dumps(HOSTILE_CONTENT)}\nmode = "0600"\n'
+    )
     ws = str(workspace(tmp_path, [fresh_host], state))
     code, text = tendr("apply", "-w", ws, "--yes")
     assert code == 0, text
@@ -164,12 +179,15 @@ def test_hostile_paths_and_content_arrive_byte_for_byte(fresh_host: Host,
     assert tendr("plan", "-w", ws)[0] == 0
 
 
-def test_failed_unit_is_shown_failed_and_apply_reports_why(fresh_host: Host,
-                                                           tmp_path: Path) -> None:
+def test_failed_unit_is_shown_failed_and_apply_reports_why(
+    fresh_host: Host, tmp_path: Path
+) -> None:
     """A unit that fails to start fails the apply with systemd's reason; the plan after
     shows it as failed, not as a bare 'not running'."""
-    state = ('hosts = ["all"]\n[[service]]\nunit = "tendr-broken.service"\n'
-             'content = "[Service]\\nType=oneshot\\nExecStart=/bin/false\\n"\nrunning = true\n')
+    state = (
+        'hosts = ["all"]\n[[service]]\nunit = "tendr-broken.service"\n'
+        'content = "[Service]\\nType=oneshot\\nExecStart=/bin/false\\n"\nrunning = true\n'
+    )
     ws = str(workspace(tmp_path, [fresh_host], state))
     code, text = tendr("apply", "-w", ws, "--yes")
     assert code == 1
@@ -189,21 +207,28 @@ def test_sudo_user(fresh_host: Host, tmp_path: Path) -> None:
     assert tendr("plan", "-w", ws)[0] == 0
 
 
-def test_installed_program_plans_and_applies(fresh_hosts: Callable[[int], list[Host]],
-                                             tmp_path: Path) -> None:
+def test_installed_program_plans_and_applies(
+    fresh_hosts: Callable[[int], list[Host]], tmp_path: Path
+) -> None:
     """The installed `tendr` program (cooperative I/O patched in, as users run it) plans and
     applies on several hosts at once; JSON output parses and the second plan is in sync."""
     hosts = fresh_hosts(2)
     ws = str(workspace(tmp_path, hosts, STATE))
 
     def program(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["tendr", *args, "-w", ws], capture_output=True, text=True,
-                              timeout=300, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            ["tendr", *args, "-w", ws],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
 
     planned = program("plan", "--format", "json")
     assert planned.returncode == 2, planned.stderr
-    assert sorted(h["name"] for h in json.loads(planned.stdout)["hosts"]) == \
-        sorted(h.name for h in hosts)
+    assert sorted(h["name"] for h in json.loads(planned.stdout)["hosts"]) == sorted(
+        h.name for h in hosts
+    )
     applied = program("apply", "--yes")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert applied.stdout.count(": converged") == 2
@@ -214,8 +239,9 @@ def test_installed_program_plans_and_applies(fresh_hosts: Callable[[int], list[H
 def test_package_missing_from_the_lists_is_flagged(fresh_host: Host, tmp_path: Path) -> None:
     """A wanted package the host's apt lists do not offer is planned with a warning, while
     one they offer is not."""
-    state = ('hosts = ["all"]\n[[package]]\nname = "tendr-no-such-package"\n'
-             '[[package]]\nname = "tree"\n')
+    state = (
+        'hosts = ["all"]\n[[package]]\nname = "tendr-no-such-package"\n[[package]]\nname = "tree"\n'
+    )
     ws = str(workspace(tmp_path, [fresh_host], state))
     code, raw = tendr("plan", "-w", ws, "--format", "json")
     assert code == 2
@@ -227,14 +253,23 @@ def test_package_missing_from_the_lists_is_flagged(fresh_host: Host, tmp_path: P
 def test_removals_and_masking_converge(fresh_host: Host, tmp_path: Path) -> None:
     """Removing a package and a file and masking a unit are planned with their operations,
     applied, and in sync afterwards."""
-    state = ('hosts = ["all"]\n[[package]]\nname = "cron"\npresent = false\n'
-             '[[file]]\npath = "/etc/motd"\npresent = false\n'
-             '[[service]]\nunit = "cups.service"\nmasked = true\n')
+    state = (
+        'hosts = ["all"]\n[[package]]\nname = "cron"\npresent = false\n'
+        '[[file]]\npath = "/etc/motd"\npresent = false\n'
+        '[[service]]\nunit = "cups.service"\nmasked = true\n'
+    )
     ws = str(workspace(tmp_path, [fresh_host], state))
     code, text = tendr("plan", "-w", ws)
     assert code == 2
-    for expected in ("- package.remove", "cron", "- file.remove", "/etc/motd",
-                     "~ service.mask", "cups.service", "masked: no → yes"):
+    for expected in (
+        "- package.remove",
+        "cron",
+        "- file.remove",
+        "/etc/motd",
+        "~ service.mask",
+        "cups.service",
+        "masked: no → yes",
+    ):
         assert expected in text, expected
     code, text = tendr("apply", "-w", ws, "--yes")
     assert code == 0, text
@@ -244,26 +279,34 @@ def test_removals_and_masking_converge(fresh_host: Host, tmp_path: Path) -> None
     assert tendr("plan", "-w", ws)[0] == 0
 
 
-def test_a_symbolic_link_is_replaced_never_written_through(fresh_host: Host,
-                                                           tmp_path: Path) -> None:
+def test_a_symbolic_link_is_replaced_never_written_through(
+    fresh_host: Host, tmp_path: Path
+) -> None:
     """A link where a managed file should be (say, planted in a world-writable folder) is
     replaced by the file; the link's target keeps its content, mode and owner."""
-    fresh_host.run("install -d -m 1777 /srv/drop && printf secret > /root/private && "
-                   "chmod 600 /root/private && ln -s /root/private /srv/drop/report.log && "
-                   "ln -s /root/private /srv/drop/empty.log", check=True)
-    state = ('hosts = ["all"]\n[[file]]\npath = "/srv/drop/report.log"\ncontent = "report"\n'
-             'mode = "0666"\nowner = "nobody"\n'
-             '[[file]]\npath = "/srv/drop/empty.log"\nmode = "0666"\nowner = "nobody"\n')
+    fresh_host.run(
+        "install -d -m 1777 /srv/drop && printf secret > /root/private && "
+        "chmod 600 /root/private && ln -s /root/private /srv/drop/report.log && "
+        "ln -s /root/private /srv/drop/empty.log",
+        check=True,
+    )
+    state = (
+        'hosts = ["all"]\n[[file]]\npath = "/srv/drop/report.log"\ncontent = "report"\n'
+        'mode = "0666"\nowner = "nobody"\n'
+        '[[file]]\npath = "/srv/drop/empty.log"\nmode = "0666"\nowner = "nobody"\n'
+    )
     ws = str(workspace(tmp_path, [fresh_host], state))
     code, text = tendr("plan", "-w", ws)
     assert code == 2 and "replaces the symbolic link there" in text
     code, text = tendr("apply", "-w", ws, "--yes")
     assert code == 0, text
-    assert fresh_host.run("stat -c '%a %U %s' /root/private; cat /root/private").stdout == \
-        "600 root 6\nsecret"
-    assert fresh_host.run("stat -c '%F %a %U' /srv/drop/report.log /srv/drop/empty.log"
-                          ).stdout.splitlines() == ["regular file 666 nobody",
-                                                    "regular empty file 666 nobody"]
+    assert (
+        fresh_host.run("stat -c '%a %U %s' /root/private; cat /root/private").stdout
+        == "600 root 6\nsecret"
+    )
+    assert fresh_host.run(
+        "stat -c '%F %a %U' /srv/drop/report.log /srv/drop/empty.log"
+    ).stdout.splitlines() == ["regular file 666 nobody", "regular empty file 666 nobody"]
     assert fresh_host.run("cat /srv/drop/report.log").stdout == "report"
     assert tendr("plan", "-w", ws)[0] == 0
 
@@ -279,12 +322,15 @@ def plans_in_order_then_converges(ws: str, *ops: str) -> None:
     assert tendr("plan", "-w", ws)[0] == 0
 
 
-def test_a_masked_unit_is_unmasked_before_its_file_is_written(fresh_host: Host,
-                                                              tmp_path: Path) -> None:
+def test_a_masked_unit_is_unmasked_before_its_file_is_written(
+    fresh_host: Host, tmp_path: Path
+) -> None:
     """Unmasking comes first, so the unit file is not written into the mask's /dev/null."""
     fresh_host.run("systemctl mask tendr-masked.service", check=True)
-    state = ('hosts = ["all"]\n[[service]]\nunit = "tendr-masked.service"\nmasked = false\n'
-             f'content = "{DEMO_UNIT}"\nrunning = true\n')
+    state = (
+        'hosts = ["all"]\n[[service]]\nunit = "tendr-masked.service"\nmasked = false\n'
+        f'content = "{DEMO_UNIT}"\nrunning = true\n'
+    )
     ws = str(workspace(tmp_path, [fresh_host], state))
     plans_in_order_then_converges(ws, "service.unmask", "service.configure", "service.start")
     assert fresh_host.run("systemctl is-active tendr-masked.service").stdout.strip() == "active"
@@ -295,26 +341,35 @@ def test_a_masked_unit_wanted_running_is_unmasked_first(fresh_host: Host, tmp_pa
     """cron masked, wanted enabled and running, the state silent on masking: the plan
     unmasks first (service.unmask, for the rules to decide), and apply converges (once:
     enable failed on the mask)."""
-    fresh_host.run("systemctl disable --now cron.service && systemctl mask cron.service",
-                   check=True)
+    fresh_host.run(
+        "systemctl disable --now cron.service && systemctl mask cron.service", check=True
+    )
     state = 'hosts = ["all"]\n[[service]]\nunit = "cron.service"\nenabled = true\nrunning = true\n'
     ws = str(workspace(tmp_path, [fresh_host], state))
     plans_in_order_then_converges(ws, "service.unmask", "service.enable", "service.start")
-    assert fresh_host.run("systemctl is-enabled cron; systemctl is-active cron").stdout.split() \
-        == ["enabled", "active"]
+    assert fresh_host.run("systemctl is-enabled cron; systemctl is-active cron").stdout.split() == [
+        "enabled",
+        "active",
+    ]
 
 
-def test_new_content_keeps_the_mode_and_owner_the_state_leaves_unsaid(fresh_host: Host,
-                                                                      tmp_path: Path) -> None:
+def test_new_content_keeps_the_mode_and_owner_the_state_leaves_unsaid(
+    fresh_host: Host, tmp_path: Path
+) -> None:
     """Replacing a file's content keeps the mode, owner and group the state does not set."""
-    fresh_host.run("printf old > /etc/tendr-secret && chown daemon:lp /etc/tendr-secret && "
-                   "chmod 0600 /etc/tendr-secret", check=True)
+    fresh_host.run(
+        "printf old > /etc/tendr-secret && chown daemon:lp /etc/tendr-secret && "
+        "chmod 0600 /etc/tendr-secret",
+        check=True,
+    )
     state = 'hosts = ["all"]\n[[file]]\npath = "/etc/tendr-secret"\ncontent = "new"\n'
     ws = str(workspace(tmp_path, [fresh_host], state))
     code, text = tendr("apply", "-w", ws, "--yes")
     assert code == 0, text
-    assert fresh_host.run("stat -c '%a %U %G' /etc/tendr-secret; cat /etc/tendr-secret"
-                          ).stdout == "600 daemon lp\nnew"
+    assert (
+        fresh_host.run("stat -c '%a %U %G' /etc/tendr-secret; cat /etc/tendr-secret").stdout
+        == "600 daemon lp\nnew"
+    )
 
 
 VIEWER_RULES = """\
@@ -324,19 +379,25 @@ allow = [{ ops = ["plan"], hosts = ["all"] }]
 """
 
 
-def test_a_root_only_files_content_shows_neither_hash_nor_size(fresh_host: Host,
-                                                                 tmp_path: Path) -> None:
+def test_a_root_only_files_content_shows_neither_hash_nor_size(
+    fresh_host: Host, tmp_path: Path
+) -> None:
     """A person who may only plan learns of a root-only file, or a root-only drop-in, only
     that its content differs: neither hash nor size, in text or JSON (once a PIN was
     recovered from the hash prefix). A world-readable file shows both."""
-    fresh_host.run("printf 'PIN=1234\\n' > /etc/tendr-pin && chmod 600 /etc/tendr-pin && "
-                   "printf 'old\\n' > /etc/tendr-motd && chmod 644 /etc/tendr-motd && "
-                   "mkdir -p /etc/systemd/system/cron.service.d && cd $_ && "
-                   "printf 'PIN=1234\\n' > 10-tendr.conf && chmod 600 10-tendr.conf", check=True)
-    state = ('hosts = ["all"]\n[[file]]\npath = "/etc/tendr-pin"\ncontent = "PIN=0000\\n"\n'
-             '[[file]]\npath = "/etc/tendr-motd"\ncontent = "new\\n"\n'
-             '[[service]]\nunit = "cron.service"\n'
-             'dropins = { "10-tendr.conf" = "[Service]\\nNice=1\\n" }\n')
+    fresh_host.run(
+        "printf 'PIN=1234\\n' > /etc/tendr-pin && chmod 600 /etc/tendr-pin && "
+        "printf 'old\\n' > /etc/tendr-motd && chmod 644 /etc/tendr-motd && "
+        "mkdir -p /etc/systemd/system/cron.service.d && cd $_ && "
+        "printf 'PIN=1234\\n' > 10-tendr.conf && chmod 600 10-tendr.conf",
+        check=True,
+    )
+    state = (
+        'hosts = ["all"]\n[[file]]\npath = "/etc/tendr-pin"\ncontent = "PIN=0000\\n"\n'
+        '[[file]]\npath = "/etc/tendr-motd"\ncontent = "new\\n"\n'
+        '[[service]]\nunit = "cron.service"\n'
+        'dropins = { "10-tendr.conf" = "[Service]\\nNice=1\\n" }\n'
+    )
     write_hosts_file(tmp_path, [fresh_host])
     ws = str(build_tree(tmp_path, {"states/main.toml": state, "rules/roles.toml": VIEWER_RULES}))
     secrets = [hashlib.sha256(b"PIN=1234\n").hexdigest(), hashlib.sha256(b"PIN=0000\n").hexdigest()]
@@ -352,27 +413,38 @@ def test_a_root_only_files_content_shows_neither_hash_nor_size(fresh_host: Host,
 
     code, raw = tendr("plan", "-w", ws, "--format", "json")
     assert code == 2, raw
-    changes = {c["resource"]: c for c in json.loads(raw)["hosts"][0]["changes"]
-               if c["op"] != "service.restart"}
+    changes = {
+        c["resource"]: c
+        for c in json.loads(raw)["hosts"][0]["changes"]
+        if c["op"] != "service.restart"
+    }
     hidden = {"hidden": "not world-readable"}
-    assert changes["/etc/tendr-pin"]["before"] == changes["/etc/tendr-pin"]["after"] == \
-        {"content": hidden}
-    assert changes["cron.service"]["before"] == {"dropin_10-tendr.conf_content": hidden,
-                                                 "dropin_10-tendr.conf_mode": "0600"}
+    assert (
+        changes["/etc/tendr-pin"]["before"]
+        == changes["/etc/tendr-pin"]["after"]
+        == {"content": hidden}
+    )
+    assert changes["cron.service"]["before"] == {
+        "dropin_10-tendr.conf_content": hidden,
+        "dropin_10-tendr.conf_mode": "0600",
+    }
     assert not any(digest[:12] in raw for digest in secrets)
     assert changes["/etc/tendr-motd"]["before"] == {"content": {"size": 4, "sha256": old}}
     assert changes["/etc/tendr-motd"]["after"] == {"content": {"size": 4, "sha256": new}}
 
 
-def test_a_unit_not_installed_yet_reads_so_and_apply_says_why_once(fresh_host: Host,
-                                                                   tmp_path: Path) -> None:
+def test_a_unit_not_installed_yet_reads_so_and_apply_says_why_once(
+    fresh_host: Host, tmp_path: Path
+) -> None:
     """A unit the host has not got, while the plan installs a package that does not bring
     it: the plan says 'not installed' (not systemd's 'none' or 'inactive (dead)') and that
     it depends on the planned installs; apply fails on it with systemd's reason and says
     once why the changes after it were not run."""
-    state = ('hosts = ["all"]\n[[package]]\nname = "hello"\n'
-             '[[service]]\nunit = "tendr-nothere.service"\nenabled = true\nrunning = true\n'
-             '[[service]]\nunit = "cron.service"\nrunning = false\n')
+    state = (
+        'hosts = ["all"]\n[[package]]\nname = "hello"\n'
+        '[[service]]\nunit = "tendr-nothere.service"\nenabled = true\nrunning = true\n'
+        '[[service]]\nunit = "cron.service"\nrunning = false\n'
+    )
     ws = str(workspace(tmp_path, [fresh_host], state))
     code, text = tendr("plan", "-w", ws)
     assert code == 2, text

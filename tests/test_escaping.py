@@ -34,14 +34,25 @@ def assert_harmless(text: str) -> None:
     assert not raw, f"raw control characters reach the terminal: {raw!r}"
 
 
-@pytest.mark.parametrize(("char", "shown"), [
-    ("\x1b", "\\x1b"), ("\x00", "\\x00"), ("\x07", "\\x07"), ("\b", "\\x08"),
-    ("\r", "\\r"), ("\n", "\\n"), ("\t", "\\t"), ("\x7f", "\\x7f"),
-    ("\x9b", "\\x9b"),  # C1 CSI: an escape sequence's start in one byte
-    ("\u061c", "\\u061c"), ("\u200e", "\\u200e"), ("\u200f", "\\u200f"),
-    *((chr(c), f"\\u{c:04x}") for c in range(0x202A, 0x202F)),
-    *((chr(c), f"\\u{c:04x}") for c in range(0x2066, 0x206A)),
-])
+@pytest.mark.parametrize(
+    ("char", "shown"),
+    [
+        ("\x1b", "\\x1b"),
+        ("\x00", "\\x00"),
+        ("\x07", "\\x07"),
+        ("\b", "\\x08"),
+        ("\r", "\\r"),
+        ("\n", "\\n"),
+        ("\t", "\\t"),
+        ("\x7f", "\\x7f"),
+        ("\x9b", "\\x9b"),  # C1 CSI: an escape sequence's start in one byte
+        ("\u061c", "\\u061c"),
+        ("\u200e", "\\u200e"),
+        ("\u200f", "\\u200f"),
+        *((chr(c), f"\\u{c:04x}") for c in range(0x202A, 0x202F)),
+        *((chr(c), f"\\u{c:04x}") for c in range(0x2066, 0x206A)),
+    ],
+)
 def test_each_dangerous_character_is_shown_as_its_escape(char: str, shown: str) -> None:
     assert printed(escape(f"a{char}b")) == f"a{shown}b\n"
 
@@ -54,12 +65,14 @@ def test_ordinary_text_and_markup_print_as_they_are() -> None:
 
 def test_host_values_in_plans_and_results_are_shown_escaped() -> None:
     """An error, a note or a reason a host returns is printed escaped."""
-    change = Change(kind="file", resource="/etc/motd", op="file.write", action="change",
-                    note=f"note{EVIL}")
-    lines = [*host_lines(HostPlan("down", error=f"refused{EVIL}")),
-             *host_lines(HostPlan("up", (change,))),
-             *result_lines([HostResult("up", [ChangeResult(change, "failed", f"no{EVIL}")])],
-                           None)]
+    change = Change(
+        kind="file", resource="/etc/motd", op="file.write", action="change", note=f"note{EVIL}"
+    )
+    lines = [
+        *host_lines(HostPlan("down", error=f"refused{EVIL}")),
+        *host_lines(HostPlan("up", (change,))),
+        *result_lines([HostResult("up", [ChangeResult(change, "failed", f"no{EVIL}")])], None),
+    ]
     text = printed("\n".join(lines))
     assert_harmless(text)
     assert f"refused{SHOWN}" in text and f"note{SHOWN}" in text and f"no{SHOWN}" in text
@@ -70,19 +83,22 @@ def evil_workspace(tmp_path: Path) -> tuple[Path, Path]:
     name, a role's description; and where the file goes."""
     target = tmp_path / f"out{EVIL}motd"
     toml_target = str(target).replace("\x1b", "\\u001b").replace("\u202e", "\\u202e")
-    root = build_tree(tmp_path / "ws", {
-        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
-        f"states/front{EVIL}.toml": f'description = "desk \\u001b[2J"\nhosts = ["all"]\n'
-                                    f'[[file]]\npath = "{toml_target}"\ncontent = "x"\n',
-        "rules/roles.toml": ADMIN_RULES + 'description = "admins \\u001b[2J\\u202e"\n',
-    })
+    root = build_tree(
+        tmp_path / "ws",
+        {
+            "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+            f"states/front{EVIL}.toml": f'description = "desk \\u001b[2J"\nhosts = ["all"]\n'
+            f'[[file]]\npath = "{toml_target}"\ncontent = "x"\n',
+            "rules/roles.toml": ADMIN_RULES + 'description = "admins \\u001b[2J\\u202e"\n',
+        },
+    )
     return root, target
 
 
 INVALID = {
     "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
     f"states/s{EVIL}.toml": 'hosts = ["all"]\n[[service]]\nunit = "cups\\u001b[5A.service"\n'
-                            '"k\\u001b[J" = 1\n',
+    '"k\\u001b[J" = 1\n',
 }
 
 
@@ -98,12 +114,21 @@ def test_every_text_command_shows_workspace_values_escaped(tmp_path: Path) -> No
         "apply": (run_tendr("apply", "--yes", *w), 0, f"done file.write {tmp_path}/out{SHOWN}"),
         "hosts": (run_tendr("hosts", *w), 0, f"states/front{SHOWN}.toml"),
         "rules list": (run_tendr("rules", "list", *w), 0, "admins \\x1b[2J\\u202e"),
-        "rules explain": (run_tendr("rules", "explain", f"eve{EVIL}", "plan", "here", *w), 1,
-                          f"eve{SHOWN}'s roles: none"),
-        "validate": (run_tendr("validate", "-w", str(invalid)), 1,
-                     f"states/s{SHOWN}.toml:3: service[0].unit: 'cups\\x1b[5A.service'"),
-        "audit-log show": (run_tendr("audit-log", "show", *w), 0, f"started file.write "
-                                                                  f"{tmp_path}/out{SHOWN}"),
+        "rules explain": (
+            run_tendr("rules", "explain", f"eve{EVIL}", "plan", "here", *w),
+            1,
+            f"eve{SHOWN}'s roles: none",
+        ),
+        "validate": (
+            run_tendr("validate", "-w", str(invalid)),
+            1,
+            f"states/s{SHOWN}.toml:3: service[0].unit: 'cups\\x1b[5A.service'",
+        ),
+        "audit-log show": (
+            run_tendr("audit-log", "show", *w),
+            0,
+            f"started file.write {tmp_path}/out{SHOWN}",
+        ),
     }
     assert target.read_text() == "x"
     for command, ((code, text), expected_code, shown) in runs.items():
@@ -138,8 +163,10 @@ def test_json_escapes_controls_and_keeps_the_values(tmp_path: Path) -> None:
     ws, target = evil_workspace(tmp_path)
     outputs = [run_program("plan", "-w", str(ws), "--format", "json", timeout=60).stdout]
     assert run_tendr("apply", "--yes", "-w", str(ws))[0] == 0
-    outputs += [run_program(*args, "-w", str(ws), "--format", "json", timeout=60).stdout
-                for args in (("hosts",), ("audit-log", "show"))]
+    outputs += [
+        run_program(*args, "-w", str(ws), "--format", "json", timeout=60).stdout
+        for args in (("hosts",), ("audit-log", "show"))
+    ]
     for output in outputs:
         assert_harmless(output)
     plan, hosts, log = map(json.loads, outputs)

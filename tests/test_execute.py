@@ -32,20 +32,27 @@ from tendr.workspace import load
 from tests.helpers import ADMIN_RULES, ME, build_tree, needs_root, run_program, run_tendr
 
 
-def put(path: Path, content: bytes, mode: str = "", owner: str = "", group: str = "",
-        umask: int = 0o077) -> subprocess.CompletedProcess[bytes]:
+def put(
+    path: Path, content: bytes, mode: str = "", owner: str = "", group: str = "", umask: int = 0o077
+) -> subprocess.CompletedProcess[bytes]:
     """Run the Put script as apply sends it (script, arguments, base64 on stdin)."""
-    script, args, stdin = command_for(Put(str(path), content, mode or None, owner or None,
-                                          group or None))
-    return subprocess.run(["sh", "-c", f"umask {umask:03o}; {script}", "tendr", *args],
-                          input=(stdin or "").encode(), capture_output=True, check=False)
+    script, args, stdin = command_for(
+        Put(str(path), content, mode or None, owner or None, group or None)
+    )
+    return subprocess.run(
+        ["sh", "-c", f"umask {umask:03o}; {script}", "tendr", *args],
+        input=(stdin or "").encode(),
+        capture_output=True,
+        check=False,
+    )
 
 
 @needs_root
 @settings(max_examples=25, deadline=None)
 @given(st.binary(max_size=3000))
-def test_content_arrives_byte_for_byte(tmp_path_factory: pytest.TempPathFactory,
-                                       content: bytes) -> None:
+def test_content_arrives_byte_for_byte(
+    tmp_path_factory: pytest.TempPathFactory, content: bytes
+) -> None:
     """Any bytes, no trailing newline or many, arrive exactly (base64 on stdin)."""
     target = tmp_path_factory.mktemp("put") / "f"
     assert put(target, content).returncode == 0
@@ -68,8 +75,11 @@ def test_a_link_at_the_target_is_replaced_not_followed(tmp_path: Path) -> None:
 def test_new_folders_are_0755_whatever_the_umask(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "f"
     assert put(target, b"x", mode="0600", umask=0o077).returncode == 0
-    assert [oct(p.stat().st_mode & 0o777) for p in (tmp_path / "a", target.parent, target)] == \
-        ["0o755", "0o755", "0o600"]
+    assert [oct(p.stat().st_mode & 0o777) for p in (tmp_path / "a", target.parent, target)] == [
+        "0o755",
+        "0o755",
+        "0o600",
+    ]
 
 
 @needs_root
@@ -98,7 +108,10 @@ def test_no_temporary_file_is_left_and_none_has_a_predictable_name(tmp_path: Pat
 def test_commands_are_argument_vectors() -> None:
     """A Run travels as arguments to `exec "$@"`; a Put as four arguments and stdin."""
     assert command_for(Run(("systemctl", "start", "--", "a b.service"))) == (
-        RUN_SCRIPT, ("systemctl", "start", "--", "a b.service"), None)
+        RUN_SCRIPT,
+        ("systemctl", "start", "--", "a b.service"),
+        None,
+    )
     script, args, stdin = command_for(Put("/etc/x", b"\x00y", "0600", None, "lp"))
     assert (script, args) == (PUT_SCRIPT, ("/etc/x", "0600", "", "lp"))
     assert stdin is not None and base64.b64decode(stdin) == b"\x00y"
@@ -115,10 +128,12 @@ def test_file_steps() -> None:
     spec = FileSpec(path="/etc/x", mode="0600", owner="lp")
     assert file_steps(spec, change("add"), Context()) == [Put("/etc/x", b"", "0600", "lp")]
     with_content = FileSpec(path="/etc/x", content="c", mode="0600")
-    assert file_steps(with_content, change("change", FieldChange("content", "a", "b")),
-                      Context()) == [Put("/etc/x", b"c", "0600")]
-    [only] = file_steps(with_content, change("change", FieldChange("mode", "0644", "0600")),
-                        Context())
+    assert file_steps(
+        with_content, change("change", FieldChange("content", "a", "b")), Context()
+    ) == [Put("/etc/x", b"c", "0600")]
+    [only] = file_steps(
+        with_content, change("change", FieldChange("mode", "0644", "0600")), Context()
+    )
     assert isinstance(only, Run) and only.argv[-3:] == ("/etc/x", "", "0600")
     [owners] = file_steps(spec, change("change", FieldChange("owner", "root", "lp")), Context())
     assert isinstance(owners, Run) and owners.argv[-3:] == ("/etc/x", "lp", "0600")
@@ -143,8 +158,14 @@ def test_attribute_change_refuses_a_link(tmp_path: Path) -> None:
 
 
 def local_workspace(tmp_path: Path, state: str, rules: str = ADMIN_RULES) -> Path:
-    return build_tree(tmp_path / "ws", {"hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
-                                        "states/s.toml": state, "rules/roles.toml": rules})
+    return build_tree(
+        tmp_path / "ws",
+        {
+            "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+            "states/s.toml": state,
+            "rules/roles.toml": rules,
+        },
+    )
 
 
 class Recorder:
@@ -169,15 +190,26 @@ def test_progress_moves_per_change_and_names_it(tmp_path: Path) -> None:
     """Progress knows the total, names each change as it starts, advances per change, and
     says nothing of a host after it finished."""
     out = tmp_path / "out"
-    ws = load(local_workspace(tmp_path, f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\n'
-                                        f'content = "a"\n[[file]]\npath = "{out}/b"\n'))
+    ws = load(
+        local_workspace(
+            tmp_path,
+            f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\n'
+            f'content = "a"\n[[file]]\npath = "{out}/b"\n',
+        )
+    )
     recorder = Recorder()
-    applied = workflow.apply(ws, ws.hosts, ME, only_allowed=False,
-                             confirm=lambda _plan: None, applying=recorder)
+    applied = workflow.apply(
+        ws, ws.hosts, ME, only_allowed=False, confirm=lambda _plan: None, applying=recorder
+    )
     assert applied.ok
     assert recorder.events == [
-        ("start", "2"), ("working", "here", f"file.write {out}/a"), ("advance", "here"),
-        ("working", "here", f"file.write {out}/b"), ("advance", "here"), ("finished", "here")]
+        ("start", "2"),
+        ("working", "here", f"file.write {out}/a"),
+        ("advance", "here"),
+        ("working", "here", f"file.write {out}/b"),
+        ("advance", "here"),
+        ("finished", "here"),
+    ]
 
 
 @needs_root
@@ -212,9 +244,11 @@ def test_usage_errors_do_not_exit_with_the_drift_code() -> None:
 
 
 def test_a_bug_while_reading_a_host_is_a_bug_not_a_host_error(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A tendr bug during a host's plan exits 3 with its traceback in the debug log (once it
     became that host's error, exit 1); with no writable home, the traceback is on stderr."""
+
     def broken(*_args: Any) -> Any:
         raise RuntimeError("a bug in parse")
 
@@ -239,15 +273,25 @@ def test_a_workspace_lock_held_elsewhere_is_named(tmp_path: Path) -> None:
     ws_path = local_workspace(tmp_path, f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\n')
     ws = load(ws_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, pathlib\nfrom tendr import apply, workspace\n"
-         f"ws = workspace.load(pathlib.Path({str(ws_path)!r}))\n"
-         "with apply.workspace_lock(ws, 'alice'):\n"
-         "    print('held', flush=True); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, pathlib\nfrom tendr import apply, workspace\n"
+            f"ws = workspace.load(pathlib.Path({str(ws_path)!r}))\n"
+            "with apply.workspace_lock(ws, 'alice'):\n"
+            "    print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        with pytest.raises(Exception, match="another apply is running in this workspace "
-                                            r"\(alice from .*, pid \d+, since"):
+        with pytest.raises(
+            Exception,
+            match="another apply is running in this workspace "
+            r"\(alice from .*, pid \d+, since",
+        ):
             workflow.apply(ws, ws.hosts, ME, only_allowed=False, confirm=lambda _p: None)
     finally:
         holder.communicate("")
@@ -273,10 +317,15 @@ def test_a_host_speaking_no_ssh_is_one_line_without_a_traceback(tmp_path: Path) 
 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
-    ws = build_tree(tmp_path / "ws", {
-        "hosts/c.toml": f'[hosts.web]\naddress = "127.0.0.1"\nport = {port}\nuser = "root"\n',
-        "states/s.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/motd"\n',
-        "rules/roles.toml": ADMIN_RULES, "known_hosts": ""})
+    ws = build_tree(
+        tmp_path / "ws",
+        {
+            "hosts/c.toml": f'[hosts.web]\naddress = "127.0.0.1"\nport = {port}\nuser = "root"\n',
+            "states/s.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/motd"\n',
+            "rules/roles.toml": ADMIN_RULES,
+            "known_hosts": "",
+        },
+    )
     try:
         done = run_program("plan", "-w", str(ws), timeout=60)
     finally:
@@ -287,8 +336,13 @@ def test_a_host_speaking_no_ssh_is_one_line_without_a_traceback(tmp_path: Path) 
 
 
 def service_change(op: str, **before: str) -> Change:
-    return Change(kind="service", resource="a.service", op=op, action="change",
-                  fields=tuple(FieldChange(k, v, "x") for k, v in before.items()))
+    return Change(
+        kind="service",
+        resource="a.service",
+        op=op,
+        action="change",
+        fields=tuple(FieldChange(k, v, "x") for k, v in before.items()),
+    )
 
 
 def test_service_steps() -> None:
@@ -300,16 +354,19 @@ def test_service_steps() -> None:
     assert steps(spec, service_change("service.configure"), Context()) == [
         Put("/etc/systemd/system/a.service", b"[Service]\n", "0644", "root", "root"),
         Put("/etc/systemd/system/a.service.d/10-x.conf", b"y", "0644", "root", "root"),
-        Run(("systemctl", "daemon-reload"))]
+        Run(("systemctl", "daemon-reload")),
+    ]
     for verb in ("start", "stop", "restart"):
         assert steps(spec, service_change(f"service.{verb}"), Context()) == [
-            Run(("systemctl", verb, "--", "a.service"))]
+            Run(("systemctl", verb, "--", "a.service"))
+        ]
     for verb in ("enable", "mask", "unmask"):
         assert steps(spec, service_change(f"service.{verb}"), Context()) == [
-            Run(("systemctl", verb, "--quiet", "--", "a.service"))]
-    assert steps(spec, service_change("service.disable", enabled="enabled-runtime"),
-                 Context()) == [Run(("systemctl", "disable", "--quiet", "--runtime", "--",
-                                     "a.service"))]
+            Run(("systemctl", verb, "--quiet", "--", "a.service"))
+        ]
+    assert steps(spec, service_change("service.disable", enabled="enabled-runtime"), Context()) == [
+        Run(("systemctl", "disable", "--quiet", "--runtime", "--", "a.service"))
+    ]
 
 
 def test_package_steps() -> None:
@@ -318,23 +375,29 @@ def test_package_steps() -> None:
     from tendr.states.package import steps
 
     spec = PackageSpec(name="hello")
-    [install] = steps(spec, Change(kind="package", resource="hello", op="package.install",
-                                   action="add"), Context())
+    [install] = steps(
+        spec,
+        Change(kind="package", resource="hello", op="package.install", action="add"),
+        Context(),
+    )
     assert isinstance(install, Run) and install.argv[:2] == ("sh", "-c")
     first, _, fallback = install.argv[2].partition(" || ")
     assert first.endswith("install --no-install-recommends hello")
     assert "update &&" in fallback and fallback.rstrip("; }").endswith("hello")
-    [remove] = steps(spec, Change(kind="package", resource="hello", op="package.remove",
-                                  action="remove"), Context())
+    [remove] = steps(
+        spec,
+        Change(kind="package", resource="hello", op="package.remove", action="remove"),
+        Context(),
+    )
     assert isinstance(remove, Run) and remove.argv[-2:] == ("remove", "hello")
     assert "DEBIAN_FRONTEND=noninteractive" in remove.argv
 
 
 def test_file_removal_step() -> None:
     spec = FileSpec(path="/etc/x", present=False)
-    assert file_steps(spec, Change(kind="file", resource="/etc/x", op="file.remove",
-                                   action="remove"), Context()) == [
-        Run(("rm", "-f", "--", "/etc/x"), "remove /etc/x")]
+    assert file_steps(
+        spec, Change(kind="file", resource="/etc/x", op="file.remove", action="remove"), Context()
+    ) == [Run(("rm", "-f", "--", "/etc/x"), "remove /etc/x")]
 
 
 @settings(max_examples=40, deadline=None)
@@ -342,10 +405,12 @@ def test_file_removal_step() -> None:
 def test_a_command_ends_with_its_status_and_exactly_its_output(text: str, status: int) -> None:
     """The end marker gives the exit status and leaves the command's output as it was;
     without the marker (a connection that dropped) there is no end."""
-    command = remote_command('printf %s "$1"; exit "$2"', (text, str(status)), sudo=False,
-                             nonce="n0nce")
-    done = subprocess.run(["sh", "-c", command.get_raw_value()], capture_output=True,
-                          text=True, check=False)
+    command = remote_command(
+        'printf %s "$1"; exit "$2"', (text, str(status)), sudo=False, nonce="n0nce"
+    )
+    done = subprocess.run(
+        ["sh", "-c", command.get_raw_value()], capture_output=True, text=True, check=False
+    )
     lines = [line.rstrip("\n") for line in done.stdout.splitlines(keepends=True)]
     assert ended(lines, "n0nce") == (status, text.splitlines())
     assert ended(lines[:-1], "n0nce") is None
@@ -361,26 +426,44 @@ def test_consecutive_package_changes_run_as_one_apt_command() -> None:
     def pkg(name: str, op: str = "package.install") -> Change:
         return Change(kind="package", resource=name, op=op, action="add", allowed=True)
 
-    changes = (pkg("hello"), pkg("tree"), pkg("telnet", "package.remove"),
-               Change(kind="file", resource="/etc/x", op="file.write", action="add",
-                      allowed=True), pkg("cups"))
+    changes = (
+        pkg("hello"),
+        pkg("tree"),
+        pkg("telnet", "package.remove"),
+        Change(kind="file", resource="/etc/x", op="file.write", action="add", allowed=True),
+        pkg("cups"),
+    )
     specs: dict[tuple[str, str], Any] = {
-        ("package", n): PackageSpec(name=n) for n in ("hello", "tree", "telnet", "cups")}
+        ("package", n): PackageSpec(name=n) for n in ("hello", "tree", "telnet", "cups")
+    }
     specs[("file", "/etc/x")] = FileSpec(path="/etc/x", content="x")
     work = queue(HostPlan("h", changes), specs, {})
     assert [[c.resource for c in group] for group, _ in work] == [
-        ["hello", "tree"], ["telnet"], ["/etc/x"], ["cups"]]
+        ["hello", "tree"],
+        ["telnet"],
+        ["/etc/x"],
+        ["cups"],
+    ]
     [install] = work[0][1]
-    assert isinstance(install, Run) and "install --no-install-recommends hello tree" in \
-        install.argv[2]
+    assert (
+        isinstance(install, Run) and "install --no-install-recommends hello tree" in install.argv[2]
+    )
 
 
 @needs_root
-@pytest.mark.parametrize(("owner", "mode", "allowed"), [
-    (0, 0o755, True), (0, 0o1777, True), (0, 0o777, False), (0, 0o775, False),
-    (65534, 0o755, False)])
+@pytest.mark.parametrize(
+    ("owner", "mode", "allowed"),
+    [
+        (0, 0o755, True),
+        (0, 0o1777, True),
+        (0, 0o777, False),
+        (0, 0o775, False),
+        (65534, 0o755, False),
+    ],
+)
 def test_root_writes_only_where_no_other_account_can_swap_names(
-        tmp_path: Path, owner: int, mode: int, allowed: bool) -> None:
+    tmp_path: Path, owner: int, mode: int, allowed: bool
+) -> None:
     """A folder another account owns or may write (unless sticky) could have a link put
     in mid-write: the write is refused there with the reason, and nothing is written."""
     folder = tmp_path / "f"

@@ -190,8 +190,12 @@ def test_down_leaves_nothing_behind(fleet: Fleet) -> None:
     fleet.settle()  # no background reset racing with the "crash"
     victim = fleet.hosts[0]
     names = {h.name for h in fleet.hosts}
-    started = {(pid, _start_time(pid)) for name in names
-               for group in cgroups.host_groups(name) for pid in cgroups.pids_in(group)}
+    started = {
+        (pid, _start_time(pid))
+        for name in names
+        for group in cgroups.host_groups(name)
+        for pid in cgroups.pids_in(group)
+    }
     nspawn = [
         pid
         for pid in cgroups.pids_in(cgroups.host_groups(victim.name)[0])

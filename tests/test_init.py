@@ -50,7 +50,9 @@ def test_the_examples_make_a_valid_workspace_once_copied(new: Path) -> None:
     assert validated.exit_code == 0, validated.output
     hosts = run("hosts", "-w", str(new), "--format", "json")
     assert [(h["name"], h["states"]) for h in json.loads(hosts.stdout)["hosts"]] == [
-        ("acme-fs01", ["states/baseline.toml"]), ("acme-desk01", ["states/baseline.toml"])]
+        ("acme-fs01", ["states/baseline.toml"]),
+        ("acme-desk01", ["states/baseline.toml"]),
+    ]
 
 
 @requires(shutil.which("git") is not None, "git is not installed")
@@ -58,10 +60,15 @@ def test_git_keeps_secrets_and_tendr_state_out(new: Path) -> None:
     """In the workspace's git repository, secret files and .tendr/ (audit log, locks) are
     ignored; the workspace files are not."""
     subprocess.run(["git", "init", "-q", str(new)], check=True)
-    paths = ["secrets/acme-restic.pass", ".tendr/audit.log", "rules/roles.toml",
-             ".schemas/hosts.schema.json"]
-    done = subprocess.run(["git", "-C", str(new), "check-ignore", *paths],
-                          capture_output=True, text=True, check=False)
+    paths = [
+        "secrets/acme-restic.pass",
+        ".tendr/audit.log",
+        "rules/roles.toml",
+        ".schemas/hosts.schema.json",
+    ]
+    done = subprocess.run(
+        ["git", "-C", str(new), "check-ignore", *paths], capture_output=True, text=True, check=False
+    )
     assert done.stdout.split() == ["secrets/acme-restic.pass", ".tendr/audit.log"]
 
 
@@ -69,10 +76,16 @@ def test_taplo_config_gives_each_family_its_schema(new: Path) -> None:
     """.taplo.toml checks hosts/, states/, rules/ and tendr.toml, each against the schema
     of its family that init wrote beside it."""
     config = tomllib.loads((new / ".taplo.toml").read_text(encoding="utf-8"))
-    schemas = {rule["include"][0]: json.loads((new / rule["schema"]["path"]).read_text())
-               for rule in config["rule"]}
-    assert schemas == {"hosts/*.toml": schema_for("hosts"), "states/*.toml": schema_for("states"),
-                       "rules/*.toml": schema_for("rules"), "tendr.toml": schema_for("settings")}
+    schemas = {
+        rule["include"][0]: json.loads((new / rule["schema"]["path"]).read_text())
+        for rule in config["rule"]
+    }
+    assert schemas == {
+        "hosts/*.toml": schema_for("hosts"),
+        "states/*.toml": schema_for("states"),
+        "rules/*.toml": schema_for("rules"),
+        "tendr.toml": schema_for("settings"),
+    }
 
 
 def test_init_under_a_file_is_one_clear_error(tmp_path: Path) -> None:
@@ -81,8 +94,10 @@ def test_init_under_a_file_is_one_clear_error(tmp_path: Path) -> None:
     target = tmp_path / "notes.txt" / "ws"
     result = run("init", str(target))
     assert result.exit_code == 1
-    assert result.output == (f"error: cannot create a workspace in {target}: "
-                             f"{tmp_path / 'notes.txt'} is a file, not a folder\n")
+    assert result.output == (
+        f"error: cannot create a workspace in {target}: "
+        f"{tmp_path / 'notes.txt'} is a file, not a folder\n"
+    )
 
 
 def test_init_where_nobody_may_make_folders_is_one_clear_error() -> None:
@@ -93,5 +108,9 @@ def test_init_where_nobody_may_make_folders_is_one_clear_error() -> None:
     lines = result.output.splitlines()
     assert len(lines) == 1, result.output
     assert lines[0].startswith("error: cannot create a workspace in /sys/tendr-init-test: ")
-    assert lines[0].endswith(("operation not permitted (/sys/tendr-init-test)",
-                              "permission denied (/sys/tendr-init-test)"))
+    assert lines[0].endswith(
+        (
+            "operation not permitted (/sys/tendr-init-test)",
+            "permission denied (/sys/tendr-init-test)",
+        )
+    )

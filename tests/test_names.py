@@ -136,8 +136,16 @@ def test_name_validator(kind: Any, value: str, ok: bool) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    [names.UnitName, names.ModuleName, names.PrinterName, names.PackageName, names.AbsolutePath,
-     names.AccountName, names.HostName, names.Address],
+    [
+        names.UnitName,
+        names.ModuleName,
+        names.PrinterName,
+        names.PackageName,
+        names.AbsolutePath,
+        names.AccountName,
+        names.HostName,
+        names.Address,
+    ],
 )
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_values_are_refused(kind: Any, value: str) -> None:
@@ -165,9 +173,14 @@ def test_accepted_package_names_are_accepted_by_dpkg(value: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [(v, ok) for k, v, ok in CASES if k is names.UnitName and "/" not in v
-     # tendr's own refusals: option injection, length, templates systemctl cannot show
-     and not (v.startswith("-") or len(v) > 255 or "@." in v)],
+    [
+        (v, ok)
+        for k, v, ok in CASES
+        if k is names.UnitName
+        and "/" not in v
+        # tendr's own refusals: option injection, length, templates systemctl cannot show
+        and not (v.startswith("-") or len(v) > 255 or "@." in v)
+    ],
 )
 @requires(shutil.which("systemd-analyze") is not None, "systemd-analyze is not installed")
 def test_unit_names_agree_with_systemd(value: str, ok: bool, tmp_path: Path) -> None:
@@ -176,7 +189,9 @@ def test_unit_names_agree_with_systemd(value: str, ok: bool, tmp_path: Path) -> 
     unit.write_text("[Unit]\n", encoding="utf-8")
     result = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", str(unit)],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     refused_name = "Failed to prepare filename" in result.stderr
     assert refused_name is not ok, result.stderr
@@ -197,5 +212,7 @@ def test_a_dropin_name_without_conf_says_so() -> None:
     """A plain name that does not end in .conf is told what a drop-in name is."""
     with pytest.raises(ValidationError) as caught:
         TypeAdapter(names.DropinName).validate_python("10-limits")
-    assert "'10-limits' is not a drop-in file name (letters, digits and _ . @ -, ending in " \
-           ".conf)" in caught.value.errors()[0]["msg"]
+    assert (
+        "'10-limits' is not a drop-in file name (letters, digits and _ . @ -, ending in "
+        ".conf)" in caught.value.errors()[0]["msg"]
+    )

@@ -27,12 +27,14 @@ def change(action: str, op: str = "file.write") -> Change:
     return Change(kind="file", resource="/x", op=op, action=action)  # type: ignore[arg-type]
 
 
-PLAN = Plan((
-    HostPlan("in-sync"),
-    HostPlan("drifted", (change("add"), change("change"), change("remove", "file.remove"))),
-    HostPlan("unreadable", (change("unknown", "file.read"),)),
-    HostPlan("down", error="cannot connect"),
-))
+PLAN = Plan(
+    (
+        HostPlan("in-sync"),
+        HostPlan("drifted", (change("add"), change("change"), change("remove", "file.remove"))),
+        HostPlan("unreadable", (change("unknown", "file.read"),)),
+        HostPlan("down", error="cannot connect"),
+    )
+)
 
 
 def test_a_host_is_in_sync_only_without_changes_and_without_error() -> None:
@@ -42,17 +44,31 @@ def test_a_host_is_in_sync_only_without_changes_and_without_error() -> None:
 
 
 def test_summary_counts_each_kind_of_change_and_host() -> None:
-    assert PLAN.summary() == {"hosts": 4, "in_sync": 1, "with_changes": 2, "errors": 1,
-                              "add": 1, "change": 1, "remove": 1, "unknown": 1}
+    assert PLAN.summary() == {
+        "hosts": 4,
+        "in_sync": 1,
+        "with_changes": 2,
+        "errors": 1,
+        "add": 1,
+        "change": 1,
+        "remove": 1,
+        "unknown": 1,
+    }
 
 
 def test_drift_exits_2_and_sync_exits_0(tmp_path: Path) -> None:
     """What a script relies on: plan exits 2 on a drifted host, 0 once it is in sync."""
     target = tmp_path / "motd"
-    ws = str(build_tree(tmp_path / "ws", {
-        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
-        "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{target}"\ncontent = "x"\n',
-        "rules/roles.toml": ADMIN_RULES}))
+    ws = str(
+        build_tree(
+            tmp_path / "ws",
+            {
+                "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+                "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{target}"\ncontent = "x"\n',
+                "rules/roles.toml": ADMIN_RULES,
+            },
+        )
+    )
     code, text = run_tendr("plan", "-w", ws)
     assert code == 2 and "here: 1 change(s)" in text
     target.write_text("x")
@@ -63,11 +79,19 @@ def test_drift_exits_2_and_sync_exits_0(tmp_path: Path) -> None:
 def test_the_probe_succeeds_whatever_its_last_snippet_does(tmp_path: Path) -> None:
     """Each kind's snippet may fail (no systemctl, no dpkg here: PATH is empty); the probe
     still exits 0, and every resource is accounted for in its section."""
-    desired = [("s", FileSpec(path=str(tmp_path / "f"))), ("s", PackageSpec(name="hello")),
-               ("s", ServiceSpec(unit="x.service", running=True))]
+    desired = [
+        ("s", FileSpec(path=str(tmp_path / "f"))),
+        ("s", PackageSpec(name="hello")),
+        ("s", ServiceSpec(unit="x.service", running=True)),
+    ]
     script = probe_script(desired, "n0nce")
-    done = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
-                          env={"PATH": "/nonexistent"}, check=False)
+    done = subprocess.run(
+        ["/bin/sh", "-c", script],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/nonexistent"},
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     sections = split_sections(done.stdout.splitlines(), "n0nce")
     assert set(sections) == {"file", "package", "service"}
@@ -78,36 +102,63 @@ def test_the_probe_succeeds_whatever_its_last_snippet_does(tmp_path: Path) -> No
 def test_sections_cannot_be_forged_by_the_host() -> None:
     """A line a host prints that looks like a marker without the run's nonce is data."""
     lines = ["@@n0nce file", "absent\t/", "@@other package", "@@n0nce package", "@nodpkg"]
-    assert split_sections(lines, "n0nce") == {"file": ["absent\t/", "@@other package"],
-                                              "package": ["@nodpkg"]}
+    assert split_sections(lines, "n0nce") == {
+        "file": ["absent\t/", "@@other package"],
+        "package": ["@nodpkg"],
+    }
 
 
-@pytest.mark.parametrize(("spec", "data", "message"), [
-    (FileSpec, {"path": "/x", "content": "a", "source": "files/a"},
-     "give either 'content' or 'source', not both"),
-    (FileSpec, {"path": "/x", "present": False, "content": "a"},
-     "a file with present = false takes no content"),
-    (FileSpec, {"path": "/x", "present": False, "mode": "0644"},
-     "a file with present = false takes no content"),
-    (ServiceSpec, {"unit": "a.service", "masked": True, "enabled": True},
-     "a masked unit cannot also be enabled, running or have content"),
-    (ServiceSpec, {"unit": "a.service", "masked": True, "running": True},
-     "a masked unit cannot also be enabled, running or have content"),
-    (ServiceSpec, {"unit": "a.service", "masked": True, "content": ""},
-     "a masked unit cannot also be enabled, running or have content"),
-])
-def test_contradictory_fields_are_refused(spec: type[BaseModel], data: dict[str, object],
-                                          message: str) -> None:
+@pytest.mark.parametrize(
+    ("spec", "data", "message"),
+    [
+        (
+            FileSpec,
+            {"path": "/x", "content": "a", "source": "files/a"},
+            "give either 'content' or 'source', not both",
+        ),
+        (
+            FileSpec,
+            {"path": "/x", "present": False, "content": "a"},
+            "a file with present = false takes no content",
+        ),
+        (
+            FileSpec,
+            {"path": "/x", "present": False, "mode": "0644"},
+            "a file with present = false takes no content",
+        ),
+        (
+            ServiceSpec,
+            {"unit": "a.service", "masked": True, "enabled": True},
+            "a masked unit cannot also be enabled, running or have content",
+        ),
+        (
+            ServiceSpec,
+            {"unit": "a.service", "masked": True, "running": True},
+            "a masked unit cannot also be enabled, running or have content",
+        ),
+        (
+            ServiceSpec,
+            {"unit": "a.service", "masked": True, "content": ""},
+            "a masked unit cannot also be enabled, running or have content",
+        ),
+    ],
+)
+def test_contradictory_fields_are_refused(
+    spec: type[BaseModel], data: dict[str, object], message: str
+) -> None:
     with pytest.raises(ValidationError, match=message):
         spec.model_validate(data)
 
 
-@pytest.mark.parametrize(("spec", "data"), [
-    (FileSpec, {"path": "/x", "present": False}),
-    (FileSpec, {"path": "/x", "source": "files/a", "mode": "0600"}),
-    (ServiceSpec, {"unit": "a.service", "masked": True, "enabled": False, "running": False}),
-    (ServiceSpec, {"unit": "a.service", "masked": False, "enabled": True, "content": "x"}),
-])
+@pytest.mark.parametrize(
+    ("spec", "data"),
+    [
+        (FileSpec, {"path": "/x", "present": False}),
+        (FileSpec, {"path": "/x", "source": "files/a", "mode": "0600"}),
+        (ServiceSpec, {"unit": "a.service", "masked": True, "enabled": False, "running": False}),
+        (ServiceSpec, {"unit": "a.service", "masked": False, "enabled": True, "content": "x"}),
+    ],
+)
 def test_consistent_fields_are_accepted(spec: type[BaseModel], data: dict[str, object]) -> None:
     spec.model_validate(data)
 
@@ -117,8 +168,12 @@ def test_the_probe_succeeds_when_apt_knows_nothing_of_a_wanted_package() -> None
     """The package snippet ends in a grep that finds nothing for a package apt does not
     know: the probe still exits 0 and the package is planned (with its warning)."""
     desired = [("s", PackageSpec(name="tendr-no-such-package"))]
-    done = subprocess.run(["/bin/sh", "-c", probe_script(desired, "n0nce")],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["/bin/sh", "-c", probe_script(desired, "n0nce")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     plan = plan_host("h", desired, split_sections(done.stdout.splitlines(), "n0nce"), {})
     [change] = plan.changes
@@ -138,12 +193,19 @@ def test_the_service_probe_reads_every_unit_file_and_drop_in(tmp_path: Path) -> 
     """One file line for each unit's file and each of its drop-ins, in order."""
     from tendr.states.service import KIND as SERVICE
 
-    specs = [ServiceSpec(unit="a.service", dropins={"1.conf": "x", "2.conf": "y"}),
-             ServiceSpec(unit="b.service", dropins={"3.conf": "z"})]
-    done = subprocess.run(["/bin/sh", "-c", SERVICE.probe(specs)], capture_output=True,
-                          text=True, env={"PATH": "/nonexistent"}, check=False)
+    specs = [
+        ServiceSpec(unit="a.service", dropins={"1.conf": "x", "2.conf": "y"}),
+        ServiceSpec(unit="b.service", dropins={"3.conf": "z"}),
+    ]
+    done = subprocess.run(
+        ["/bin/sh", "-c", SERVICE.probe(specs)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/nonexistent"},
+        check=False,
+    )
     lines = done.stdout.splitlines()
-    files = lines[lines.index("@files") + 1:]
+    files = lines[lines.index("@files") + 1 :]
     assert len(files) == 5 and all(line.startswith("absent\t/") for line in files)
 
 
@@ -168,11 +230,17 @@ def test_a_root_only_file_shows_neither_hash_nor_size(tmp_path: Path) -> None:
     secret.chmod(0o600)
     public.write_text("old\n")
     public.chmod(0o644)
-    ws = str(build_tree(tmp_path / "ws", {
-        "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
-        "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{secret}"\ncontent = "1234\\n"\n'
-                         f'[[file]]\npath = "{public}"\ncontent = "new\\n"\n',
-        "rules/roles.toml": ADMIN_RULES}))
+    ws = str(
+        build_tree(
+            tmp_path / "ws",
+            {
+                "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+                "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{secret}"\n'
+                f'content = "1234\\n"\n[[file]]\npath = "{public}"\ncontent = "new\\n"\n',
+                "rules/roles.toml": ADMIN_RULES,
+            },
+        )
+    )
     hidden = [sha(b"1234\n"), sha(b"old secret 1234\n")]
     old, new = sha(b"old\n"), sha(b"new\n")
 
@@ -197,8 +265,14 @@ def test_a_root_only_file_shows_neither_hash_nor_size(tmp_path: Path) -> None:
 
 def service_lines(unit: str, load: str, active: str = "inactive") -> list[str]:
     sub = "running" if active == "active" else "dead"
-    return [f"Id={unit}", f"LoadState={load}", f"ActiveState={active}", f"SubState={sub}",
-            "UnitFileState=" + ("disabled" if load == "loaded" else ""), ""]
+    return [
+        f"Id={unit}",
+        f"LoadState={load}",
+        f"ActiveState={active}",
+        f"SubState={sub}",
+        "UnitFileState=" + ("disabled" if load == "loaded" else ""),
+        "",
+    ]
 
 
 def test_unit_files_have_json_keys_without_spaces_and_words_in_text() -> None:
@@ -206,21 +280,31 @@ def test_unit_files_have_json_keys_without_spaces_and_words_in_text() -> None:
     scripts cannot use as names), the text says them in words."""
     unit = "[Service]\n"
     spec = ServiceSpec(unit="demo.service", content=unit, dropins={"10-x.conf": "x"})
-    sections = {"service": [*service_lines("demo.service", "loaded"), "@files",
-                            f"file\t644\troot\troot\t3\t{sha(b'old')}",
-                            f"file\t600\troot\troot\t1\t{sha(b'y')}"]}
+    sections = {
+        "service": [
+            *service_lines("demo.service", "loaded"),
+            "@files",
+            f"file\t644\troot\troot\t3\t{sha(b'old')}",
+            f"file\t600\troot\troot\t1\t{sha(b'y')}",
+        ]
+    }
     [change] = plan_host("h", [("s", spec)], sections, {}).changes
     data = change_json(change)
     assert data["before"] == {
         "unit_file_content": {"size": 3, "sha256": sha(b"old")},
         "dropin_10-x.conf_content": {"hidden": "not world-readable"},
-        "dropin_10-x.conf_mode": "0600"}
+        "dropin_10-x.conf_mode": "0600",
+    }
     assert data["after"]["dropin_10-x.conf_content"] == {"size": 1, "sha256": sha(b"x")}
     text = plain(change_lines(change))
-    assert (f"unit file content: 3 bytes, sha256 {sha(b'old')[:12]} → 10 bytes, sha256 "
-            f"{sha(unit.encode())[:12]}") in text
-    assert (f"drop-in 10-x.conf content: not shown (not world-readable) → 1 bytes, sha256 "
-            f"{sha(b'x')[:12]}") in text
+    assert (
+        f"unit file content: 3 bytes, sha256 {sha(b'old')[:12]} → 10 bytes, sha256 "
+        f"{sha(unit.encode())[:12]}"
+    ) in text
+    assert (
+        f"drop-in 10-x.conf content: not shown (not world-readable) → 1 bytes, sha256 "
+        f"{sha(b'x')[:12]}"
+    ) in text
     assert "drop-in 10-x.conf mode: 0600 → 0644" in text
 
 
@@ -229,49 +313,85 @@ def test_a_unit_not_installed_yet_reads_so() -> None:
     installed', not 'none' or 'inactive (dead)' (states a unit has), and it depends on the
     planned installs as a whole, without naming packages that may have nothing to do
     with it."""
-    desired = [("s", PackageSpec(name="hello")),
-               ("s", ServiceSpec(unit="cups.service", enabled=True, running=True))]
-    sections = {"package": ["@policy", "hello:", "  Candidate: 2.10"],
-                "service": [*service_lines("cups.service", "not-found"), "@files",
-                            "absent\t/etc/systemd/system"]}
+    desired = [
+        ("s", PackageSpec(name="hello")),
+        ("s", ServiceSpec(unit="cups.service", enabled=True, running=True)),
+    ]
+    sections = {
+        "package": ["@policy", "hello:", "  Candidate: 2.10"],
+        "service": [
+            *service_lines("cups.service", "not-found"),
+            "@files",
+            "absent\t/etc/systemd/system",
+        ],
+    }
     host = plan_host("h", desired, sections, {})
     text = plain(host_lines(host))
     assert "enabled: not installed → enabled" in text
     assert "state: not installed → active (running)" in text
-    assert text.count("depends on the planned package installs (the unit may come with one "
-                      "of them): outcome known only at apply") == 2
+    assert (
+        text.count(
+            "depends on the planned package installs (the unit may come with one "
+            "of them): outcome known only at apply"
+        )
+        == 2
+    )
     assert "none" not in text and "inactive (dead)" not in text
     assert text.count("hello") == 1  # on its own line only
     assert [change_json(c)["before"] for c in host.changes[1:]] == [
-        {"enabled": "not installed"}, {"state": "not installed"}]
+        {"enabled": "not installed"},
+        {"state": "not installed"},
+    ]
 
 
 def test_the_deciding_rule_is_shown_for_allowed_and_blocked_changes() -> None:
     """Each change says whether the rules allow it and which rule decided; one not decided
     yet says neither."""
     base = Change(kind="service", resource="cups.service", op="service.start", action="change")
-    allowed = Change(**{**base.__dict__, "allowed": True,
-                        "rule": "rules/roles.toml: roles.admin.allow[0] (* on all)"})
-    blocked = Change(**{**base.__dict__, "allowed": False,
-                        "rule": "rules/roles.toml: roles.desk.deny[0] (service.* on all)"})
+    allowed = Change(
+        **{
+            **base.__dict__,
+            "allowed": True,
+            "rule": "rules/roles.toml: roles.admin.allow[0] (* on all)",
+        }
+    )
+    blocked = Change(
+        **{
+            **base.__dict__,
+            "allowed": False,
+            "rule": "rules/roles.toml: roles.desk.deny[0] (service.* on all)",
+        }
+    )
     assert plain(change_lines(allowed)).endswith(
-        "cups.service  allowed by rules/roles.toml: roles.admin.allow[0] (* on all)")
+        "cups.service  allowed by rules/roles.toml: roles.admin.allow[0] (* on all)"
+    )
     assert plain(change_lines(blocked)).endswith(
-        "cups.service  blocked (rules/roles.toml: roles.desk.deny[0] (service.* on all))")
+        "cups.service  blocked (rules/roles.toml: roles.desk.deny[0] (service.* on all))"
+    )
     assert plain(change_lines(base)).endswith("cups.service")
 
 
 def test_why_changes_were_not_run_is_said_once() -> None:
     """The changes a failure (or a host that could not be started) stopped are each named
     as not run; the reason is said once, not again on every line."""
-    a, b, c = (Change(kind="file", resource=f"/etc/{n}", op="file.write", action="add")
-               for n in "abc")
+    a, b, c = (
+        Change(kind="file", resource=f"/etc/{n}", op="file.write", action="add") for n in "abc"
+    )
     why = "file.write /etc/a before it did not succeed"
     locked = "another apply is working on this host"
-    failed = HostResult("one", [ChangeResult(a, "failed", "disk full"),
-                                ChangeResult(b, "skipped", why), ChangeResult(c, "skipped", why)])
-    stopped = HostResult("two", [ChangeResult(x, "skipped", locked) for x in (a, b, c)],
-                         error=f"not started: {locked}")
+    failed = HostResult(
+        "one",
+        [
+            ChangeResult(a, "failed", "disk full"),
+            ChangeResult(b, "skipped", why),
+            ChangeResult(c, "skipped", why),
+        ],
+    )
+    stopped = HostResult(
+        "two",
+        [ChangeResult(x, "skipped", locked) for x in (a, b, c)],
+        error=f"not started: {locked}",
+    )
     text = plain(result_lines([failed, stopped], None))
     assert text.count(why) == 1 and f"not run file.write /etc/b: {why}" in text
     assert text.count(locked) == 1 and f"two: error: not started: {locked}" in text

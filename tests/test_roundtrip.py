@@ -70,70 +70,142 @@ one_line = st.text(max_size=30).filter(lambda s: not any(c in s for c in "\n\r\x
 toml_int = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 flag = optional(st.booleans())
 
-services = valid(ServiceSpec, {
-    "unit": unit, "enabled": flag, "running": flag, "masked": flag, "content": optional(text),
-    "dropins": st.dictionaries(dropin, text, max_size=2), "restart_on_change": st.booleans(),
-})
-modules = valid(ModuleSpec, {
-    "name": module_name, "loaded": flag, "at_boot": flag, "blacklisted": flag,
-    "options": st.dictionaries(
-        option_name, st.booleans() | toml_int | regex(r"[A-Za-z0-9][A-Za-z0-9_,.-]{0,12}"),
-        max_size=3,
-    ),
-})
-printers = valid(PrinterSpec, {
-    "name": printer_name,
-    "uri": optional(regex(r"(ipp|ipps|socket|usb|lpd)://[A-Za-z0-9._~:/?#@!&'()*+,;=%-]{0,30}")),
-    "driver": st.sampled_from(["everywhere", "raw"]) | regex(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,30}"),
-    "packages": st.lists(package_name, max_size=2), "default": flag,
-    "enabled": st.booleans(), "accepting": st.booleans(), "shared": st.booleans(),
-    "description": optional(one_line), "location": optional(one_line), "present": st.booleans(),
-})
+services = valid(
+    ServiceSpec,
+    {
+        "unit": unit,
+        "enabled": flag,
+        "running": flag,
+        "masked": flag,
+        "content": optional(text),
+        "dropins": st.dictionaries(dropin, text, max_size=2),
+        "restart_on_change": st.booleans(),
+    },
+)
+modules = valid(
+    ModuleSpec,
+    {
+        "name": module_name,
+        "loaded": flag,
+        "at_boot": flag,
+        "blacklisted": flag,
+        "options": st.dictionaries(
+            option_name,
+            st.booleans() | toml_int | regex(r"[A-Za-z0-9][A-Za-z0-9_,.-]{0,12}"),
+            max_size=3,
+        ),
+    },
+)
+printers = valid(
+    PrinterSpec,
+    {
+        "name": printer_name,
+        "uri": optional(
+            regex(r"(ipp|ipps|socket|usb|lpd)://[A-Za-z0-9._~:/?#@!&'()*+,;=%-]{0,30}")
+        ),
+        "driver": st.sampled_from(["everywhere", "raw"])
+        | regex(r"[A-Za-z0-9][A-Za-z0-9._:/+-]{0,30}"),
+        "packages": st.lists(package_name, max_size=2),
+        "default": flag,
+        "enabled": st.booleans(),
+        "accepting": st.booleans(),
+        "shared": st.booleans(),
+        "description": optional(one_line),
+        "location": optional(one_line),
+        "present": st.booleans(),
+    },
+)
 secrets = st.builds(SecretRef, file=regex(r"secrets/[a-z0-9-]{1,12}\.pass")) | st.builds(
     SecretRef, env=regex(r"[A-Z_][A-Z0-9_]{0,20}")
 )
-retention = st.builds(Retention, **{
-    period: optional(st.integers(min_value=1, max_value=1000))
-    for period in ("last", "hourly", "daily", "weekly", "monthly", "yearly")
-})
-backups = valid(BackupSpec, {
-    "name": regex(r"[a-z0-9][a-z0-9_-]{0,20}"),
-    "sources": st.lists(absolute_path, min_size=1, max_size=3),
-    "excludes": st.lists(st.text(min_size=1, max_size=10).filter(
-        lambda s: "\n" not in s and "\x00" not in s), max_size=3),
-    "repository": absolute_path
-    | regex(r"sftp:[a-z_][a-z0-9_-]{0,8}@[A-Za-z0-9.-]{1,12}:/[A-Za-z0-9._/-]{0,12}"),
-    "password": secrets,
-    "schedule": st.sampled_from(["hourly", "daily", "weekly", "monthly", "Mon *-*-* 02:00:00"]),
-    "keep": retention, "max_age": optional(duration), "present": st.booleans(),
-})
+retention = st.builds(
+    Retention,
+    **{
+        period: optional(st.integers(min_value=1, max_value=1000))
+        for period in ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+    },
+)
+backups = valid(
+    BackupSpec,
+    {
+        "name": regex(r"[a-z0-9][a-z0-9_-]{0,20}"),
+        "sources": st.lists(absolute_path, min_size=1, max_size=3),
+        "excludes": st.lists(
+            st.text(min_size=1, max_size=10).filter(lambda s: "\n" not in s and "\x00" not in s),
+            max_size=3,
+        ),
+        "repository": absolute_path
+        | regex(r"sftp:[a-z_][a-z0-9_-]{0,8}@[A-Za-z0-9.-]{1,12}:/[A-Za-z0-9._/-]{0,12}"),
+        "password": secrets,
+        "schedule": st.sampled_from(["hourly", "daily", "weekly", "monthly", "Mon *-*-* 02:00:00"]),
+        "keep": retention,
+        "max_age": optional(duration),
+        "present": st.booleans(),
+    },
+)
 packages = valid(PackageSpec, {"name": package_name, "present": st.booleans()})
-files = valid(FileSpec, {
-    "path": absolute_path, "content": optional(text), "mode": optional(mode),
-    "owner": optional(account), "group": optional(account), "present": st.booleans(),
-}) | valid(FileSpec, {"path": absolute_path, "source": regex(r"files/[A-Za-z0-9_.-]{1,20}")})
-state_files = valid(StateFile, {
-    "description": text, "hosts": st.lists(selector, min_size=1, max_size=3),
-    **{kind: st.lists(strategy, max_size=2) for kind, strategy in (
-        ("service", services), ("module", modules), ("printer", printers),
-        ("backup", backups), ("package", packages), ("file", files),
-    )},
-})
+files = valid(
+    FileSpec,
+    {
+        "path": absolute_path,
+        "content": optional(text),
+        "mode": optional(mode),
+        "owner": optional(account),
+        "group": optional(account),
+        "present": st.booleans(),
+    },
+) | valid(FileSpec, {"path": absolute_path, "source": regex(r"files/[A-Za-z0-9_.-]{1,20}")})
+state_files = valid(
+    StateFile,
+    {
+        "description": text,
+        "hosts": st.lists(selector, min_size=1, max_size=3),
+        **{
+            kind: st.lists(strategy, max_size=2)
+            for kind, strategy in (
+                ("service", services),
+                ("module", modules),
+                ("printer", printers),
+                ("backup", backups),
+                ("package", packages),
+                ("file", files),
+            )
+        },
+    },
+)
 
 port = st.integers(min_value=1, max_value=65535)
 connector = st.sampled_from(["ssh", "local"])
 groups = st.lists(host_name, max_size=2)
 hosts_files = st.builds(
     HostsFile,
-    defaults=valid(HostDefaults, {
-        "connector": connector, "user": optional(account), "port": port,
-        "ssh_key": optional(one_line), "groups": groups, "tags": groups,
-    }),
-    hosts=st.dictionaries(host_name, valid(HostEntry, {
-        "address": optional(address), "connector": optional(connector),
-        "user": optional(account), "port": optional(port), "ssh_key": optional(one_line),
-        "groups": groups, "tags": groups,
-    }), max_size=3),
+    defaults=valid(
+        HostDefaults,
+        {
+            "connector": connector,
+            "user": optional(account),
+            "port": port,
+            "ssh_key": optional(one_line),
+            "groups": groups,
+            "tags": groups,
+        },
+    ),
+    hosts=st.dictionaries(
+        host_name,
+        valid(
+            HostEntry,
+            {
+                "address": optional(address),
+                "connector": optional(connector),
+                "user": optional(account),
+                "port": optional(port),
+                "ssh_key": optional(one_line),
+                "groups": groups,
+                "tags": groups,
+            },
+        ),
+        max_size=3,
+    ),
 )
 
 

@@ -47,10 +47,24 @@ def load(text: str) -> RulesFile:
     return RulesFile.model_validate(tomllib.loads(text))
 
 
-def host(name: str = "acme-fs01", client: str = "acme", groups: tuple[str, ...] = (),
-         tags: tuple[str, ...] = ()) -> Host:
-    return Host(name=name, client=client, connector="ssh", address=None, port=22, user=None,
-                ssh_key=None, groups=groups, tags=tags, file=f"hosts/{client}.toml")
+def host(
+    name: str = "acme-fs01",
+    client: str = "acme",
+    groups: tuple[str, ...] = (),
+    tags: tuple[str, ...] = (),
+) -> Host:
+    return Host(
+        name=name,
+        client=client,
+        connector="ssh",
+        address=None,
+        port=22,
+        user=None,
+        ssh_key=None,
+        groups=groups,
+        tags=tags,
+        file=f"hosts/{client}.toml",
+    )
 
 
 def rules_error(text: str) -> str:
@@ -143,11 +157,16 @@ def test_host_selectors_in_rules(selector: str, target: Host, expected: bool) ->
 
 def test_rule_applies_when_any_pattern_and_any_selector_match() -> None:
     """A rule's ops and hosts are each alternatives: one of each must match."""
-    rules = [("r.toml", load("""
+    rules = [
+        (
+            "r.toml",
+            load("""
         [roles.r]
         members = ["a"]
         allow = [{ ops = ["logs", "file.write"], hosts = ["tag:x", "client:acme"] }]
-    """))]
+    """),
+        )
+    ]
     assert decide("a", "file.write", host(), rules).allowed
     assert decide("a", "logs", host("b1", "beta", tags=("x",)), rules).allowed
     assert not decide("a", "file.remove", host(), rules).allowed
@@ -155,14 +174,19 @@ def test_rule_applies_when_any_pattern_and_any_selector_match() -> None:
 
 def test_deny_in_one_role_beats_allow_in_another() -> None:
     """A person in two roles is denied what either role denies, whatever the other allows."""
-    rules = [("r.toml", load("""
+    rules = [
+        (
+            "r.toml",
+            load("""
         [roles.ops]
         members = ["a"]
         allow = [{ ops = ["*"], hosts = ["all"] }]
         [roles.careful]
         members = ["a"]
         deny = [{ ops = ["package.remove"], hosts = ["group:prod"] }]
-    """))]
+    """),
+        )
+    ]
     denied = decide("a", "package.remove", host(groups=("prod",)), rules)
     assert not denied.allowed
     assert denied.rule == "r.toml: roles.careful.deny[0] (package.remove on group:prod)"
@@ -171,14 +195,19 @@ def test_deny_in_one_role_beats_allow_in_another() -> None:
 
 def test_deny_of_a_role_not_held_does_not_apply() -> None:
     """A role's deny binds its members only."""
-    rules = [("r.toml", load("""
+    rules = [
+        (
+            "r.toml",
+            load("""
         [roles.ops]
         members = ["a"]
         allow = [{ ops = ["*"], hosts = ["all"] }]
         [roles.trainee]
         members = ["b"]
         deny = [{ ops = ["*"], hosts = ["all"] }]
-    """))]
+    """),
+        )
+    ]
     assert decide("a", "service.stop", host(), rules).allowed
 
 
@@ -202,8 +231,10 @@ def test_reported_rule_does_not_depend_on_file_order() -> None:
 
 def test_roles_of_lists_held_roles() -> None:
     """roles_of lists every role naming the person, sorted, once each."""
-    rules = [("r.toml", load('[roles.b]\nmembers=["x"]\n[roles.a]\nmembers=["x","x"]\n[roles.c]')),
-             ("s.toml", load('[roles.a]\nmembers=["x"]'))]
+    rules = [
+        ("r.toml", load('[roles.b]\nmembers=["x"]\n[roles.a]\nmembers=["x","x"]\n[roles.c]')),
+        ("s.toml", load('[roles.a]\nmembers=["x"]')),
+    ]
     assert roles_of("x", rules) == ["a", "b"]
     assert roles_of("y", rules) == []
 
@@ -219,8 +250,12 @@ def test_matching_rules_lists_allows_and_denies() -> None:
 
 # --- @owner -----------------------------------------------------------------------------
 
-OWNER_RULES = [("rules/owner.toml", load('[roles.admin]\nmembers = ["@owner"]\n'
-                                         'allow = [{ ops = ["*"], hosts = ["all"] }]'))]
+OWNER_RULES = [
+    (
+        "rules/owner.toml",
+        load('[roles.admin]\nmembers = ["@owner"]\nallow = [{ ops = ["*"], hosts = ["all"] }]'),
+    )
+]
 
 
 def test_owner_member_is_the_workspace_owner() -> None:
@@ -273,8 +308,19 @@ def test_op_patterns_are_anchored(pattern: str, op: str, expected: bool) -> None
 
 @pytest.mark.parametrize(
     "pattern",
-    ["*", "*.*", "plan", "report", "service.*", "*.remove", "backup.init", "driver.install",
-     "file.write", "package.install", "*.restart"],
+    [
+        "*",
+        "*.*",
+        "plan",
+        "report",
+        "service.*",
+        "*.remove",
+        "backup.init",
+        "driver.install",
+        "file.write",
+        "package.install",
+        "*.restart",
+    ],
 )
 def test_valid_op_patterns_load(pattern: str) -> None:
     """Reading operations, KIND.VERB and '*' in whole segments are accepted."""
@@ -293,10 +339,15 @@ def test_valid_op_patterns_load(pattern: str) -> None:
         ("service", "did you mean 'service.*'"),
         ("servce.restart", "'servce' is not a kind (did you mean 'service'?)"),
         ("plna", "'plna' is not an operation (did you mean 'plan'?)"),
-        ("service.restat", "'service.restat' is not an operation (did you mean "
-                           "'service.restart'?): service's verbs are start, stop, restart"),
-        ("package.uninstall", "(did you mean 'package.remove'?): package's verbs are "
-                              "install, remove"),
+        (
+            "service.restat",
+            "'service.restat' is not an operation (did you mean "
+            "'service.restart'?): service's verbs are start, stop, restart",
+        ),
+        (
+            "package.uninstall",
+            "(did you mean 'package.remove'?): package's verbs are install, remove",
+        ),
         ("file.delete", "(did you mean 'file.remove'?)"),
         ("package.frobnicate", "'package.frobnicate' is not an operation: package's verbs"),
         ("*.frobnicate", "can match no operation: no kind has the verb 'frobnicate'"),
@@ -318,7 +369,8 @@ def test_every_operation_a_kind_plans_is_one_rules_can_name() -> None:
     # Each implemented kind's verbs are all reachable by some case, so none is made up.
     for kind in ("package", "file", "service"):
         assert {op for op in seen if op.startswith(f"{kind}.")} == {
-            f"{kind}.{verb}" for verb in VERBS[kind]}
+            f"{kind}.{verb}" for verb in VERBS[kind]
+        }
 
 
 def _planned_operations() -> set[str]:
@@ -364,16 +416,35 @@ def test_wildcard_member_is_refused(member: str) -> None:
     assert "wildcard" in message and "@owner" in message
 
 
-@pytest.mark.parametrize(("member", "message"),
-                         [("@admins", "the only '@' name is '@owner'"),
-                          ("Alice", "not an account name"), ("1abc", "not an account name")])
+@pytest.mark.parametrize(
+    ("member", "message"),
+    [
+        ("@admins", "the only '@' name is '@owner'"),
+        ("Alice", "not an account name"),
+        ("1abc", "not an account name"),
+    ],
+)
 def test_bad_member_is_refused(member: str, message: str) -> None:
     """Members must be account names or '@owner'."""
     assert message in rules_error(f'[roles.r]\nmembers = ["{member}"]')
 
 
-@pytest.mark.parametrize("name", ["alice", "_svc", "a-b_c", "machine$", "x" * 32, "x" * 33,
-                                  "Bob", "9lives", "a.b", "a b", "al@ice"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "alice",
+        "_svc",
+        "a-b_c",
+        "machine$",
+        "x" * 32,
+        "x" * 33,
+        "Bob",
+        "9lives",
+        "a.b",
+        "a b",
+        "al@ice",
+    ],
+)
 def test_members_validate_like_account_names(name: str) -> None:
     """A member is accepted exactly when tendr.names.AccountName accepts it."""
     try:
@@ -469,8 +540,9 @@ def test_owner_only_writable_file_is_trusted(tmp_path: Path) -> None:
 
 
 @root_only  # a group shared with others
-@pytest.mark.parametrize(("mode", "who"), [(0o664, "group"), (0o646, "others"),
-                                           (0o666, "group and others")])
+@pytest.mark.parametrize(
+    ("mode", "who"), [(0o664, "group"), (0o646, "others"), (0o666, "group and others")]
+)
 def test_writable_file_is_refused(tmp_path: Path, mode: int, who: str) -> None:
     """A rules file writable by group or others is refused, naming file, mode and the fix."""
     path = rules_file(tmp_path, mode)
@@ -538,18 +610,22 @@ def test_workspace_owner_without_passwd_entry_is_a_number(tmp_path: Path) -> Non
     assert workspace_owner(tmp_path) == (UNKNOWN_UID, str(UNKNOWN_UID))
 
 
-@pytest.mark.parametrize(("primary", "members", "safe"), [
-    ([1000], [], True),                 # alice's own group, nobody listed
-    ([1000], ["alice"], True),          # ... listing alice herself
-    ([], ["alice"], True),              # a group whose one listed member is the owner
-    ([1000], ["alice", "bob"], False),  # bob could write too
-    ([1000], ["bob"], False),
-    ([1000, 1001], [], False),          # another account's primary group as well
-    ([0], [], False),                   # root's group in alice's workspace
-    ([], [], False),                    # an empty group: a setgid program's, not a person's
-])
+@pytest.mark.parametrize(
+    ("primary", "members", "safe"),
+    [
+        ([1000], [], True),  # alice's own group, nobody listed
+        ([1000], ["alice"], True),  # ... listing alice herself
+        ([], ["alice"], True),  # a group whose one listed member is the owner
+        ([1000], ["alice", "bob"], False),  # bob could write too
+        ([1000], ["bob"], False),
+        ([1000, 1001], [], False),  # another account's primary group as well
+        ([0], [], False),  # root's group in alice's workspace
+        ([], [], False),  # an empty group: a setgid program's, not a person's
+    ],
+)
 def test_group_writable_is_safe_only_in_a_group_of_the_owner_alone(
-        primary: list[int], members: list[str], safe: bool) -> None:
+    primary: list[int], members: list[str], safe: bool
+) -> None:
     """sshd's StrictModes with Debian's user-private-group exception, on plain data: the
     group must hold the workspace owner (uid 1000, alice) and nobody else."""
     assert group_holds_only(1000, "alice", primary, members) is safe
@@ -557,7 +633,8 @@ def test_group_writable_is_safe_only_in_a_group_of_the_owner_alone(
 
 @root_only
 def test_group_writable_in_roots_group_is_refused_in_someone_elses_workspace(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A 0664 root:root rules file in a workspace another account owns is refused: root's
     group is not that account's own, even when it lists no members."""
     path = rules_file(tmp_path, 0o664)

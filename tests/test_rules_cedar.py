@@ -30,19 +30,30 @@ READING = ("plan", "logs", "report")
 # Operations tendr's patterns must not confuse with the real ones (anchoring).
 TRAPS = ("service.a.b", "services.start", "printer", "file.remove.x")
 UNIVERSE = (*READING, *(f"{k}.{v}" for k in KINDS for v in VERBS), *TRAPS)
-PATTERNS = ("*", "*.*", *READING, *(f"{k}.*" for k in KINDS), *(f"*.{v}" for v in VERBS),
-            "service.start", "printer.remove", "file.write", "package.install")
+PATTERNS = (
+    "*",
+    "*.*",
+    *READING,
+    *(f"{k}.*" for k in KINDS),
+    *(f"*.{v}" for v in VERBS),
+    "service.start",
+    "printer.remove",
+    "file.write",
+    "package.install",
+)
 HOST_NAMES = ("h1", "h2", "h3")
 CLIENTS = ("acme", "beta")
 GROUPS = ("g1", "g2")
 TAGS = ("t1", "t2")
-SELECTORS = ("all", *HOST_NAMES, *(f"client:{c}" for c in CLIENTS),
-             *(f"group:{g}" for g in GROUPS), *(f"tag:{t}" for t in TAGS))
+SELECTORS = (
+    "all",
+    *HOST_NAMES,
+    *(f"client:{c}" for c in CLIENTS),
+    *(f"group:{g}" for g in GROUPS),
+    *(f"tag:{t}" for t in TAGS),
+)
 ROLE_NAMES = ("r1", "r2", "r3")
 PATHS = ("rules/a.toml", "rules/b.toml")
-
-
-
 
 
 rule_sets = rule_sets_of(PATTERNS, SELECTORS, PERSONS[:3], ROLE_NAMES, PATHS)
@@ -89,8 +100,10 @@ def policies(rules: Rules) -> str:
     out = []
     for path, rules_file in rules:
         for name, role in rules_file.roles.items():
-            for effect, keyword, listed in (("allow", "permit", role.allow),
-                                            ("deny", "forbid", role.deny)):
+            for effect, keyword, listed in (
+                ("allow", "permit", role.allow),
+                ("deny", "forbid", role.deny),
+            ):
                 for index, rule in enumerate(listed):
                     actions = sorted({op for p in rule.ops for op in expand(p)})
                     action_list = ", ".join(f"Action::{cedar_str(a)}" for a in actions)
@@ -108,17 +121,31 @@ def entities(rules: Rules, hosts: list[FakeHost], owner: str | None) -> list[dic
     roles = sorted({name for _, f in rules for name in f.roles})
     out: list[dict[str, Any]] = []
     for person in PERSONS:
-        held = sorted({
-            name for _, f in rules for name, role in f.roles.items()
-            if person in role.members or (OWNER in role.members and person == owner)
-        })
-        out.append({"uid": {"type": "User", "id": person}, "attrs": {},
-                    "parents": [{"type": "Role", "id": r} for r in held]})
+        held = sorted(
+            {
+                name
+                for _, f in rules
+                for name, role in f.roles.items()
+                if person in role.members or (OWNER in role.members and person == owner)
+            }
+        )
+        out.append(
+            {
+                "uid": {"type": "User", "id": person},
+                "attrs": {},
+                "parents": [{"type": "Role", "id": r} for r in held],
+            }
+        )
     out += [{"uid": {"type": "Role", "id": r}, "attrs": {}, "parents": []} for r in roles]
     out += [{"uid": {"type": "Action", "id": a}, "attrs": {}, "parents": []} for a in UNIVERSE]
-    out += [{"uid": {"type": "Host", "id": h.name},
-             "attrs": {"client": h.client, "groups": list(h.groups), "tags": list(h.tags)},
-             "parents": []} for h in hosts]
+    out += [
+        {
+            "uid": {"type": "Host", "id": h.name},
+            "attrs": {"client": h.client, "groups": list(h.groups), "tags": list(h.tags)},
+            "parents": [],
+        }
+        for h in hosts
+    ]
     return out
 
 
@@ -126,10 +153,16 @@ def compare(rules: Rules, hosts: list[FakeHost], owner: str | None) -> None:
     """Every (person, operation, host) gets the same answer, and the rule tendr names is
     one of the policies Cedar says decided."""
     grid = [(p, op, h) for p in PERSONS for op in UNIVERSE for h in hosts]
-    requests = [{"principal": {"type": "User", "id": p}, "action": {"type": "Action", "id": op},
-                 "resource": {"type": "Host", "id": h.name}, "context": {}} for p, op, h in grid]
-    results = cedarpy.is_authorized_batch(requests, policies(rules),
-                                          entities(rules, hosts, owner))
+    requests = [
+        {
+            "principal": {"type": "User", "id": p},
+            "action": {"type": "Action", "id": op},
+            "resource": {"type": "Host", "id": h.name},
+            "context": {},
+        }
+        for p, op, h in grid
+    ]
+    results = cedarpy.is_authorized_batch(requests, policies(rules), entities(rules, hosts, owner))
     for (person, op, host), result in zip(grid, results, strict=True):
         # Cedar reports a malformed policy set or an evaluation error as a plain
         # Deny/NoDecision, which would silently agree with tendr's default deny.
@@ -153,20 +186,35 @@ def test_tendr_agrees_with_cedar(rules: Rules, hosts: list[FakeHost], owner: str
 
 def test_tendr_agrees_with_cedar_on_the_design_example() -> None:
     """The README example, helpdesk and auditor, decided alike by both engines."""
-    example = RulesFile.model_validate({"roles": {
-        "helpdesk": {"members": ["alice", "bob"], "allow": [
-            {"ops": ["plan", "logs"], "hosts": ["all"]},
-            {"ops": ["service.start", "printer.*"], "hosts": ["client:acme"]}],
-            "deny": [{"ops": ["*.remove"], "hosts": ["all"]}]},
-        "auditor": {"members": ["dave"], "allow": [{"ops": ["plan", "report"], "hosts": ["all"]}]},
-    }})
+    example = RulesFile.model_validate(
+        {
+            "roles": {
+                "helpdesk": {
+                    "members": ["alice", "bob"],
+                    "allow": [
+                        {"ops": ["plan", "logs"], "hosts": ["all"]},
+                        {"ops": ["service.start", "printer.*"], "hosts": ["client:acme"]},
+                    ],
+                    "deny": [{"ops": ["*.remove"], "hosts": ["all"]}],
+                },
+                "auditor": {
+                    "members": ["dave"],
+                    "allow": [{"ops": ["plan", "report"], "hosts": ["all"]}],
+                },
+            }
+        }
+    )
     hosts = [FakeHost("h1", "acme", ("g1",), ()), FakeHost("h2", "beta", (), ("t1",))]
     compare([("rules/roles.toml", example)], hosts, None)
 
 
 def test_expansion_is_anchored() -> None:
     """The test's own pattern expansion respects segments, so the comparison means something."""
-    assert expand("service.*") == ["service.start", "service.remove", "service.write",
-                                   "service.install"]
+    assert expand("service.*") == [
+        "service.start",
+        "service.remove",
+        "service.write",
+        "service.install",
+    ]
     assert "printer" not in expand("*.*") and "service.a.b" not in expand("*.*")
     assert "file.remove.x" not in expand("*.remove")

@@ -46,8 +46,10 @@ running = true
 """
 
 # Everything a change could touch, with sizes, times and modes: any write shows.
-SNAPSHOT = ("find /etc /usr /var/lib/dpkg /srv -xdev -printf '%p %s %T@ %m\\n' 2>/dev/null "
-            "| sort | sha256sum; systemctl is-active cron.service")
+SNAPSHOT = (
+    "find /etc /usr /var/lib/dpkg /srv -xdev -printf '%p %s %T@ %m\\n' 2>/dev/null "
+    "| sort | sha256sum; systemctl is-active cron.service"
+)
 
 
 def two_clients(root: Path, acme: Host, beta: Host) -> str:
@@ -58,7 +60,6 @@ def two_clients(root: Path, acme: Host, beta: Host) -> str:
     return str(build_tree(root, {"states/main.toml": STATE, "rules/roles.toml": RULES}))
 
 
-
 @pytest.fixture
 def hosts(fresh_hosts: object) -> tuple[Host, Host]:
     acme, beta = fresh_hosts(2)  # type: ignore[operator]
@@ -67,8 +68,9 @@ def hosts(fresh_hosts: object) -> tuple[Host, Host]:
     return acme, beta
 
 
-def test_helpdesk_is_refused_packages_and_other_clients(hosts: tuple[Host, Host],
-                                                        tmp_path: Path) -> None:
+def test_helpdesk_is_refused_packages_and_other_clients(
+    hosts: tuple[Host, Host], tmp_path: Path
+) -> None:
     """Helpdesk may start services on acme only: the plan marks the rest blocked, apply
     refuses to start, and both hosts stay byte-for-byte as they were."""
     acme, beta = hosts
@@ -77,8 +79,9 @@ def test_helpdesk_is_refused_packages_and_other_clients(hosts: tuple[Host, Host]
 
     code, raw = tendr("plan", "-w", ws, "--as", "alice", "--format", "json")
     assert code == 2
-    decisions = {(h["name"], c["op"]): c["allowed"] for h in json.loads(raw)["hosts"]
-                 for c in h["changes"]}
+    decisions = {
+        (h["name"], c["op"]): c["allowed"] for h in json.loads(raw)["hosts"] for c in h["changes"]
+    }
     assert decisions[(acme.name, "service.start")] is True
     assert decisions[(acme.name, "package.install")] is False
     assert decisions[(beta.name, "service.start")] is False
@@ -94,14 +97,18 @@ def test_helpdesk_is_refused_packages_and_other_clients(hosts: tuple[Host, Host]
     assert [h.run(SNAPSHOT).stdout for h in hosts] == before
 
     code, raw = tendr("audit-log", "show", "-w", ws, "--format", "json")
-    refused = {(r["host"], r["op"]) for r in json.loads(raw)["records"]
-               if r["outcome"] == "refused" and r["person"] == "alice" and r["account"] == "root"}
+    refused = {
+        (r["host"], r["op"])
+        for r in json.loads(raw)["records"]
+        if r["outcome"] == "refused" and r["person"] == "alice" and r["account"] == "root"
+    }
     assert (beta.name, "service.start") in refused and (acme.name, "package.install") in refused
     assert tendr("audit-log", "verify", "-w", ws)[0] == 0
 
 
-def test_only_allowed_applies_the_allowed_and_reports_the_rest(hosts: tuple[Host, Host],
-                                                               tmp_path: Path) -> None:
+def test_only_allowed_applies_the_allowed_and_reports_the_rest(
+    hosts: tuple[Host, Host], tmp_path: Path
+) -> None:
     """--only-allowed makes the permitted change alone; the refused ones never run."""
     acme, beta = hosts
     ws = two_clients(tmp_path, acme, beta)
@@ -127,8 +134,9 @@ def test_auditor_may_plan_but_not_apply(hosts: tuple[Host, Host], tmp_path: Path
     assert [h.run(SNAPSHOT).stdout for h in hosts] == before
 
 
-def test_person_outside_every_role_is_refused_everything(hosts: tuple[Host, Host],
-                                                         tmp_path: Path) -> None:
+def test_person_outside_every_role_is_refused_everything(
+    hosts: tuple[Host, Host], tmp_path: Path
+) -> None:
     """Someone in no role may not even read a host."""
     acme, beta = hosts
     ws = two_clients(tmp_path, acme, beta)

@@ -15,16 +15,35 @@ from tests.rules_strategies import FakeHost, Rules, rules
 from tests.rules_strategies import rule_sets as rule_sets_of
 
 PERSONS = ("alice", "bob", "carol", "dave")  # dave is in no generated role unless drawn
-OPS = ("plan", "logs", "report", "service.start", "service.stop", "printer.add",
-       "printer.remove", "file.write", "package.install")
-PATTERNS = ("*", "*.*", "plan", "logs", "report", "service.*", "printer.*", "*.remove",
-            "*.add", "service.start", "printer.remove", "file.write", "package.install")
-SELECTORS = ("all", "h1", "h2", "client:acme", "client:beta", "group:g1", "group:g2",
-             "tag:t1")
+OPS = (
+    "plan",
+    "logs",
+    "report",
+    "service.start",
+    "service.stop",
+    "printer.add",
+    "printer.remove",
+    "file.write",
+    "package.install",
+)
+PATTERNS = (
+    "*",
+    "*.*",
+    "plan",
+    "logs",
+    "report",
+    "service.*",
+    "printer.*",
+    "*.remove",
+    "*.add",
+    "service.start",
+    "printer.remove",
+    "file.write",
+    "package.install",
+)
+SELECTORS = ("all", "h1", "h2", "client:acme", "client:beta", "group:g1", "group:g2", "tag:t1")
 ROLE_NAMES = ("r1", "r2", "r3")
 PATHS = ("rules/a.toml", "rules/b.toml", "rules/c.toml")
-
-
 
 
 HOSTS = (
@@ -58,9 +77,15 @@ def matching(pattern_for: str) -> st.SearchStrategy[str]:
 
 def selecting(host: FakeHost) -> st.SearchStrategy[str]:
     """A selector that selects `host`."""
-    return st.sampled_from(("all", host.name, f"client:{host.client}",
-                            *(f"group:{g}" for g in host.groups),
-                            *(f"tag:{t}" for t in host.tags)))
+    return st.sampled_from(
+        (
+            "all",
+            host.name,
+            f"client:{host.client}",
+            *(f"group:{g}" for g in host.groups),
+            *(f"tag:{t}" for t in host.tags),
+        )
+    )
 
 
 T = TypeVar("T")
@@ -78,8 +103,11 @@ def reshaped(rules: Rules, rnd: random.Random) -> Rules:
         return Rule(ops=mix(r.ops), hosts=mix(r.hosts))
 
     def role(r: Role) -> Role:
-        return Role(members=mix(r.members), allow=tuple(rule(x) for x in mix(r.allow)),
-                    deny=tuple(rule(x) for x in mix(r.deny)))
+        return Role(
+            members=mix(r.members),
+            allow=tuple(rule(x) for x in mix(r.allow)),
+            deny=tuple(rule(x) for x in mix(r.deny)),
+        )
 
     def rules_file(f: RulesFile) -> RulesFile:
         names = list(f.roles)
@@ -109,33 +137,44 @@ def test_no_rules_deny_everything(request: Request) -> None:
 @given(rule_sets, owners)
 def test_without_allow_rules_nothing_is_allowed(rules: Rules, owner: str | None) -> None:
     """Default deny: rule sets whose roles allow nothing allow nothing, whatever they deny."""
-    stripped = [(p, RulesFile(roles={n: Role(members=r.members, deny=r.deny)
-                                     for n, r in f.roles.items()})) for p, f in rules]
+    stripped = [
+        (p, RulesFile(roles={n: Role(members=r.members, deny=r.deny) for n, r in f.roles.items()}))
+        for p, f in rules
+    ]
     assert allowed_set(stripped, owner) == set()
 
 
 @settings(max_examples=80)
 @given(rule_sets, owners, requests, st.data())
-def test_a_deny_beats_an_allow(rules: Rules, owner: str | None, request: Request,
-                               data: st.DataObject) -> None:
+def test_a_deny_beats_an_allow(
+    rules: Rules, owner: str | None, request: Request, data: st.DataObject
+) -> None:
     """A matching deny in any role of the person beats a matching allow in any role."""
     person, op, host = request
     deny = Rule(ops=(data.draw(matching(op)),), hosts=(data.draw(selecting(host)),))
     allow = Rule(ops=(data.draw(matching(op)),), hosts=(data.draw(selecting(host)),))
     same_role = data.draw(st.booleans())
-    granted = with_role(rules, "rules/z.toml", "grant",
-                        lambda r: r.model_copy(update={"members": (person,), "allow": (allow,)}))
+    granted = with_role(
+        rules,
+        "rules/z.toml",
+        "grant",
+        lambda r: r.model_copy(update={"members": (person,), "allow": (allow,)}),
+    )
     assert decide(person, op, host, granted[-1:], owner).allowed  # the allow alone allows
-    blocked = with_role(granted, data.draw(st.sampled_from(PATHS)),
-                        "grant" if same_role else "block",
-                        lambda r: r.model_copy(update={"members": (person,), "deny": (deny,)}))
+    blocked = with_role(
+        granted,
+        data.draw(st.sampled_from(PATHS)),
+        "grant" if same_role else "block",
+        lambda r: r.model_copy(update={"members": (person,), "deny": (deny,)}),
+    )
     assert not decide(person, op, host, data.draw(st.permutations(blocked)), owner).allowed
 
 
 @settings(max_examples=40, deadline=None)
 @given(rule_sets, owners, st.randoms(use_true_random=False))
-def test_order_and_duplication_do_not_matter(rules: Rules, owner: str | None,
-                                             rnd: random.Random) -> None:
+def test_order_and_duplication_do_not_matter(
+    rules: Rules, owner: str | None, rnd: random.Random
+) -> None:
     """Shuffling or repeating files, roles, members, rules, patterns and selectors
     changes no decision."""
     assert allowed_set(reshaped(rules, rnd), owner) == allowed_set(rules, owner)
@@ -143,8 +182,9 @@ def test_order_and_duplication_do_not_matter(rules: Rules, owner: str | None,
 
 @settings(max_examples=40, deadline=None)
 @given(rule_sets, owners, st.randoms(use_true_random=False))
-def test_file_order_does_not_change_the_reported_rule(rules: Rules, owner: str | None,
-                                                      rnd: random.Random) -> None:
+def test_file_order_does_not_change_the_reported_rule(
+    rules: Rules, owner: str | None, rnd: random.Random
+) -> None:
     """Shuffling or repeating whole files changes nothing, not even the rule reported."""
     files = [*rules, *(x for x in rules if rnd.random() < 0.5)]
     rnd.shuffle(files)
@@ -153,22 +193,34 @@ def test_file_order_does_not_change_the_reported_rule(rules: Rules, owner: str |
 
 
 @settings(max_examples=40, deadline=None)
-@given(rule_sets, owners, rules_st, st.sampled_from(ROLE_NAMES + ("fresh",)),
-       st.sampled_from(PATHS), st.lists(st.sampled_from(PERSONS), max_size=2))
-def test_adding_a_deny_never_allows_more(rules: Rules, owner: str | None, rule: Rule,
-                                         role: str, path: str, members: list[str]) -> None:
+@given(
+    rule_sets,
+    owners,
+    rules_st,
+    st.sampled_from(ROLE_NAMES + ("fresh",)),
+    st.sampled_from(PATHS),
+    st.lists(st.sampled_from(PERSONS), max_size=2),
+)
+def test_adding_a_deny_never_allows_more(
+    rules: Rules, owner: str | None, rule: Rule, role: str, path: str, members: list[str]
+) -> None:
     """A new deny rule, in an existing role or a new one with any members, allows nothing new."""
     if role != "fresh":
         members = []  # listing someone in an existing role also grants its allows
-    more = with_role(rules, path, role,
-                     lambda r: r.model_copy(update={"members": tuple(members), "deny": (rule,)}))
+    more = with_role(
+        rules,
+        path,
+        role,
+        lambda r: r.model_copy(update={"members": tuple(members), "deny": (rule,)}),
+    )
     assert allowed_set(more, owner) <= allowed_set(rules, owner)
 
 
 @settings(max_examples=40, deadline=None)
 @given(rule_sets, owners, rules_st, st.sampled_from(ROLE_NAMES), st.sampled_from(PATHS))
-def test_adding_an_allow_never_denies_more(rules: Rules, owner: str | None, rule: Rule,
-                                           role: str, path: str) -> None:
+def test_adding_an_allow_never_denies_more(
+    rules: Rules, owner: str | None, rule: Rule, role: str, path: str
+) -> None:
     """A new allow rule in any role (membership unchanged) denies nothing that was allowed."""
     more = with_role(rules, path, role, lambda r: r.model_copy(update={"allow": (rule,)}))
     assert allowed_set(more, owner) >= allowed_set(rules, owner)
@@ -176,26 +228,45 @@ def test_adding_an_allow_never_denies_more(rules: Rules, owner: str | None, rule
 
 @settings(max_examples=40, deadline=None)
 @given(rule_sets, owners, rules_st, st.lists(st.sampled_from(PERSONS), max_size=2))
-def test_a_new_allow_only_role_never_denies_more(rules: Rules, owner: str | None, rule: Rule,
-                                                 members: list[str]) -> None:
+def test_a_new_allow_only_role_never_denies_more(
+    rules: Rules, owner: str | None, rule: Rule, members: list[str]
+) -> None:
     """A new role that only allows, whoever its members, denies nothing that was allowed."""
-    more = with_role(rules, "rules/new.toml", "fresh",
-                     lambda r: r.model_copy(update={"members": tuple(members), "allow": (rule,)}))
+    more = with_role(
+        rules,
+        "rules/new.toml",
+        "fresh",
+        lambda r: r.model_copy(update={"members": tuple(members), "allow": (rule,)}),
+    )
     assert allowed_set(more, owner) >= allowed_set(rules, owner)
 
 
 def without_member(rules: Rules, person: str, role: str, owner: str | None) -> Rules:
     """`rules` with `person` taken out of `role` in every file ('@owner' too if it is them)."""
     gone = {person, OWNER} if person == owner else {person}
-    return [(path, RulesFile(roles={
-        name: r.model_copy(update={"members": tuple(m for m in r.members if m not in gone)})
-        if name == role else r for name, r in f.roles.items()})) for path, f in rules]
+    return [
+        (
+            path,
+            RulesFile(
+                roles={
+                    name: r.model_copy(
+                        update={"members": tuple(m for m in r.members if m not in gone)}
+                    )
+                    if name == role
+                    else r
+                    for name, r in f.roles.items()
+                }
+            ),
+        )
+        for path, f in rules
+    ]
 
 
 @settings(max_examples=60, deadline=None)
 @given(rule_sets, owners, st.sampled_from(PERSONS), st.sampled_from(ROLE_NAMES))
 def test_removing_a_member_allows_only_what_that_role_denied(
-        rules: Rules, owner: str | None, person: str, role: str) -> None:
+    rules: Rules, owner: str | None, person: str, role: str
+) -> None:
     """Taking a person out of a role allows them nothing new, except what that very role
     denied (its deny no longer binds them); nobody else's decisions change."""
     fewer = without_member(rules, person, role, owner)
@@ -204,18 +275,30 @@ def test_removing_a_member_allows_only_what_that_role_denied(
         if request[0] != person:
             assert before == after
         elif after.allowed and not before.allowed:
-            denied_by = {m.role for m in matching_rules(*request, rules, owner)
-                         if m.effect == "deny"}
+            denied_by = {
+                m.role for m in matching_rules(*request, rules, owner) if m.effect == "deny"
+            }
             assert denied_by == {role}
 
 
 @settings(max_examples=60, deadline=None)
 @given(rule_sets, owners, st.sampled_from(PERSONS), st.sampled_from(ROLE_NAMES))
 def test_removing_a_member_of_a_role_without_denies_never_allows_more(
-        rules: Rules, owner: str | None, person: str, role: str) -> None:
+    rules: Rules, owner: str | None, person: str, role: str
+) -> None:
     """Taking a person out of a role that denies nothing never allows more."""
-    rules = [(p, RulesFile(roles={n: r.model_copy(update={"deny": ()}) if n == role else r
-                                  for n, r in f.roles.items()})) for p, f in rules]
+    rules = [
+        (
+            p,
+            RulesFile(
+                roles={
+                    n: r.model_copy(update={"deny": ()}) if n == role else r
+                    for n, r in f.roles.items()
+                }
+            ),
+        )
+        for p, f in rules
+    ]
     fewer = without_member(rules, person, role, owner)
     assert allowed_set(fewer, owner) <= allowed_set(rules, owner)
 
@@ -225,11 +308,19 @@ def test_a_deny_only_role_restricts_its_members() -> None:
     role can allow more: the documented exception to membership monotonicity."""
     everything = Rule(ops=("*",), hosts=("all",))
     stop = Rule(ops=("service.stop",), hosts=("all",))
-    rules: Rules = [("rules/a.toml", RulesFile(roles={
-        "ops": Role(members=("alice",), allow=(everything,)),
-        "noprod": Role(members=("alice",), deny=(stop,)),
-    }))]
+    rules: Rules = [
+        (
+            "rules/a.toml",
+            RulesFile(
+                roles={
+                    "ops": Role(members=("alice",), allow=(everything,)),
+                    "noprod": Role(members=("alice",), deny=(stop,)),
+                }
+            ),
+        )
+    ]
     host = HOSTS[0]
     assert not decide("alice", "service.stop", host, rules).allowed
-    assert decide("alice", "service.stop", host, without_member(rules, "alice", "noprod",
-                                                                  None)).allowed
+    assert decide(
+        "alice", "service.stop", host, without_member(rules, "alice", "noprod", None)
+    ).allowed

@@ -22,8 +22,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _example_files() -> list[tuple[str, Path]]:
-    found = [(family, path) for family in ("hosts", "states", "rules")
-             for path in sorted((REPO_ROOT / family).glob("*.toml"))]
+    found = [
+        (family, path)
+        for family in ("hosts", "states", "rules")
+        for path in sorted((REPO_ROOT / family).glob("*.toml"))
+    ]
     return [*found, ("settings", REPO_ROOT / "tendr.toml")]
 
 
@@ -33,15 +36,20 @@ def check(family: str, data: dict[str, Any]) -> None:
     jsonschema.validate(data, schema, format_checker=jsonschema.FormatChecker())
 
 
-@pytest.mark.parametrize(("family", "path"), _example_files(),
-                         ids=[str(p.relative_to(REPO_ROOT)) for _, p in _example_files()])
+@pytest.mark.parametrize(
+    ("family", "path"),
+    _example_files(),
+    ids=[str(p.relative_to(REPO_ROOT)) for _, p in _example_files()],
+)
 def test_schema_accepts_example_file(family: str, path: Path) -> None:
     """Each example workspace file is valid against its family's JSON Schema."""
     check(family, tomllib.loads(path.read_text(encoding="utf-8")))
 
 
-@pytest.mark.parametrize("relative", ["hosts/acme.toml.example", "states/baseline.toml.example",
-                                      "rules/roles.toml", "tendr.toml"])
+@pytest.mark.parametrize(
+    "relative",
+    ["hosts/acme.toml.example", "states/baseline.toml.example", "rules/roles.toml", "tendr.toml"],
+)
 def test_schema_accepts_init_output(tmp_path: Path, relative: str) -> None:
     """Each file `tendr init` writes (the examples too) is valid against its family's
     JSON Schema."""
@@ -66,12 +74,15 @@ def test_schema_refuses_typos_and_wrong_types(family: str, data: dict[str, Any])
         check(family, data)
 
 
-@pytest.mark.parametrize(("family", "title"), [
-    ("hosts", "tendr hosts file (hosts/CLIENT.toml)"),
-    ("states", "tendr state file (states/NAME.toml)"),
-    ("rules", "tendr rules file (rules/NAME.toml)"),
-    ("settings", "tendr settings (tendr.toml)"),
-])
+@pytest.mark.parametrize(
+    ("family", "title"),
+    [
+        ("hosts", "tendr hosts file (hosts/CLIENT.toml)"),
+        ("states", "tendr state file (states/NAME.toml)"),
+        ("rules", "tendr rules file (rules/NAME.toml)"),
+        ("settings", "tendr settings (tendr.toml)"),
+    ],
+)
 def test_each_family_schema_is_titled_for_editors(family: str, title: str) -> None:
     """Each family's schema names draft 2020-12 and says which file it is for (pydantic
     alone would title it with a class name, such as 'HostsFile')."""
@@ -105,30 +116,48 @@ def test_every_key_has_a_description_for_editors(family: str) -> None:
 GOOD: dict[str, dict[str, Any]] = {
     "hosts": {
         "defaults": {"user": "tendr", "groups": ["acme"]},
-        "hosts": {"acme-fs01": {"address": "203.0.113.10", "tags": ["critical"]},
-                  "acme-desk01": {"address": "2001:db8::21", "port": 2222}},
+        "hosts": {
+            "acme-fs01": {"address": "203.0.113.10", "tags": ["critical"]},
+            "acme-desk01": {"address": "2001:db8::21", "port": 2222},
+        },
     },
     "states": {
         "hosts": ["client:acme", "acme-fs01", "all"],
         "service": [{"unit": "getty@tty1.service", "dropins": {"10-limits.conf": ""}}],
         "package": [{"name": "libc6:amd64"}],
-        "file": [{"path": "/etc/motd", "source": "files/motd", "mode": "0644",
-                  "owner": "root"}],
+        "file": [{"path": "/etc/motd", "source": "files/motd", "mode": "0644", "owner": "root"}],
         "module": [{"name": "snd-hda-intel", "options": {"power_save": 1}}],
-        "printer": [{"name": "frontdesk", "uri": "ipp://192.0.2.50/ipp/print",
-                     "driver": "drv:///hpcups.drv/hp-laserjet.ppd",
-                     "packages": ["printer-driver-hpcups"]}],
-        "backup": [{"name": "documents", "sources": ["/srv/share"],
-                    "repository": "sftp:backup@192.0.2.60:/srv/restic/acme",
-                    "password": {"file": "secrets/acme.pass"}, "schedule": "Mon *-*-* 02:00",
-                    "max_age": "26h"}],
+        "printer": [
+            {
+                "name": "frontdesk",
+                "uri": "ipp://192.0.2.50/ipp/print",
+                "driver": "drv:///hpcups.drv/hp-laserjet.ppd",
+                "packages": ["printer-driver-hpcups"],
+            }
+        ],
+        "backup": [
+            {
+                "name": "documents",
+                "sources": ["/srv/share"],
+                "repository": "sftp:backup@192.0.2.60:/srv/restic/acme",
+                "password": {"file": "secrets/acme.pass"},
+                "schedule": "Mon *-*-* 02:00",
+                "max_age": "26h",
+            }
+        ],
     },
     "rules": {
-        "roles": {"help-desk": {
-            "members": ["alice", "@owner"],
-            "allow": [{"ops": ["plan", "service.restart", "printer.*", "*.remove", "*"],
-                       "hosts": ["all", "client:acme", "acme-fs01"]}],
-        }},
+        "roles": {
+            "help-desk": {
+                "members": ["alice", "@owner"],
+                "allow": [
+                    {
+                        "ops": ["plan", "service.restart", "printer.*", "*.remove", "*"],
+                        "hosts": ["all", "client:acme", "acme-fs01"],
+                    }
+                ],
+            }
+        },
     },
     "settings": {"service_account": "tendr"},
 }
@@ -207,10 +236,14 @@ def test_schema_and_tendr_accept_good_names(family: str) -> None:
     assert _schema_accepts(family, GOOD[family])
 
 
-@pytest.mark.parametrize(("family", "path", "value"), HOSTILE,
-                         ids=[f"{'.'.join(map(str, p))}={v}" for _, p, v in HOSTILE])
-def test_schema_refuses_hostile_names_as_tendr_does(family: str, path: list[str | int],
-                                                    value: str) -> None:
+@pytest.mark.parametrize(
+    ("family", "path", "value"),
+    HOSTILE,
+    ids=[f"{'.'.join(map(str, p))}={v}" for _, p, v in HOSTILE],
+)
+def test_schema_refuses_hostile_names_as_tendr_does(
+    family: str, path: list[str | int], value: str
+) -> None:
     """`unit = "cups.service; rm -rf /"` and its kind are refused in the editor, as
     `tendr validate` refuses them: every name type carries its pattern in the schema."""
     data = copy.deepcopy(GOOD[family])
@@ -219,10 +252,14 @@ def test_schema_refuses_hostile_names_as_tendr_does(family: str, path: list[str 
     assert not _schema_accepts(family, data)
 
 
-@pytest.mark.parametrize(("family", "path", "key"), HOSTILE_KEYS,
-                         ids=[f"{'.'.join(map(str, p))}[{k}]" for _, p, k in HOSTILE_KEYS])
-def test_schema_refuses_hostile_table_keys_as_tendr_does(family: str, path: list[str | int],
-                                                         key: str) -> None:
+@pytest.mark.parametrize(
+    ("family", "path", "key"),
+    HOSTILE_KEYS,
+    ids=[f"{'.'.join(map(str, p))}[{k}]" for _, p, k in HOSTILE_KEYS],
+)
+def test_schema_refuses_hostile_table_keys_as_tendr_does(
+    family: str, path: list[str | int], key: str
+) -> None:
     """A table keyed by names (hosts, drop-ins, module options, roles) has every key checked
     in the editor too, not only the keys that happen to match."""
     data = copy.deepcopy(GOOD[family])
@@ -257,8 +294,11 @@ _NAME_CASES = [case for case in [*CASES, *_PATH_CASES] if not case[1].endswith("
 _TYPE_NAMES = {id(v): k for k, v in vars(names).items() if k[0].isupper()}
 
 
-@pytest.mark.parametrize(("kind", "value", "ok"), _NAME_CASES, ids=[
-    f"{_TYPE_NAMES[id(kind)]}-{value[:30]!r}" for kind, value, _ in _NAME_CASES])
+@pytest.mark.parametrize(
+    ("kind", "value", "ok"),
+    _NAME_CASES,
+    ids=[f"{_TYPE_NAMES[id(kind)]}-{value[:30]!r}" for kind, value, _ in _NAME_CASES],
+)
 def test_each_name_pattern_accepts_what_tendr_accepts(kind: Any, value: str, ok: bool) -> None:
     """Each name type's schema accepts exactly the names tendr accepts (test_names.py has
     why each case is what it is)."""

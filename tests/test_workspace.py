@@ -25,7 +25,10 @@ from tests.helpers import LOCAL_HOSTS, build_tree, needs_root
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FAMILY_MODELS: dict[str, type[BaseModel]] = {
-    "hosts": HostsFile, "states": StateFile, "rules": RulesFile}
+    "hosts": HostsFile,
+    "states": StateFile,
+    "rules": RulesFile,
+}
 
 BACKUP = """\
 hosts = ["all"]
@@ -73,8 +76,10 @@ def test_init_output_loads(tmp_path: Path) -> None:
     assert loaded.hosts == () and loaded.states == ()
 
 
-@pytest.mark.parametrize("relative", ["hosts/acme.toml.example", "states/baseline.toml.example",
-                                      "rules/roles.toml", "tendr.toml"])
+@pytest.mark.parametrize(
+    "relative",
+    ["hosts/acme.toml.example", "states/baseline.toml.example", "rules/roles.toml", "tendr.toml"],
+)
 def test_each_init_file_validates(tmp_path: Path, relative: str) -> None:
     """Each TOML file `tendr init` writes validates against its own family's model."""
     import tomllib
@@ -99,33 +104,38 @@ SERVICE = 'hosts = ["all"]\n\n[[service]]\nunit = "cups.service"\n'
 BAD = {
     "toml-syntax": (
         {"states/a.toml": 'hosts = ["all"]\n[[service]\nunit = "cups.service"\n'},
-        "states/a.toml:2:10:", "TOML syntax error",
+        "states/a.toml:2:10:",
+        "TOML syntax error",
     ),
     "unknown-key": (
         {"states/a.toml": SERVICE + "enabeld = true\n"},
-        "states/a.toml:5: service[0].enabeld:", "unknown key 'enabeld' (expected one of: unit, ",
+        "states/a.toml:5: service[0].enabeld:",
+        "unknown key 'enabeld' (expected one of: unit, ",
     ),
     "wrong-type-bool": (
         {"states/a.toml": SERVICE + 'enabled = "yes"\n'},
-        "states/a.toml:5: service[0].enabled:", "expected true or false, got 'yes'",
+        "states/a.toml:5: service[0].enabled:",
+        "expected true or false, got 'yes'",
     ),
     "wrong-type-int": (
-        {"hosts/b.toml": '[hosts.fs01]\naddress = "192.0.2.1"\nport = "22"\n',
-         "known_hosts": ""},
-        "hosts/b.toml:3: hosts.fs01.port:", "expected an integer, got '22'",
+        {"hosts/b.toml": '[hosts.fs01]\naddress = "192.0.2.1"\nport = "22"\n', "known_hosts": ""},
+        "hosts/b.toml:3: hosts.fs01.port:",
+        "expected an integer, got '22'",
     ),
     "out-of-range": (
-        {"hosts/b.toml": '[hosts.fs01]\naddress = "192.0.2.1"\nport = 70000\n',
-         "known_hosts": ""},
-        "hosts/b.toml:3: hosts.fs01.port:", "expected a number of at most 65535, got 70000",
+        {"hosts/b.toml": '[hosts.fs01]\naddress = "192.0.2.1"\nport = 70000\n', "known_hosts": ""},
+        "hosts/b.toml:3: hosts.fs01.port:",
+        "expected a number of at most 65535, got 70000",
     ),
     "wrong-type-list": (
         {"states/a.toml": 'hosts = "all"\n'},
-        "states/a.toml:1: hosts:", "expected a list",
+        "states/a.toml:1: hosts:",
+        "expected a list",
     ),
     "missing-key": (
         {"states/a.toml": 'hosts = ["all"]\n\n[[package]]\npresent = false\n'},
-        "states/a.toml:3: package[0].name:", "is required but missing",
+        "states/a.toml:3: package[0].name:",
+        "is required but missing",
     ),
     "unknown-kind": (
         {"states/a.toml": 'hosts = ["all"]\n\n[[servce]]\nunit = "cups.service"\n'},
@@ -134,28 +144,33 @@ BAD = {
     ),
     "selector-matches-nothing": (
         {"states/a.toml": 'hosts = ["group:nothing"]\n'},
-        "states/a.toml:1: hosts[0]:", "'group:nothing' matches no host in hosts/",
+        "states/a.toml:1: hosts[0]:",
+        "'group:nothing' matches no host in hosts/",
     ),
     "selector-malformed": (
         {"states/a.toml": 'hosts = ["desk01", "grp:x y"]\n'},
-        "states/a.toml:1: hosts[1]:", "'grp:x y' is not a host selector (expected 'all',",
+        "states/a.toml:1: hosts[1]:",
+        "'grp:x y' is not a host selector (expected 'all',",
     ),
     "duplicate-host": (
         {"hosts/other.toml": '\n[hosts.desk01]\nconnector = "local"\n'},
-        "hosts/other.toml:2: hosts.desk01:", "host 'desk01' is already defined in hosts/local.toml",
+        "hosts/other.toml:2: hosts.desk01:",
+        "host 'desk01' is already defined in hosts/local.toml",
     ),
     "conflicting-declarations": (
-        {"states/a.toml": SERVICE + "enabled = true\n",
-         "states/b.toml": 'hosts = ["desk01"]\n\n\n[[service]]\nunit = "cups.service"\n'
-                          "enabled = false\n"},
+        {
+            "states/a.toml": SERVICE + "enabled = true\n",
+            "states/b.toml": 'hosts = ["desk01"]\n\n\n[[service]]\nunit = "cups.service"\n'
+            "enabled = false\n",
+        },
         "states/b.toml:4: service[0]:",
         "service 'cups.service' is declared differently here and in states/a.toml (service[0]) "
         "for host desk01 (enabled differ)",
     ),
     "declared-twice-in-one-file": (
         {"states/a.toml": SERVICE + '\n[[service]]\nunit = "cups.service"\n'},
-        "states/a.toml:6: service[1]:", "service 'cups.service' is declared again here and in "
-        "states/a.toml (service[0])",
+        "states/a.toml:6: service[1]:",
+        "service 'cups.service' is declared again here and in states/a.toml (service[0])",
     ),
     "unit-name": (
         {"states/a.toml": 'hosts = ["all"]\n[[service]]\nunit = "cups.service; rm -rf /"\n'},
@@ -164,97 +179,124 @@ BAD = {
     ),
     "module-name": (
         {"states/a.toml": 'hosts = ["all"]\n[[module]]\nname = "$(reboot)"\n'},
-        "states/a.toml:3: module[0].name:", "'$(reboot)' is not a kernel module name",
+        "states/a.toml:3: module[0].name:",
+        "'$(reboot)' is not a kernel module name",
     ),
     "printer-name": (
         {"states/a.toml": 'hosts = ["all"]\n[[printer]]\nname = "front desk"\n'},
-        "states/a.toml:3: printer[0].name:", "'front desk' is not a CUPS queue name",
+        "states/a.toml:3: printer[0].name:",
+        "'front desk' is not a CUPS queue name",
     ),
     "relative-path": (
         {"states/a.toml": 'hosts = ["all"]\n[[file]]\npath = "../etc/passwd"\ncontent = ""\n'},
-        "states/a.toml:3: file[0].path:", "'../etc/passwd' is not an absolute path",
+        "states/a.toml:3: file[0].path:",
+        "'../etc/passwd' is not an absolute path",
     ),
     "package-name": (
         {"states/a.toml": 'hosts = ["all"]\n[[package]]\nname = "vim; reboot"\n'},
-        "states/a.toml:3: package[0].name:", "'vim; reboot' is not a Debian package name",
+        "states/a.toml:3: package[0].name:",
+        "'vim; reboot' is not a Debian package name",
     ),
     "dropin-name": (
         {"states/a.toml": SERVICE + '[service.dropins]\n"x y" = "[Service]"\n'},
-        'states/a.toml:6: service[0].dropins."x y":', "is not a drop-in file name",
+        'states/a.toml:6: service[0].dropins."x y":',
+        "is not a drop-in file name",
     ),
     "source-outside": (
-        {"states/a.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/x"\n'
-                          'source = "../../etc/passwd"\n'},
-        "states/a.toml:4: file[0].source:", "'../../etc/passwd' must be a path inside the",
+        {
+            "states/a.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/x"\n'
+            'source = "../../etc/passwd"\n'
+        },
+        "states/a.toml:4: file[0].source:",
+        "'../../etc/passwd' must be a path inside the",
     ),
     "source-absolute": (
         {"states/a.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/x"\nsource = "/etc/passwd"\n'},
-        "states/a.toml:4: file[0].source:", "'/etc/passwd' must be a path inside the workspace",
+        "states/a.toml:4: file[0].source:",
+        "'/etc/passwd' must be a path inside the workspace",
     ),
     "source-missing": (
         {"states/a.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/x"\nsource = "files/nope"\n'},
-        "states/a.toml:4: file[0].source:", "'files/nope' does not exist in the workspace",
+        "states/a.toml:4: file[0].source:",
+        "'files/nope' does not exist in the workspace",
     ),
     "secret-file-outside": (
         {"states/a.toml": BACKUP.format(password='{ file = "/etc/shadow" }')},
-        "states/a.toml:7: backup[0].password.file:", "must be a path inside the workspace",
+        "states/a.toml:7: backup[0].password.file:",
+        "must be a path inside the workspace",
     ),
     "settings": (
         {"tendr.toml": "parallel = 0\n"},
-        "tendr.toml:1: parallel:", "expected a number of at least 1, got 0",
+        "tendr.toml:1: parallel:",
+        "expected a number of at least 1, got 0",
     ),
     "rules-unknown-key": (
         {"rules/r.toml": '[roles.admin]\nmembers = ["alice"]\nalow = []\n'},
-        "rules/r.toml:3: roles.admin.alow:", "unknown key 'alow'",
+        "rules/r.toml:3: roles.admin.alow:",
+        "unknown key 'alow'",
     ),
     "toml-date": (
         {"states/a.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/x"\ncontent = 1979-05-27\n'},
-        "states/a.toml:4: file[0].content:", "expected a string, got a TOML date",
+        "states/a.toml:4: file[0].content:",
+        "expected a string, got a TOML date",
     ),
     "path-trailing-slash": (
         {"states/a.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/old-job/"\npresent = false\n'},
-        "states/a.toml:3: file[0].path:", "is not a normal path (write '/etc/old-job')",
+        "states/a.toml:3: file[0].path:",
+        "is not a normal path (write '/etc/old-job')",
     ),
     "second-local-host": (
         {"hosts/more.toml": '[hosts.desk02]\nconnector = "local"\n'},
-        "hosts/more.toml:1: hosts.desk02.connector:", "only one host can be this machine",
+        "hosts/more.toml:1: hosts.desk02.connector:",
+        "only one host can be this machine",
     ),
     "host-named-all": (
         {"hosts/more.toml": '[hosts.all]\naddress = "192.0.2.1"\n'},
-        "hosts/more.toml: hosts:", "'all' is the selector for every host",
+        "hosts/more.toml: hosts:",
+        "'all' is the selector for every host",
     ),
     "rule-host-matches-nothing": (
-        {"rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'
-                         'deny = [{ ops = ["*"], hosts = ["DESK01"] }]\n'},
+        {
+            "rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'
+            'deny = [{ ops = ["*"], hosts = ["DESK01"] }]\n'
+        },
         "rules/r.toml:3: roles.a.deny[0].hosts[0]:",
         "'DESK01' matches no host in hosts/ (did you mean 'desk01'?)",
     ),
     "rule-group-misspelt": (
-        {"rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'
-                         'allow = [{ ops = ["plan"], hosts = ["all"] },\n'
-                         '  { ops = ["plan"], hosts = ["desk01", "group:frontdeks"] }]\n'},
+        {
+            "rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'
+            'allow = [{ ops = ["plan"], hosts = ["all"] },\n'
+            '  { ops = ["plan"], hosts = ["desk01", "group:frontdeks"] }]\n'
+        },
         "rules/r.toml:3: roles.a.allow[1].hosts[1]:",
         "'group:frontdeks' matches no host in hosts/ (did you mean 'group:frontdesk'?)",
     ),
     "rule-client-unknown": (
-        {"rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'
-                         'deny = [{ ops = ["*"], hosts = ["client:smile"] }]\n'},
-        "rules/r.toml:3: roles.a.deny[0].hosts[0]:", "'client:smile' matches no host in hosts/",
+        {
+            "rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'
+            'deny = [{ ops = ["*"], hosts = ["client:smile"] }]\n'
+        },
+        "rules/r.toml:3: roles.a.deny[0].hosts[0]:",
+        "'client:smile' matches no host in hosts/",
     ),
     "rule-verb-unknown": (
-        {"rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'
-                         'deny = [{ ops = ["service.restat"], hosts = ["all"] }]\n'},
+        {
+            "rules/r.toml": '[roles.a]\nmembers = ["alice"]\n'
+            'deny = [{ ops = ["service.restat"], hosts = ["all"] }]\n'
+        },
         "rules/r.toml:3: roles.a.deny[0].ops[0]:",
         "'service.restat' is not an operation (did you mean 'service.restart'?)",
     ),
     "state-host-misspelt": (
         {"states/a.toml": 'hosts = ["tag:lba"]\n'},
-        "states/a.toml:1: hosts[0]:", "'tag:lba' matches no host in hosts/ (did you mean "
-        "'tag:lab'?)",
+        "states/a.toml:1: hosts[0]:",
+        "'tag:lba' matches no host in hosts/ (did you mean 'tag:lab'?)",
     ),
     "unit-template": (
         {"states/a.toml": 'hosts = ["all"]\n[[service]]\nunit = "getty@.service"\n'},
-        "states/a.toml:3: service[0].unit:", "is a unit template; name an instance",
+        "states/a.toml:3: service[0].unit:",
+        "is a unit template; name an instance",
     ),
 }
 
@@ -276,9 +318,17 @@ def test_mistake_is_reported_with_file_key_line_and_expectation(
 
 @pytest.mark.parametrize(
     "password",
-    ['"hunter2"', '["hunter2"]', "12345", '{ value = "hunter2" }', '{ env = "hunter2 x" }',
-     '{ env = 12345 }', '{ file = "hunter2" }', '{ file = "../hunter2" }',
-     '{ file = "hunter2", env = "HUNTER2" }'],
+    [
+        '"hunter2"',
+        '["hunter2"]',
+        "12345",
+        '{ value = "hunter2" }',
+        '{ env = "hunter2 x" }',
+        "{ env = 12345 }",
+        '{ file = "hunter2" }',
+        '{ file = "../hunter2" }',
+        '{ file = "hunter2", env = "HUNTER2" }',
+    ],
 )
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_secret_in_clear_is_refused_without_echoing_it(
@@ -296,23 +346,29 @@ def test_secret_in_clear_says_how_to_reference_it(tmp_path: Path) -> None:
     """`password = "..."` explains the two ways to reference a secret, at its line."""
     root = workspace(tmp_path, {"states/a.toml": BACKUP.format(password='"hunter2"')})
     result = validate(root)
-    assert 'error: states/a.toml:7: backup[0].password: a secret is written in clear; ' \
-           'reference it instead: { file = "secrets/NAME" } or { env = "VARIABLE" }' \
-           in result.output
+    assert (
+        "error: states/a.toml:7: backup[0].password: a secret is written in clear; "
+        'reference it instead: { file = "secrets/NAME" } or { env = "VARIABLE" }' in result.output
+    )
 
 
 def test_every_broken_file_is_reported_in_one_run(tmp_path: Path) -> None:
     """Three broken files (one per family) give three errors in one run, not only the first."""
-    root = workspace(tmp_path, {
-        "hosts/b.toml": "[hosts.x\n",
-        "states/c.toml": 'hosts = ["all"]\nfoo = 1\n',
-        "rules/r.toml": "[roles.a]\nmembers = 3\n",
-    })
+    root = workspace(
+        tmp_path,
+        {
+            "hosts/b.toml": "[hosts.x\n",
+            "states/c.toml": 'hosts = ["all"]\nfoo = 1\n',
+            "rules/r.toml": "[roles.a]\nmembers = 3\n",
+        },
+    )
     result = validate(root)
     assert_user_error(result)
     errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert [e.split(":")[1].strip() for e in errors] == [
-        "hosts/b.toml", "states/c.toml", "rules/r.toml"
+        "hosts/b.toml",
+        "states/c.toml",
+        "rules/r.toml",
     ]
     assert "3 problems in the workspace" in result.output
 
@@ -327,8 +383,9 @@ def test_several_problems_in_one_file_are_all_reported(tmp_path: Path) -> None:
 
 def test_unreadable_hosts_file_does_not_add_guessed_selector_errors(tmp_path: Path) -> None:
     """With a hosts file broken, a state naming its host is not also 'matches no host'."""
-    root = workspace(tmp_path, {"hosts/b.toml": "[hosts.fs01\n",
-                                "states/a.toml": 'hosts = ["fs01"]\n'})
+    root = workspace(
+        tmp_path, {"hosts/b.toml": "[hosts.fs01\n", "states/a.toml": 'hosts = ["fs01"]\n'}
+    )
     result = validate(root)
     assert_user_error(result)
     assert "matches no host" not in result.output
@@ -353,21 +410,29 @@ def test_writable_rules_folder_is_refused(tmp_path: Path) -> None:
         os.chown(root / "rules", -1, grp.getgrnam("daemon").gr_gid)
     result = validate(root)
     assert_user_error(result)
-    assert "error: rules/:" in result.output and "the directory is writable by group and " \
-        "others (mode 0777)" in result.output
+    assert (
+        "error: rules/:" in result.output
+        and "the directory is writable by group and others (mode 0777)" in result.output
+    )
 
 
 def test_json_output_lists_problems(tmp_path: Path) -> None:
     """`--format json` gives scripts each problem's file, key, line and message."""
-    result = validate(workspace(tmp_path, {"states/a.toml": SERVICE + 'enabled = "yes"\n'}),
-                      "--format", "json")
+    result = validate(
+        workspace(tmp_path, {"states/a.toml": SERVICE + 'enabled = "yes"\n'}), "--format", "json"
+    )
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert data["ok"] is False
-    assert data["problems"] == [{
-        "file": "states/a.toml", "key": "service[0].enabled", "line": 5, "column": None,
-        "message": "expected true or false, got 'yes'",
-    }]
+    assert data["problems"] == [
+        {
+            "file": "states/a.toml",
+            "key": "service[0].enabled",
+            "line": 5,
+            "column": None,
+            "message": "expected true or false, got 'yes'",
+        }
+    ]
 
 
 def test_not_a_workspace_says_how_to_name_one(tmp_path: Path) -> None:
@@ -471,8 +536,7 @@ def test_locating_many_problems_reads_each_file_once(tmp_path: Path) -> None:
     each (which made `validate` quadratic: 96 s for 2000 errors)."""
     from tendr.tomlfile import _key_lines
 
-    entries = "".join(f'[[service]]\nunit = "u{i}.service"\nenabled = "yes"\n'
-                      for i in range(2000))
+    entries = "".join(f'[[service]]\nunit = "u{i}.service"\nenabled = "yes"\n' for i in range(2000))
     root = workspace(tmp_path, {"states/many.toml": 'hosts = ["all"]\n' + entries})
     _key_lines.cache_clear()
     with pytest.raises(WorkspaceError) as caught:
@@ -485,16 +549,19 @@ def test_locating_many_problems_reads_each_file_once(tmp_path: Path) -> None:
 def test_validate_lists_every_problem_in_one_run(tmp_path: Path) -> None:
     """A wrong value does not hide the problems around it: the duplicate of a host whose
     port is wrong, and a missing source beside a wrong service, all in one run."""
-    root = workspace(tmp_path, {
-        "hosts/a.toml": '[hosts.h2]\naddress = "192.0.2.2"\nport = "22"\n',
-        "hosts/b.toml": '[hosts.h2]\naddress = "192.0.2.3"\n',
-        "known_hosts": "",
-        "states/s.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/x"\nsource = "files/nope"\n'
-                         '[[service]]\nunit = "cron.service"\nenabled = "yes"\n'
-                         '[[file]]\npath = "/etc/y"\nsource = "files/gone"\n',
-        "rules/r.toml": '[roles.a]\nmembers = ["Alice"]\n'
-                        'deny = [{ ops = ["*"], hosts = ["client:smile"] }]\n',
-    })
+    root = workspace(
+        tmp_path,
+        {
+            "hosts/a.toml": '[hosts.h2]\naddress = "192.0.2.2"\nport = "22"\n',
+            "hosts/b.toml": '[hosts.h2]\naddress = "192.0.2.3"\n',
+            "known_hosts": "",
+            "states/s.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/x"\nsource = "files/nope"\n'
+            '[[service]]\nunit = "cron.service"\nenabled = "yes"\n'
+            '[[file]]\npath = "/etc/y"\nsource = "files/gone"\n',
+            "rules/r.toml": '[roles.a]\nmembers = ["Alice"]\n'
+            'deny = [{ ops = ["*"], hosts = ["client:smile"] }]\n',
+        },
+    )
     result = validate(root)
     assert_user_error(result)
     for expected in (
@@ -518,14 +585,20 @@ def test_a_file_nested_too_deeply_is_a_problem_not_a_crash(tmp_path: Path) -> No
         result = validate(root)
         assert_user_error(result)
         assert "error: states/deep.toml: tables and arrays nest more than 32 levels" in (
-            result.output)
+            result.output
+        )
 
 
 def test_hidden_files_are_not_loaded(tmp_path: Path) -> None:
     """An editor's or a tool's hidden file in states/ (`.x.toml`) is not a state file."""
-    root = workspace(tmp_path, {"states/.x.toml": "this is not TOML =",
-                                "hosts/.old.toml": "[hosts.desk01]\n",
-                                "rules/.r.toml": "[roles.x]\nmembers = ['Eve']\n"})
+    root = workspace(
+        tmp_path,
+        {
+            "states/.x.toml": "this is not TOML =",
+            "hosts/.old.toml": "[hosts.desk01]\n",
+            "rules/.r.toml": "[roles.x]\nmembers = ['Eve']\n",
+        },
+    )
     result = validate(root)
     assert result.exit_code == 0, result.output
     assert [name for name, _ in load(root).states] == ["states/base.toml"]
@@ -533,8 +606,13 @@ def test_hidden_files_are_not_loaded(tmp_path: Path) -> None:
 
 def test_load_raises_with_every_problem(tmp_path: Path) -> None:
     """load() raises one WorkspaceError carrying every Problem, for callers other than the CLI."""
-    root = workspace(tmp_path, {"states/a.toml": 'hosts = ["all"]\n[[package]]\nname = "A"\n',
-                                "states/b.toml": 'hosts = ["nobody"]\n'})
+    root = workspace(
+        tmp_path,
+        {
+            "states/a.toml": 'hosts = ["all"]\n[[package]]\nname = "A"\n',
+            "states/b.toml": 'hosts = ["nobody"]\n',
+        },
+    )
     with pytest.raises(WorkspaceError) as caught:
         load(root)
     assert [(p.file, p.key, p.line) for p in caught.value.problems] == [
@@ -543,20 +621,29 @@ def test_load_raises_with_every_problem(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize(("repository", "shown"), [
-    ("rest:https://alice:hunter2-secret@backup.example/acme",
-     "'rest:https://alice:***@backup.example/acme'"),
-    ("s3:https://AKIAEXAMPLE:wJalrXUtn/K7MDENG+hunter2@s3.example/acme",
-     "'s3:https://AKIAEXAMPLE:***@s3.example/acme'"),
-    ("sftp:backup:hunter2@192.0.2.60:/srv/restic", "'sftp:backup:***@192.0.2.60:/srv/restic'"),
-])
+@pytest.mark.parametrize(
+    ("repository", "shown"),
+    [
+        (
+            "rest:https://alice:hunter2-secret@backup.example/acme",
+            "'rest:https://alice:***@backup.example/acme'",
+        ),
+        (
+            "s3:https://AKIAEXAMPLE:wJalrXUtn/K7MDENG+hunter2@s3.example/acme",
+            "'s3:https://AKIAEXAMPLE:***@s3.example/acme'",
+        ),
+        ("sftp:backup:hunter2@192.0.2.60:/srv/restic", "'sftp:backup:***@192.0.2.60:/srv/restic'"),
+    ],
+)
 @pytest.mark.parametrize("fmt", ["text", "json"])
-def test_credentials_in_a_repository_are_masked(tmp_path: Path, repository: str, shown: str,
-                                                fmt: str) -> None:
+def test_credentials_in_a_repository_are_masked(
+    tmp_path: Path, repository: str, shown: str, fmt: str
+) -> None:
     """A repository URL with user:password@ in it is refused showing the user, never the
     password (nor an S3 secret key with '/' and '+' in it)."""
     state = BACKUP.format(password='{ env = "ACME_RESTIC" }').replace(
-        '"/var/backups/restic"', f'"{repository}"')
+        '"/var/backups/restic"', f'"{repository}"'
+    )
     result = validate(workspace(tmp_path, {"states/a.toml": state}), "--format", fmt)
     assert_user_error(result)
     assert "backup[0].repository" in result.output

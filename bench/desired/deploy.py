@@ -47,5 +47,6 @@ systemd.service(
 )
 
 for path, content, mode in FILES:
-    files.put(name=f"File {path}", src=StringIO(content), dest=path, user="root", group="root",
-              mode=mode)
+    files.put(
+        name=f"File {path}", src=StringIO(content), dest=path, user="root", group="root", mode=mode
+    )

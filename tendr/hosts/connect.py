@@ -72,12 +72,18 @@ class Session:
     users: dict[str, str] = field(default_factory=dict)  # the login account, for messages
 
 
-def open_session(hosts: Iterable[Host], known_hosts: Path, settings: Settings,
-                 on_connected: Callable[[str], None] | None = None) -> Session:
+def open_session(
+    hosts: Iterable[Host],
+    known_hosts: Path,
+    settings: Settings,
+    on_connected: Callable[[str], None] | None = None,
+) -> Session:
     """Connect to every host in parallel; a host that fails does not stop the others."""
     selected = list(hosts)
-    names = [(LOCAL if h.connector == "local" else h.name,
-              host_data(h, known_hosts, settings)) for h in selected]
+    names = [
+        (LOCAL if h.connector == "local" else h.name, host_data(h, known_hosts, settings))
+        for h in selected
+    ]
     # pyinfra's constructors carry no annotations
     inventory = Inventory((names, {}))  # type: ignore[no-untyped-call]
     config = Config(  # type: ignore[no-untyped-call]
@@ -137,9 +143,13 @@ def connect_reason(exc: BaseException, host: Host, known_hosts: Path) -> str:
     """Why a host could not be reached, said so a technician knows what to do."""
     changed = _cause(exc, BadHostKeyException)
     if changed is not None:
-        return changed_key_reason(host.address or host.name, host.port, known_hosts,
-                                  pinned=fingerprint(changed.expected_key),
-                                  offered=fingerprint(changed.key))
+        return changed_key_reason(
+            host.address or host.name,
+            host.port,
+            known_hosts,
+            pinned=fingerprint(changed.expected_key),
+            offered=fingerprint(changed.key),
+        )
     text = " ".join(str(arg) for arg in exc.args) or type(exc).__name__
     # pyinfra's words for a key file that needs a passphrase (it would have us set its
     # ssh_key_password, which tendr does not take).
@@ -147,9 +157,11 @@ def connect_reason(exc: BaseException, host: Host, known_hosts: Path) -> str:
         return encrypted_key_reason(host.ssh_key)
     if "no host key" in text.lower():  # paramiko's words for a host not in known_hosts
         name = _known_hosts_name(host.address or host.name, host.port)
-        return (f"host key not verified: {known_hosts} pins no key for {name}, and tendr "
-                "never trusts a key on first use: check the host's key on the machine "
-                f"itself, then add its line to {known_hosts}")
+        return (
+            f"host key not verified: {known_hosts} pins no key for {name}, and tendr "
+            "never trusts a key on first use: check the host's key on the machine "
+            f"itself, then add its line to {known_hosts}"
+        )
     if "host key" in text.lower() or "known_hosts" in text:
         return f"host key not verified ({text}); tendr accepts only keys pinned in {known_hosts}"
     return f"cannot connect: {text}"
@@ -176,26 +188,32 @@ def _known_hosts_name(address: str, port: int) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
 
-def changed_key_reason(address: str, port: int, known_hosts: Path, *, pinned: str,
-                       offered: str) -> str:
+def changed_key_reason(
+    address: str, port: int, known_hosts: Path, *, pinned: str, offered: str
+) -> str:
     """The host offered a key other than the one pinned for it: both keys, and how to
     replace the pinned one in the workspace's file (`ssh-keygen -R` alone would edit
     ~/.ssh/known_hosts instead)."""
-    remove = shlex.join(["ssh-keygen", "-R", _known_hosts_name(address, port),
-                         "-f", str(known_hosts)])
-    return (f"host key not verified: {address} port {port} offered {offered}, but "
-            f"{known_hosts} pins {pinned} for it. Someone may be between tendr and the "
-            "host; if the machine was reinstalled instead, check its new key on the machine "
-            f"itself, remove the old one with `{remove}`, then add the new key's line to "
-            f"{known_hosts}")
+    remove = shlex.join(
+        ["ssh-keygen", "-R", _known_hosts_name(address, port), "-f", str(known_hosts)]
+    )
+    return (
+        f"host key not verified: {address} port {port} offered {offered}, but "
+        f"{known_hosts} pins {pinned} for it. Someone may be between tendr and the "
+        "host; if the machine was reinstalled instead, check its new key on the machine "
+        f"itself, remove the old one with `{remove}`, then add the new key's line to "
+        f"{known_hosts}"
+    )
 
 
 def encrypted_key_reason(ssh_key: str) -> str:
     """tendr cannot ask for a key's passphrase: say what works instead."""
-    return (f"the key {ssh_key} (ssh_key) is encrypted, and tendr cannot ask for its "
-            "passphrase: give the service account an unencrypted key of its own "
-            "(readable only by you), or leave ssh_key out and add the key to your ssh-agent "
-            "(ssh-add), which tendr then uses")
+    return (
+        f"the key {ssh_key} (ssh_key) is encrypted, and tendr cannot ask for its "
+        "passphrase: give the service account an unencrypted key of its own "
+        "(readable only by you), or leave ssh_key out and add the key to your ssh-agent "
+        "(ssh-add), which tendr then uses"
+    )
 
 
 # tendr calls sudo itself rather than through pyinfra's `_sudo`: when sudo wants a
@@ -211,14 +229,17 @@ _SUDO_CHECK = "sudo -n true 2>/dev/null"
 END_MARKER = "@tendr-end"
 
 
-def remote_command(script: str, args: Sequence[str] = (), *, sudo: bool,
-                   nonce: str) -> StringCommand:
+def remote_command(
+    script: str, args: Sequence[str] = (), *, sudo: bool, nonce: str
+) -> StringCommand:
     """`sh -c SCRIPT` with positional arguments, as root through sudo when asked: values
     travel as arguments, quoted once here, never spliced into the script."""
     inner = shlex.join(["sh", "-c", script, "tendr", *args])
     if sudo:
-        inner = (f"if {_SUDO_CHECK}; then sudo -n -H -- {inner}; "
-                 f"else echo '{SUDO_REFUSED}' >&2; false; fi")
+        inner = (
+            f"if {_SUDO_CHECK}; then sudo -n -H -- {inner}; "
+            f"else echo '{SUDO_REFUSED}' >&2; false; fi"
+        )
     return StringCommand(f"{inner}; printf '\\n{END_MARKER} {nonce} %s\\n' \"$?\"")
 
 
@@ -236,8 +257,10 @@ class Output:
 
     def reason(self, lines: int = 3) -> str:
         """Why it failed, in the command's own last words."""
-        return "; ".join(line.strip() for line in self.stderr[-lines:] if line.strip()) or \
-            f"the command failed (exit status {self.status}) with no error output"
+        return (
+            "; ".join(line.strip() for line in self.stderr[-lines:] if line.strip())
+            or f"the command failed (exit status {self.status}) with no error output"
+        )
 
 
 def ended(stdout: list[str], nonce: str) -> tuple[int, list[str]] | None:
@@ -246,7 +269,7 @@ def ended(stdout: list[str], nonce: str) -> tuple[int, list[str]] | None:
     prefix = f"{END_MARKER} {nonce} "
     if not stdout or not stdout[-1].startswith(prefix):
         return None
-    status = stdout[-1][len(prefix):]
+    status = stdout[-1][len(prefix) :]
     if not status.isdigit():
         return None
     lines = stdout[:-1]
@@ -255,8 +278,15 @@ def ended(stdout: list[str], nonce: str) -> tuple[int, list[str]] | None:
     return int(status), lines
 
 
-def run(session: Session, name: str, script: str, args: Sequence[str] = (), *,
-        timeout: int, stdin: str | None = None) -> Output:
+def run(
+    session: Session,
+    name: str,
+    script: str,
+    args: Sequence[str] = (),
+    *,
+    timeout: int,
+    stdin: str | None = None,
+) -> Output:
     """Run one shell script on a connected host.
 
     Raises the failures a host can have: CommandTimeout, ConnectionLost, and HostError
@@ -276,9 +306,13 @@ def run(session: Session, name: str, script: str, args: Sequence[str] = (), *,
         raise ConnectionLost(host=name, detail="the command's end never arrived")
     result = Output(found[0], found[1], list(output.stderr_lines))
     if not result.ok and SUDO_REFUSED in result.stderr:
-        raise HostError(host=name, reason=(
-            f"the account {session.users.get(name, '?')!r} needs passwordless sudo for tendr "
-            "(sudo asked for a password); see README, 'Client machines'"))
+        raise HostError(
+            host=name,
+            reason=(
+                f"the account {session.users.get(name, '?')!r} needs passwordless sudo for tendr "
+                "(sudo asked for a password); see README, 'Client machines'"
+            ),
+        )
     return result
 
 

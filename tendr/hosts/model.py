@@ -93,8 +93,9 @@ class Host(Strict):
     file: str
 
     @classmethod
-    def resolve(cls, name: str, client: str, entry: HostEntry, defaults: HostDefaults,
-                file: str) -> Host:
+    def resolve(
+        cls, name: str, client: str, entry: HostEntry, defaults: HostDefaults, file: str
+    ) -> Host:
         """Merge one entry with its file's defaults; groups and tags add up."""
         return cls(
             name=name,

@@ -73,15 +73,20 @@ def check_op_pattern(pattern: str) -> str | None:
     if kind != "*" and kind not in VERBS:
         hint = _did_you_mean(kind, KINDS)
         return f"{pattern!r}: {kind!r} is not a kind{hint}; kinds are {', '.join(KINDS)}"
-    verbs = VERBS[kind] if kind != "*" else tuple(dict.fromkeys(
-        v for listed in VERBS.values() for v in listed))
+    verbs = (
+        VERBS[kind]
+        if kind != "*"
+        else tuple(dict.fromkeys(v for listed in VERBS.values() for v in listed))
+    )
     if verb == "*" or verb in verbs:
         return None
     near = _near_verb(verb, verbs)
     hint = f" (did you mean '{kind}.{near}'?)" if near else ""
     if kind == "*":
-        return (f"{pattern!r} can match no operation{hint}: no kind has the verb {verb!r}; "
-                f"the verbs are {', '.join(verbs)}")
+        return (
+            f"{pattern!r} can match no operation{hint}: no kind has the verb {verb!r}; "
+            f"the verbs are {', '.join(verbs)}"
+        )
     return f"{pattern!r} is not an operation{hint}: {kind}'s verbs are {', '.join(verbs)}"
 
 
@@ -140,29 +145,51 @@ def _role_name(value: str) -> str:
 # What check_op_pattern accepts, as one regex for editors: '*', a reading operation,
 # KIND.VERB, KIND.* or *.VERB of the kinds and verbs there are.
 _ALL_VERBS = tuple(dict.fromkeys(verb for verbs in VERBS.values() for verb in verbs))
-_OP_REGEX = "|".join([
-    r"\*", *READING_OPS,
-    *(kind + r"\.(?:" + "|".join((r"\*", *verbs)) + ")" for kind, verbs in VERBS.items()),
-    r"\*\.(?:" + "|".join((r"\*", *_ALL_VERBS)) + ")",
-])
+_OP_REGEX = "|".join(
+    [
+        r"\*",
+        *READING_OPS,
+        *(kind + r"\.(?:" + "|".join((r"\*", *verbs)) + ")" for kind, verbs in VERBS.items()),
+        r"\*\.(?:" + "|".join((r"\*", *_ALL_VERBS)) + ")",
+    ]
+)
 
-OpPattern = Annotated[str, AfterValidator(_op_pattern), Documented(
-    "An operation or a pattern of them: a reading operation (plan, logs, diagnose, report), "
-    "KIND.VERB such as 'service.restart', or '*' for one whole segment ('service.*', "
-    "'*.remove'; '*' alone is every operation)",
-    pattern=_OP_REGEX,
-)]
-Selector = Annotated[str, AfterValidator(_selector), Documented(
-    f"Hosts: {SELECTOR_HELP}", pattern=SELECTOR_REGEX,
-)]
-Member = Annotated[str, AfterValidator(_member), Documented(
-    f"An operating-system account name, or {OWNER!r} for the account that owns the "
-    "workspace; no wildcards: members are listed one by one",
-    pattern=rf"{OWNER}|{_ACCOUNT.pattern}", refused="|".join(sorted(_WILDCARD_MEMBERS)),
-)]
-RoleName = Annotated[str, AfterValidator(_role_name), Documented(
-    "A role name (letters, digits, _ and -)", pattern=_ROLE.pattern,
-)]
+OpPattern = Annotated[
+    str,
+    AfterValidator(_op_pattern),
+    Documented(
+        "An operation or a pattern of them: a reading operation (plan, logs, diagnose, report), "
+        "KIND.VERB such as 'service.restart', or '*' for one whole segment ('service.*', "
+        "'*.remove'; '*' alone is every operation)",
+        pattern=_OP_REGEX,
+    ),
+]
+Selector = Annotated[
+    str,
+    AfterValidator(_selector),
+    Documented(
+        f"Hosts: {SELECTOR_HELP}",
+        pattern=SELECTOR_REGEX,
+    ),
+]
+Member = Annotated[
+    str,
+    AfterValidator(_member),
+    Documented(
+        f"An operating-system account name, or {OWNER!r} for the account that owns the "
+        "workspace; no wildcards: members are listed one by one",
+        pattern=rf"{OWNER}|{_ACCOUNT.pattern}",
+        refused="|".join(sorted(_WILDCARD_MEMBERS)),
+    ),
+]
+RoleName = Annotated[
+    str,
+    AfterValidator(_role_name),
+    Documented(
+        "A role name (letters, digits, _ and -)",
+        pattern=_ROLE.pattern,
+    ),
+]
 
 
 class Rule(Strict):

@@ -13,9 +13,7 @@ from tendr.states.base import ResourceSpec, SecretRef
 
 _JOB = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 # A local absolute path, or sftp:USER@HOST:/PATH, as restic takes them.
-_REPOSITORY = re.compile(
-    r"/[^\x00\n]*|sftp:[a-z_][a-z0-9_-]*@[A-Za-z0-9.-]+:/[A-Za-z0-9._/-]*"
-)
+_REPOSITORY = re.compile(r"/[^\x00\n]*|sftp:[a-z_][a-z0-9_-]*@[A-Za-z0-9.-]+:/[A-Za-z0-9._/-]*")
 # systemd OnCalendar shorthands, or a calendar expression of safe characters.
 _SCHEDULE = re.compile(r"hourly|daily|weekly|monthly|[A-Za-z0-9*:/,. -]{1,64}")
 
@@ -83,8 +81,9 @@ class BackupSpec(ResourceSpec):
     password: SecretRef
     """The repository password, by reference: { file = "secrets/NAME" } or
     { env = "VARIABLE" }, never written in clear."""
-    schedule: str = Field(default="daily",
-                          json_schema_extra={"pattern": anchored(_SCHEDULE.pattern)})
+    schedule: str = Field(
+        default="daily", json_schema_extra={"pattern": anchored(_SCHEDULE.pattern)}
+    )
     """When it runs: hourly, daily, weekly, monthly or a systemd OnCalendar expression."""
     keep: Retention = Retention()
     """How many snapshots to keep per period (restic forget --prune)."""
@@ -104,8 +103,10 @@ class BackupSpec(ResourceSpec):
     @classmethod
     def _repository(cls, value: str) -> str:
         if not _REPOSITORY.fullmatch(value):
-            raise ValueError(f"{mask_credentials(value)!r} is not a repository tendr takes: "
-                             "an absolute path or 'sftp:USER@HOST:/PATH'")
+            raise ValueError(
+                f"{mask_credentials(value)!r} is not a repository tendr takes: "
+                "an absolute path or 'sftp:USER@HOST:/PATH'"
+            )
         return value
 
     @field_validator("schedule")

@@ -90,8 +90,8 @@ class FileActual:
 # never the content.
 _STAT = (
     'if [ -L "$f" ]; then echo link; elif [ -f "$f" ]; then '
-    "if h=$(sha256sum < \"$f\" 2>/dev/null); then "
-    "printf 'file\\t%s\\t%s\\n' \"$(stat -c '%a\t%U\t%G\t%s' -- \"$f\")\" \"${h%% *}\"; "
+    'if h=$(sha256sum < "$f" 2>/dev/null); then '
+    'printf \'file\\t%s\\t%s\\n\' "$(stat -c \'%a\t%U\t%G\t%s\' -- "$f")" "${h%% *}"; '
     "else echo unreadable; fi; "
     'elif [ -e "$f" ]; then echo other; else d=${f%/*}; '
     'while [ -n "$d" ] && [ ! -d "$d" ]; do d=${d%/*}; done; '
@@ -160,33 +160,73 @@ def diff(spec: FileSpec, actual: FileActual, context: Context) -> list[Change]:
     if actual.type == "unreadable":
         return unknown(spec, Unreadable(f"{spec.path} exists but cannot be read"))
     if actual.type == "other":
-        return unknown(spec, Unreadable(
-            f"{spec.path} is a directory or a special file: tendr manages regular files "
-            "only and leaves it alone; move it away by hand"))
+        return unknown(
+            spec,
+            Unreadable(
+                f"{spec.path} is a directory or a special file: tendr manages regular files "
+                "only and leaves it alone; move it away by hand"
+            ),
+        )
     if not spec.present:
         if actual.type == "absent":
             return []
-        return [Change(kind="file", resource=spec.path, op="file.remove", action="remove",
-                       fields=(FieldChange("exists", True, False),))]
-    return diff_file(spec.path, content_of(spec, context), spec.mode, spec.owner, spec.group,
-                     actual, op="file.write", kind="file")
+        return [
+            Change(
+                kind="file",
+                resource=spec.path,
+                op="file.remove",
+                action="remove",
+                fields=(FieldChange("exists", True, False),),
+            )
+        ]
+    return diff_file(
+        spec.path,
+        content_of(spec, context),
+        spec.mode,
+        spec.owner,
+        spec.group,
+        actual,
+        op="file.write",
+        kind="file",
+    )
 
 
-def diff_file(path: str, data: bytes | None, mode: str | None, owner: str | None,
-              group: str | None, actual: FileActual, *, op: str, kind: str) -> list[Change]:
+def diff_file(
+    path: str,
+    data: bytes | None,
+    mode: str | None,
+    owner: str | None,
+    group: str | None,
+    actual: FileActual,
+    *,
+    op: str,
+    kind: str,
+) -> list[Change]:
     """The change making `path` a regular file with these attributes; shared with the
     service kind for unit files and drop-ins."""
     wanted_hash = hashlib.sha256(data).hexdigest() if data is not None else None
     if actual.type != "file":
         # A new file gets the mode given, else 0644 (see execute.PUT_SCRIPT).
-        after = {"content": wanted_content(data, mode or "0644") if data is not None
-                 else "(empty)",
-                 "mode": mode, "owner": owner, "group": group}
-        note = {"absent": _new_folders(path, actual.existing),
-                "link": "replaces the symbolic link there (its target is left alone)"
-                }.get(actual.type, f"replaces the {actual.type} there")
-        return [Change(kind=kind, resource=path, op=op, action="add", note=note,
-                       fields=tuple(FieldChange(k, None, v) for k, v in after.items() if v))]
+        after = {
+            "content": wanted_content(data, mode or "0644") if data is not None else "(empty)",
+            "mode": mode,
+            "owner": owner,
+            "group": group,
+        }
+        note = {
+            "absent": _new_folders(path, actual.existing),
+            "link": "replaces the symbolic link there (its target is left alone)",
+        }.get(actual.type, f"replaces the {actual.type} there")
+        return [
+            Change(
+                kind=kind,
+                resource=path,
+                op=op,
+                action="add",
+                note=note,
+                fields=tuple(FieldChange(k, None, v) for k, v in after.items() if v),
+            )
+        ]
     fields: list[FieldChange] = []
     if wanted_hash is not None and wanted_hash != actual.sha256:
         assert data is not None
@@ -211,8 +251,8 @@ def _new_folders(path: str, existing: str | None) -> str:
     if parent == existing:
         return ""
     base = existing.rstrip("/")
-    tail = parent[len(base) + 1:].split("/")
-    folders = ["/".join([base, *tail[:i + 1]]) for i in range(len(tail))]
+    tail = parent[len(base) + 1 :].split("/")
+    folders = ["/".join([base, *tail[: i + 1]]) for i in range(len(tail))]
     return f"creates folder(s) {', '.join(folders)} (root, 0755)"
 
 
@@ -266,8 +306,9 @@ _ATTRIBUTES = SAFE_FOLDERS + (
 )
 
 
-def attribute_steps(path: str, mode: str | None, owner: str | None,
-                    group: str | None) -> list[Step]:
+def attribute_steps(
+    path: str, mode: str | None, owner: str | None, group: str | None
+) -> list[Step]:
     """Set mode and ownership without touching the content, in one command."""
     owners = f"{owner or ''}:{group or ''}".rstrip(":") if owner or group else ""
     if not owners and not mode:
@@ -279,5 +320,6 @@ def references(spec: FileSpec) -> list[Reference]:
     return [Reference("source", spec.source)] if spec.source is not None else []
 
 
-KIND: Kind[FileSpec] = Kind("file", FileSpec, probe, parse, diff, steps, references,
-                               verbs=("write", "remove"))
+KIND: Kind[FileSpec] = Kind(
+    "file", FileSpec, probe, parse, diff, steps, references, verbs=("write", "remove")
+)

@@ -61,8 +61,15 @@ class Kind(Generic[S]):
 
 def unknown(spec: ResourceSpec, actual: Unreadable) -> list[Change]:
     """The one change a resource gets when its state could not be read."""
-    return [Change(kind=spec.kind, resource=spec.key, op=f"{spec.kind}.read", action="unknown",
-                   note=actual.reason)]
+    return [
+        Change(
+            kind=spec.kind,
+            resource=spec.key,
+            op=f"{spec.kind}.read",
+            action="unknown",
+            note=actual.reason,
+        )
+    ]
 
 
 def workspace_bytes(root: Path, relative: str) -> bytes:

@@ -19,8 +19,9 @@ from tendr.states.module import ModuleSpec
 from tendr.states.printer import PrinterSpec
 
 
-def _not_yet(name: str, spec: type[ResourceSpec], verbs: tuple[str, ...],
-             references: Any = None) -> Kind[Any]:
+def _not_yet(
+    name: str, spec: type[ResourceSpec], verbs: tuple[str, ...], references: Any = None
+) -> Kind[Any]:
     reason = Unreadable(f"planning {name} resources is not implemented yet; not checked")
 
     def probe(specs: Sequence[ResourceSpec]) -> str:
@@ -52,8 +53,10 @@ KINDS: dict[str, Kind[Any]] = {
     # The verbs of the kinds not written yet are the operations their engines will have.
     "module": _not_yet("module", ModuleSpec, ("load", "unload", "configure")),
     "service": service.KIND,
-    "printer": _not_yet("printer", PrinterSpec,
-                        ("add", "configure", "enable", "disable", "remove")),
-    "backup": _not_yet("backup", BackupSpec, ("configure", "init", "run", "remove"),
-                       _backup_references),
+    "printer": _not_yet(
+        "printer", PrinterSpec, ("add", "configure", "enable", "disable", "remove")
+    ),
+    "backup": _not_yet(
+        "backup", BackupSpec, ("configure", "init", "run", "remove"), _backup_references
+    ),
 }

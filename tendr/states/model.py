@@ -26,8 +26,9 @@ def _selector(value: str) -> str:
 
 
 # Checked one by one, so each malformed selector is reported at hosts[INDEX].
-Selector = Annotated[str, AfterValidator(_selector),
-                     Documented(f"Hosts: {SELECTOR_HELP}", pattern=SELECTOR_REGEX)]
+Selector = Annotated[
+    str, AfterValidator(_selector), Documented(f"Hosts: {SELECTOR_HELP}", pattern=SELECTOR_REGEX)
+]
 
 
 class StateFile(Strict):

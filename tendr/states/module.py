@@ -45,10 +45,13 @@ class ModuleSpec(ResourceSpec):
         if self.blacklisted and (self.loaded or self.at_boot):
             raise ValueError("a blacklisted module cannot also be loaded or loaded at boot")
         for key, value in self.options.items():
-            if isinstance(value, str) and not value.replace("_", "").replace("-", "").replace(
-                ",", ""
-            ).replace(".", "").isalnum():
-                raise ValueError(
-                    f"option {key} = {value!r}: use letters, digits and _ - , . only"
-                )
+            if (
+                isinstance(value, str)
+                and not value.replace("_", "")
+                .replace("-", "")
+                .replace(",", "")
+                .replace(".", "")
+                .isalnum()
+            ):
+                raise ValueError(f"option {key} = {value!r}: use letters, digits and _ - , . only")
         return self

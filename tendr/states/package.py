@@ -54,7 +54,8 @@ def probe(specs: Sequence[PackageSpec]) -> str:
     return (
         "if command -v dpkg-query >/dev/null 2>&1; then "
         f"dpkg=$(dpkg-query -W -f={shlex.quote(_FORMAT)} {names} 2>/dev/null); "
-        'printf \'%s\\n\' "$dpkg"; echo \'@policy\'; ' + _POLICY.format(wanted=wanted)
+        "printf '%s\\n' \"$dpkg\"; echo '@policy'; "
+        + _POLICY.format(wanted=wanted)
         + "else echo '@nodpkg'; fi"
     )
 
@@ -64,9 +65,9 @@ def probe(specs: Sequence[PackageSpec]) -> str:
 # for those it knows, nothing for the others. It costs ~30 ms, so an in-sync host
 # never pays it. Names are validated package names, quoted all the same.
 _POLICY = (
-    "missing=; for p in {wanted}; do case \"$(printf '\\n%s' \"$dpkg\")\" in "
-    "*\"$(printf '\\n%s\\t' \"$p\")\"?i*) ;; *) missing=\"$missing $p\" ;; esac; done; "
-    "[ -z \"$missing\" ] || apt-cache policy -- $missing 2>/dev/null "
+    'missing=; for p in {wanted}; do case "$(printf \'\\n%s\' "$dpkg")" in '
+    '*"$(printf \'\\n%s\\t\' "$p")"?i*) ;; *) missing="$missing $p" ;; esac; done; '
+    '[ -z "$missing" ] || apt-cache policy -- $missing 2>/dev/null '
     "| grep -E '^[^ ].*:$|^  Candidate:'; "
 )
 
@@ -82,7 +83,7 @@ def parse(specs: Sequence[PackageSpec], lines: list[str]) -> dict[str, Any]:
         status, _, version = rest.partition("\t")
         if not known.get(name, (False, ""))[0]:  # one installed architecture is enough
             known[name] = (status[1:2] == "i", version)
-    candidates = _candidates(lines[split + 1:])
+    candidates = _candidates(lines[split + 1 :])
     found = {}
     for spec in specs:
         name = spec.name.split(":")[0]
@@ -110,18 +111,47 @@ def diff(spec: PackageSpec, actual: PackageActual | Unreadable, context: Context
     if spec.present == actual.installed:
         return []
     if spec.present:
-        note = "" if actual.available is not False else (
-            "not in the host's package lists now: apply refreshes them (apt-get update) "
-            "and fails if the package is still not found")
-        return [Change(kind="package", resource=spec.name, op="package.install", action="add",
-                       fields=(FieldChange("installed", False, True),), note=note)]
-    return [Change(kind="package", resource=spec.name, op="package.remove", action="remove",
-                   fields=(FieldChange("installed", True, False),),
-                   note=f"version {actual.version} is installed")]
+        note = (
+            ""
+            if actual.available is not False
+            else (
+                "not in the host's package lists now: apply refreshes them (apt-get update) "
+                "and fails if the package is still not found"
+            )
+        )
+        return [
+            Change(
+                kind="package",
+                resource=spec.name,
+                op="package.install",
+                action="add",
+                fields=(FieldChange("installed", False, True),),
+                note=note,
+            )
+        ]
+    return [
+        Change(
+            kind="package",
+            resource=spec.name,
+            op="package.remove",
+            action="remove",
+            fields=(FieldChange("installed", True, False),),
+            note=f"version {actual.version} is installed",
+        )
+    ]
 
 
-_APT = ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y",
-        "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold")
+_APT = (
+    "env",
+    "DEBIAN_FRONTEND=noninteractive",
+    "apt-get",
+    "-q",
+    "-y",
+    "-o",
+    "Dpkg::Options::=--force-confdef",
+    "-o",
+    "Dpkg::Options::=--force-confold",
+)
 
 
 def steps(spec: PackageSpec, change: Change, context: Context) -> list[Step]:
@@ -144,5 +174,6 @@ def _apt(op: str, names: list[str]) -> list[Step]:
     return [Run(("sh", "-c", script), f"install {' '.join(names)}")]
 
 
-KIND: Kind[PackageSpec] = Kind("package", PackageSpec, probe, parse, diff, steps, batch=batch,
-                                     verbs=("install", "remove"))
+KIND: Kind[PackageSpec] = Kind(
+    "package", PackageSpec, probe, parse, diff, steps, batch=batch, verbs=("install", "remove")
+)

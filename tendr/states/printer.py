@@ -41,8 +41,9 @@ class PrinterSpec(ResourceSpec):
     """The CUPS queue name, such as "frontdesk"."""
     uri: str | None = Field(default=None, json_schema_extra={"pattern": anchored(_URI.pattern)})
     """The device URI, such as "ipp://192.0.2.50/ipp/print" (see `lpinfo -v`)."""
-    driver: str = Field(default="everywhere",
-                        json_schema_extra={"pattern": anchored(_DRIVER.pattern)})
+    driver: str = Field(
+        default="everywhere", json_schema_extra={"pattern": anchored(_DRIVER.pattern)}
+    )
     """The driver: IPP Everywhere ("everywhere", driverless), "raw", or a model from
     `lpinfo -m`."""
     packages: list[PackageName] = []

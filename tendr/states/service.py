@@ -122,7 +122,7 @@ def probe(specs: Sequence[ServiceSpec]) -> str:
 
 def parse(specs: Sequence[ServiceSpec], lines: list[str]) -> dict[str, Any]:
     split = lines.index("@files") if "@files" in lines else len(lines)
-    shown, files = lines[:split], [parse_line(line) for line in lines[split + 1:]]
+    shown, files = lines[:split], [parse_line(line) for line in lines[split + 1 :]]
     if shown[:1] == ["@nosystemd"]:
         reason = Unreadable("systemd is not running on this host: units cannot be read")
         return {spec.key: reason for spec in specs}
@@ -137,16 +137,19 @@ def parse(specs: Sequence[ServiceSpec], lines: list[str]) -> dict[str, Any]:
             continue
         unit_file = files[position] if position < len(files) else FileActual("unreadable")
         dropins = {
-            name: files[position + 1 + offset] if position + 1 + offset < len(files)
+            name: files[position + 1 + offset]
+            if position + 1 + offset < len(files)
             else FileActual("unreadable")
             for offset, name in enumerate(spec.dropins)
         }
         position += 1 + len(spec.dropins)
         result[spec.key] = ServiceActual(
-            load=props.get("LoadState", "unknown"), active=props.get("ActiveState", "unknown"),
+            load=props.get("LoadState", "unknown"),
+            active=props.get("ActiveState", "unknown"),
             sub=props.get("SubState", "unknown"),
             unit_file_state=props.get("UnitFileState", "") or "none",
-            unit_file=unit_file, dropins=dropins,
+            unit_file=unit_file,
+            dropins=dropins,
         )
     return result
 
@@ -183,8 +186,9 @@ def diff(spec: ServiceSpec, actual: ServiceActual | Unreadable, context: Context
     return changes
 
 
-def _dependency(spec: ServiceSpec, actual: ServiceActual, context: Context,
-                configured: bool) -> str:
+def _dependency(
+    spec: ServiceSpec, actual: ServiceActual, context: Context, configured: bool
+) -> str:
     """Why the outcome of enabling or starting this unit cannot be known in a dry run."""
     if actual.masked and not spec.masked:
         return f"service.unmask {spec.unit} (what is behind the mask shows only then)"
@@ -201,35 +205,73 @@ def _configure(spec: ServiceSpec, actual: ServiceActual) -> list[Change]:
     fields: list[FieldChange] = []
     action: Literal["add", "change"] = "change"
     if spec.content is not None:
-        for change in diff_file(unit_path(spec), spec.content.encode(), "0644", "root", "root",
-                                actual.unit_file, op="service.configure", kind="service"):
-            fields += [replace(f, name=f"unit_file_{f.name}", label=f"unit file {f.name}")
-                       for f in change.fields]
+        for change in diff_file(
+            unit_path(spec),
+            spec.content.encode(),
+            "0644",
+            "root",
+            "root",
+            actual.unit_file,
+            op="service.configure",
+            kind="service",
+        ):
+            fields += [
+                replace(f, name=f"unit_file_{f.name}", label=f"unit file {f.name}")
+                for f in change.fields
+            ]
             action = "add" if change.action == "add" and actual.load == "not-found" else action
     for name, text in spec.dropins.items():
-        for change in diff_file(dropin_path(spec, name), text.encode(), "0644", "root", "root",
-                                actual.dropins[name], op="service.configure", kind="service"):
-            fields += [replace(f, name=f"dropin_{name}_{f.name}",
-                               label=f"drop-in {name} {f.name}") for f in change.fields]
+        for change in diff_file(
+            dropin_path(spec, name),
+            text.encode(),
+            "0644",
+            "root",
+            "root",
+            actual.dropins[name],
+            op="service.configure",
+            kind="service",
+        ):
+            fields += [
+                replace(f, name=f"dropin_{name}_{f.name}", label=f"drop-in {name} {f.name}")
+                for f in change.fields
+            ]
     if not fields:
         return []
-    return [Change(kind="service", resource=spec.unit, op="service.configure", action=action,
-                   fields=tuple(fields))]
+    return [
+        Change(
+            kind="service",
+            resource=spec.unit,
+            op="service.configure",
+            action=action,
+            fields=tuple(fields),
+        )
+    ]
 
 
 def _mask(spec: ServiceSpec, actual: ServiceActual) -> list[Change]:
     # A masked unit wanted enabled, running or with its own file is unmasked first:
     # systemd refuses all three on a masked unit.
     wanted = spec.masked
-    if wanted is None and actual.masked and (spec.enabled or spec.running
-                                             or spec.content is not None):
+    if (
+        wanted is None
+        and actual.masked
+        and (spec.enabled or spec.running or spec.content is not None)
+    ):
         wanted = False
     if wanted is None or wanted == actual.masked:
         return []
     op = "service.mask" if wanted else "service.unmask"
     note = "" if spec.masked is not None else "it is masked, and systemd refuses a masked unit"
-    return [Change(kind="service", resource=spec.unit, op=op, action="change", note=note,
-                   fields=(FieldChange("masked", actual.masked, wanted),))]
+    return [
+        Change(
+            kind="service",
+            resource=spec.unit,
+            op=op,
+            action="change",
+            note=note,
+            fields=(FieldChange("masked", actual.masked, wanted),),
+        )
+    ]
 
 
 def _now(actual: ServiceActual, value: str) -> str:
@@ -245,25 +287,45 @@ def _enable(spec: ServiceSpec, actual: ServiceActual, depends: str) -> list[Chan
     if not spec.enabled and state not in _ENABLED:
         return []
     op = "service.enable" if spec.enabled else "service.disable"
-    return [Change(kind="service", resource=spec.unit, op=op, action="change",
-                   depends_on=depends,
-                   fields=(FieldChange("enabled", _now(actual, state), op[8:] + "d"),))]
+    return [
+        Change(
+            kind="service",
+            resource=spec.unit,
+            op=op,
+            action="change",
+            depends_on=depends,
+            fields=(FieldChange("enabled", _now(actual, state), op[8:] + "d"),),
+        )
+    ]
 
 
-def _run(spec: ServiceSpec, actual: ServiceActual, depends: str,
-         configured: bool) -> list[Change]:
+def _run(spec: ServiceSpec, actual: ServiceActual, depends: str, configured: bool) -> list[Change]:
     running = actual.active in _RUNNING
     if spec.running is not None and spec.running != running:
         op = "service.start" if spec.running else "service.stop"
         after = "active (running)" if spec.running else "inactive (dead)"
-        return [Change(kind="service", resource=spec.unit, op=op, action="change",
-                       depends_on=depends,
-                       fields=(FieldChange("state", _now(actual, actual.state), after),))]
+        return [
+            Change(
+                kind="service",
+                resource=spec.unit,
+                op=op,
+                action="change",
+                depends_on=depends,
+                fields=(FieldChange("state", _now(actual, actual.state), after),),
+            )
+        ]
     if configured and running and spec.restart_on_change and spec.running is not False:
-        return [Change(kind="service", resource=spec.unit, op="service.restart", action="change",
-                       depends_on=f"service.configure {spec.unit}",
-                       note="its files change, so it restarts to use them",
-                       fields=(FieldChange("state", actual.state, "restarted"),))]
+        return [
+            Change(
+                kind="service",
+                resource=spec.unit,
+                op="service.restart",
+                action="change",
+                depends_on=f"service.configure {spec.unit}",
+                note="its files change, so it restarts to use them",
+                fields=(FieldChange("state", actual.state, "restarted"),),
+            )
+        ]
     return []
 
 
@@ -284,5 +346,12 @@ def steps(spec: ServiceSpec, change: Change, context: Context) -> list[Step]:
     return [Run(("systemctl", verb, "--quiet", *runtime, "--", spec.unit))]
 
 
-KIND: Kind[ServiceSpec] = Kind("service", ServiceSpec, probe, parse, diff, steps, verbs=(
-    "start", "stop", "restart", "enable", "disable", "mask", "unmask", "configure"))
+KIND: Kind[ServiceSpec] = Kind(
+    "service",
+    ServiceSpec,
+    probe,
+    parse,
+    diff,
+    steps,
+    verbs=("start", "stop", "restart", "enable", "disable", "mask", "unmask", "configure"),
+)
