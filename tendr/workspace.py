@@ -21,7 +21,7 @@ from tendr import validation
 from tendr.errors import Problem, WorkspaceError
 from tendr.hosts.model import Host, HostsFile
 from tendr.hosts.selection import matches, no_match, select
-from tendr.rules.actor import check_rules_file_trust, workspace_owner
+from tendr.rules.actor import check_trust, workspace_owner
 from tendr.rules.model import RulesFile
 from tendr.settings import Settings
 from tendr.states import SPECS
@@ -135,6 +135,7 @@ class _Loader:
         self.problems: list[Problem] = []
         self.texts: dict[str, str] = {}
         self.hosts_complete = True  # False once a hosts file could not be read
+        self.owner_uid = workspace_owner(root)[0] if root.is_dir() else 0
 
     def load(self) -> Workspace:
         if not self.root.is_dir():
@@ -153,10 +154,11 @@ class _Loader:
                     )
                 ]
             )
+        owner_uid, owner = workspace_owner(self.root)
+        self._trust(self.root, "the workspace folder", "replace any file in it")
         settings = self._settings()
         hosts = self._hosts()
         states = self._states(hosts)
-        owner_uid, owner = workspace_owner(self.root)
         rules = self._rules(owner_uid)
         self._check_rule_selectors(rules, hosts)
         self._check_known_hosts(settings, hosts)
@@ -206,16 +208,35 @@ class _Loader:
             self.problems.extend(problems_from(exc, model, display, text))
             return None, data
 
+    def _trust(self, path: Path, display: str, stake: str) -> bool:
+        """Whether only root and the workspace owner can change `path`; else a problem.
+        Like rules/, hosts/, tendr.toml, known_hosts and the files states name decide
+        what tendr does to the hosts and where it records it."""
+        reason = check_trust(path, self.owner_uid, stake)
+        if reason:
+            self.problems.append(Problem(file=display, message=reason))
+        return reason is None
+
     def _settings(self) -> Settings:
         path = self.root / "tendr.toml"
         if not path.exists():
+            return Settings()
+        if not self._trust(path, "tendr.toml", "move the audit log or the pinned host keys"):
             return Settings()
         return self._parse(path, "tendr.toml", Settings)[0] or Settings()
 
     def _hosts(self) -> list[Host]:
         hosts: list[Host] = []
         first_file: dict[str, str] = {}
+        folder = self.root / "hosts"
+        send = "send a host's changes to another machine"
+        if folder.is_dir() and not self._trust(folder, "hosts/", send):
+            self.hosts_complete = False
+            return hosts
         for path, display in self._files("hosts"):
+            if not self._trust(path, display, send):
+                self.hosts_complete = False
+                continue
             parsed, rest = self._parse(path, display, HostsFile)
             if parsed is None:
                 self.hosts_complete = False
@@ -281,11 +302,11 @@ class _Loader:
         rules: list[tuple[str, RulesFile]] = []
         folder = self.root / "rules"
         # Whoever can write the folder can replace the files in it.
-        if folder.is_dir() and (reason := check_rules_file_trust(folder, owner_uid)):
+        if folder.is_dir() and (reason := check_trust(folder, owner_uid)):
             self.problems.append(Problem(file="rules/", message=reason))
             return rules
         for path, display in self._files("rules"):
-            if reason := check_rules_file_trust(path, owner_uid):
+            if reason := check_trust(path, owner_uid):
                 self.problems.append(Problem(file=display, message=reason))
                 continue
             parsed, rest = self._parse(path, display, RulesFile)
@@ -358,10 +379,10 @@ class _Loader:
                             )
 
     def _check_known_hosts(self, settings: Settings, hosts: list[Host]) -> None:
-        if (
-            any(h.connector == "ssh" for h in hosts)
-            and not (self.root / settings.known_hosts).is_file()
-        ):
+        pinned = self.root / settings.known_hosts
+        if pinned.is_file():
+            self._trust(pinned, settings.known_hosts, "pin a host key of their own")
+        elif any(h.connector == "ssh" for h in hosts):
             self._problem(
                 "tendr.toml",
                 "known_hosts",
@@ -386,6 +407,8 @@ class _Loader:
                         self._problem(
                             state.file, where, line, f"{shown} does not exist in the workspace"
                         )
+                    elif reason := check_trust(target, self.owner_uid, "change what it holds"):
+                        self._problem(state.file, where, line, f"{shown}: {reason}")
 
     def _problem(self, file: str, key: str, line: int | None, message: str) -> None:
         self.problems.append(Problem(file=file, key=key, line=line, message=message))

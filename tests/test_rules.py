@@ -16,7 +16,7 @@ from tendr.hosts.model import Host
 from tendr.names import AccountName
 from tendr.rules.actor import (
     acting_person,
-    check_rules_file_trust,
+    check_trust,
     group_holds_only,
     workspace_owner,
 )
@@ -535,8 +535,8 @@ def rules_file(tmp_path: Path, mode: int) -> Path:
 def test_owner_only_writable_file_is_trusted(tmp_path: Path) -> None:
     """A rules file only its owner (the workspace owner) can write is accepted."""
     path = rules_file(tmp_path, 0o644)
-    assert check_rules_file_trust(path, os.geteuid()) is None
-    assert check_rules_file_trust(rules_file(tmp_path, 0o600), os.geteuid()) is None
+    assert check_trust(path, os.geteuid()) is None
+    assert check_trust(rules_file(tmp_path, 0o600), os.geteuid()) is None
 
 
 @root_only  # a group shared with others
@@ -547,7 +547,7 @@ def test_writable_file_is_refused(tmp_path: Path, mode: int, who: str) -> None:
     """A rules file writable by group or others is refused, naming file, mode and the fix."""
     path = rules_file(tmp_path, mode)
     os.chown(path, -1, grp.getgrnam("daemon").gr_gid)
-    reason = check_rules_file_trust(path, os.geteuid())
+    reason = check_trust(path, os.geteuid())
     assert reason is not None
     assert f"writable by {who} (mode {mode:04o})" in reason
     assert f"chmod go-w {path}" in reason
@@ -560,7 +560,7 @@ def test_writable_rules_directory_is_refused(tmp_path: Path) -> None:
     directory.mkdir()
     directory.chmod(0o1777)
     os.chown(directory, -1, grp.getgrnam("daemon").gr_gid)
-    reason = check_rules_file_trust(directory, os.geteuid())
+    reason = check_trust(directory, os.geteuid())
     assert reason is not None and "directory is writable by group and others" in reason
 
 
@@ -569,12 +569,12 @@ def test_group_writable_in_owners_private_group_is_trusted(tmp_path: Path) -> No
     """Group write is fine when the group is the owner's own (umask 002), as in Debian's sshd."""
     path = rules_file(tmp_path, 0o664)
     os.chown(path, 0, 0)
-    assert check_rules_file_trust(path, 0) is None
+    assert check_trust(path, 0) is None
 
 
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     """A file whose permissions cannot be read is refused, not trusted."""
-    assert check_rules_file_trust(tmp_path / "nope.toml", os.geteuid()) is not None
+    assert check_trust(tmp_path / "nope.toml", os.geteuid()) is not None
 
 
 @root_only
@@ -582,7 +582,7 @@ def test_file_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
     """A rules file owned by neither root nor the workspace owner is refused."""
     path = rules_file(tmp_path, 0o644)
     os.chown(path, NOBODY, -1)
-    reason = check_rules_file_trust(path, UNKNOWN_UID)
+    reason = check_trust(path, UNKNOWN_UID)
     assert reason is not None
     assert f"owned by nobody (uid {NOBODY})" in reason and "neither root nor" in reason
 
@@ -592,9 +592,9 @@ def test_file_owned_by_workspace_owner_or_root_is_trusted(tmp_path: Path) -> Non
     """Root and the workspace owner are the two trusted owners."""
     path = rules_file(tmp_path, 0o644)
     os.chown(path, 0, -1)
-    assert check_rules_file_trust(path, NOBODY) is None
+    assert check_trust(path, NOBODY) is None
     os.chown(path, NOBODY, -1)
-    assert check_rules_file_trust(path, NOBODY) is None
+    assert check_trust(path, NOBODY) is None
 
 
 def test_workspace_owner_names_the_directory_owner(tmp_path: Path) -> None:
@@ -639,7 +639,7 @@ def test_group_writable_in_roots_group_is_refused_in_someone_elses_workspace(
     group is not that account's own, even when it lists no members."""
     path = rules_file(tmp_path, 0o664)
     os.chown(path, 0, 0)
-    reason = check_rules_file_trust(path, NOBODY)
+    reason = check_trust(path, NOBODY)
     assert reason is not None and "writable by group (mode 0664)" in reason
 
 
@@ -650,5 +650,5 @@ def test_a_group_that_does_not_exist_is_nobody_s_own(tmp_path: Path) -> None:
     path = rules_file(tmp_path, 0o664)
     missing = max(g.gr_gid for g in grp.getgrall()) + 4242
     os.chown(path, 0, missing)
-    reason = check_rules_file_trust(path, 0)
+    reason = check_trust(path, 0)
     assert reason is not None and "writable by group" in reason

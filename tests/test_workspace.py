@@ -401,6 +401,44 @@ def test_writable_rules_file_is_refused(tmp_path: Path) -> None:
     assert "error: rules/r.toml:" in result.output and "chmod go-w" in result.output
 
 
+@pytest.mark.parametrize(
+    ("relative", "display", "stake"),
+    [
+        ("hosts/local.toml", "hosts/local.toml", "send a host's changes to another machine"),
+        ("hosts", "hosts/", "send a host's changes to another machine"),
+        ("tendr.toml", "tendr.toml", "move the audit log or the pinned host keys"),
+        ("known_hosts", "known_hosts", "pin a host key of their own"),
+        (".", "the workspace folder", "replace any file in it"),
+        ("files/motd", "states/m.toml:4: file[0].source: 'files/motd'", "change what it holds"),
+    ],
+)
+def test_what_decides_a_hosts_fate_is_refused_when_others_can_change_it(
+    tmp_path: Path, relative: str, display: str, stake: str
+) -> None:
+    """hosts/, tendr.toml, known_hosts, the workspace folder and the files states name are
+    held to the rules files' standard: another account that could change them could aim
+    tendr elsewhere (an alias entry for a machine got round a host deny; the audit log was
+    moved). Each is named with what was at stake and the fix."""
+    root = workspace(
+        tmp_path,
+        {
+            "tendr.toml": "parallel = 2\n",
+            "known_hosts": "",
+            "files/motd": "hello\n",
+            "states/m.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/motd"\n'
+            'source = "files/motd"\n',
+        },
+    )
+    target = root / relative
+    target.chmod(target.stat().st_mode | 0o002)  # others may write
+    result = validate(root)
+    assert_user_error(result)
+    assert f"error: {display}: refused, anyone who can change it could {stake}" in (result.output)
+    assert f"writable by others (mode {target.stat().st_mode & 0o7777:04o}); fix: chmod go-w" in (
+        result.output
+    )
+
+
 @needs_root
 def test_writable_rules_folder_is_refused(tmp_path: Path) -> None:
     """A rules/ folder others can write is refused: they could swap the files in it."""

@@ -54,9 +54,14 @@ def workspace_owner(root: Path) -> tuple[int, str]:
     return uid, _account_name(uid)
 
 
-def check_rules_file_trust(path: Path, workspace_owner_uid: int) -> str | None:
-    """Why tendr refuses the rules file (or rules/ directory) at `path`, or None:
-    it must be writable by its owner only, and owned by root or the workspace owner."""
+GRANT = "grant themselves anything"
+"""What whoever can change a rules file could do: the stake of check_trust for rules."""
+
+
+def check_trust(path: Path, workspace_owner_uid: int, stake: str = GRANT) -> str | None:
+    """Why tendr refuses the workspace file (or folder) at `path`, or None: it must be
+    writable by its owner only, and owned by root or the workspace owner. `stake` says
+    what anyone else who could change it could do."""
     try:
         info = path.stat()
     except OSError as error:
@@ -83,9 +88,7 @@ def check_rules_file_trust(path: Path, workspace_owner_uid: int) -> str | None:
         )
     if not problems:
         return None
-    return "refused, anyone who can change it could grant themselves anything: " + (
-        "; ".join(problems)
-    )
+    return f"refused, anyone who can change it could {stake}: " + "; ".join(problems)
 
 
 def _group_holds_only(uid: int, info: os.stat_result) -> bool:
