@@ -21,7 +21,7 @@ from tendr.rules.actor import (
     workspace_owner,
 )
 from tendr.rules.decide import decide, matching_rules, op_matches, roles_of
-from tendr.rules.model import OPERATIONS, VERBS, RulesFile, check_op_pattern
+from tendr.rules.model import OPERATIONS, VERBS, RulesFile, check_op_pattern, check_operation
 from tests.helpers import needs_root
 
 EXAMPLE = """
@@ -356,6 +356,29 @@ def test_valid_op_patterns_load(pattern: str) -> None:
 def test_invalid_op_patterns_are_refused(pattern: str, message: str) -> None:
     """A malformed pattern is an error at load, with a message saying what was expected."""
     assert message in rules_error(f'[roles.r]\ndeny = [{{ ops = ["{pattern}"], hosts = ["all"] }}]')
+
+
+@pytest.mark.parametrize(
+    ("op", "reason"),
+    [
+        ("plan", None),
+        ("service.restart", None),
+        ("driver.install", None),
+        ("service.*", "'service.*' is a pattern; name one operation, such as 'plan'"),
+        ("*", "'*' is a pattern; name one operation, such as 'plan'"),
+        ("service.restat", "'service.restat' is not an operation (did you mean "),
+        ("service.a.b", "'service.a.b' can match no operation"),
+        ("Service.*", "'Service.*' is not an operation pattern"),
+    ],
+)
+def test_one_operation_is_told_from_a_pattern_and_a_typo(op: str, reason: str | None) -> None:
+    """`rules explain` takes one operation: an existing one passes; a pattern, a misspelt
+    or malformed operation is refused with why."""
+    found = check_operation(op)
+    if reason is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(reason), found
 
 
 def test_every_operation_a_kind_plans_is_one_rules_can_name() -> None:
