@@ -59,12 +59,19 @@ def test_content_arrives_byte_for_byte(
     assert target.read_bytes() == content
 
 
-@needs_root
-def test_a_link_at_the_target_is_replaced_not_followed(tmp_path: Path) -> None:
-    victim = tmp_path / "victim"
+def planted_link(folder: Path, name: str) -> Path:
+    """A link `name` in `folder` to a private file "victim" holding "keep": what a hostile
+    account plants where the plan saw a regular file."""
+    victim = folder / "victim"
     victim.write_text("keep")
     victim.chmod(0o600)
-    (tmp_path / "target").symlink_to(victim)
+    (folder / name).symlink_to(victim)
+    return victim
+
+
+@needs_root
+def test_a_link_at_the_target_is_replaced_not_followed(tmp_path: Path) -> None:
+    victim = planted_link(tmp_path, "target")
     assert put(tmp_path / "target", b"new", mode="0666").returncode == 0
     assert victim.read_text() == "keep" and oct(victim.stat().st_mode & 0o777) == "0o600"
     assert not (tmp_path / "target").is_symlink()
@@ -142,10 +149,7 @@ def test_file_steps() -> None:
 @needs_root
 def test_attribute_change_refuses_a_link(tmp_path: Path) -> None:
     """A link put where the plan saw a regular file is not chmod-ed through."""
-    victim = tmp_path / "victim"
-    victim.write_text("v")
-    victim.chmod(0o600)
-    (tmp_path / "x").symlink_to(victim)
+    victim = planted_link(tmp_path, "x")
     spec = FileSpec(path=str(tmp_path / "x"), mode="0666")
     [step] = file_steps(spec, change("change", FieldChange("mode", "0600", "0666")), Context())
     assert isinstance(step, Run)

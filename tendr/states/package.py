@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from tendr.changes import Change, FieldChange, Run, Step, Unreadable
+from tendr.changes import Action, Change, FieldChange, Run, Step, Unreadable
 from tendr.names import PackageName
 from tendr.states.base import ResourceSpec
 from tendr.states.kind import Context, Kind, unknown
@@ -110,33 +110,26 @@ def diff(spec: PackageSpec, actual: PackageActual | Unreadable, context: Context
         return unknown(spec, actual)
     if spec.present == actual.installed:
         return []
-    if spec.present:
+    op = "package.install" if spec.present else "package.remove"
+    action: Action = "add" if spec.present else "remove"
+    if not spec.present:
+        note = f"version {actual.version} is installed"
+    elif actual.available is False:
         note = (
-            ""
-            if actual.available is not False
-            else (
-                "not in the host's package lists now: apply refreshes them (apt-get update) "
-                "and fails if the package is still not found"
-            )
+            "not in the host's package lists now: apply refreshes them (apt-get update) "
+            "and fails if the package is still not found"
         )
-        return [
-            Change(
-                kind="package",
-                resource=spec.name,
-                op="package.install",
-                action="add",
-                fields=(FieldChange("installed", False, True),),
-                note=note,
-            )
-        ]
+    else:
+        note = ""
+    installed = FieldChange("installed", actual.installed, spec.present)
     return [
         Change(
             kind="package",
             resource=spec.name,
-            op="package.remove",
-            action="remove",
-            fields=(FieldChange("installed", True, False),),
-            note=f"version {actual.version} is installed",
+            op=op,
+            action=action,
+            fields=(installed,),
+            note=note,
         )
     ]
 

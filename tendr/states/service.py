@@ -262,16 +262,22 @@ def _mask(spec: ServiceSpec, actual: ServiceActual) -> list[Change]:
         return []
     op = "service.mask" if wanted else "service.unmask"
     note = "" if spec.masked is not None else "it is masked, and systemd refuses a masked unit"
-    return [
-        Change(
-            kind="service",
-            resource=spec.unit,
-            op=op,
-            action="change",
-            note=note,
-            fields=(FieldChange("masked", actual.masked, wanted),),
-        )
-    ]
+    return [_change(spec, op, FieldChange("masked", actual.masked, wanted), note=note)]
+
+
+def _change(
+    spec: ServiceSpec, op: str, field: FieldChange, *, note: str = "", depends_on: str = ""
+) -> Change:
+    """A change of one field of the unit's state (masked, enabled, running)."""
+    return Change(
+        kind="service",
+        resource=spec.unit,
+        op=op,
+        action="change",
+        fields=(field,),
+        note=note,
+        depends_on=depends_on,
+    )
 
 
 def _now(actual: ServiceActual, value: str) -> str:
@@ -287,16 +293,8 @@ def _enable(spec: ServiceSpec, actual: ServiceActual, depends: str) -> list[Chan
     if not spec.enabled and state not in _ENABLED:
         return []
     op = "service.enable" if spec.enabled else "service.disable"
-    return [
-        Change(
-            kind="service",
-            resource=spec.unit,
-            op=op,
-            action="change",
-            depends_on=depends,
-            fields=(FieldChange("enabled", _now(actual, state), op[8:] + "d"),),
-        )
-    ]
+    enabled = FieldChange("enabled", _now(actual, state), op[8:] + "d")
+    return [_change(spec, op, enabled, depends_on=depends)]
 
 
 def _run(spec: ServiceSpec, actual: ServiceActual, depends: str, configured: bool) -> list[Change]:
@@ -304,26 +302,17 @@ def _run(spec: ServiceSpec, actual: ServiceActual, depends: str, configured: boo
     if spec.running is not None and spec.running != running:
         op = "service.start" if spec.running else "service.stop"
         after = "active (running)" if spec.running else "inactive (dead)"
-        return [
-            Change(
-                kind="service",
-                resource=spec.unit,
-                op=op,
-                action="change",
-                depends_on=depends,
-                fields=(FieldChange("state", _now(actual, actual.state), after),),
-            )
-        ]
+        state = FieldChange("state", _now(actual, actual.state), after)
+        return [_change(spec, op, state, depends_on=depends)]
     if configured and running and spec.restart_on_change and spec.running is not False:
+        restarted = FieldChange("state", actual.state, "restarted")
         return [
-            Change(
-                kind="service",
-                resource=spec.unit,
-                op="service.restart",
-                action="change",
+            _change(
+                spec,
+                "service.restart",
+                restarted,
                 depends_on=f"service.configure {spec.unit}",
                 note="its files change, so it restarts to use them",
-                fields=(FieldChange("state", actual.state, "restarted"),),
             )
         ]
     return []
