@@ -20,7 +20,7 @@ from tendr.errors import UserError
 from tendr.hosts.connect import close_session
 from tendr.hosts.model import Host
 from tendr.plan import HostPlan, Plan
-from tendr.rules.actor import acting_person
+from tendr.rules.actor import real_account
 from tendr.workspace import Workspace
 
 
@@ -66,7 +66,7 @@ def apply(
     log = workspace.path(workspace.settings.audit_log)
     if problem := audit.ready(log):
         raise UserError(f"{problem}; nothing was applied")
-    journal = audit.Journal(log, person=person, account=acting_person(None), command="apply")
+    journal = audit.Journal(log, person=person, account=real_account(), command="apply")
     with workspace_lock(workspace, person):
         session = engine.connect(workspace, readable(workspace, person, "plan", selected)[0])
         try:

@@ -125,6 +125,44 @@ def entry(
     }
 
 
+GATEWAY_HOST = "(gateway)"
+"""The host of a record about the gateway itself (a command asked of it, a push): no
+host name can be it, since host names have no parentheses."""
+
+
+def event(
+    op: str,
+    resource: str,
+    outcome: str,
+    reason: str = "",
+    *,
+    person: str,
+    account: str,
+    command: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    rule: str | None = None,
+) -> dict[str, Any]:
+    """A record of something done at the gateway rather than to a host's resource: a
+    command someone asked of it, a push to its workspace. The same keys as `entry`."""
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "person": person,
+        "account": account,
+        "command": command,
+        "host": GATEWAY_HOST,
+        "op": op,
+        "kind": "workspace",
+        "resource": resource,
+        "outcome": outcome,
+        "reason": reason or None,
+        "before": before or {},
+        "after": after or {},
+        "source": None,
+        "rule": rule,
+    }
+
+
 def refusals(plan: Plan) -> list[HostResult]:
     """The blocked changes of a plan as results, for the record of a refused apply."""
     return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -29,7 +30,8 @@ from typer.core import TyperGroup
 
 from tendr import __version__, audit
 from tendr.authorize import may
-from tendr.errors import TendrError, UserError, WorkspaceError
+from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
+from tendr.gateway import session as gateway
 from tendr.hosts.inventory import host_rows, limit
 from tendr.init import create_workspace
 from tendr.plan import Plan
@@ -116,11 +118,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[
+    ctx: typer.Context,
+    version: Annotated[  # noqa: ARG001 - handled by its eager callback
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
     """tendr: desired state for managed-service providers' client machines."""
+    with _reporting():
+        gateway.check_command(ctx.invoked_subcommand)
 
 
 @contextmanager
@@ -185,7 +190,46 @@ def _problem_json(problem: Any) -> dict[str, Any]:
 
 
 def _load(workspace: Path | None) -> Workspace:
-    return load(find_root(workspace))
+    """The workspace: --workspace, $TENDR_WORKSPACE or the current folder; at the gateway
+    its own, and what was asked of it recorded in its audit log before anything is done."""
+    gateway.refuse_overrides(workspace_given=workspace is not None, as_given=False)
+    at_gateway = gateway.session()
+    if at_gateway is None:
+        return load(find_root(workspace))
+    loaded = load(at_gateway.workspace)
+    _record_request(loaded, at_gateway)
+    return loaded
+
+
+def _record_request(loaded: Workspace, at_gateway: gateway.Session) -> None:
+    command, line = gateway.request()
+    record = audit.event(
+        command,
+        line,
+        "asked",
+        f"through {at_gateway.via}",
+        person=at_gateway.person or "",
+        account=at_gateway.account,
+        command=command,
+    )
+    log = loaded.root / loaded.settings.audit_log
+    try:
+        audit.append(log, [record])
+    except OSError as exc:
+        raise UserError(
+            f"the gateway records what it is asked, and its audit log {log} cannot be "
+            f"written ({exc.strerror}); nothing was done"
+        ) from None
+
+
+def _person(as_person: str | None) -> str:
+    """Who acts: at the gateway, whom its key or sudo names; elsewhere the account
+    running tendr (SUDO_USER through sudo), or --as for root."""
+    gateway.refuse_overrides(workspace_given=False, as_given=as_person is not None)
+    at_gateway = gateway.session()
+    if at_gateway is not None and at_gateway.person:
+        return at_gateway.person
+    return acting_person(as_person)
 
 
 @app.command()
@@ -273,6 +317,10 @@ def schema(
             data = schema_for(families[0]) if family else {f: schema_for(f) for f in families}
             _print_json(data)
             return
+        if gateway.session() is not None:
+            raise PermissionDenied(
+                message="the gateway writes no file you name: --output is refused"
+            )
         output.mkdir(parents=True, exist_ok=True)
         for name in families:
             target = output / FILE_NAMES[name]
@@ -394,7 +442,7 @@ def plan(
         from tendr import engine
 
         loaded = _load(workspace)
-        person = acting_person(as_person)
+        person = _person(as_person)
         selected = limit(loaded, limit_ or [])
         reading = _ReadingBar(fmt, len(selected))
         try:
@@ -428,7 +476,7 @@ def apply(
         from tendr.execute import Interrupted
 
         loaded = _load(workspace)
-        person = acting_person(as_person)
+        person = _person(as_person)
         selected = limit(loaded, limit_ or [])
         phase = "before any change was made"
         reading = _ReadingBar(fmt, len(selected))
@@ -743,3 +791,127 @@ def _record_line(record: dict[str, Any]) -> str:
     )
     reason = f" ({record['reason']})" if record.get("reason") else ""
     return escape(f"{str(record.get('seq')):>5} {fields}{reason}")
+
+
+gateway_app = typer.Typer(
+    cls=_Commands,
+    help="The gateway: tendr run by an account that alone holds the client keys.",
+    no_args_is_help=True,
+)
+app.add_typer(gateway_app, name="gateway")
+
+
+@gateway_app.command("setup")
+def gateway_setup(
+    workspace: Annotated[
+        Path, typer.Option(help="The gateway's workspace (absolute; taken over, or created).")
+    ],
+    account: Annotated[str, typer.Option(help="The gateway's account (created if missing).")] = (
+        "tendr"
+    ),
+    admin: Annotated[
+        str | None,
+        typer.Option(help="First administrator of a new workspace [default: $SUDO_USER]."),
+    ] = None,
+) -> None:
+    """Make this machine a gateway (as root): the account, its locked workspace and key,
+    the push hooks, /etc/tendr/gateway.toml. Run again, it changes only what drifted."""
+    from tendr.gateway import setup
+
+    with _reporting():
+        done = setup.setup(account, workspace, admin)
+        for line in done:
+            out.print(escape(line))
+        out.print(
+            f"the gateway is ready: let people in with tendr gateway allow PERSON --key FILE.pub; "
+            f"they run ssh {escape(account)}@THIS-HOST plan"
+        )
+
+
+@gateway_app.command("allow")
+def gateway_allow(
+    person: Annotated[str, typer.Argument(help="The person's name, as the rules' members say.")],
+    key: Annotated[Path, typer.Option(help="Their public key (an id_*.pub file).")],
+) -> None:
+    """Let PERSON reach the gateway with their own SSH key (as root): the key opens tendr
+    as PERSON, never a shell."""
+    from tendr.gateway import setup
+
+    with _reporting():
+        out.print(escape(setup.allow(person, key)))
+
+
+@gateway_app.command("revoke")
+def gateway_revoke(
+    person: Annotated[str, typer.Argument(help="The person whose keys to remove.")],
+) -> None:
+    """Remove every key of PERSON from the gateway (as root)."""
+    from tendr.gateway import setup
+
+    with _reporting():
+        out.print(escape(setup.revoke(person)))
+
+
+@gateway_app.command("people")
+def gateway_people(fmt: FormatOpt = Format.text) -> None:
+    """The people let in, with their keys' fingerprints (as root)."""
+    from tendr.gateway import setup
+
+    with _reporting(fmt):
+        found = setup.people()
+        if fmt is Format.json:
+            _print_json(
+                [{"person": p, "type": k.type, "fingerprint": k.fingerprint} for p, k in found]
+            )
+            return
+        for person, key in found:
+            out.print(f"{escape(person)}\t{escape(key.type)} {escape(key.fingerprint)}")
+
+
+@gateway_app.command("serve", hidden=True)
+def gateway_serve(
+    person: Annotated[str, typer.Option(help="Whom the key belongs to.")],
+) -> None:
+    """What a person's key runs (authorized_keys' forced command): their SSH command,
+    read as tendr's arguments or a git transfer, never by a shell."""
+    from tendr.gateway import push
+
+    with _reporting():
+        at_gateway = _gateway_itself("serve")
+        gateway.check_person(person)
+        remote = gateway.parse_remote(os.environ.get("SSH_ORIGINAL_COMMAND"), at_gateway.account)
+        if isinstance(remote, gateway.GitCommand):
+            push.serve_git(at_gateway, person, remote.program)  # becomes git: no return
+        assert isinstance(remote, gateway.TendrCommand)
+        gateway.serve_as(person, remote.args)
+    app(args=remote.args, prog_name=f"ssh {at_gateway.account}@gateway")
+
+
+@gateway_app.command("hook", hidden=True)
+def gateway_hook(
+    name: Annotated[str, typer.Argument(help="pre-receive or post-receive.")],
+) -> None:
+    """git's hooks in the gateway's workspace: accept a push or refuse it, and record it."""
+    from tendr.gateway import push
+
+    with _reporting():
+        at_gateway = _gateway_itself("hook")
+        stdin = sys.stdin.read()
+        if name == "pre-receive":
+            for line in push.pre_receive(at_gateway, stdin):
+                err.print(escape(line))
+        elif name == "post-receive":
+            push.post_receive(at_gateway, stdin)
+        else:
+            raise UserError(f"no hook {name!r} (pre-receive or post-receive)")
+
+
+def _gateway_itself(what: str) -> gateway.Session:
+    """The gateway session of a process sshd or git started, never one through sudo."""
+    found = gateway.session()
+    if found is None or found.person is not None:
+        raise PermissionDenied(
+            message=f"tendr gateway {what} runs as the gateway account, started by sshd "
+            "for a key (gateway allow) or by git for a push; not by hand"
+        )
+    return found

@@ -21,7 +21,7 @@ from tendr import validation
 from tendr.errors import Problem, WorkspaceError
 from tendr.hosts.model import Host, HostsFile
 from tendr.hosts.selection import matches, no_match, select
-from tendr.rules.actor import check_trust, workspace_owner
+from tendr.rules.actor import GRANT, check_trust, holding_folders, workspace_owner
 from tendr.rules.model import RulesFile
 from tendr.settings import Settings
 from tendr.states import SPECS
@@ -136,6 +136,7 @@ class _Loader:
         self.texts: dict[str, str] = {}
         self.hosts_complete = True  # False once a hosts file could not be read
         self.owner_uid = workspace_owner(root)[0] if root.is_dir() else 0
+        self.folders: dict[Path, bool] = {}  # folder -> trusted, each checked once per load
 
     def load(self) -> Workspace:
         if not self.root.is_dir():
@@ -154,12 +155,12 @@ class _Loader:
                     )
                 ]
             )
-        owner_uid, owner = workspace_owner(self.root)
+        owner = workspace_owner(self.root)[1]
         self._trust(self.root, "the workspace folder", "replace any file in it")
         settings = self._settings()
         hosts = self._hosts()
         states = self._states(hosts)
-        rules = self._rules(owner_uid)
+        rules = self._rules()
         self._check_rule_selectors(rules, hosts)
         self._check_known_hosts(settings, hosts)
         if self.problems:
@@ -209,13 +210,35 @@ class _Loader:
             return None, data
 
     def _trust(self, path: Path, display: str, stake: str) -> bool:
-        """Whether only root and the workspace owner can change `path`; else a problem.
-        Like rules/, hosts/, tendr.toml, known_hosts and the files states name decide
-        what tendr does to the hosts and where it records it."""
+        """Whether only root and the workspace owner can change `path` and every folder
+        that holds it; else a problem. Like rules/, hosts/, tendr.toml, known_hosts and
+        the files states name decide what tendr does to the hosts and where it records it."""
+        folders_trusted = self._trust_folders(path)
         reason = check_trust(path, self.owner_uid, stake)
         if reason:
             self.problems.append(Problem(file=display, message=reason))
-        return reason is None
+        return folders_trusted and reason is None
+
+    def _trust_folders(self, path: Path) -> bool:
+        """Whether every folder on the way to `path` is held to the same standard: those
+        inside the workspace as the file itself, those above it (or above a file outside
+        it) up to / alike except that they may be sticky, as /tmp is. Whoever can change
+        one could swap what it holds. Each folder refused is reported once per load."""
+        trusted = True
+        resolved = Path(os.path.realpath(path))  # never raises, even on a symlink loop
+        inside = resolved != self.root and resolved.is_relative_to(self.root)
+        for folder in holding_folders(resolved, self.root):
+            if folder not in self.folders:
+                reason = check_trust(
+                    folder, self.owner_uid, "replace any file in it", sticky_ok=not inside
+                )
+                if reason:
+                    shown = folder.relative_to(self.root) if inside else folder
+                    display = shown.as_posix().rstrip("/") + "/"
+                    self.problems.append(Problem(file=display, message=reason))
+                self.folders[folder] = reason is None
+            trusted = trusted and self.folders[folder]
+        return trusted
 
     def _settings(self) -> Settings:
         path = self.root / "tendr.toml"
@@ -298,16 +321,14 @@ class _Loader:
         self._check_references(declared)
         return states
 
-    def _rules(self, owner_uid: int) -> list[tuple[str, RulesFile]]:
+    def _rules(self) -> list[tuple[str, RulesFile]]:
         rules: list[tuple[str, RulesFile]] = []
         folder = self.root / "rules"
         # Whoever can write the folder can replace the files in it.
-        if folder.is_dir() and (reason := check_trust(folder, owner_uid)):
-            self.problems.append(Problem(file="rules/", message=reason))
+        if folder.is_dir() and not self._trust(folder, "rules/", GRANT):
             return rules
         for path, display in self._files("rules"):
-            if reason := check_trust(path, owner_uid):
-                self.problems.append(Problem(file=display, message=reason))
+            if not self._trust(path, display, GRANT):
                 continue
             parsed, rest = self._parse(path, display, RulesFile)
             if parsed is not None:
@@ -407,8 +428,10 @@ class _Loader:
                         self._problem(
                             state.file, where, line, f"{shown} does not exist in the workspace"
                         )
-                    elif reason := check_trust(target, self.owner_uid, "change what it holds"):
-                        self._problem(state.file, where, line, f"{shown}: {reason}")
+                    else:
+                        self._trust_folders(target)  # a folder refused is reported once
+                        if reason := check_trust(target, self.owner_uid, "change what it holds"):
+                            self._problem(state.file, where, line, f"{shown}: {reason}")
 
     def _problem(self, file: str, key: str, line: int | None, message: str) -> None:
         self.problems.append(Problem(file=file, key=key, line=line, message=message))

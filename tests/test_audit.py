@@ -96,6 +96,33 @@ def test_apply_records_every_change_and_verify_catches_tampering(tmp_path: Path)
     assert code == 1 and "broken at line 1" in text
 
 
+@needs_root
+def test_apply_through_sudo_records_the_person_and_the_real_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run by root through sudo, apply acts for SUDO_USER, and its records say so as the
+    person while the account is the one that really ran it: root, not SUDO_USER again."""
+    monkeypatch.setenv("SUDO_USER", "someone")
+    ws = build_tree(
+        tmp_path / "ws",
+        {
+            "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+            "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{tmp_path}/out/a"\n'
+            'content = "a"\n',
+            "rules/roles.toml": '[roles.admin]\nmembers = ["someone"]\n'
+            'allow = [{ ops = ["*"], hosts = ["all"] }]\n',
+        },
+    )
+    code, text = run_tendr("apply", "-w", str(ws), "--yes")
+    assert code == 0, text
+    code, raw = run_tendr("audit-log", "show", "-w", str(ws), "--format", "json")
+    records = json.loads(raw)["records"]
+    assert [(r["outcome"], r["person"], r["account"]) for r in records] == [
+        ("started", "someone", "root"),
+        ("done", "someone", "root"),
+    ]
+
+
 def test_apply_refuses_to_start_when_changes_could_not_be_recorded(tmp_path: Path) -> None:
     """A damaged audit log stops apply before any host is touched: no unrecorded change."""
     out = tmp_path / "out"

@@ -18,6 +18,8 @@ from tendr.rules.actor import (
     acting_person,
     check_trust,
     group_holds_only,
+    holding_folders,
+    real_account,
     workspace_owner,
 )
 from tendr.rules.decide import decide, matching_rules, op_matches, roles_of
@@ -521,6 +523,17 @@ def test_uid_without_passwd_entry_is_its_number(monkeypatch: pytest.MonkeyPatch)
     assert acting_person(None) == str(UNKNOWN_UID)
 
 
+def test_real_account_is_the_effective_account_never_sudo_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The account the audit log records is the one running tendr, through sudo or not."""
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setenv("SUDO_USER", "alice")
+    assert real_account() == "root"
+    monkeypatch.setattr(os, "geteuid", lambda: UNKNOWN_UID)
+    assert real_account() == str(UNKNOWN_UID)
+
+
 def test_root_may_act_as_someone_else(monkeypatch: pytest.MonkeyPatch) -> None:
     """Root may pass --as, which wins over SUDO_USER."""
     monkeypatch.setattr(os, "geteuid", lambda: 0)
@@ -593,6 +606,36 @@ def test_group_writable_in_owners_private_group_is_trusted(tmp_path: Path) -> No
     path = rules_file(tmp_path, 0o664)
     os.chown(path, 0, 0)
     assert check_trust(path, 0) is None
+
+
+def test_a_sticky_folder_may_be_writable_by_anyone_only_where_allowed(tmp_path: Path) -> None:
+    """A sticky world-writable folder (as /tmp) passes with sticky_ok, for the folders
+    above a workspace; without it, and without the sticky bit, it is refused."""
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(0o1777)
+    assert check_trust(directory, os.geteuid(), sticky_ok=True) is None
+    assert check_trust(directory, os.geteuid()) is not None
+    directory.chmod(0o777)
+    reason = check_trust(directory, os.geteuid(), sticky_ok=True)
+    assert reason is not None and "(mode 0777); fix: chmod go-w" in reason
+
+
+@pytest.mark.parametrize(
+    ("path", "folders"),
+    [
+        ("/ws/files/sub/x", ["/ws/files", "/ws/files/sub"]),
+        ("/ws/tendr.toml", []),
+        ("/ws", ["/"]),  # the workspace itself: every folder above it
+        ("/elsewhere/keys/k", ["/", "/elsewhere", "/elsewhere/keys"]),
+    ],
+)
+def test_holding_folders_are_those_below_the_top_else_all_from_root(
+    path: str, folders: list[str]
+) -> None:
+    """The folders between the workspace and a file in it, or every folder up to / for
+    the workspace itself and for a file outside it; outermost first."""
+    assert holding_folders(Path(path), Path("/ws")) == [Path(f) for f in folders]
 
 
 def test_missing_file_is_refused(tmp_path: Path) -> None:

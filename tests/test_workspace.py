@@ -454,6 +454,91 @@ def test_writable_rules_folder_is_refused(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("mode", [0o777, 0o1777], ids=["0777", "1777"])
+def test_a_folder_above_the_workspace_others_can_write_is_refused_unless_sticky(
+    tmp_path: Path, mode: int
+) -> None:
+    """Whoever can write a folder above the workspace could put another workspace in its
+    place: refused, naming the folder and the fix. A sticky one (as /tmp) is fine, since
+    nobody else can rename or replace an entry they do not own in it."""
+    above = tmp_path / "open"
+    root = workspace(above, {})
+    above.chmod(mode)
+    result = validate(root)
+    if mode & 0o1000:
+        assert result.exit_code == 0, result.output
+        return
+    assert_user_error(result)
+    folder = above.resolve()
+    assert (
+        f"error: {folder}/: refused, anyone who can change it could replace any file in it: "
+        "the directory is writable by " in result.output
+    )
+    assert f"(mode 0777); fix: chmod go-w {folder}\n" in result.output
+    assert "1 problem in the workspace" in result.output
+
+
+@needs_root
+def test_a_folder_above_the_workspace_owned_by_another_account_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A folder above the workspace owned by neither root nor the workspace's owner is
+    refused, even unwritable by others: its owner could swap the workspace."""
+    above = tmp_path / "theirs"
+    root = workspace(above, {})
+    os.chown(above, 65534, 65534)
+    result = validate(root)
+    assert_user_error(result)
+    assert (
+        f"error: {above.resolve()}/: refused, anyone who can change it could replace any "
+        "file in it: the directory is owned by nobody (uid 65534), neither root nor the "
+        "workspace owner (root)" in result.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "folder", "mode"),
+    [
+        (
+            {
+                "files/sub/motd": "hello\n",
+                "files/sub/issue": "hi\n",
+                "states/m.toml": 'hosts = ["all"]\n[[file]]\npath = "/etc/motd"\n'
+                'source = "files/sub/motd"\n[[file]]\npath = "/etc/issue"\n'
+                'source = "files/sub/issue"\n',
+            },
+            "files/sub",
+            0o777,
+        ),
+        (
+            {
+                "tendr.toml": 'known_hosts = "keys/pinned/known_hosts"\n',
+                "keys/pinned/known_hosts": "",
+            },
+            "keys/pinned",
+            0o1777,
+        ),
+    ],
+    ids=["source", "known_hosts"],
+)
+def test_a_folder_between_the_workspace_and_a_file_others_can_write_is_refused(
+    tmp_path: Path, files: dict[str, str], folder: str, mode: int
+) -> None:
+    """A folder inside the workspace that holds a file tendr trusts (a `source`, the
+    known_hosts file) is held to the file's standard, sticky or not: whoever can write it
+    could swap the file. It is named once, however many files it holds."""
+    root = workspace(tmp_path, files)
+    (root / folder).chmod(mode)
+    result = validate(root)
+    assert_user_error(result)
+    assert (
+        f"error: {folder}/: refused, anyone who can change it could replace any file in it: "
+        "the directory is writable by " in result.output
+    )
+    assert f"(mode {mode:04o}); fix: chmod go-w {root.resolve() / folder}\n" in result.output
+    assert "1 problem in the workspace" in result.output
+
+
 def test_json_output_lists_problems(tmp_path: Path) -> None:
     """`--format json` gives scripts each problem's file, key, line and message."""
     result = validate(

@@ -1,8 +1,9 @@
 """Who is acting, and whether a rules file can be trusted: the I/O edge of rules.
 
 The acting person is the account running tendr, or SUDO_USER when run through
-sudo; only root may act as someone else. Rules files that others can write are
-refused, as sshd refuses a writable authorized_keys.
+sudo; only root may act as someone else. Rules files that others can write, or that
+lie in a folder others can write, are refused, as sshd refuses a writable
+authorized_keys.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ def _account_name(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
+
+
+def real_account() -> str:
+    """The name of the account tendr runs as (the effective user), never SUDO_USER: what
+    the audit log records beside the acting person."""
+    return _account_name(os.geteuid())
 
 
 def acting_person(as_person: str | None) -> str:
@@ -58,18 +65,25 @@ GRANT = "grant themselves anything"
 """What whoever can change a rules file could do: the stake of check_trust for rules."""
 
 
-def check_trust(path: Path, workspace_owner_uid: int, stake: str = GRANT) -> str | None:
+def check_trust(
+    path: Path, workspace_owner_uid: int, stake: str = GRANT, *, sticky_ok: bool = False
+) -> str | None:
     """Why tendr refuses the workspace file (or folder) at `path`, or None: it must be
     writable by its owner only, and owned by root or the workspace owner. `stake` says
-    what anyone else who could change it could do."""
+    what anyone else who could change it could do. With `sticky_ok` (the folders above a
+    workspace), a sticky folder such as /tmp may be writable by anyone: nobody but its
+    owner and root can rename or replace an entry of another owner in it."""
     try:
         info = path.stat()
     except OSError as error:
         return f"{path}: cannot check who may change it ({error.strerror})"
-    what = "directory" if stat.S_ISDIR(info.st_mode) else "file"
+    is_dir = stat.S_ISDIR(info.st_mode)
+    what = "directory" if is_dir else "file"
     problems = []
     mode = stat.S_IMODE(info.st_mode)
     writable = mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if sticky_ok and is_dir and mode & stat.S_ISVTX:
+        writable = 0
     if writable & stat.S_IWGRP and _group_holds_only(workspace_owner_uid, info):
         writable &= ~stat.S_IWGRP  # the owner's own group (umask 002), as Debian's sshd allows
     if writable:
@@ -89,6 +103,16 @@ def check_trust(path: Path, workspace_owner_uid: int, stake: str = GRANT) -> str
     if not problems:
         return None
     return f"refused, anyone who can change it could {stake}: " + "; ".join(problems)
+
+
+def holding_folders(path: Path, top: Path) -> list[Path]:
+    """The folders that hold `path`, outermost first: those between `top` and `path` (both
+    left out) when `path` lies below `top`, else every one from / down. Both paths are
+    taken as they are: resolve them first."""
+    if path != top and path.is_relative_to(top):
+        inner = reversed(path.relative_to(top).parents[:-1])  # a/b/c -> a, a/b
+        return [top / folder for folder in inner]
+    return list(reversed(path.parents))
 
 
 def _group_holds_only(uid: int, info: os.stat_result) -> bool:

@@ -28,6 +28,8 @@ READING_OPS = ("plan", "logs", "diagnose", "report")
 VERBS: dict[str, tuple[str, ...]] = {
     **{name: kind.verbs for name, kind in RESOURCE_KINDS.items()},
     "driver": ("install",),  # installing a driver package for a printer or a module
+    "state": ("edit",),  # pushing states/ and the files they name to the gateway
+    "rules": ("edit",),  # pushing rules/, hosts/, tendr.toml and the rest to the gateway
 }
 """The verbs of each KIND of changing operation (KIND.VERB): what the engines do."""
 

@@ -239,8 +239,10 @@ class Fleet:
 
     # -- fresh hosts for tests -----------------------------------------------
 
-    def reset(self, host: Host) -> None:
-        """Bring `host` back to the base image: stop, wipe its overlay, boot, wait for SSH."""
+    def reset(self, host: Host, binds: Sequence[Path] = ()) -> None:
+        """Bring `host` back to the base image: stop, wipe its overlay, boot, wait for SSH.
+        `binds`: folders of this machine it sees read-only at the same paths (until the
+        next reset)."""
         slot = self._slots[host.name]
         if self.base is None:
             raise FleetError("the fleet is not up")
@@ -248,9 +250,9 @@ class Fleet:
             d = self._dir(host.name)
             machine.stop(d, host.name, slot.proc)
             machine.prepare(d, host, self.base, self._client_pub())
-            slot.proc = machine.start(d, host)
+            slot.proc = machine.start(d, host, binds)
             machine.wait_ssh(d, host, slot.proc)
-            slot.clean = True
+            slot.clean = not binds
 
     def fresh(self, n: int = 1) -> list[Host]:
         """Hand out n hosts in the base image's state (reset if a test used them).

@@ -32,6 +32,7 @@ PACKAGES: tuple[str, ...] = (
     "restic",
     "cron",
     "kmod",
+    "git",
 )
 # Downloaded into the image's apt cache so tests can install them offline-fast.
 PREFETCH: tuple[str, ...] = ("hello", "tree")

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,8 +143,10 @@ def prepare(d: HostDir, host: Host, base: Path, client_pub: str) -> None:
         _write(ssh_dir / "authorized_keys", client_pub, 0o600, uid)
 
 
-def start(d: HostDir, host: Host) -> subprocess.Popen[bytes]:
-    """Boot the prepared host in the background; return the systemd-nspawn process."""
+def start(d: HostDir, host: Host, binds: Sequence[Path] = ()) -> subprocess.Popen[bytes]:
+    """Boot the prepared host in the background; return the systemd-nspawn process.
+    Each of `binds` is a folder of this machine the host sees read-only, at the same path
+    (how a controller host runs this checkout of tendr with this machine's Python)."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -171,6 +174,7 @@ def start(d: HostDir, host: Host) -> subprocess.Popen[bytes]:
         "--timezone=off",
         "--link-journal=no",
         "--console=read-only",
+        *(f"--bind-ro={folder}" for folder in binds),
         "--boot",
     ]
     with d.console.open("wb") as log:

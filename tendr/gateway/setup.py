@@ -1,0 +1,543 @@
+"""Making a controller a gateway, and letting people in: root's side of the gateway.
+
+`setup` creates the gateway account, locks its home (the client key) and the workspace
+(a git repository, the audit log inside) to it alone, installs the push hooks and
+writes /etc/tendr/gateway.toml; run again, it changes only what drifted. `allow` gives
+a person's public key a `restrict,command=...` line in the account's authorized_keys:
+the key then opens `tendr gateway serve --person NAME` and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import pwd
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from tendr.errors import UserError
+from tendr.gateway import session
+from tendr.gateway.session import check_person
+from tendr.init import create_workspace
+from tendr.settings import Settings
+
+HOOKS = ("pre-receive", "post-receive")
+KEY_TYPES = frozenset(
+    {
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    }
+)
+TAG = "tendr-gateway:"  # the comment that marks the lines `allow` wrote, with the person
+_SAFE_PATH = re.compile(r"[A-Za-z0-9/._+-]+")  # what may stand unquoted in a forced command
+
+
+class GatewayError(UserError):
+    """The gateway cannot be set up, or a person let in, as asked; the message says why."""
+
+
+def program() -> str:
+    """How sshd and git start this tendr: this Python, isolated (-I: no current folder
+    or user site on sys.path, no PYTHON* variables), so nobody's files get imported."""
+    if not _SAFE_PATH.fullmatch(sys.executable):
+        raise GatewayError(
+            f"Python's path {sys.executable!r} cannot stand in a forced command; "
+            "install tendr for a Python whose path has no spaces or quotes"
+        )
+    return f"{sys.executable} -I -m tendr"
+
+
+def _need_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise GatewayError(f"{what} needs root (it changes accounts and their files)")
+
+
+# -- setup ---------------------------------------------------------------------------
+
+
+def setup(account: str, workspace: Path, admin: str | None) -> list[str]:
+    """Make this machine a gateway; return what was done, a line each."""
+    _need_root("tendr gateway setup")
+    if shutil.which("git") is None:
+        raise GatewayError(
+            "git is not installed: the workspace is a git repository (apt install git)"
+        )
+    if not workspace.is_absolute():
+        raise GatewayError(f"--workspace must be an absolute path, not {str(workspace)!r}")
+    done: list[str] = []
+    entry = _account(account, done)
+    home = Path(entry.pw_dir)
+    _own_folder(home, entry, done)
+    _check_above(workspace, entry)
+    if workspace.exists():
+        _adopt(workspace, entry, done)
+    else:
+        _create(workspace, entry, admin, done)
+    log = _audit_folder(workspace, entry, done)
+    _repository(workspace, log, entry, done)
+    key = _client_key(home, entry, done)
+    _check_authorized_keys(home / ".ssh" / "authorized_keys", entry)
+    _write_config(account, workspace, done)
+    done.append(
+        f"the gateway's key for client machines (authorize it for their service account): {key}"
+    )
+    return done
+
+
+def _account(name: str, done: list[str]) -> pwd.struct_passwd:
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        home = f"/var/lib/{name}"
+        _run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--create-home",
+                "--home-dir",
+                home,
+                "--shell",
+                "/bin/sh",
+                name,
+            ]
+        )
+        # '*' rather than useradd's '!': no password opens it, yet sshd (without PAM)
+        # does not take it for a locked account and still accepts its keys.
+        _run(["usermod", "--password", "*", name])
+        done.append(f"created the account {name} (home {home})")
+        return pwd.getpwnam(name)
+    if entry.pw_uid == 0:
+        raise GatewayError(f"{name} is root: the gateway needs an account of its own")
+    if Path(entry.pw_shell).name in ("nologin", "false") or not Path(entry.pw_shell).is_file():
+        raise GatewayError(
+            f"{name}'s shell is {entry.pw_shell}: sshd runs the forced command through it; "
+            f"fix: usermod --shell /bin/sh {name}"
+        )
+    if entry.pw_dir in ("", "/") or entry.pw_dir.startswith("/nonexistent"):
+        raise GatewayError(f"{name} has no home of its own ({entry.pw_dir!r}) for its keys")
+    return entry
+
+
+def _own_folder(folder: Path, entry: pwd.struct_passwd, done: list[str]) -> None:
+    """`folder` exists, is the account's, mode 0700."""
+    if folder.is_symlink():
+        raise GatewayError(f"{folder} is a symbolic link; it must be a folder")
+    if not folder.exists():
+        folder.mkdir(mode=0o700)
+        done.append(f"created {folder}")
+    info = folder.lstat()
+    if (info.st_uid, info.st_gid) != (entry.pw_uid, entry.pw_gid):
+        os.lchown(folder, entry.pw_uid, entry.pw_gid)
+        done.append(f"{folder}: owner set to {entry.pw_name}")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        folder.chmod(0o700)
+        done.append(f"{folder}: mode set to 0700")
+
+
+def _check_above(workspace: Path, entry: pwd.struct_passwd) -> None:
+    """Every folder above the workspace must be root's (or the account's) and writable
+    by nobody else: whoever could rename one could put another workspace in its place.
+    No symbolic links on the way, and no sticky exception: the gateway's path is fixed."""
+    for folder in reversed(workspace.parents):
+        try:
+            info = folder.lstat()
+        except FileNotFoundError:
+            raise GatewayError(f"{folder} does not exist; create it (root's, mode 0755)") from None
+        if stat.S_ISLNK(info.st_mode):
+            raise GatewayError(f"{folder} is a symbolic link; name the real folder")
+        if info.st_uid not in (0, entry.pw_uid) or info.st_mode & 0o022:
+            raise GatewayError(
+                f"{folder} can be changed by others (owner uid {info.st_uid}, mode "
+                f"{stat.S_IMODE(info.st_mode):04o}): whoever can could swap the workspace; "
+                "put the workspace under a folder only root can change, such as /srv or /var/lib"
+            )
+
+
+def _create(workspace: Path, entry: pwd.struct_passwd, admin: str | None, done: list[str]) -> None:
+    admin = admin or os.environ.get("SUDO_USER")
+    if not admin:
+        raise GatewayError(
+            f"{workspace} does not exist: name its first administrator with --admin NAME "
+            "(the name their key will carry), or give a workspace to take over"
+        )
+    create_workspace(workspace, check_person(admin))
+    done.append(f"created the workspace {workspace}; {admin} is its administrator")
+    _adopt(workspace, entry, [])
+
+
+def _adopt(workspace: Path, entry: pwd.struct_passwd, done: list[str]) -> None:
+    """Give the workspace to the account alone. Only root's or the account's folder is
+    taken over: another account's could keep a way in (an open file, a hard link)."""
+    info = workspace.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise GatewayError(f"{workspace} is not a folder")
+    if info.st_uid not in (0, entry.pw_uid):
+        raise GatewayError(
+            f"{workspace} belongs to uid {info.st_uid}: the gateway takes over only root's "
+            f"folder or {entry.pw_name}'s; copy it (git clone as root) to a new place"
+        )
+    changed = 0
+    for path in [workspace, *_tree(workspace)]:
+        changed += _lock(path, entry)
+    if changed:
+        done.append(f"{workspace}: {changed} file(s) and folder(s) made {entry.pw_name}'s alone")
+
+
+def _tree(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        found.extend(Path(folder, name) for name in (*dirs, *files))
+    return found
+
+
+def _lock(path: Path, entry: pwd.struct_passwd) -> int:
+    """Make one entry of the workspace the account's, readable by it alone; 1 if changed.
+    A hard link is copied apart first: chown would hand the account every other name
+    of the file (say /etc/shadow linked in by someone preparing the folder)."""
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        raise GatewayError(
+            f"{path} is a symbolic link: the gateway's workspace holds no links "
+            "(a link could make a state read a file outside it)"
+        )
+    if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+        raise GatewayError(f"{path} is neither a file nor a folder")
+    changed = 0
+    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+        copy = path.with_name(f".{path.name}.tendr-copy")
+        shutil.copy2(path, copy, follow_symlinks=False)
+        copy.replace(path)
+        info, changed = path.lstat(), 1
+    if (info.st_uid, info.st_gid) != (entry.pw_uid, entry.pw_gid):
+        os.lchown(path, entry.pw_uid, entry.pw_gid)
+        changed = 1
+    mode = stat.S_IMODE(info.st_mode)
+    wanted = 0o700 if stat.S_ISDIR(info.st_mode) else mode & 0o700
+    if mode != wanted:
+        path.chmod(wanted)
+        changed = 1
+    return changed
+
+
+def _audit_folder(workspace: Path, entry: pwd.struct_passwd, done: list[str]) -> str:
+    """The audit log stays inside the workspace, where only the account can reach it."""
+    settings = Settings()
+    path = workspace / "tendr.toml"
+    if path.exists():
+        try:
+            settings = Settings.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError) as exc:
+            raise GatewayError(
+                f"{path} is not valid; run tendr validate -w {workspace}: {exc}"
+            ) from None
+    log = Path(os.path.normpath(workspace / settings.audit_log))
+    if not log.is_relative_to(workspace) or log == workspace:
+        raise GatewayError(
+            f"the audit log {log} is outside the workspace: at the gateway it stays inside, "
+            "where only the gateway account can reach it (audit_log in tendr.toml)"
+        )
+    for folder in reversed(log.parents):
+        if folder.is_relative_to(workspace) and folder != workspace:
+            _own_folder(folder, entry, done)
+    return str(log.relative_to(workspace))
+
+
+def _as(entry: pwd.struct_passwd, argv: Sequence[str], cwd: Path) -> str:
+    """Run a command as the gateway account (git refuses a repository another account
+    owns, and files it makes must be the account's)."""
+    done = subprocess.run(
+        list(argv),
+        cwd=cwd,
+        user=entry.pw_uid,
+        group=entry.pw_gid,
+        extra_groups=[],
+        env={"HOME": entry.pw_dir, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise GatewayError(f"{' '.join(argv)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def _run(argv: Sequence[str]) -> None:
+    done = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise GatewayError(f"{' '.join(argv)} failed: {done.stderr.strip()}")
+
+
+def _repository(workspace: Path, log: str, entry: pwd.struct_passwd, done: list[str]) -> None:
+    """The workspace as a git repository that takes pushes to its checked-out branch
+    (the files follow), never deletions or rewritten history, through tendr's hooks."""
+    git_dir = workspace / ".git"
+    identity = [
+        "-c",
+        "user.name=tendr gateway",
+        "-c",
+        f"user.email={entry.pw_name}@{socket.gethostname()}",
+    ]
+    if not git_dir.exists():
+        _as(entry, ["git", "init", "--quiet", "--initial-branch=main"], workspace)
+        _ignores(workspace, log, entry)
+        _as(entry, ["git", "add", "--all"], workspace)
+        _as(
+            entry,
+            [
+                "git",
+                *identity,
+                "commit",
+                "--quiet",
+                "--allow-empty",
+                "-m",
+                "The workspace as the gateway took it over",
+            ],
+            workspace,
+        )
+        done.append(f"{workspace}: made a git repository (branch main)")
+    if not _as(entry, ["git", "symbolic-ref", "-q", "HEAD"], workspace).strip():
+        raise GatewayError(f"{workspace}: check out a branch (git switch main); HEAD is detached")
+    dirty = _as(entry, ["git", "status", "--porcelain", "--untracked-files=no"], workspace)
+    if dirty.strip():
+        raise GatewayError(
+            f"{workspace} has changes not committed; commit or drop them first "
+            "(pushes update the files, so they must match the branch):\n" + dirty.rstrip()
+        )
+    _ignores(workspace, log, entry)
+    config = {
+        "receive.denyCurrentBranch": "updateInstead",
+        "receive.denyDeletes": "true",
+        "receive.denyNonFastForwards": "true",
+        "core.hooksPath": str(git_dir / "hooks"),
+        "user.name": "tendr gateway",
+        "user.email": f"{entry.pw_name}@{socket.gethostname()}",
+    }
+    for key, value in config.items():
+        _as(entry, ["git", "config", key, value], workspace)
+    hooks = git_dir / "hooks"
+    _own_folder(hooks, entry, [])
+    for hook in HOOKS:
+        text = f"#!/bin/sh\n# tendr's gateway\nexec {program()} gateway hook {hook}\n"
+        target = hooks / hook
+        if not target.exists() or target.read_text(encoding="utf-8", errors="replace") != text:
+            target.write_text(text, encoding="utf-8")
+            os.chown(target, entry.pw_uid, entry.pw_gid)
+            target.chmod(0o700)
+            done.append(f"installed the {hook} hook")
+
+
+def _ignores(workspace: Path, log: str, entry: pwd.struct_passwd) -> None:
+    """The audit log is never committed: git would hand it to whoever clones."""
+    try:
+        _as(entry, ["git", "check-ignore", "--quiet", "--no-index", log], workspace)
+    except GatewayError:
+        raise GatewayError(
+            f"{workspace}: .gitignore must ignore the audit log {log} (add "
+            f"{Path(log).parts[0]}/ to it and commit), or every clone would carry it"
+        ) from None
+
+
+def _client_key(home: Path, entry: pwd.struct_passwd, done: list[str]) -> str:
+    """The gateway's own key for client machines, made once; its public half."""
+    ssh = home / ".ssh"
+    _own_folder(ssh, entry, done)
+    key = ssh / "id_ed25519"
+    if not key.exists():
+        _as(
+            entry,
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                f"{entry.pw_name}@{socket.gethostname()}",
+                "-f",
+                str(key),
+            ],
+            home,
+        )
+        done.append(f"made the gateway's key for client machines, {key}")
+    return Path(f"{key}.pub").read_text(encoding="utf-8").strip()
+
+
+def _check_authorized_keys(path: Path, entry: pwd.struct_passwd) -> None:
+    """Only lines `allow` wrote: any other key would open a shell as the gateway."""
+    if not path.exists():
+        path.touch(mode=0o600)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+        return
+    others = [
+        n
+        for n, line in enumerate(_lines(path), 1)
+        if line.strip() and not line.startswith("#") and parse_line(line) is None
+    ]
+    if others:
+        raise GatewayError(
+            f"{path} has keys tendr did not write (line {', '.join(map(str, others))}): each "
+            "opens a shell as the gateway account, around every rule; remove them, then "
+            "let their people in with tendr gateway allow"
+        )
+
+
+def _write_config(account: str, workspace: Path, done: list[str]) -> None:
+    text = f'# Written by tendr gateway setup.\naccount = "{account}"\nworkspace = "{workspace}"\n'
+    config = session.CONFIG
+    if config.exists() and config.read_text(encoding="utf-8") == text:
+        return
+    config.parent.mkdir(mode=0o755, exist_ok=True)
+    _write_atomic(config, text, 0o644, 0, 0)
+    done.append(f"wrote {config}")
+
+
+def _write_atomic(path: Path, text: str, mode: int, uid: int, gid: int) -> None:
+    """Replace `path` whole: a new file beside it, then a rename."""
+    temporary = path.with_name(f".{path.name}.tendr-new")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        os.fchown(handle.fileno(), uid, gid)
+        os.fchmod(handle.fileno(), mode)
+    temporary.replace(path)
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+# -- people's keys ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    type: str
+    blob: str  # base64, as in the .pub file
+
+    @property
+    def fingerprint(self) -> str:
+        """As ssh-keygen -l shows it: SHA256:<base64 of the hash, unpadded>."""
+        digest = hashlib.sha256(base64.b64decode(self.blob)).digest()
+        return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def parse_public_key(text: str, source: str) -> PublicKey:
+    """The one public key in `text` (an id_*.pub file), or a GatewayError saying why not."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if any("PRIVATE KEY" in line for line in lines):
+        raise GatewayError(f"{source} is a private key; give its public half (the .pub file)")
+    if len(lines) != 1:
+        raise GatewayError(f"{source} must hold one public key line, not {len(lines)}")
+    words = lines[0].split()
+    if len(words) < 2 or words[0] not in KEY_TYPES:
+        raise GatewayError(
+            f"{source} is not a public key ('TYPE BASE64 [comment]' with TYPE one of "
+            f"{', '.join(sorted(KEY_TYPES))}; options before the key are not taken)"
+        )
+    kind, blob = words[0], words[1]
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except ValueError:
+        raise GatewayError(f"{source}: the key is not valid base64") from None
+    # The blob starts with its own type, length-prefixed: a pasted key cut short fails here.
+    if raw[4 : 4 + len(kind)] != kind.encode() or int.from_bytes(raw[:4], "big") != len(kind):
+        raise GatewayError(f"{source}: the key's data does not match its type {kind}")
+    return PublicKey(kind, blob)
+
+
+def gateway_line(person: str, key: PublicKey) -> str:
+    """The authorized_keys line that lets `person` in through `key`, to tendr alone."""
+    command = f"{program()} gateway serve --person {person}"
+    return f'restrict,command="{command}" {key.type} {key.blob} {TAG}{person}'
+
+
+_LINE = re.compile(
+    r'restrict,command="[^"]* gateway serve --person (?P<person>[a-z_][a-z0-9_-]{0,31})" '
+    r"(?P<type>\S+) (?P<blob>\S+) " + re.escape(TAG) + r"(?P=person)"
+)
+
+
+def parse_line(line: str) -> tuple[str, PublicKey] | None:
+    """(person, key) of a line `allow` wrote, else None."""
+    found = _LINE.fullmatch(line.strip())
+    if found is None:
+        return None
+    return found["person"], PublicKey(found["type"], found["blob"])
+
+
+def _authorized_keys() -> tuple[Path, pwd.struct_passwd]:
+    config = session.read_config()
+    if config is None:
+        raise GatewayError(
+            f"this machine is no gateway yet ({session.CONFIG} is missing): run tendr gateway setup"
+        )
+    entry = pwd.getpwnam(config.account)
+    return Path(entry.pw_dir) / ".ssh" / "authorized_keys", entry
+
+
+def allow(person: str, key_file: Path) -> str:
+    """Let `person` in with the public key in `key_file`; say what was done."""
+    _need_root("tendr gateway allow")
+    check_person(person)
+    try:
+        key = parse_public_key(key_file.read_text(encoding="utf-8"), str(key_file))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GatewayError(
+            f"{key_file} cannot be read: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    path, entry = _authorized_keys()
+    lines = _lines(path)
+    for line in lines:
+        found = parse_line(line)
+        if found and found[1].blob == key.blob:
+            if found[0] == person:
+                return f"{person} is already let in with this key ({key.fingerprint})"
+            raise GatewayError(f"this key already lets {found[0]} in: one key, one person")
+    _write_atomic(
+        path,
+        "\n".join([*lines, gateway_line(person, key)]) + "\n",
+        0o600,
+        entry.pw_uid,
+        entry.pw_gid,
+    )
+    where = f"{entry.pw_name}@{socket.gethostname()}"
+    return f"let {person} in with {key.type} {key.fingerprint}: ssh {where} plan"
+
+
+def revoke(person: str) -> str:
+    """Remove every key of `person`; say how many."""
+    _need_root("tendr gateway revoke")
+    check_person(person)
+    path, entry = _authorized_keys()
+    lines = _lines(path)
+    kept = [line for line in lines if (parse_line(line) or ("",))[0] != person]
+    if len(kept) == len(lines):
+        raise GatewayError(f"{person} has no key at this gateway")
+    _write_atomic(path, "".join(f"{line}\n" for line in kept), 0o600, entry.pw_uid, entry.pw_gid)
+    return f"removed {len(lines) - len(kept)} key(s) of {person}"
+
+
+def people() -> list[tuple[str, PublicKey]]:
+    """Each person let in, with their key."""
+    _need_root("tendr gateway people")
+    path, _ = _authorized_keys()
+    return [found for line in _lines(path) if (found := parse_line(line)) is not None]

@@ -1,0 +1,334 @@
+"""The gateway on the test fleet: a controller host set up with `tendr gateway setup`
+and two client hosts; a helpdesk person (dave) and an administrator (carol) reach it
+over SSH with their own keys, and erin through sudo on the controller.
+
+The controller runs this checkout of tendr with this machine's Python, both seen
+read-only at the same paths. The clients are checked byte for byte after each refusal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import tendr
+from tests.fleet.fleet import Fleet
+from tests.fleet.host import Host
+
+pytestmark = pytest.mark.fleet
+
+TENDR = f"{sys.executable} -I -m tendr"
+REPO = Path(tendr.__file__).resolve().parents[1]
+WORKSPACE = "/srv/tendr"
+
+RULES = """\
+[roles.admin]
+members = ["carol"]
+allow = [{ ops = ["*"], hosts = ["all"] }]
+
+[roles.helpdesk]
+members = ["dave", "erin"]
+allow = [
+  { ops = ["plan"], hosts = ["all"] },
+  { ops = ["file.write", "state.edit"], hosts = ["client:acme"] },
+]
+"""
+
+ACME_STATE = """\
+hosts = ["client:acme"]
+
+[[file]]
+path = "/etc/motd"
+content = "Managed by Example IT (acme).\\n"
+"""
+
+BETA_STATE = """\
+hosts = ["client:beta"]
+
+[[file]]
+path = "/etc/issue.net"
+content = "Beta GmbH: authorised use only.\\n"
+"""
+
+# Everything a change could touch, with sizes, times and modes: any write shows.
+SNAPSHOT = (
+    "find /etc /usr /var/lib/dpkg /srv -xdev -printf '%p %s %T@ %m\\n' 2>/dev/null "
+    "| sort | sha256sum; cat /etc/motd /etc/issue.net | sha256sum"
+)
+
+
+def hosts_file(client: str, host: Host) -> str:
+    return (
+        '[defaults]\nconnector = "ssh"\nuser = "root"\nssh_key = "~/.ssh/id_ed25519"\n\n'
+        f'[hosts.{host.name}]\naddress = "{host.address}"\nport = {host.port}\n'
+    )
+
+
+def put(host: Host, path: str, text: str, mode: str = "0644") -> None:
+    """Write a file on `host` as root."""
+    host.run(["install", "-D", "-m", mode, "/dev/stdin", path], stdin=text, check=True)
+
+
+@dataclass
+class Gateway:
+    controller: Host
+    acme: Host
+    beta: Host
+    keys: Path  # the technicians' private keys, one per person
+
+    def ssh_argv(self, person: str) -> list[str]:
+        """ssh to the gateway account with `person`'s key, host key pinned."""
+        argv = self.controller.ssh_argv(user="tendr")
+        argv[argv.index("-i") + 1] = str(self.keys / person)
+        return [*argv[:1], "-T", *argv[1:]]
+
+    def ssh(self, person: str, command: str | None) -> subprocess.CompletedProcess[str]:
+        """`ssh tendr@controller COMMAND` as `person` (the command is one string, as ssh
+        sends it)."""
+        argv = self.ssh_argv(person) + ([command] if command is not None else [])
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+        )
+
+    def git(self, person: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "GIT_SSH_COMMAND": shlex.join(self.ssh_argv(person)[:-3]),  # no -l USER HOST
+            "GIT_AUTHOR_NAME": person,
+            "GIT_AUTHOR_EMAIL": f"{person}@example.net",
+            "GIT_COMMITTER_NAME": person,
+            "GIT_COMMITTER_EMAIL": f"{person}@example.net",
+        }
+        return subprocess.run(
+            ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    def on_controller(self, command: str) -> subprocess.CompletedProcess[str]:
+        return self.controller.run(command)
+
+    def clients(self) -> tuple[str, str]:
+        """Fingerprints of both clients' files (every write changes them)."""
+        return (
+            self.acme.run(SNAPSHOT, check=True).stdout,
+            self.beta.run(SNAPSHOT, check=True).stdout,
+        )
+
+    def audit(self) -> list[dict[str, object]]:
+        done = self.ssh("carol", "audit-log show --last 200 --format json")
+        assert done.returncode == 0, done.stderr
+        records: list[dict[str, object]] = json.loads(done.stdout)["records"]
+        return records
+
+
+@pytest.fixture
+def gateway(
+    fleet: Fleet, fresh_hosts: Callable[[int], list[Host]], tmp_path: Path
+) -> Iterator[Gateway]:
+    controller, acme, beta = fresh_hosts(3)
+    fleet.reset(controller, binds=[Path(sys.prefix), REPO])
+    # tendr is installed for every account: its Python lives under /root on this machine.
+    controller.run("chmod 0711 /root", check=True)
+    files = {
+        "hosts/acme.toml": hosts_file("acme", acme),
+        "hosts/beta.toml": hosts_file("beta", beta),
+        "known_hosts": f"{acme.known_hosts_entry}\n{beta.known_hosts_entry}\n",
+        "rules/roles.toml": RULES,
+        "states/acme.toml": ACME_STATE,
+        "states/beta.toml": BETA_STATE,
+        ".gitignore": ".tendr/\nsecrets/\n",
+    }
+    for relative, text in files.items():
+        put(controller, f"{WORKSPACE}/{relative}", text)
+    done = controller.run(f"{TENDR} gateway setup --account tendr --workspace {WORKSPACE}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the gateway is ready" in done.stdout
+    gateway_key = controller.run("cat /var/lib/tendr/.ssh/id_ed25519.pub", check=True).stdout
+    for client in (acme, beta):
+        client.run("cat >> /root/.ssh/authorized_keys", stdin=gateway_key, check=True)
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    for person in ("carol", "dave"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / person)],
+            check=True,
+        )
+        put(controller, f"/root/{person}.pub", (keys / f"{person}.pub").read_text())
+        allowed = controller.run(f"{TENDR} gateway allow {person} --key /root/{person}.pub")
+        assert allowed.returncode == 0, allowed.stderr
+    yield Gateway(controller, acme, beta, keys)
+
+
+def test_setup_locks_the_gateway_down_and_is_idempotent(gateway: Gateway) -> None:
+    listing = gateway.on_controller(
+        "stat -c '%U %a %n' /var/lib/tendr /var/lib/tendr/.ssh "
+        "/var/lib/tendr/.ssh/id_ed25519 /var/lib/tendr/.ssh/authorized_keys "
+        f"{WORKSPACE} {WORKSPACE}/.tendr {WORKSPACE}/rules/roles.toml /etc/tendr/gateway.toml"
+    ).stdout.splitlines()
+    assert listing == [
+        "tendr 700 /var/lib/tendr",
+        "tendr 700 /var/lib/tendr/.ssh",
+        "tendr 600 /var/lib/tendr/.ssh/id_ed25519",
+        "tendr 600 /var/lib/tendr/.ssh/authorized_keys",
+        f"tendr 700 {WORKSPACE}",
+        f"tendr 700 {WORKSPACE}/.tendr",
+        f"tendr 600 {WORKSPACE}/rules/roles.toml",
+        "root 644 /etc/tendr/gateway.toml",
+    ]
+    again = gateway.on_controller(f"{TENDR} gateway setup --account tendr --workspace {WORKSPACE}")
+    assert again.returncode == 0, again.stderr
+    assert "created" not in again.stdout and "installed" not in again.stdout
+    people = gateway.on_controller(f"{TENDR} gateway people").stdout
+    assert [line.split()[0] for line in people.splitlines()] == ["carol", "dave"]
+    # A workspace under a folder others can change cannot be made safe: refused.
+    gateway.on_controller("mkdir -m 1777 /srv/shared")
+    unsafe = gateway.on_controller(
+        f"{TENDR} gateway setup --account tendr --workspace /srv/shared/ws --admin carol"
+    )
+    assert unsafe.returncode == 1
+    assert "/srv/shared can be changed by others" in unsafe.stderr
+
+
+def test_helpdesk_plans_and_applies_what_the_rules_allow(gateway: Gateway) -> None:
+    before = gateway.clients()
+    plan = gateway.ssh("dave", "plan")
+    assert plan.returncode == 2, plan.stderr
+    assert "/etc/motd" in plan.stdout and "/etc/issue.net" in plan.stdout
+
+    refused = gateway.ssh("dave", "apply --yes")
+    assert refused.returncode == 1
+    assert "file.write /etc/issue.net" in refused.stderr
+    assert gateway.clients() == before
+
+    applied = gateway.ssh("dave", "apply --yes -l client:acme")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    motd = gateway.acme.run("cat /etc/motd", check=True).stdout
+    assert motd == "Managed by Example IT (acme).\n"
+    assert gateway.clients()[1] == before[1]  # beta untouched
+
+    records = gateway.audit()
+    done = [r for r in records if r["outcome"] == "done" and r["op"] == "file.write"]
+    assert [(r["person"], r["account"], r["host"]) for r in done] == [
+        ("dave", "tendr", gateway.acme.name)
+    ]
+    asked = [(r["person"], r["resource"]) for r in records if r["outcome"] == "asked"]
+    assert ("dave", "plan") in asked
+    assert ("dave", "apply --yes -l client:acme") in asked
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (None, "not a shell"),
+        ("-w /tmp plan", "No such option: -w"),
+        ("plan -w /tmp", "--workspace/-w is refused"),
+        ("plan --workspace=/srv", "--workspace/-w is refused"),
+        ("plan --as carol", "--as is refused"),
+        ("cat /var/lib/tendr/.ssh/id_ed25519", "No such command"),
+        ("plan; cat /var/lib/tendr/.ssh/id_ed25519", "No such command"),
+        ("gateway allow dave --key /var/lib/tendr/.ssh/id_ed25519.pub", "does not serve 'gateway'"),
+        ("init /tmp/mine", "does not serve 'init'"),
+        ("schema --output /var/lib/tendr/.ssh", "--output is refused"),
+        ("git-upload-pack '/var/lib/tendr/.ssh'", "serves one repository"),
+    ],
+)
+def test_helpdesk_cannot_step_around_the_gateway(
+    gateway: Gateway, command: str | None, expected: str
+) -> None:
+    before = gateway.clients()
+    done = gateway.ssh("dave", command)
+    assert done.returncode != 0
+    assert expected in done.stderr
+    assert "PRIVATE KEY" not in done.stdout + done.stderr
+    assert gateway.clients() == before
+
+
+def test_pushes_are_validated_and_allowed_by_the_rules_in_force(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    before = gateway.clients()
+    clone = tmp_path / "clone"
+    cloned = gateway.git("dave", "clone", "tendr@127.0.0.1:workspace", str(clone), cwd=tmp_path)
+    assert cloned.returncode == 0, cloned.stderr
+    head = gateway.on_controller(f"git -C {WORKSPACE} rev-parse HEAD").stdout
+
+    def push(person: str, path: str, text: str) -> subprocess.CompletedProcess[str]:
+        gateway.git(person, "fetch", "--quiet", cwd=clone)
+        gateway.git(person, "reset", "--quiet", "--hard", "origin/main", cwd=clone)
+        (clone / path).write_text(text)
+        gateway.git(person, "commit", "--quiet", "-am", f"{person} edits {path}", cwd=clone)
+        return gateway.git(person, "push", "--quiet", "origin", "HEAD:main", cwd=clone)
+
+    grab = RULES.replace('{ ops = ["plan"], hosts = ["all"] }', '{ ops = ["*"], hosts = ["all"] }')
+    refused = push("dave", "rules/roles.toml", grab)
+    assert refused.returncode != 0
+    assert "rules/roles.toml: no rule allows rules.edit on every host for dave" in refused.stderr
+
+    broken = push("dave", "states/acme.toml", ACME_STATE + "colour = 'blue'\n")
+    assert broken.returncode != 0
+    assert "does not validate" in broken.stderr and "states/acme.toml" in broken.stderr
+
+    elsewhere = push("dave", "states/beta.toml", BETA_STATE.replace("Beta", "Beta AG"))
+    assert elsewhere.returncode != 0
+    assert "no rule allows state.edit on " + gateway.beta.name in elsewhere.stderr
+
+    assert gateway.on_controller(f"git -C {WORKSPACE} rev-parse HEAD").stdout == head
+    assert gateway.clients() == before
+
+    new_motd = ACME_STATE.replace("(acme)", "(acme, ask for Dave)")
+    accepted = push("dave", "states/acme.toml", new_motd)
+    assert accepted.returncode == 0, accepted.stderr
+    live = gateway.on_controller(f"cat {WORKSPACE}/states/acme.toml").stdout
+    assert live == new_motd  # the files follow the branch
+
+    admin = push("carol", "rules/roles.toml", RULES.replace('"dave", "erin"', '"dave"'))
+    assert admin.returncode == 0, admin.stderr
+
+    pushes = [
+        (r["person"], r["op"], r["outcome"], r["after"]["files"])  # type: ignore[index]
+        for r in gateway.audit()
+        if r["command"] == "push"
+    ]
+    assert pushes == [
+        ("dave", "rules.edit", "refused", ["rules/roles.toml"]),
+        ("dave", "state.edit", "refused", ["states/acme.toml"]),
+        ("dave", "state.edit", "refused", ["states/beta.toml"]),
+        ("dave", "state.edit", "done", ["states/acme.toml"]),
+        ("carol", "rules.edit", "done", ["rules/roles.toml"]),
+    ]
+    assert gateway.clients() == before  # a push changes the desired state, not a host
+
+
+def test_through_sudo_the_person_is_sudo_user_with_the_same_limits(gateway: Gateway) -> None:
+    gateway.on_controller(
+        "useradd --create-home erin && echo 'erin ALL=(tendr) NOPASSWD: ALL' "
+        "> /etc/sudoers.d/erin && chmod 0440 /etc/sudoers.d/erin"
+    )
+    as_erin = f"runuser -u erin -- sudo -n -u tendr {TENDR}"
+    before = gateway.clients()
+    plan = gateway.on_controller(f"{as_erin} plan -l client:acme")
+    assert plan.returncode == 2, plan.stderr
+    for attempt, expected in [
+        (f"{as_erin} plan -w /tmp", "--workspace/-w is refused"),
+        (
+            f"runuser -u erin -- sudo -n -u tendr TENDR_WORKSPACE=/tmp {TENDR} plan",
+            "TENDR_WORKSPACE is refused",
+        ),
+        (f"{as_erin} gateway serve --person carol", "does not serve 'gateway'"),
+        (f"{as_erin} apply --yes -l client:beta", "file.write /etc/issue.net"),
+    ]:
+        done = gateway.on_controller(attempt)
+        assert done.returncode != 0, attempt
+        assert expected in done.stderr, (attempt, done.stderr)
+    key = gateway.on_controller("runuser -u erin -- cat /var/lib/tendr/.ssh/id_ed25519")
+    assert key.returncode != 0 and "Permission denied" in key.stderr
+    assert gateway.clients() == before
+    asked = [(r["person"], r["reason"]) for r in gateway.audit() if r["outcome"] == "asked"]
+    assert ("erin", "through sudo") in asked
