@@ -1,0 +1,305 @@
+"""The gateway's pure parts, without a controller: what a person may ask it over SSH,
+which operation a pushed file needs, keys in authorized_keys, and the refusals of the
+CLI when a process runs as the gateway account (the fleet tests run the real thing)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tendr.errors import UserError
+from tendr.gateway import session
+from tendr.gateway.push import EVERYWHERE, RULES_EDIT, STATE_EDIT, refusals, required, strongest
+from tendr.gateway.session import GitCommand, Session, TendrCommand, parse_remote
+from tendr.gateway.setup import GatewayError, gateway_line, parse_line, parse_public_key
+from tendr.workspace import Workspace, load
+from tests.helpers import build_tree, needs_root, run_tendr
+
+# -- what a person may send over SSH --------------------------------------------------
+
+
+def test_a_command_is_split_into_words_never_run_by_a_shell() -> None:
+    assert parse_remote("plan -l 'client:acme'", "tendr") == TendrCommand(
+        ["plan", "-l", "client:acme"]
+    )
+    # Shell syntax stays literal: `plan;` is a word, which no command is called.
+    assert parse_remote("plan; cat key", "tendr") == TendrCommand(["plan;", "cat", "key"])
+    assert parse_remote("$(id) `id` >x", "tendr") == TendrCommand(["$(id)", "`id`", ">x"])
+
+
+@pytest.mark.parametrize("original", [None, "", "   "])
+def test_no_command_is_no_shell(original: str | None) -> None:
+    with pytest.raises(UserError, match="not a shell"):
+        parse_remote(original, "tendr")
+
+
+def test_an_unbalanced_quote_is_an_error_not_a_guess() -> None:
+    with pytest.raises(UserError, match="cannot read the command"):
+        parse_remote("plan -l 'client:acme", "tendr")
+
+
+@pytest.mark.parametrize("path", ["'workspace'", "workspace", "'/workspace'", "'workspace.git'"])
+def test_git_reaches_the_one_repository(path: str) -> None:
+    assert parse_remote(f"git-receive-pack {path}", "tendr") == GitCommand("git-receive-pack")
+    assert parse_remote(f"git-upload-pack {path}", "tendr") == GitCommand("git-upload-pack")
+
+
+@pytest.mark.parametrize(
+    "path", ["'/var/lib/tendr/.ssh'", "'../workspace'", "'workspace/../.ssh'", "", "a b"]
+)
+def test_git_reaches_nothing_else(path: str) -> None:
+    with pytest.raises(UserError, match="serves one repository"):
+        parse_remote(f"git-upload-pack {path}", "tendr")
+
+
+# -- the CLI as the gateway account -----------------------------------------------------
+
+
+@pytest.fixture
+def at_gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This process taken for the gateway account, its workspace a valid one; the person
+    comes through sudo as 'erin' (an admin of it)."""
+    root = build_tree(
+        tmp_path / "ws",
+        {
+            "hosts/local.toml": '[hosts.desk01]\nconnector = "local"\n',
+            "rules/roles.toml": (
+                '[roles.admin]\nmembers = ["erin"]\nallow = [{ ops = ["*"], hosts = ["all"] }]\n'
+            ),
+        },
+    )
+    found = Session("tendr", root, None, "")
+    monkeypatch.setattr(session, "current", lambda: found)
+    monkeypatch.setattr(session, "_served", [])
+    monkeypatch.setattr(session, "_asked", [])
+    monkeypatch.setenv("SUDO_USER", "erin")
+    monkeypatch.delenv("TENDR_WORKSPACE", raising=False)
+    return root
+
+
+def test_the_gateway_serves_its_own_workspace_and_records_what_is_asked(
+    at_gateway: Path, tmp_path: Path
+) -> None:
+    code, output = run_tendr("hosts")
+    assert code == 0, output
+    assert "desk01" in output
+    log = (at_gateway / ".tendr" / "audit.log").read_text()
+    assert '"person": "erin"' in log and '"outcome": "asked"' in log
+    assert '"reason": "through sudo"' in log
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["hosts", "-w", "."], "--workspace/-w is refused"),
+        (["hosts", "--workspace=/"], "--workspace/-w is refused"),
+        (["plan", "--as", "carol"], "--as is refused"),
+        (["init", "mine"], "does not serve 'init'"),
+        (["gateway", "serve", "--person", "carol"], "does not serve 'gateway'"),
+        (["schema", "--output", "out"], "--output is refused"),
+    ],
+)
+def test_the_gateway_refuses_what_it_does_not_serve(
+    at_gateway: Path, args: list[str], expected: str
+) -> None:
+    code, output = run_tendr(*args)
+    assert code == 1
+    assert expected in output
+    assert not Path("mine").exists() and not Path("out").exists()
+
+
+def test_the_gateway_refuses_tendr_workspace(
+    at_gateway: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TENDR_WORKSPACE", str(tmp_path))
+    code, output = run_tendr("validate")
+    assert code == 1
+    assert "TENDR_WORKSPACE is refused" in output
+
+
+def test_without_a_person_the_gateway_account_serves_nothing(
+    at_gateway: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SUDO_USER")
+    code, output = run_tendr("validate")
+    assert code == 1
+    assert "reach it with your own key over SSH" in output
+
+
+def test_serve_and_hook_are_not_for_sudo(at_gateway: Path) -> None:
+    for args in (["gateway", "serve", "--person", "carol"], ["gateway", "hook", "pre-receive"]):
+        code, output = run_tendr(*args)
+        assert code == 1
+        assert "does not serve 'gateway'" in output
+
+
+def test_elsewhere_serve_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session, "current", lambda: None)
+    code, output = run_tendr("gateway", "serve", "--person", "carol")
+    assert code == 1
+    assert "runs as the gateway account" in output
+
+
+def test_setup_and_allow_need_root_or_a_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session, "current", lambda: None)
+    monkeypatch.setattr(session, "CONFIG", Path("/nonexistent/gateway.toml"))
+    code, output = run_tendr("gateway", "people")
+    assert code == 1
+    assert "needs root" in output or "no gateway yet" in output
+
+
+# -- the configuration ------------------------------------------------------------------
+
+
+def test_a_configuration_others_can_change_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('account = "tendr"\nworkspace = "/srv/tendr"\n')
+    config.chmod(0o666)
+    with pytest.raises(UserError, match="owned by root and writable by root alone"):
+        session.read_config(config)
+
+
+@needs_root
+def test_the_configuration_names_an_account_and_an_absolute_workspace(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('account = "tendr"\nworkspace = "/srv/tendr"\n')
+    config.chmod(0o644)
+    found = session.read_config(config)
+    assert found is not None and (found.account, found.workspace) == ("tendr", "/srv/tendr")
+    config.write_text('account = "tendr"\nworkspace = "srv"\n')
+    with pytest.raises(UserError, match="absolute path"):
+        session.read_config(config)
+    config.write_text('account = "tendr"\nworkspace = "/srv"\nshell = "/bin/sh"\n')
+    with pytest.raises(UserError, match="gateway.toml"):
+        session.read_config(config)
+    assert session.read_config(tmp_path / "absent.toml") is None
+
+
+# -- keys -------------------------------------------------------------------------------
+
+
+def _keypair(tmp_path: Path) -> tuple[Path, str]:
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return key, Path(f"{key}.pub").read_text()
+
+
+def test_a_public_key_is_read_with_the_fingerprint_ssh_keygen_shows(tmp_path: Path) -> None:
+    key, text = _keypair(tmp_path)
+    parsed = parse_public_key(text, "id.pub")
+    shown = subprocess.run(
+        ["ssh-keygen", "-l", "-f", f"{key}.pub"], capture_output=True, text=True, check=True
+    ).stdout
+    assert parsed.fingerprint == shown.split()[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n", "private key"),
+        ('command="sh" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA x\n', "not a public key"),
+        ("ssh-ed25519 AAAA!!!!\n", "not valid base64"),
+        ("ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQAB\n", "does not match its type"),
+        ("", "one public key line, not 0"),
+    ],
+)
+def test_anything_but_one_public_key_is_refused(text: str, expected: str) -> None:
+    with pytest.raises(GatewayError, match=expected):
+        parse_public_key(text, "key.pub")
+
+
+@given(st.from_regex(r"[a-z_][a-z0-9_-]{0,31}", fullmatch=True))
+def test_an_allowed_line_names_its_person_and_key(person: str) -> None:
+    key = parse_public_key(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKH5Q1dHy3hUbW9qD4Ib8o3Y9H2BfOQm4u0o2Z1H4Xq2 x",
+        "k",
+    )
+    line = gateway_line(person, key)
+    assert line.startswith('restrict,command="')
+    assert parse_line(line) == (person, key)
+
+
+def test_other_lines_are_not_taken_for_the_gateway_s() -> None:
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKH5Q1dHy3hUbW9qD4Ib8o3Y9H2BfOQm4u0o2Z1H4Xq2"
+    assert parse_line(f"{key} admin@laptop") is None
+    assert parse_line(f'command="/bin/sh" {key} tendr-gateway:dave') is None
+
+
+# -- which operation a pushed file needs --------------------------------------------------
+
+
+def _workspace(root: Path, files: dict[str, str]) -> Workspace:
+    base = {
+        "hosts/acme.toml": '[hosts.a1]\naddress = "192.0.2.1"\n',
+        "hosts/beta.toml": '[hosts.b1]\naddress = "192.0.2.2"\n',
+        "known_hosts": "192.0.2.1 ssh-ed25519 AAAA\n192.0.2.2 ssh-ed25519 AAAA\n",
+        "rules/roles.toml": (
+            '[roles.helpdesk]\nmembers = ["dave"]\nallow = [{ ops = ["state.edit"], '
+            'hosts = ["client:acme"] }]\n'
+            '[roles.admin]\nmembers = ["carol"]\nallow = [{ ops = ["*"], hosts = ["all"] }]\n'
+        ),
+        "files/motd": "hello\n",
+        "files/spare": "unused\n",
+    }
+    return load(build_tree(root, {**base, **files}))
+
+
+ACME = 'hosts = ["client:acme"]\n[[file]]\npath = "/etc/motd"\nsource = "files/motd"\n'
+BETA = 'hosts = ["client:beta"]\n[[file]]\npath = "/etc/x"\ncontent = "x"\n'
+
+
+def test_each_changed_file_needs_its_operation_on_its_hosts(tmp_path: Path) -> None:
+    before = _workspace(tmp_path / "a", {"states/acme.toml": ACME, "states/beta.toml": BETA})
+    after = _workspace(
+        tmp_path / "b", {"states/acme.toml": ACME, "states/beta.toml": BETA.replace("x", "y")}
+    )
+    edits = {
+        e.path: (e.op, [h.name for h in e.hosts])
+        for e in required(
+            [
+                "states/acme.toml",
+                "states/beta.toml",
+                "files/motd",
+                "files/spare",
+                "rules/roles.toml",
+                "known_hosts",
+            ],
+            before,
+            after,
+        )
+    }
+    assert edits == {
+        "states/acme.toml": (STATE_EDIT, ["a1"]),
+        "states/beta.toml": (STATE_EDIT, ["b1"]),
+        "files/motd": (STATE_EDIT, ["a1"]),  # the source of acme's state
+        "files/spare": (STATE_EDIT, [EVERYWHERE.name]),
+        "rules/roles.toml": (RULES_EDIT, [EVERYWHERE.name, "a1", "b1"]),
+        "known_hosts": (RULES_EDIT, [EVERYWHERE.name, "a1", "b1"]),
+    }
+
+
+def test_a_state_moved_to_another_client_needs_both(tmp_path: Path) -> None:
+    before = _workspace(tmp_path / "a", {"states/s.toml": ACME})
+    after = _workspace(tmp_path / "b", {"states/s.toml": ACME.replace("acme", "beta")})
+    (edit,) = required(["states/s.toml"], before, after)
+    assert sorted(h.name for h in edit.hosts) == ["a1", "b1"]
+    assert refusals([edit], "dave", before) == [
+        "states/s.toml: no rule allows state.edit on b1 for dave (roles: helpdesk)"
+    ]
+    assert refusals([edit], "carol", before) == []
+
+
+def test_rules_edit_needs_a_rule_for_all_hosts(tmp_path: Path) -> None:
+    live = _workspace(tmp_path / "a", {"states/acme.toml": ACME})
+    edits = required(["rules/roles.toml"], live, live)
+    assert strongest(edits) == RULES_EDIT
+    assert refusals(edits, "dave", live) == [
+        "rules/roles.toml: no rule allows rules.edit on every host for dave (roles: helpdesk)"
+    ]
+    assert refusals(edits, "carol", live) == []
+    assert refusals(edits, "mallory", live) == ["rules/roles.toml: mallory is in no role"]
+    assert strongest(required(["states/acme.toml"], live, live)) == STATE_EDIT
