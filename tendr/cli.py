@@ -125,6 +125,9 @@ def _main(
 ) -> None:
     """tendr: desired state for managed-service providers' client machines."""
     with _reporting():
+        at_gateway = gateway.session()
+        if at_gateway is not None and at_gateway.person:
+            _record_request(at_gateway)  # before any check: refusals are on record too
         gateway.check_command(ctx.invoked_subcommand)
 
 
@@ -191,17 +194,19 @@ def _problem_json(problem: Any) -> dict[str, Any]:
 
 def _load(workspace: Path | None) -> Workspace:
     """The workspace: --workspace, $TENDR_WORKSPACE or the current folder; at the gateway
-    its own, and what was asked of it recorded in its audit log before anything is done."""
+    its own, with what a workspace may not hold there refused."""
     gateway.refuse_overrides(workspace_given=workspace is not None, as_given=False)
     at_gateway = gateway.session()
     if at_gateway is None:
         return load(find_root(workspace))
     loaded = load(at_gateway.workspace)
-    _record_request(loaded, at_gateway)
+    if problems := gateway.gateway_problems(loaded):
+        raise UserError("\n".join(problems))
     return loaded
 
 
-def _record_request(loaded: Workspace, at_gateway: gateway.Session) -> None:
+def _record_request(at_gateway: gateway.Session) -> None:
+    """What a person asks the gateway, in its audit log before it is done or refused."""
     command, line = gateway.request()
     record = audit.event(
         command,
@@ -212,7 +217,7 @@ def _record_request(loaded: Workspace, at_gateway: gateway.Session) -> None:
         account=at_gateway.account,
         command=command,
     )
-    log = loaded.root / loaded.settings.audit_log
+    log = gateway.audit_log(at_gateway.workspace)
     try:
         audit.append(log, [record])
     except OSError as exc:

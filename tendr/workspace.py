@@ -413,7 +413,16 @@ class _Loader:
             )
 
     def _check_references(self, declared: list[_Declarations]) -> None:
-        """Files a state names must exist inside the workspace."""
+        """Files a state names must exist inside the workspace, and a secret file is
+        never also a file's `source` (its content would be written to a host, and its
+        hash shown in a plan)."""
+        secrets = {
+            (self.root / reference.path).resolve()
+            for state in declared
+            for _, spec in state.resources
+            for reference in _workspace_references(spec)
+            if reference.secret
+        }
         for state in declared:
             for key_path, spec in state.resources:
                 for reference in _workspace_references(spec):
@@ -424,6 +433,10 @@ class _Loader:
                     shown = "the secret file" if reference.secret else repr(reference.path)
                     if not target.is_relative_to(self.root):
                         self._problem(state.file, where, line, f"{shown} is outside the workspace")
+                    elif not reference.secret and target in secrets:
+                        self._problem(
+                            state.file, where, line, f"{shown} is a secret file (a password)"
+                        )
                     elif not target.is_file():
                         self._problem(
                             state.file, where, line, f"{shown} does not exist in the workspace"

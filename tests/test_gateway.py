@@ -4,7 +4,10 @@ CLI when a process runs as the gateway account (the fleet tests run the real thi
 
 from __future__ import annotations
 
+import json
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,7 +69,8 @@ def at_gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = build_tree(
         tmp_path / "ws",
         {
-            "hosts/local.toml": '[hosts.desk01]\nconnector = "local"\n',
+            "hosts/acme.toml": '[hosts.desk01]\naddress = "192.0.2.1"\n',
+            "known_hosts": "192.0.2.1 ssh-ed25519 AAAA\n",
             "rules/roles.toml": (
                 '[roles.admin]\nmembers = ["erin"]\nallow = [{ ops = ["*"], hosts = ["all"] }]\n'
             ),
@@ -104,12 +108,32 @@ def test_the_gateway_serves_its_own_workspace_and_records_what_is_asked(
     ],
 )
 def test_the_gateway_refuses_what_it_does_not_serve(
-    at_gateway: Path, args: list[str], expected: str
+    at_gateway: Path, args: list[str], expected: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(sys, "argv", ["tendr", *args])  # what sudo would have run
     code, output = run_tendr(*args)
     assert code == 1
     assert expected in output
     assert not Path("mine").exists() and not Path("out").exists()
+    # What was asked is on record, refused or not.
+    log = (at_gateway / ".tendr" / "audit.log").read_text()
+    assert json.dumps(shlex.join(args)) in log
+
+
+def test_the_gateway_refuses_a_local_host_and_a_log_outside(at_gateway: Path) -> None:
+    """A local host at the gateway is the gateway account, holder of every key; an audit
+    log outside the workspace is one others may read or nobody keeps."""
+    (at_gateway / "hosts" / "me.toml").write_text('[hosts.me]\nconnector = "local"\n')
+    (at_gateway / "tendr.toml").write_text('audit_log = "/dev/null"\n')
+    code, output = run_tendr("hosts")
+    assert code == 1
+    assert "audit_log '/dev/null' leaves the workspace" in output
+    (at_gateway / "tendr.toml").write_text('audit_log = "../log"\n')
+    assert "leaves the workspace" in run_tendr("hosts")[1]
+    (at_gateway / "tendr.toml").unlink()
+    code, output = run_tendr("hosts")
+    assert code == 1
+    assert "host me uses the local connector" in output
 
 
 def test_the_gateway_refuses_tendr_workspace(
@@ -303,3 +327,45 @@ def test_rules_edit_needs_a_rule_for_all_hosts(tmp_path: Path) -> None:
     assert refusals(edits, "carol", live) == []
     assert refusals(edits, "mallory", live) == ["rules/roles.toml: mallory is in no role"]
     assert strongest(required(["states/acme.toml"], live, live)) == STATE_EDIT
+
+
+def test_naming_a_file_is_not_a_way_around_rules_edit(tmp_path: Path) -> None:
+    """A state that names rules/roles.toml as a source does not make a push of the
+    rules a state edit."""
+    live = _workspace(tmp_path / "a", {"states/acme.toml": ACME})
+    sneaky = ACME + '[[file]]\npath = "/tmp/r"\nsource = "./rules/roles.toml"\n'
+    after = _workspace(tmp_path / "b", {"states/acme.toml": sneaky})
+    edits = required(["states/acme.toml", "rules/roles.toml"], live, after)
+    assert [(e.path, e.op) for e in edits] == [
+        ("rules/roles.toml", RULES_EDIT),
+        ("states/acme.toml", STATE_EDIT),
+    ]
+    assert refusals(edits, "dave", live) == [
+        "rules/roles.toml: no rule allows rules.edit on every host for dave (roles: helpdesk)"
+    ]
+
+
+def test_naming_another_state_s_file_needs_that_state_s_hosts(tmp_path: Path) -> None:
+    beta_motd = BETA + '[[file]]\npath = "/etc/motd"\nsource = "files/beta-motd"\n'
+    files = {"states/beta.toml": beta_motd, "files/beta-motd": "beta\n"}
+    live = _workspace(tmp_path / "a", {"states/acme.toml": ACME, **files})
+    borrowing = ACME + '[[file]]\npath = "/etc/issue"\nsource = "files/beta-motd"\n'
+    after = _workspace(tmp_path / "b", {"states/acme.toml": borrowing, **files})
+    (edit,) = required(["states/acme.toml"], live, after)
+    assert sorted(h.name for h in edit.hosts) == ["a1", "b1"]
+    assert refusals([edit], "dave", live) == [
+        "states/acme.toml: no rule allows state.edit on b1 for dave (roles: helpdesk)"
+    ]
+
+
+def test_a_controller_only_file_no_state_named_needs_every_host(tmp_path: Path) -> None:
+    live = _workspace(tmp_path / "a", {"states/acme.toml": ACME})
+    using = ACME + '[[file]]\npath = "/etc/issue"\nsource = "files/spare"\n'
+    after = _workspace(tmp_path / "b", {"states/acme.toml": using})
+    (kept,) = required(["states/acme.toml"], live, after)
+    assert [h.name for h in kept.hosts] == ["a1"]  # files/spare travels in the push
+    (secret,) = required(["states/acme.toml"], live, after, controller_only={"files/spare"})
+    assert EVERYWHERE in secret.hosts
+    assert refusals([secret], "dave", live) == [
+        "states/acme.toml: no rule allows state.edit on every host for dave (roles: helpdesk)"
+    ]

@@ -352,6 +352,22 @@ def test_secret_in_clear_says_how_to_reference_it(tmp_path: Path) -> None:
     )
 
 
+def test_a_secret_file_is_never_a_source(tmp_path: Path) -> None:
+    """A password file named as a file's `source` would be written to a host and hashed
+    in a plan: refused, without showing what the file holds."""
+    state = BACKUP.format(password='{ file = "secrets/pass" }') + (
+        '\n[[file]]\npath = "/etc/motd"\nsource = "./secrets/pass"\n'
+    )
+    root = workspace(tmp_path, {"states/a.toml": state, "secrets/pass": "hunter2\n"})
+    result = validate(root)
+    assert_user_error(result)
+    assert (
+        "states/a.toml:11: file[0].source: './secrets/pass' is a secret file (a password)"
+        in result.output
+    )
+    assert "hunter2" not in result.output
+
+
 def test_every_broken_file_is_reported_in_one_run(tmp_path: Path) -> None:
     """Three broken files (one per family) give three errors in one run, not only the first."""
     root = workspace(

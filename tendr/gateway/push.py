@@ -6,11 +6,14 @@ changes (decided with the rules in force, never the pushed ones, or a push could
 itself); `post-receive` records what was accepted. Which operation a changed file needs
 (`required`) is pure:
 
-- a state file: `state.edit` on every host it targets, before or after the push;
-- a file a state names (`source`, a secret file): `state.edit` on that state's hosts;
-- any other file under files/: `state.edit` on every host (rules for `all` hosts);
+- a state file: `state.edit` on every host it targets, before or after the push, and
+  on the hosts of every other state that already names a file it now names (so a
+  state cannot borrow another client's file or secret); a file only the controller
+  holds (secrets/) that no state named yet needs `state.edit` on every host;
+- a file under files/: `state.edit` on the hosts of the states that name it, before
+  or after; on every host (a rule for `all` hosts) when none does;
 - everything else (rules/, hosts/, tendr.toml, known_hosts, ...): `rules.edit` on every
-  host, since it decides what tendr may do anywhere.
+  host, since it decides what tendr may do anywhere, whatever a state names.
 """
 
 from __future__ import annotations
@@ -20,14 +23,21 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 from tendr import audit
 from tendr.errors import PermissionDenied, UserError, WorkspaceError
-from tendr.gateway.session import PERSON_ENV, Session, check_person
+from tendr.gateway.session import (
+    PERSON_ENV,
+    REPOSITORY,
+    Session,
+    audit_log,
+    check_person,
+    gateway_problems,
+)
 from tendr.hosts.selection import HostLike
 from tendr.rules.decide import decide, roles_of
 from tendr.states.kinds import KINDS
@@ -69,44 +79,77 @@ def _targets(workspace: Workspace | None, state_file: str) -> dict[str, HostLike
     return {h.name: h for h in workspace.hosts if state_file in workspace.states_for(h)}
 
 
-def _referenced(workspace: Workspace | None) -> dict[str, list[str]]:
-    """Each workspace file a state names (sources, secret files) -> those state files."""
-    found: dict[str, list[str]] = {}
-    if workspace is None:
-        return found
-    for name, state in workspace.states:
-        for _, spec in state.resources():
-            for reference in KINDS[spec.kind].references(spec):
-                path = os.path.normpath(reference.path)
-                found.setdefault(path, []).append(name)
+def _names(workspace: Workspace | None) -> dict[str, set[str]]:
+    """Each state file of `workspace` -> the workspace files it names (sources, secrets)."""
+    found: dict[str, set[str]] = {}
+    for name, state in workspace.states if workspace is not None else ():
+        found[name] = {
+            os.path.normpath(reference.path)
+            for _, spec in state.resources()
+            for reference in KINDS[spec.kind].references(spec)
+        }
     return found
 
 
-def required(paths: Iterable[str], before: Workspace | None, after: Workspace) -> list[Edit]:
-    """The operation each changed path needs, on which hosts (see the module's doc)."""
+def required(
+    paths: Iterable[str],
+    before: Workspace | None,
+    after: Workspace,
+    controller_only: Collection[str] = (),
+) -> list[Edit]:
+    """The operation each changed path needs, on which hosts (see the module's doc).
+    `controller_only`: files the push cannot carry (secrets/), kept on the controller."""
     every_host: dict[str, HostLike] = {}
     for workspace in (before, after):
         if workspace is not None:
             every_host.update({h.name: h for h in workspace.hosts})
-    referenced = {
-        path: names
-        for workspace in (before, after)
-        for path, names in _referenced(workspace).items()
-    }
+    named = (_names(before), _names(after))
     edits = []
     for path in sorted(set(paths)):
-        state_files = [path] if path.startswith("states/") else referenced.get(path, [])
-        if path.startswith("states/") or path in referenced:
-            hosts: dict[str, HostLike] = {}
-            for state_file in state_files:
-                hosts.update(_targets(before, state_file))
-                hosts.update(_targets(after, state_file))
-            edits.append(Edit(path, STATE_EDIT, tuple(hosts.values()) or (EVERYWHERE,)))
+        if path.startswith("states/"):
+            hosts = _state_hosts(path, before, after, named, controller_only)
         elif path.startswith("files/"):
-            edits.append(Edit(path, STATE_EDIT))
+            hosts = _file_hosts(path, before, after, named)
         else:
             edits.append(Edit(path, RULES_EDIT, (EVERYWHERE, *every_host.values())))
+            continue
+        edits.append(Edit(path, STATE_EDIT, tuple(hosts.values()) or (EVERYWHERE,)))
     return edits
+
+
+Named = tuple[dict[str, set[str]], dict[str, set[str]]]  # _names before and after
+
+
+def _state_hosts(
+    path: str,
+    before: Workspace | None,
+    after: Workspace,
+    named: Named,
+    controller_only: Collection[str],
+) -> dict[str, HostLike]:
+    hosts = {**_targets(before, path), **_targets(after, path)}
+    # A file the state names now and did not before: naming it is editing every state
+    # that names it already (another client's secret), and one only the controller
+    # holds that no state named yet may be anybody's.
+    named_before, named_after = named
+    for name in named_after.get(path, set()) - named_before.get(path, set()):
+        users = {s for s, names in named_before.items() if name in names} - {path}
+        for user in users:
+            hosts.update(_targets(before, user))
+        if not users and name in controller_only:
+            hosts[EVERYWHERE.name] = EVERYWHERE
+    return hosts
+
+
+def _file_hosts(
+    path: str, before: Workspace | None, after: Workspace, named: Named
+) -> dict[str, HostLike]:
+    hosts: dict[str, HostLike] = {}
+    for names in named:
+        for user in (s for s, listed in names.items() if path in listed):
+            hosts.update(_targets(before, user))
+            hosts.update(_targets(after, user))
+    return hosts
 
 
 def refusals(edits: Sequence[Edit], person: str, rules_from: Workspace) -> list[str]:
@@ -135,6 +178,16 @@ def serve_git(session: Session, person: str, program: str) -> NoReturn:
     live = load(session.workspace)
     if not roles_of(person, live.rules, live.owner):
         raise PermissionDenied(message=f"{person} holds no role in the gateway's rules")
+    record = audit.event(
+        program,
+        f"{program} {REPOSITORY}",
+        "asked",
+        "through ssh",
+        person=person,
+        account=session.account,
+        command=program,
+    )
+    _record([record], live)
     env = {**os.environ, PERSON_ENV: person}
     os.execvpe(program, [program, str(session.workspace)], env)
 
@@ -142,7 +195,14 @@ def serve_git(session: Session, person: str, program: str) -> NoReturn:
 def _git(*args: str, env: dict[str, str] | None = None) -> str:
     """A git command in the repository receiving the push (git's hook environment names
     it, the quarantined objects of the push included)."""
-    done = subprocess.run(["git", *args], capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(
+        ["git", *args],
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",  # a file name that is not UTF-8 is refused, not a crash
+        env=env,
+        check=False,
+    )
     if done.returncode != 0:
         raise UserError(f"git {args[0]} failed: {done.stderr.strip()}")
     return done.stdout
@@ -176,33 +236,52 @@ def updates(stdin: str) -> list[Update]:
 def _changed(update: Update) -> list[str]:
     base = EMPTY_TREE if update.old == ZERO else update.old
     out = _git("diff", "--name-only", "-z", "--no-renames", base, update.new)
-    return [p for p in out.split("\0") if p]
+    # A name that is not UTF-8 is refused (_odd_entries); it is shown escaped meanwhile.
+    return [
+        p.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        for p in out.split("\0")
+        if p
+    ]
 
 
 def _odd_entries(commit: str) -> list[str]:
-    """Paths of the pushed tree that are links or submodules: a link could make a state's
-    `source` read a file outside the workspace (a client key), so none is taken."""
+    """Why entries of the pushed tree are refused: links and submodules (a link could
+    make a state's `source` read a file outside the workspace, a client key), git's own
+    attribute and module files (a filter they name would run when the files are checked
+    out), and names that are not UTF-8."""
     out = _git("ls-tree", "-r", "-z", "--full-tree", commit)
     odd = []
     for entry in out.split("\0"):
-        if entry:
-            meta, _, path = entry.partition("\t")
-            if meta.split()[0] in ("120000", "160000"):
-                odd.append(path)
+        if not entry:
+            continue
+        meta, _, path = entry.partition("\t")
+        shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        if meta.split()[0] in ("120000", "160000"):
+            odd.append(f"{shown} (a symbolic link or submodule)")
+        elif Path(path).name in (".gitattributes", ".gitmodules"):
+            odd.append(f"{shown} (git's attributes or modules)")
+        elif shown != path:
+            odd.append(f"{shown} (a name that is not UTF-8)")
     return odd
 
 
-def _candidate(session: Session, commit: str, into: Path) -> Workspace:
+def _candidate(session: Session, update: Update, into: Path) -> tuple[Workspace, set[str]]:
     """The workspace as the push would leave it, checked out into `into` with the files
-    git does not track (secrets) copied from the live workspace, then loaded."""
+    git tracks neither before nor after the push (secrets/) copied from the live
+    workspace, then loaded; and those copied files."""
     index = into / "index"
     tree = into / "workspace"
     env = {**os.environ, "GIT_INDEX_FILE": str(index)}
-    _git("read-tree", commit, env=env)
+    _git("read-tree", update.new, env=env)
     _git("checkout-index", "--all", f"--prefix={tree}/", env=env)
     tree.mkdir(mode=0o700, exist_ok=True)
-    tracked = set(_git("ls-tree", "-r", "-z", "--name-only", "--full-tree", commit).split("\0"))
+    tracked = set()
+    for commit in (update.old, update.new):
+        if commit != ZERO:
+            listed = _git("ls-tree", "-r", "-z", "--name-only", "--full-tree", commit)
+            tracked.update(listed.split("\0"))
     live = session.workspace
+    copied = set()
     for folder, dirs, files in os.walk(live):
         here = Path(folder)
         dirs[:] = [d for d in dirs if not (here == live and d in (".git", ".tendr"))]
@@ -214,16 +293,17 @@ def _candidate(session: Session, commit: str, into: Path) -> Workspace:
             target = tree / relative
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             shutil.copy2(source, target)
-    return load(tree)
+            copied.add(relative)
+    return load(tree), copied
 
 
 def _record(entries: list[dict[str, Any]], workspace: Workspace) -> None:
-    log = workspace.root / workspace.settings.audit_log
+    log = audit_log(workspace.root)
     try:
         audit.append(log, entries)
     except OSError as exc:
         raise UserError(
-            f"the push is refused: the audit log {log} cannot be written ({exc.strerror})"
+            f"refused: the audit log {log} cannot be written ({exc.strerror})"
         ) from None
 
 
@@ -287,20 +367,19 @@ def _judge(session: Session, person: str, live: Workspace, update: Update, head:
     op = strongest(required(paths, live, live))
     odd = _odd_entries(update.new)
     if odd:
-        return Verdict(
-            paths,
-            op,
-            "symbolic links and submodules are refused (a link could name a file outside "
-            "the workspace): " + ", ".join(odd),
-        )
+        return Verdict(paths, op, "refused in a push: " + ", ".join(odd))
     home = Path(pwd.getpwnam(session.account).pw_dir)
     with tempfile.TemporaryDirectory(dir=home, prefix="push-") as scratch:
         try:
-            after = _candidate(session, update.new, Path(scratch))
+            after, copied = _candidate(session, update, Path(scratch))
         except WorkspaceError as exc:
-            problems = "\n".join(str(p) for p in exc.problems)
-            return Verdict(paths, op, f"the pushed workspace does not validate:\n{problems}")
-    edits = required(paths, live, after)
+            listed = "\n".join(str(p) for p in exc.problems)
+            return Verdict(paths, op, f"the pushed workspace does not validate:\n{listed}")
+        except OSError as exc:
+            return Verdict(paths, op, f"the pushed files cannot be checked out: {exc}")
+    if problems := gateway_problems(after):
+        return Verdict(paths, op, "\n".join(problems))
+    edits = required(paths, live, after, copied)
     return Verdict(paths, strongest(edits), "\n".join(refusals(edits, person, live)))
 
 

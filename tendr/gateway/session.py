@@ -18,13 +18,18 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from tendr.errors import PermissionDenied, UserError
 from tendr.model import Strict
 from tendr.names import AccountName
+from tendr.settings import Settings
 from tendr.tomlfile import read_toml
+
+if TYPE_CHECKING:
+    from tendr.workspace import Workspace
 
 CONFIG = Path("/etc/tendr/gateway.toml")
 """Root's file naming the gateway account and its workspace. A module attribute, not an
@@ -190,6 +195,10 @@ def parse_remote(original: str | None, account: str) -> GitCommand | TendrComman
             f"e.g. ssh {account}@HOST plan -l client:acme (or ssh {account}@HOST --help)"
         )
     try:
+        original.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError("the command is not UTF-8 text") from None
+    try:
         words = shlex.split(original)
     except ValueError as exc:
         raise UserError(f"cannot read the command {original!r}: {exc}") from None
@@ -224,3 +233,48 @@ def refuse_overrides(workspace_given: bool, as_given: bool) -> None:
         raise PermissionDenied(
             message="the gateway acts for the person its key or sudo names: --as is refused"
         )
+
+
+def _inside(root: Path, value: str, key: str) -> Path:
+    """`root / value`, which must stay inside the workspace and out of its .git."""
+    target = Path(os.path.normpath(root / value))
+    if not target.is_relative_to(root) or target == root or target.is_relative_to(root / ".git"):
+        raise UserError(
+            f"tendr.toml: {key} {value!r} leaves the workspace: at the gateway it stays "
+            "inside, where only the gateway account can reach it"
+        )
+    return target
+
+
+def audit_log(root: Path) -> Path:
+    """The gateway's audit log (tendr.toml's audit_log, inside the workspace), read
+    before anything else so that what is asked is recorded even when it is refused."""
+    settings = Settings()
+    path = root / "tendr.toml"
+    if path.exists():
+        data, _, problem = read_toml(path, "tendr.toml")
+        if problem is not None or data is None:
+            raise UserError(f"{problem}")
+        try:
+            settings = Settings.model_validate(data)
+        except ValidationError as exc:
+            raise UserError(f"tendr.toml: {exc.errors()[0]['msg']}") from None
+    return _inside(root, settings.audit_log, "audit_log")
+
+
+def gateway_problems(workspace: Workspace) -> list[str]:
+    """What a valid workspace may still not hold when the gateway runs it."""
+    problems = []
+    for host in workspace.hosts:
+        if host.connector == "local":
+            problems.append(
+                f"{host.file}: host {host.name} uses the local connector: at the gateway "
+                "that is the gateway account itself, holder of every key; reach the "
+                "controller over SSH like any other machine"
+            )
+    for key in ("audit_log", "known_hosts"):
+        try:
+            _inside(workspace.root, getattr(workspace.settings, key), key)
+        except UserError as exc:
+            problems.append(str(exc))
+    return problems
