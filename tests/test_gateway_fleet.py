@@ -93,7 +93,7 @@ class Gateway:
     def ssh(self, person: str, command: str | None) -> subprocess.CompletedProcess[str]:
         """`ssh tendr@controller COMMAND` as `person` (the command is one string, as ssh
         sends it)."""
-        argv = self.ssh_argv(person) + ([command] if command is not None else [])
+        argv = self.ssh_argv(person) + (["--", command] if command is not None else [])
         return subprocess.run(
             argv, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
         )
@@ -196,6 +196,51 @@ def test_setup_locks_the_gateway_down_and_is_idempotent(gateway: Gateway) -> Non
     assert "/srv/shared can be changed by others" in unsafe.stderr
 
 
+@pytest.mark.parametrize(
+    ("prepare", "expected", "changes_nothing"),
+    [
+        ("ln -s /etc/shadow /srv/other/files/x", "/srv/other/files/x is a symbolic link", True),
+        (
+            "install -o 1000 /dev/null /srv/other/files/x",
+            "/srv/other/files/x belongs to uid 1000",
+            True,
+        ),
+        ("chmod 0777 /srv/other/files", "/srv/other/files can be written by others", True),
+        ("echo colour = 1 >> /srv/other/states/s.toml", "does not validate", True),
+        # Known only once the folder is a repository: said, and safe to run again.
+        ("echo > /srv/other/.gitignore", ".tendr/audit.log must be ignored by git", False),
+        ("echo .tendr/ > /srv/other/.gitignore", "secrets/pass must be ignored by git", False),
+    ],
+)
+def test_setup_refuses_a_workspace_it_cannot_make_safe(
+    gateway: Gateway, prepare: str, expected: str, changes_nothing: bool
+) -> None:
+    state = (
+        'hosts = ["client:acme"]\n[[backup]]\nname = "docs"\nsources = ["/srv"]\n'
+        'repository = "/var/backups/r"\npassword = { file = "secrets/pass" }\n'
+    )
+    for relative, text in {
+        "hosts/acme.toml": hosts_file("acme", gateway.acme),
+        "known_hosts": f"{gateway.acme.known_hosts_entry}\n",
+        "states/s.toml": state,
+        "secrets/pass": "hunter2\n",
+        "files/y": "y\n",
+        ".gitignore": ".tendr/\nsecrets/\n",
+    }.items():
+        put(gateway.controller, f"/srv/other/{relative}", text)
+    gateway.on_controller(prepare)
+    listing = "find /srv/other /etc/shadow -printf '%p %u %m\\n' | sort"
+    before = gateway.on_controller(listing).stdout
+    refused = gateway.on_controller(f"{TENDR} gateway setup --account tendr --workspace /srv/other")
+    assert refused.returncode == 1
+    assert expected in refused.stderr
+    assert "hunter2" not in refused.stdout + refused.stderr
+    if changes_nothing:
+        assert gateway.on_controller(listing).stdout == before
+    else:
+        assert "The workspace is now tendr's" in refused.stderr
+
+
 def test_helpdesk_plans_and_applies_what_the_rules_allow(gateway: Gateway) -> None:
     before = gateway.clients()
     plan = gateway.ssh("dave", "plan")
@@ -263,7 +308,8 @@ def test_pushes_are_validated_and_allowed_by_the_rules_in_force(
         gateway.git(person, "fetch", "--quiet", cwd=clone)
         gateway.git(person, "reset", "--quiet", "--hard", "origin/main", cwd=clone)
         (clone / path).write_text(text)
-        gateway.git(person, "commit", "--quiet", "-am", f"{person} edits {path}", cwd=clone)
+        gateway.git(person, "add", path, cwd=clone)
+        gateway.git(person, "commit", "--quiet", "-m", f"{person} edits {path}", cwd=clone)
         return gateway.git(person, "push", "--quiet", "origin", "HEAD:main", cwd=clone)
 
     grab = RULES.replace('{ ops = ["plan"], hosts = ["all"] }', '{ ops = ["*"], hosts = ["all"] }')
@@ -288,6 +334,10 @@ def test_pushes_are_validated_and_allowed_by_the_rules_in_force(
     live = gateway.on_controller(f"cat {WORKSPACE}/states/acme.toml").stdout
     assert live == new_motd  # the files follow the branch
 
+    away = push("carol", "tendr.toml", 'audit_log = "/tmp/audit.log"\n')
+    assert away.returncode != 0
+    assert "audit_log '/tmp/audit.log' leaves the workspace" in away.stderr
+
     admin = push("carol", "rules/roles.toml", RULES.replace('"dave", "erin"', '"dave"'))
     assert admin.returncode == 0, admin.stderr
 
@@ -301,6 +351,7 @@ def test_pushes_are_validated_and_allowed_by_the_rules_in_force(
         ("dave", "state.edit", "refused", ["states/acme.toml"]),
         ("dave", "state.edit", "refused", ["states/beta.toml"]),
         ("dave", "state.edit", "done", ["states/acme.toml"]),
+        ("carol", "rules.edit", "refused", ["tendr.toml"]),
         ("carol", "rules.edit", "done", ["rules/roles.toml"]),
     ]
     assert gateway.clients() == before  # a push changes the desired state, not a host

@@ -10,6 +10,7 @@ the key then opens `tendr gateway serve --person NAME` and nothing else.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import os
 import pwd
@@ -19,18 +20,17 @@ import socket
 import stat
 import subprocess
 import sys
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import ValidationError
-
-from tendr.errors import UserError
+from tendr.errors import UserError, WorkspaceError
 from tendr.gateway import session
 from tendr.gateway.session import check_person
 from tendr.init import create_workspace
-from tendr.settings import Settings
+from tendr.states.kinds import KINDS
+from tendr.workspace import load
 
 HOOKS = ("pre-receive", "post-receive")
 KEY_TYPES = frozenset(
@@ -72,7 +72,8 @@ def _need_root(what: str) -> None:
 
 
 def setup(account: str, workspace: Path, admin: str | None) -> list[str]:
-    """Make this machine a gateway; return what was done, a line each."""
+    """Make this machine a gateway; return what was done, a line each. Everything that
+    could refuse the workspace is checked before anything in it is changed."""
     _need_root("tendr gateway setup")
     if shutil.which("git") is None:
         raise GatewayError(
@@ -86,11 +87,19 @@ def setup(account: str, workspace: Path, admin: str | None) -> list[str]:
     _own_folder(home, entry, done)
     _check_above(workspace, entry)
     if workspace.exists():
-        _adopt(workspace, entry, done)
+        _check_tree(workspace, entry)
     else:
-        _create(workspace, entry, admin, done)
-    log = _audit_folder(workspace, entry, done)
-    _repository(workspace, log, entry, done)
+        _create(workspace, admin, done)
+    secrets = _validate(workspace)
+    try:
+        log = session.audit_log(workspace)
+    except UserError as exc:
+        raise GatewayError(str(exc)) from None
+    _adopt(workspace, entry, done)
+    for folder in reversed(log.parents):
+        if folder.is_relative_to(workspace) and folder != workspace:
+            _own_folder(folder, entry, done)
+    _repository(workspace, [str(log.relative_to(workspace)), *secrets], entry, done)
     key = _client_key(home, entry, done)
     _check_authorized_keys(home / ".ssh" / "authorized_keys", entry)
     _write_config(account, workspace, done)
@@ -137,18 +146,59 @@ def _account(name: str, done: list[str]) -> pwd.struct_passwd:
 
 def _own_folder(folder: Path, entry: pwd.struct_passwd, done: list[str]) -> None:
     """`folder` exists, is the account's, mode 0700."""
-    if folder.is_symlink():
-        raise GatewayError(f"{folder} is a symbolic link; it must be a folder")
-    if not folder.exists():
+    try:
         folder.mkdir(mode=0o700)
         done.append(f"created {folder}")
-    info = folder.lstat()
-    if (info.st_uid, info.st_gid) != (entry.pw_uid, entry.pw_gid):
-        os.lchown(folder, entry.pw_uid, entry.pw_gid)
-        done.append(f"{folder}: owner set to {entry.pw_name}")
-    if stat.S_IMODE(info.st_mode) != 0o700:
-        folder.chmod(0o700)
-        done.append(f"{folder}: mode set to 0700")
+    except FileExistsError:
+        pass
+    if _own(folder, entry, 0o700, directory=True):
+        done.append(f"{folder}: made {entry.pw_name}'s, mode 0700")
+
+
+_NO_FOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _open(path: Path, flags: int = 0) -> int:
+    """A descriptor of `path` itself, never of what a link there points to: root
+    changes owners and modes through it, so a link swapped in cannot redirect them."""
+    try:
+        return os.open(path, _NO_FOLLOW | flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise GatewayError(
+                f"{path} is a symbolic link: the gateway's files hold none (a link could "
+                "make tendr, as root, change or read a file elsewhere)"
+            ) from None
+        raise GatewayError(f"{path}: {exc.strerror}") from None
+
+
+def _own(path: Path, entry: pwd.struct_passwd, mode: int, directory: bool = False) -> bool:
+    """Make `path` the account's with `mode`, through a descriptor; True if it changed."""
+    fd = _open(path, os.O_DIRECTORY if directory else 0)
+    try:
+        info = os.fstat(fd)
+        changed = False
+        if (info.st_uid, info.st_gid) != (entry.pw_uid, entry.pw_gid):
+            os.fchown(fd, entry.pw_uid, entry.pw_gid)
+            changed = True
+        if stat.S_IMODE(info.st_mode) != mode:
+            os.fchmod(fd, mode)
+            changed = True
+        return changed
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> str:
+    """A regular file's text, read without following a link."""
+    fd = _open(path)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise GatewayError(f"{path} is not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    finally:
+        os.close(fd)
 
 
 def _check_above(workspace: Path, entry: pwd.struct_passwd) -> None:
@@ -170,7 +220,7 @@ def _check_above(workspace: Path, entry: pwd.struct_passwd) -> None:
             )
 
 
-def _create(workspace: Path, entry: pwd.struct_passwd, admin: str | None, done: list[str]) -> None:
+def _create(workspace: Path, admin: str | None, done: list[str]) -> None:
     admin = admin or os.environ.get("SUDO_USER")
     if not admin:
         raise GatewayError(
@@ -179,23 +229,56 @@ def _create(workspace: Path, entry: pwd.struct_passwd, admin: str | None, done: 
         )
     create_workspace(workspace, check_person(admin))
     done.append(f"created the workspace {workspace}; {admin} is its administrator")
-    _adopt(workspace, entry, [])
+
+
+def _check_tree(workspace: Path, entry: pwd.struct_passwd) -> None:
+    """Refuse, before changing anything, a workspace someone else keeps a way into:
+    an entry owned by another account, a folder others can write, a link, a device."""
+    for path in [workspace, *_tree(workspace)]:
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            raise GatewayError(
+                f"{path} is a symbolic link: the gateway's workspace holds no links "
+                "(a link could make a state read a file outside it)"
+            )
+        if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+            raise GatewayError(f"{path} is neither a file nor a folder")
+        if info.st_uid not in (0, entry.pw_uid):
+            raise GatewayError(
+                f"{path} belongs to uid {info.st_uid}: the gateway takes over only what "
+                f"root or {entry.pw_name} owns; copy the workspace (git clone as root)"
+            )
+        if stat.S_ISDIR(info.st_mode) and info.st_mode & 0o022:
+            raise GatewayError(
+                f"{path} can be written by others (mode {stat.S_IMODE(info.st_mode):04o}): "
+                f"fix: chmod go-w {path}, or copy the workspace (git clone as root)"
+            )
+
+
+def _validate(workspace: Path) -> list[str]:
+    """The workspace must validate, and hold nothing the gateway refuses; its secret
+    files (relative paths), which must never be committed."""
+    try:
+        loaded = load(workspace)
+    except WorkspaceError as exc:
+        listed = "\n".join(str(p) for p in exc.problems)
+        raise GatewayError(f"{workspace} does not validate:\n{listed}") from None
+    if problems := session.gateway_problems(loaded):
+        raise GatewayError("\n".join(problems))
+    return sorted(
+        {
+            os.path.normpath(reference.path)
+            for _, state in loaded.states
+            for _, spec in state.resources()
+            for reference in KINDS[spec.kind].references(spec)
+            if reference.secret
+        }
+    )
 
 
 def _adopt(workspace: Path, entry: pwd.struct_passwd, done: list[str]) -> None:
-    """Give the workspace to the account alone. Only root's or the account's folder is
-    taken over: another account's could keep a way in (an open file, a hard link)."""
-    info = workspace.lstat()
-    if not stat.S_ISDIR(info.st_mode):
-        raise GatewayError(f"{workspace} is not a folder")
-    if info.st_uid not in (0, entry.pw_uid):
-        raise GatewayError(
-            f"{workspace} belongs to uid {info.st_uid}: the gateway takes over only root's "
-            f"folder or {entry.pw_name}'s; copy it (git clone as root) to a new place"
-        )
-    changed = 0
-    for path in [workspace, *_tree(workspace)]:
-        changed += _lock(path, entry)
+    """Give the workspace to the account alone (checked by _check_tree first)."""
+    changed = sum(_lock(path, entry) for path in [workspace, *_tree(workspace)])
     if changed:
         done.append(f"{workspace}: {changed} file(s) and folder(s) made {entry.pw_name}'s alone")
 
@@ -211,71 +294,51 @@ def _lock(path: Path, entry: pwd.struct_passwd) -> int:
     """Make one entry of the workspace the account's, readable by it alone; 1 if changed.
     A hard link is copied apart first: chown would hand the account every other name
     of the file (say /etc/shadow linked in by someone preparing the folder)."""
-    info = path.lstat()
-    if stat.S_ISLNK(info.st_mode):
-        raise GatewayError(
-            f"{path} is a symbolic link: the gateway's workspace holds no links "
-            "(a link could make a state read a file outside it)"
-        )
-    if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
-        raise GatewayError(f"{path} is neither a file nor a folder")
-    changed = 0
-    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
-        copy = path.with_name(f".{path.name}.tendr-copy")
-        shutil.copy2(path, copy, follow_symlinks=False)
-        copy.replace(path)
-        info, changed = path.lstat(), 1
-    if (info.st_uid, info.st_gid) != (entry.pw_uid, entry.pw_gid):
-        os.lchown(path, entry.pw_uid, entry.pw_gid)
-        changed = 1
-    mode = stat.S_IMODE(info.st_mode)
-    wanted = 0o700 if stat.S_ISDIR(info.st_mode) else mode & 0o700
-    if mode != wanted:
-        path.chmod(wanted)
-        changed = 1
-    return changed
+    fd = _open(path)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            return int(_own(path, entry, 0o700, directory=True))
+        if not stat.S_ISREG(info.st_mode):
+            raise GatewayError(f"{path} is neither a file nor a folder")
+        mode = stat.S_IMODE(info.st_mode) & 0o700
+        if info.st_nlink > 1:
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                _write_atomic(path, handle.read(), mode, entry.pw_uid, entry.pw_gid)
+            return 1
+    finally:
+        os.close(fd)
+    return int(_own(path, entry, mode))
 
 
-def _audit_folder(workspace: Path, entry: pwd.struct_passwd, done: list[str]) -> str:
-    """The audit log stays inside the workspace, where only the account can reach it."""
-    settings = Settings()
-    path = workspace / "tendr.toml"
-    if path.exists():
-        try:
-            settings = Settings.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-        except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError) as exc:
-            raise GatewayError(
-                f"{path} is not valid; run tendr validate -w {workspace}: {exc}"
-            ) from None
-    log = Path(os.path.normpath(workspace / settings.audit_log))
-    if not log.is_relative_to(workspace) or log == workspace:
-        raise GatewayError(
-            f"the audit log {log} is outside the workspace: at the gateway it stays inside, "
-            "where only the gateway account can reach it (audit_log in tendr.toml)"
-        )
-    for folder in reversed(log.parents):
-        if folder.is_relative_to(workspace) and folder != workspace:
-            _own_folder(folder, entry, done)
-    return str(log.relative_to(workspace))
+def _as_account(entry: pwd.struct_passwd, cwd: Path) -> dict[str, Any]:
+    """subprocess.run's arguments for a command run as the gateway account, with no git
+    configuration but the repository's (none of the account's own can add commands)."""
+    return {
+        "cwd": cwd,
+        "user": entry.pw_uid,
+        "group": entry.pw_gid,
+        "extra_groups": [],
+        "env": {
+            "HOME": entry.pw_dir,
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+        },
+        "capture_output": True,
+        "text": True,
+        "check": False,
+    }
 
 
 def _as(entry: pwd.struct_passwd, argv: Sequence[str], cwd: Path) -> str:
     """Run a command as the gateway account (git refuses a repository another account
     owns, and files it makes must be the account's)."""
-    done = subprocess.run(
-        list(argv),
-        cwd=cwd,
-        user=entry.pw_uid,
-        group=entry.pw_gid,
-        extra_groups=[],
-        env={"HOME": entry.pw_dir, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = subprocess.run(list(argv), **_as_account(entry, cwd))
     if done.returncode != 0:
         raise GatewayError(f"{' '.join(argv)} failed: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout
+    return str(done.stdout)
 
 
 def _run(argv: Sequence[str]) -> None:
@@ -284,7 +347,9 @@ def _run(argv: Sequence[str]) -> None:
         raise GatewayError(f"{' '.join(argv)} failed: {done.stderr.strip()}")
 
 
-def _repository(workspace: Path, log: str, entry: pwd.struct_passwd, done: list[str]) -> None:
+def _repository(
+    workspace: Path, private: list[str], entry: pwd.struct_passwd, done: list[str]
+) -> None:
     """The workspace as a git repository that takes pushes to its checked-out branch
     (the files follow), never deletions or rewritten history, through tendr's hooks."""
     git_dir = workspace / ".git"
@@ -296,7 +361,9 @@ def _repository(workspace: Path, log: str, entry: pwd.struct_passwd, done: list[
     ]
     if not git_dir.exists():
         _as(entry, ["git", "init", "--quiet", "--initial-branch=main"], workspace)
-        _ignores(workspace, log, entry)
+        done.append(f"{workspace}: made a git repository (branch main)")
+    _ignores(workspace, private, entry)
+    if not _has_commit(workspace, entry):
         _as(entry, ["git", "add", "--all"], workspace)
         _as(
             entry,
@@ -311,7 +378,7 @@ def _repository(workspace: Path, log: str, entry: pwd.struct_passwd, done: list[
             ],
             workspace,
         )
-        done.append(f"{workspace}: made a git repository (branch main)")
+        done.append(f"{workspace}: committed as the gateway took it over")
     if not _as(entry, ["git", "symbolic-ref", "-q", "HEAD"], workspace).strip():
         raise GatewayError(f"{workspace}: check out a branch (git switch main); HEAD is detached")
     dirty = _as(entry, ["git", "status", "--porcelain", "--untracked-files=no"], workspace)
@@ -320,7 +387,6 @@ def _repository(workspace: Path, log: str, entry: pwd.struct_passwd, done: list[
             f"{workspace} has changes not committed; commit or drop them first "
             "(pushes update the files, so they must match the branch):\n" + dirty.rstrip()
         )
-    _ignores(workspace, log, entry)
     config = {
         "receive.denyCurrentBranch": "updateInstead",
         "receive.denyDeletes": "true",
@@ -336,22 +402,38 @@ def _repository(workspace: Path, log: str, entry: pwd.struct_passwd, done: list[
     for hook in HOOKS:
         text = f"#!/bin/sh\n# tendr's gateway\nexec {program()} gateway hook {hook}\n"
         target = hooks / hook
-        if not target.exists() or target.read_text(encoding="utf-8", errors="replace") != text:
-            target.write_text(text, encoding="utf-8")
-            os.chown(target, entry.pw_uid, entry.pw_gid)
-            target.chmod(0o700)
+        if not target.exists() or target.is_symlink() or _read(target) != text:
+            _write_atomic(target, text, 0o700, entry.pw_uid, entry.pw_gid)
             done.append(f"installed the {hook} hook")
 
 
-def _ignores(workspace: Path, log: str, entry: pwd.struct_passwd) -> None:
-    """The audit log is never committed: git would hand it to whoever clones."""
+def _has_commit(workspace: Path, entry: pwd.struct_passwd) -> bool:
     try:
-        _as(entry, ["git", "check-ignore", "--quiet", "--no-index", log], workspace)
+        _as(entry, ["git", "rev-parse", "--quiet", "--verify", "HEAD"], workspace)
     except GatewayError:
-        raise GatewayError(
-            f"{workspace}: .gitignore must ignore the audit log {log} (add "
-            f"{Path(log).parts[0]}/ to it and commit), or every clone would carry it"
-        ) from None
+        return False
+    return True
+
+
+def _ignores(workspace: Path, private: list[str], entry: pwd.struct_passwd) -> None:
+    """The audit log and the secret files are never committed: git would hand them to
+    whoever clones."""
+    for path in private:
+        tracked = subprocess.run(
+            ["git", "ls-files", "--error-unmatch", "--", path],
+            **_as_account(entry, workspace),
+        )
+        ignored = subprocess.run(
+            ["git", "check-ignore", "--quiet", "--no-index", "--", path],
+            **_as_account(entry, workspace),
+        )
+        if tracked.returncode == 0 or ignored.returncode != 0:
+            raise GatewayError(
+                f"{workspace}: {path} must be ignored by git and not committed (add "
+                f"{Path(path).parts[0]}/ to .gitignore; git rm --cached it), or every clone "
+                f"would carry it. The workspace is now {entry.pw_name}'s: fix it as root, "
+                "then run tendr gateway setup again"
+            )
 
 
 def _client_key(home: Path, entry: pwd.struct_passwd, done: list[str]) -> str:
@@ -377,14 +459,18 @@ def _client_key(home: Path, entry: pwd.struct_passwd, done: list[str]) -> str:
             home,
         )
         done.append(f"made the gateway's key for client machines, {key}")
-    return Path(f"{key}.pub").read_text(encoding="utf-8").strip()
+    return _read(Path(f"{key}.pub")).strip()
 
 
 def _check_authorized_keys(path: Path, entry: pwd.struct_passwd) -> None:
     """Only lines `allow` wrote: any other key would open a shell as the gateway."""
-    if not path.exists():
-        path.touch(mode=0o600)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.fchown(fd, entry.pw_uid, entry.pw_gid)
+        os.close(fd)
         return
     others = [
         n
@@ -402,27 +488,28 @@ def _check_authorized_keys(path: Path, entry: pwd.struct_passwd) -> None:
 def _write_config(account: str, workspace: Path, done: list[str]) -> None:
     text = f'# Written by tendr gateway setup.\naccount = "{account}"\nworkspace = "{workspace}"\n'
     config = session.CONFIG
-    if config.exists() and config.read_text(encoding="utf-8") == text:
+    if config.exists() and _read(config) == text:
         return
     config.parent.mkdir(mode=0o755, exist_ok=True)
     _write_atomic(config, text, 0o644, 0, 0)
     done.append(f"wrote {config}")
 
 
-def _write_atomic(path: Path, text: str, mode: int, uid: int, gid: int) -> None:
-    """Replace `path` whole: a new file beside it, then a rename."""
+def _write_atomic(path: Path, data: str | bytes, mode: int, uid: int, gid: int) -> None:
+    """Replace `path` whole: a new file beside it (never an existing one, nor a link's
+    target), then a rename, which replaces a link rather than writing through it."""
     temporary = path.with_name(f".{path.name}.tendr-new")
     temporary.unlink(missing_ok=True)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.fchown(handle.fileno(), uid, gid)
         os.fchmod(handle.fileno(), mode)
     temporary.replace(path)
 
 
 def _lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return _read(path).splitlines() if path.exists() or path.is_symlink() else []
 
 
 # -- people's keys ---------------------------------------------------------------------
