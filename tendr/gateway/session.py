@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
@@ -30,6 +30,8 @@ from tendr.tomlfile import read_toml
 
 if TYPE_CHECKING:
     from tendr.workspace import Workspace
+
+M = TypeVar("M", bound=Strict)
 
 CONFIG = Path("/etc/tendr/gateway.toml")
 """Root's file naming the gateway account and its workspace. A module attribute, not an
@@ -92,13 +94,7 @@ def read_config(path: Path = CONFIG) -> GatewayConfig | None:
             f"(mode {stat.S_IMODE(info.st_mode):04o}, uid {info.st_uid}); fix: "
             f"chown root: {path} && chmod 0644 {path}"
         )
-    data, _, problem = read_toml(path, str(path))
-    if problem is not None or data is None:
-        raise UserError(f"{problem}")
-    try:
-        config = GatewayConfig.model_validate(data)
-    except ValidationError as exc:
-        raise UserError(f"{path}: {exc.errors()[0]['msg']}") from None
+    config = _read_model(path, str(path), GatewayConfig)
     if not Path(config.workspace).is_absolute():
         raise UserError(f"{path}: workspace must be an absolute path, not {config.workspace!r}")
     return config
@@ -249,17 +245,20 @@ def _inside(root: Path, value: str, key: str) -> Path:
 def audit_log(root: Path) -> Path:
     """The gateway's audit log (tendr.toml's audit_log, inside the workspace), read
     before anything else so that what is asked is recorded even when it is refused."""
-    settings = Settings()
     path = root / "tendr.toml"
-    if path.exists():
-        data, _, problem = read_toml(path, "tendr.toml")
-        if problem is not None or data is None:
-            raise UserError(f"{problem}")
-        try:
-            settings = Settings.model_validate(data)
-        except ValidationError as exc:
-            raise UserError(f"tendr.toml: {exc.errors()[0]['msg']}") from None
+    settings = _read_model(path, "tendr.toml", Settings) if path.exists() else Settings()
     return _inside(root, settings.audit_log, "audit_log")
+
+
+def _read_model(path: Path, display: str, model: type[M]) -> M:
+    """One TOML file as `model`, or a UserError naming the file and the first problem."""
+    data, _, problem = read_toml(path, display)
+    if problem is not None or data is None:
+        raise UserError(f"{problem}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(f"{display}: {exc.errors()[0]['msg']}") from None
 
 
 def gateway_problems(workspace: Workspace) -> list[str]:
