@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 from tendr.changes import Change, ChangeResult, HostResult
 from tendr.plan import Plan
-from tendr.rules.decide import op_matches
+from tendr.rules.model import op_matches
 
 GENESIS = "0" * 64
 # Why a last line without its newline is not a record: appends write both at once.
@@ -125,9 +125,10 @@ def entry(
     }
 
 
-GATEWAY_HOST = "(gateway)"
-"""The host of a record about the gateway itself (a command asked of it, a push): no
-host name can be it, since host names have no parentheses."""
+WORKSPACE_HOST = "(workspace)"
+"""The host of a record about the workspace rather than a host (a command asked of the
+gateway, a push, a grant): no host name can be it, since host names have no
+parentheses."""
 
 
 def event(
@@ -143,14 +144,14 @@ def event(
     after: dict[str, Any] | None = None,
     rule: str | None = None,
 ) -> dict[str, Any]:
-    """A record of something done at the gateway rather than to a host's resource: a
-    command someone asked of it, a push to its workspace. The same keys as `entry`."""
+    """A record of something done to the workspace rather than to a host's resource: a
+    command asked of the gateway, a push, a grant. The same keys as `entry`."""
     return {
         "time": datetime.now(UTC).isoformat(timespec="microseconds"),
         "person": person,
         "account": account,
         "command": command,
-        "host": GATEWAY_HOST,
+        "host": WORKSPACE_HOST,
         "op": op,
         "kind": "workspace",
         "resource": resource,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from tendr.hosts.model import Host
 from tendr.plan import HostPlan, Plan
@@ -11,8 +12,19 @@ from tendr.rules.decide import Decision, decide
 from tendr.workspace import Workspace
 
 
-def may(workspace: Workspace, person: str, op: str, host: Host) -> Decision:
-    return decide(person, op, host, workspace.rules, workspace.owner)
+def may(
+    workspace: Workspace, person: str, op: str, host: Host, resource: str | None = None
+) -> Decision:
+    return decide(
+        person,
+        op,
+        host,
+        workspace.rules,
+        workspace.owner,
+        resource,
+        workspace.grants,
+        datetime.now(UTC),
+    )
 
 
 def readable(
@@ -41,7 +53,7 @@ def mark(workspace: Workspace, person: str, plan: Plan) -> Plan:
             if change.action == "unknown":  # nothing would be done; nothing to permit
                 changes.append(change)
                 continue
-            decision = may(workspace, person, change.op, host)
+            decision = may(workspace, person, change.op, host, change.resource)
             changes.append(
                 replace(change, allowed=decision.allowed, rule=decision.rule or decision.reason)
             )

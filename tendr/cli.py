@@ -8,7 +8,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,6 +39,7 @@ from tendr.report import apply_json, escape, host_lines, plan_json, result_lines
 from tendr.rules.actor import acting_person
 from tendr.rules.decide import matching_rules, roles_of
 from tendr.rules.model import check_op_pattern, check_operation
+from tendr.rules.resources import FIELDS, field_of
 from tendr.schema import FAMILIES, FILE_NAMES, schema_for
 from tendr.workspace import Workspace, find_root, load
 
@@ -578,10 +579,15 @@ def rules_explain(
     person: Annotated[str, typer.Argument(help="An operating-system account name.")],
     operation: Annotated[str, typer.Argument(help="e.g. service.restart, package.install, plan")],
     host: Annotated[str, typer.Argument(help="A host name from hosts/.")],
+    resource: Annotated[
+        str | None,
+        typer.Argument(help="The unit, path, package, queue, job or module (rules may name some)."),
+    ] = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.text,
 ) -> None:
-    """Why PERSON may or may not apply OPERATION on HOST, and the rule that decides.
+    """Why PERSON may or may not apply OPERATION on HOST (to RESOURCE), and the rule
+    that decides.
 
     Exit 0 when allowed, 1 when not.
     """
@@ -592,8 +598,10 @@ def rules_explain(
             raise UserError(f"no host named {host!r} in hosts/")
         if reason := check_operation(operation):
             raise UserError(reason)
-        decision = may(loaded, person, operation, target)
-        found = matching_rules(person, operation, target, loaded.rules, loaded.owner)
+        if resource is not None and field_of(operation) is None:
+            raise UserError(f"{operation} acts on no resource; leave RESOURCE out")
+        decision = may(loaded, person, operation, target, resource)
+        found = matching_rules(person, operation, target, loaded.rules, loaded.owner, resource)
         roles = roles_of(person, loaded.rules, loaded.owner)
         if fmt is Format.json:
             _print_json(
@@ -601,6 +609,7 @@ def rules_explain(
                     "person": person,
                     "operation": operation,
                     "host": host,
+                    "resource": resource,
                     "allowed": decision.allowed,
                     "rule": decision.rule,
                     "reason": decision.reason,
@@ -620,7 +629,7 @@ def rules_explain(
 
 @rules_app.command("list")
 def rules_list(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> None:
-    """Every role: its file, members and rules."""
+    """Every role: its file, members and rules; and the grants, holding or not."""
     with _reporting(fmt):
         loaded = _load(workspace)
         rows: list[dict[str, Any]] = [
@@ -631,14 +640,16 @@ def rules_list(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> 
                 "members": [
                     loaded.owner + " (@owner)" if m == "@owner" else m for m in role.members
                 ],
-                "allow": [{"ops": list(r.ops), "hosts": list(r.hosts)} for r in role.allow],
-                "deny": [{"ops": list(r.ops), "hosts": list(r.hosts)} for r in role.deny],
+                "allow": [_rule_json(r) for r in role.allow],
+                "deny": [_rule_json(r) for r in role.deny],
             }
             for file, rules_file in loaded.rules
             for name, role in rules_file.roles.items()
         ]
+        now = datetime.now(UTC)
+        grants = [{**g.model_dump(), "holds": g.holds_at(now)} for g in loaded.grants]
         if fmt is Format.json:
-            _print_json({"roles": rows})
+            _print_json({"roles": rows, "grants": grants})
             return
         for row in rows:
             out.print(
@@ -648,10 +659,75 @@ def rules_list(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> 
             out.print(f"  members: {escape(', '.join(row['members']) or 'none')}")
             for effect in ("allow", "deny"):
                 for rule in row[effect]:
+                    only = "".join(
+                        f"; {name} {', '.join(rule[name])}" for name in FIELDS if name in rule
+                    )
                     out.print(
                         f"  {effect} {escape(', '.join(rule['ops']))} "
-                        f"on {escape(', '.join(rule['hosts']))}"
+                        f"on {escape(', '.join(rule['hosts']))}{escape(only)}"
                     )
+        for made in grants:
+            state = "holds" if made["holds"] else "does not hold now"
+            out.print(
+                f"[bold]grant {escape(made['id'])}[/] ({state}): {escape(made['person'])} "
+                f"as {escape(made['role'])} on {escape(', '.join(made['hosts']))}, from "
+                f"{escape(made['start'])} until {escape(made['until'])}, by "
+                f"{escape(made['granted_by'])}: {escape(made['reason'])}"
+            )
+
+
+def _rule_json(rule: Any) -> dict[str, Any]:
+    found = {"ops": list(rule.ops), "hosts": list(rule.hosts)}
+    found.update({name: list(getattr(rule, name)) for name in rule.resource_fields()})
+    return found
+
+
+@app.command()
+def grant(
+    person_or_revoke: Annotated[
+        str, typer.Argument(metavar="PERSON", help="Who gets the role (or: revoke ID).")
+    ],
+    role_or_id: Annotated[str, typer.Argument(metavar="ROLE", help="The role they get.")],
+    hosts: Annotated[
+        list[str] | None,
+        typer.Option("--hosts", help="Where: NAME, group:G, client:C, tag:T, all [default: all]."),
+    ] = None,
+    for_: Annotated[
+        str | None, typer.Option("--for", help="How long: 2h, 90m, 1d12h (at most 30d).")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why: a ticket, a call.")] = None,
+    workspace: WorkspaceOpt = None,
+    as_person: AsOpt = None,
+) -> None:
+    """Give PERSON a ROLE for a time (needs rules.grant there); it ends by itself, and
+    never allows what you may not do. `tendr grant revoke ID` takes one back."""
+    from tendr import grants
+
+    with _reporting():
+        loaded = _load(workspace)
+        person = _person(as_person)
+        if person_or_revoke == "revoke":
+            taken = grants.revoke(loaded, person, role_or_id)
+            out.print(
+                f"revoked grant {escape(taken.id)} ({escape(taken.person)} as {escape(taken.role)})"
+            )
+            return
+        if for_ is None or reason is None:
+            raise UserError("a grant needs --for DURATION and --reason TEXT")
+        made = grants.grant(
+            loaded,
+            person,
+            gateway.check_person(person_or_revoke),
+            role_or_id,
+            hosts or ["all"],
+            grants.parse_duration(for_),
+            reason,
+            datetime.now(UTC),
+        )
+        out.print(
+            f"granted {escape(made.person)} the role {escape(made.role)} on "
+            f"{escape(', '.join(made.hosts))} until {escape(made.until)} (grant {escape(made.id)})"
+        )
 
 
 audit_app = typer.Typer(

@@ -22,7 +22,7 @@ from tendr.errors import Problem, WorkspaceError
 from tendr.hosts.model import Host, HostsFile
 from tendr.hosts.selection import matches, no_match, select
 from tendr.rules.actor import GRANT, check_trust, holding_folders, workspace_owner
-from tendr.rules.model import RulesFile
+from tendr.rules.model import GRANTS_FILE, Grant, GrantsFile, RulesFile
 from tendr.settings import Settings
 from tendr.states import SPECS
 from tendr.states.base import ResourceSpec
@@ -59,6 +59,7 @@ class Workspace:
     rules: tuple[tuple[str, RulesFile], ...]
     owner: str
     texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    grants: tuple[Grant, ...] = ()
 
     def states_for(self, host: Host) -> list[str]:
         """The state files that target the host."""
@@ -162,11 +163,19 @@ class _Loader:
         states = self._states(hosts)
         rules = self._rules()
         self._check_rule_selectors(rules, hosts)
+        grants = self._grants(rules, hosts)
         self._check_known_hosts(settings, hosts)
         if self.problems:
             raise WorkspaceError(problems=self.problems)
         return Workspace(
-            self.root, settings, tuple(hosts), tuple(states), tuple(rules), owner, self.texts
+            self.root,
+            settings,
+            tuple(hosts),
+            tuple(states),
+            tuple(rules),
+            owner,
+            self.texts,
+            tuple(grants),
         )
 
     # -- reading -----------------------------------------------------------
@@ -338,6 +347,34 @@ class _Loader:
                 # with a problem recorded, no workspace is built.
                 rules.append((display, salvaged))
         return rules
+
+    def _grants(self, rules: list[tuple[str, RulesFile]], hosts: list[Host]) -> list[Grant]:
+        """grants.toml, as trusted as rules/: each grant's role must exist, and each of
+        its selectors select a host."""
+        path = self.root / GRANTS_FILE
+        if not path.exists() or not self._trust(path, GRANTS_FILE, GRANT):
+            return []
+        parsed = self._parse(path, GRANTS_FILE, GrantsFile)[0]
+        if parsed is None:
+            return []
+        roles = {name for _, rules_file in rules for name in rules_file.roles}
+        for index, grant in enumerate(parsed.grant):
+            if grant.role not in roles:
+                self._problem(
+                    GRANTS_FILE,
+                    f"grant[{index}].role",
+                    locate(self.texts[GRANTS_FILE], ["grant", index]),
+                    f"no role {grant.role!r} in rules/",
+                )
+            for selector in grant.hosts:
+                if selector != "all" and self.hosts_complete and not select([selector], hosts):
+                    self._problem(
+                        GRANTS_FILE,
+                        f"grant[{index}].hosts",
+                        locate(self.texts[GRANTS_FILE], ["grant", index]),
+                        no_match(selector, hosts),
+                    )
+        return list(parsed.grant)
 
     # -- checks across files ------------------------------------------------
 

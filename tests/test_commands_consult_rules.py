@@ -29,6 +29,7 @@ WORKSPACE_ONLY = {
     "audit-log verify",
     "audit-log head",
     "audit-log show",
+    "grant",
 }
 # The gateway's own: setting it up and letting people in (root), and what sshd and git
 # start in it (serve, hook), which hand on to the commands above or to the push rules.

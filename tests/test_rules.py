@@ -22,8 +22,15 @@ from tendr.rules.actor import (
     real_account,
     workspace_owner,
 )
-from tendr.rules.decide import decide, matching_rules, op_matches, roles_of
-from tendr.rules.model import OPERATIONS, VERBS, RulesFile, check_op_pattern, check_operation
+from tendr.rules.decide import decide, matching_rules, roles_of
+from tendr.rules.model import (
+    OPERATIONS,
+    VERBS,
+    RulesFile,
+    check_op_pattern,
+    check_operation,
+    op_matches,
+)
 from tests.helpers import needs_root
 
 EXAMPLE = """

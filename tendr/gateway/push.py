@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -39,7 +40,7 @@ from tendr.gateway.session import (
     gateway_problems,
 )
 from tendr.hosts.selection import HostLike
-from tendr.rules.decide import decide, roles_of
+from tendr.rules.decide import EVERYWHERE, decide, roles_of
 from tendr.states.kinds import KINDS
 from tendr.workspace import Workspace, load
 
@@ -47,20 +48,6 @@ ZERO = "0" * 40
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
 STATE_EDIT = "state.edit"
 RULES_EDIT = "rules.edit"
-
-
-@dataclass(frozen=True)
-class Everywhere:
-    """The host of an edit that concerns every host: only rules for `all` hosts match it
-    (no name, client, group or tag of a real host is empty)."""
-
-    name: str = "every host"
-    client: str = ""
-    groups: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-
-
-EVERYWHERE = Everywhere()
 
 
 @dataclass(frozen=True)
@@ -157,7 +144,15 @@ def refusals(edits: Sequence[Edit], person: str, rules_from: Workspace) -> list[
     found = []
     for edit in edits:
         for host in edit.hosts:
-            decision = decide(person, edit.op, host, rules_from.rules, rules_from.owner)
+            decision = decide(
+                person,
+                edit.op,
+                host,
+                rules_from.rules,
+                rules_from.owner,
+                grants=rules_from.grants,
+                now=datetime.now(UTC),
+            )
             if not decision.allowed:
                 found.append(f"{edit.path}: {decision.reason}")
                 break

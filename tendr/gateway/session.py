@@ -37,7 +37,9 @@ CONFIG = Path("/etc/tendr/gateway.toml")
 """Root's file naming the gateway account and its workspace. A module attribute, not an
 environment variable or option: whoever could move it would choose the workspace."""
 
-GATEWAY_COMMANDS = frozenset({"plan", "apply", "validate", "hosts", "rules", "audit-log", "schema"})
+GATEWAY_COMMANDS = frozenset(
+    {"plan", "apply", "validate", "hosts", "rules", "audit-log", "schema", "grant"}
+)
 """What a person may ask the gateway: commands that act only through the workspace.
 Never init, gateway (its setup, keys, hooks) or anything that writes a path they name."""
 

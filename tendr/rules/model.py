@@ -10,13 +10,15 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from tendr.hosts.selection import SELECTOR_HELP, SELECTOR_REGEX, check_selector
 from tendr.model import Strict
 from tendr.names import Documented
+from tendr.rules.resources import FIELDS, check_pattern, field_of
 from tendr.states.kinds import KINDS as RESOURCE_KINDS
 
 OWNER = "@owner"
@@ -29,7 +31,7 @@ VERBS: dict[str, tuple[str, ...]] = {
     **{name: kind.verbs for name, kind in RESOURCE_KINDS.items()},
     "driver": ("install",),  # installing a driver package for a printer or a module
     "state": ("edit",),  # pushing states/ and the files they name to the gateway
-    "rules": ("edit",),  # pushing rules/, hosts/, tendr.toml and the rest to the gateway
+    "rules": ("edit", "grant"),  # pushing rules/, hosts/, tendr.toml...; granting roles
 }
 """The verbs of each KIND of changing operation (KIND.VERB): what the engines do."""
 
@@ -100,6 +102,17 @@ def _near_verb(verb: str, verbs: tuple[str, ...]) -> str | None:
     return close[0] if close else None
 
 
+def op_matches(pattern: str, op: str) -> bool:
+    """True when `pattern` matches `op`: '*' alone matches every operation;
+    otherwise segment by segment, a '*' segment matching exactly one whole segment."""
+    if pattern == "*":
+        return True
+    wanted, actual = pattern.split("."), op.split(".")
+    return len(wanted) == len(actual) and all(
+        w == "*" or w == a for w, a in zip(wanted, actual, strict=True)
+    )
+
+
 def check_operation(op: str) -> str | None:
     """Why `op` is not one operation (as `rules explain` takes), or None."""
     if op in OPERATIONS:
@@ -166,6 +179,35 @@ OpPattern = Annotated[
         pattern=_OP_REGEX,
     ),
 ]
+
+
+def _resource_pattern(field: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if problem := check_pattern(field, value):
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+UnitPattern = Annotated[
+    str,
+    _resource_pattern("units"),
+    Documented("A systemd unit name, '*' for any run of characters ('cups-*.service')"),
+]
+PathPattern = Annotated[
+    str,
+    _resource_pattern("paths"),
+    Documented(
+        "An absolute path: '*' for any run within one segment, '**' as a whole segment for "
+        "any depth ('/etc/cups/**'); no '.' or '..' segments"
+    ),
+]
+NamePattern = Annotated[
+    str,
+    _resource_pattern("packages"),
+    Documented("A name, '*' for any run of characters ('printer-driver-*')"),
+]
 Selector = Annotated[
     str,
     AfterValidator(_selector),
@@ -195,10 +237,12 @@ RoleName = Annotated[
 
 
 class Rule(Strict):
-    """Operations on hosts: the rule applies when any pattern and any selector match.
+    """Operations on hosts, and on which resources: the rule applies when any pattern,
+    any selector and (where it names resources) any resource pattern match.
 
     ```toml
     { ops = ["service.restart", "printer.*"], hosts = ["client:acme"] }
+    { ops = ["file.write"], hosts = ["client:acme"], paths = ["/etc/cups/**"] }
     ```
     """
 
@@ -208,6 +252,40 @@ class Rule(Strict):
     hosts: tuple[Selector, ...] = Field(min_length=1)
     """Hosts the rule is about: 'all', a host name, 'group:NAME', 'client:NAME' or
     'tag:NAME'."""
+    units: tuple[UnitPattern, ...] = ()
+    """Only these systemd units ('cups.service', 'cups-*.service'), for service operations."""
+    paths: tuple[PathPattern, ...] = ()
+    """Only these paths, for file operations: absolute, anchored; '*' within one segment,
+    '**' as a whole segment for any depth ('/etc/cups/**')."""
+    packages: tuple[NamePattern, ...] = ()
+    """Only these packages ('printer-driver-*'), for package and driver operations."""
+    printers: tuple[NamePattern, ...] = ()
+    """Only these printer queues, for printer operations."""
+    backups: tuple[NamePattern, ...] = ()
+    """Only these backup jobs, for backup operations."""
+    modules: tuple[NamePattern, ...] = ()
+    """Only these kernel modules, for module operations."""
+
+    def resource_fields(self) -> list[str]:
+        """The resource fields this rule names; none: it covers every resource."""
+        return [name for name in FIELDS if getattr(self, name)]
+
+    @model_validator(mode="after")
+    def _resources_fit_ops(self) -> Rule:
+        """A rule naming resources whose operations have none of those kinds would match
+        nothing: a deny that matches nothing allows what it meant to forbid."""
+        named = self.resource_fields()
+        if not named:
+            return self
+        for pattern in self.ops:
+            kinds = {field_of(op) for op in OPERATIONS if op_matches(pattern, op)}
+            if not kinds & set(named):
+                raise ValueError(
+                    f"{pattern!r} has no resources of the kind this rule names "
+                    f"({', '.join(named)}): "
+                    + ", ".join(f"{name} are for {'/'.join(FIELDS[name])}.*" for name in named)
+                )
+        return self
 
 
 class Role(Strict):
@@ -245,3 +323,71 @@ class RulesFile(Strict):
 
     roles: dict[RoleName, Role] = {}
     """Roles by name: [roles.NAME]."""
+
+
+GRANTS_FILE = "grants.toml"
+"""Where `tendr grant` keeps access granted for a time, at the workspace root."""
+
+
+def _moment(value: str) -> str:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an ISO 8601 time ('2026-11-29T02:15:00+00:00')"
+        ) from None
+    if when.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset ('+00:00')")
+    return value
+
+
+Moment = Annotated[
+    str,
+    AfterValidator(_moment),
+    Documented("An ISO 8601 time with its UTC offset ('2026-11-29T02:15:00+00:00')"),
+]
+
+
+class Grant(Strict):
+    """A role given to a person for a time, by someone allowed `rules.grant`; written by
+    `tendr grant`. It widens nothing beyond what the granting person may do.
+
+    ```toml
+    [[grant]]
+    id = "g20261129-021500-dave"
+    person = "dave"
+    role = "admin"
+    hosts = ["client:acme"]
+    granted_by = "carol"
+    reason = "tonight's call at acme"
+    start = "2026-11-29T02:15:00+00:00"
+    until = "2026-11-29T04:15:00+00:00"
+    ```
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    """The grant's name, for `tendr grant revoke ID`."""
+    person: Member
+    """Who holds the role for the time."""
+    role: RoleName
+    """The role they hold, as rules/ defines it."""
+    hosts: tuple[Selector, ...] = Field(min_length=1)
+    """Where the role holds for them."""
+    granted_by: Member
+    """Who granted it; the grant never allows what they may not do."""
+    reason: str = Field(min_length=1, max_length=500)
+    """Why, in a few words (a ticket number)."""
+    start: Moment
+    """From when the grant holds."""
+    until: Moment
+    """When it ends by itself, by the clock of the machine running tendr."""
+
+    def holds_at(self, now: datetime) -> bool:
+        return datetime.fromisoformat(self.start) <= now < datetime.fromisoformat(self.until)
+
+
+class GrantsFile(Strict):
+    """grants.toml: access granted for a time (`tendr grant`); not edited by hand."""
+
+    grant: tuple[Grant, ...] = ()
+    """The grants, expired ones included until the next grant prunes them."""

@@ -1,0 +1,177 @@
+"""Access granted for a time: `tendr grant` writes grants.toml, `tendr grant revoke`
+takes a grant back, and both are recorded in the audit log. Deciding with grants is
+the rules' business (tendr.rules.decide); this module only keeps the file.
+
+The file lives in the workspace, so it travels with it; at the gateway the grant is
+also committed, so that clones see it and a later push does not undo it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tendr import audit
+from tendr.errors import PermissionDenied, UserError
+from tendr.hosts.selection import HostLike, check_selector, no_match, select
+from tendr.rules.actor import real_account
+from tendr.rules.decide import EVERYWHERE, decide
+from tendr.rules.model import GRANTS_FILE, Grant
+from tendr.workspace import Workspace
+
+MAX_DURATION = timedelta(days=30)
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
+
+
+def parse_duration(text: str) -> timedelta:
+    """'2h', '90m', '1d12h' -> a duration of at least a minute and at most 30 days."""
+    found = _DURATION.fullmatch(text)
+    if not text or found is None:
+        raise UserError(f"--for {text!r} is not a duration such as 2h, 90m or 1d12h")
+    days, hours, minutes = (int(part or 0) for part in found.groups())
+    duration = timedelta(days=days, hours=hours, minutes=minutes)
+    if not timedelta(minutes=1) <= duration <= MAX_DURATION:
+        raise UserError(f"--for {text!r}: a grant lasts from 1m to 30d")
+    return duration
+
+
+def _needs_grant_right(workspace: Workspace, person: str, selectors: Sequence[str]) -> None:
+    """`person` may grant on every host the selectors cover (on `all`: on every host)."""
+    hosts: list[HostLike] = list(select(list(selectors), list(workspace.hosts)))
+    if "all" in selectors:
+        hosts.append(EVERYWHERE)
+    for host in hosts:
+        decision = decide(person, "rules.grant", host, workspace.rules, workspace.owner)
+        if not decision.allowed:
+            raise PermissionDenied(message=f"permission denied: {decision.reason}")
+
+
+def grant(
+    workspace: Workspace,
+    granter: str,
+    person: str,
+    role: str,
+    selectors: Sequence[str],
+    duration: timedelta,
+    reason: str,
+    now: datetime,
+) -> Grant:
+    """Give `person` `role` on `selectors` for `duration`, as `granter`; write and record it."""
+    if role not in {name for _, rules in workspace.rules for name in rules.roles}:
+        raise UserError(f"no role {role!r} in rules/ (rules list shows them)")
+    for selector in selectors:
+        if problem := check_selector(selector):
+            raise UserError(f"--hosts {selector!r}: {problem}")
+        if selector != "all" and not select([selector], list(workspace.hosts)):
+            raise UserError(f"--hosts: {no_match(selector, list(workspace.hosts))}")
+    if not reason.strip():
+        raise UserError("--reason must say why (a ticket, a call)")
+    _needs_grant_right(workspace, granter, selectors)
+    start = now.astimezone(UTC).replace(microsecond=0)
+    made = Grant(
+        id=f"g{start:%Y%m%d-%H%M%S}-{person}",
+        person=person,
+        role=role,
+        hosts=tuple(selectors),
+        granted_by=granter,
+        reason=reason.strip(),
+        start=start.isoformat(),
+        until=(start + duration).isoformat(),
+    )
+    if any(g.id == made.id for g in workspace.grants):
+        raise UserError(f"a grant {made.id} exists already; wait a second")
+    kept = [g for g in workspace.grants if datetime.fromisoformat(g.until) > now]
+    _record(workspace, granter, "done", made, f"granted: {made.reason}")
+    _write(workspace, [*kept, made], f"grant {role} to {person} by {granter}: {made.reason}")
+    return made
+
+
+def revoke(workspace: Workspace, person: str, grant_id: str) -> Grant:
+    """Take back a grant: by its holder, its granter, or whoever may grant its hosts."""
+    found = next((g for g in workspace.grants if g.id == grant_id), None)
+    if found is None:
+        raise UserError(f"no grant {grant_id!r} (rules list shows them)")
+    if person not in (found.person, found.granted_by):
+        _needs_grant_right(workspace, person, found.hosts)
+    _record(workspace, person, "revoked", found, f"revoked by {person}")
+    _write(
+        workspace,
+        [g for g in workspace.grants if g.id != grant_id],
+        f"revoke grant {grant_id} by {person}",
+    )
+    return found
+
+
+def holding(workspace: Workspace, now: datetime) -> list[tuple[Grant, bool]]:
+    """Every grant with whether it holds now."""
+    return [(g, g.holds_at(now)) for g in workspace.grants]
+
+
+def _record(workspace: Workspace, person: str, outcome: str, made: Grant, reason: str) -> None:
+    """Grants and revocations are in the audit log before the file changes."""
+    log = workspace.root / workspace.settings.audit_log
+    record = audit.event(
+        "rules.grant",
+        f"{made.id}: {made.person} as {made.role} on {', '.join(made.hosts)} until {made.until}",
+        outcome,
+        reason,
+        person=person,
+        account=real_account(),
+        command="grant",
+        after=made.model_dump(),
+    )
+    try:
+        audit.append(log, [record])
+    except OSError as exc:
+        raise UserError(
+            f"the audit log {log} cannot be written ({exc.strerror}); nothing was granted"
+        ) from None
+
+
+def _toml(grants: Sequence[Grant]) -> str:
+    lines = ["# Written by tendr grant: access granted for a time. Not edited by hand.\n"]
+    for made in grants:
+        lines.append("\n[[grant]]\n")
+        for key, value in made.model_dump().items():
+            shown = json.dumps(list(value)) if isinstance(value, tuple) else json.dumps(value)
+            lines.append(f"{key} = {shown}\n")
+    return "".join(lines)
+
+
+def _write(workspace: Workspace, grants: Sequence[Grant], message: str) -> None:
+    """Replace grants.toml whole (a new file renamed over it, as readable as rules/)."""
+    target = workspace.root / GRANTS_FILE
+    temporary = target.with_name(f".{GRANTS_FILE}.tendr-new")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(_toml(grants))
+        os.fchmod(handle.fileno(), 0o644)
+    temporary.replace(target)
+    if (workspace.root / ".git").is_dir() and _at_gateway():
+        _commit(workspace.root, message)
+
+
+def _at_gateway() -> bool:
+    from tendr.gateway import session
+
+    return session.session() is not None
+
+
+def _commit(root: Path, message: str) -> None:
+    """At the gateway a grant is committed: clones see it, and pushes build on it."""
+    for argv in (
+        ["git", "add", "--", GRANTS_FILE],
+        ["git", "commit", "--quiet", "-m", message, "--", GRANTS_FILE],
+    ):
+        done = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise UserError(
+                f"{GRANTS_FILE} is written and in force, but could not be committed "
+                f"({done.stderr.strip()}); commit it on the controller"
+            )

@@ -1,0 +1,95 @@
+"""The resources a rule may name, by kind, and how a pattern matches one. Pure.
+
+A rule that names resources covers those alone: `paths = ["/etc/cups/**"]` lets
+`file.write` through for files under /etc/cups and nowhere else, and covers no
+operation of another kind. Names (units, packages, printers, backups, modules) match
+whole, `*` standing for any run of characters. Paths are anchored at `/`: `*` stands
+for any run within one segment, `**` (a whole segment only) for any number of whole
+segments, none included; a path is compared once normalised, and `..` is refused in
+patterns as the states refuse it in paths.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from functools import cache
+
+FIELDS: dict[str, tuple[str, ...]] = {
+    "units": ("service",),
+    "paths": ("file",),
+    "packages": ("package", "driver"),
+    "printers": ("printer",),
+    "backups": ("backup",),
+    "modules": ("module",),
+}
+"""Each resource field of a rule -> the kinds of operation whose resources it names."""
+
+FIELD_OF_KIND = {kind: field for field, kinds in FIELDS.items() for kind in kinds}
+
+_NAME = re.compile(r"[A-Za-z0-9:_.@+\\*-]+")  # what unit, package, queue... names hold, and *
+
+
+def field_of(op: str) -> str | None:
+    """The resource field that names the resources of `op` (None: a reading operation,
+    or one on the workspace)."""
+    kind, dot, _ = op.partition(".")
+    return FIELD_OF_KIND.get(kind) if dot else None
+
+
+def check_pattern(field: str, pattern: str) -> str | None:
+    """Why `pattern` cannot stand in a rule's `field`, or None."""
+    if field == "paths":
+        return _check_path_pattern(pattern)
+    if not _NAME.fullmatch(pattern):
+        return (
+            f"{pattern!r} is not a name pattern (letters, digits, : _ . @ + - and '*' for "
+            "any run of characters)"
+        )
+    return None
+
+
+def _check_path_pattern(pattern: str) -> str | None:
+    if not pattern.startswith("/"):
+        return f"{pattern!r} is not an absolute path pattern (it must start with '/')"
+    if pattern == "/":
+        return None
+    segments = pattern[1:].split("/")
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            return (
+                f"{pattern!r}: empty, '.' and '..' segments are refused (a pattern names "
+                "paths as they are, normalised)"
+            )
+        if "**" in segment and segment != "**":
+            return f"{pattern!r}: '**' stands only as a whole segment ('/etc/cups/**')"
+        if any(ord(c) < 32 or ord(c) == 127 for c in segment):
+            return f"{pattern!r} holds a control character"
+    return None
+
+
+@cache
+def _path_regex(pattern: str) -> re.Pattern[str]:
+    if pattern == "/":
+        return re.compile("/")
+    parts = []
+    for segment in pattern[1:].split("/"):
+        if segment == "**":
+            parts.append("(?:/[^/]+)*")
+        else:
+            parts.append("/" + "[^/]*".join(re.escape(piece) for piece in segment.split("*")))
+    return re.compile("".join(parts))
+
+
+@cache
+def _name_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(piece) for piece in pattern.split("*")))
+
+
+def covers(field: str, pattern: str, resource: str) -> bool:
+    """True when the (well-formed) `pattern` of `field` names `resource`."""
+    if field == "paths":
+        # normpath keeps two leading slashes (POSIX leaves '//' to the system); not here.
+        normal = "/" + posixpath.normpath(resource).lstrip("/")
+        return bool(_path_regex(pattern).fullmatch(normal))
+    return bool(_name_regex(pattern).fullmatch(resource))
