@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from tendr.errors import UserError
 from tendr.gateway import session
-from tendr.gateway.push import EVERYWHERE, RULES_EDIT, STATE_EDIT, refusals, required, strongest
+from tendr.gateway.push import RULES_EDIT, STATE_EDIT, refusals, required, strongest
 from tendr.gateway.session import GitCommand, Session, TendrCommand, parse_remote
 from tendr.gateway.setup import GatewayError, gateway_line, parse_line, parse_public_key
+from tendr.rules.decide import EVERYWHERE
 from tendr.workspace import Workspace, load
 from tests.helpers import build_tree, needs_root, run_tendr
 
