@@ -693,7 +693,7 @@ def grant(
         typer.Option("--hosts", help="Where: NAME, group:G, client:C, tag:T, all [default: all]."),
     ] = None,
     for_: Annotated[
-        str | None, typer.Option("--for", help="How long: 2h, 90m, 1d12h (at most 30d).")
+        str | None, typer.Option("--for", help="How long: 2h, 90m, 1d12h, 30s (at most 30d).")
     ] = None,
     reason: Annotated[str | None, typer.Option(help="Why: a ticket, a call.")] = None,
     workspace: WorkspaceOpt = None,

@@ -25,18 +25,18 @@ from tendr.rules.model import GRANTS_FILE, Grant
 from tendr.workspace import Workspace
 
 MAX_DURATION = timedelta(days=30)
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
 def parse_duration(text: str) -> timedelta:
-    """'2h', '90m', '1d12h' -> a duration of at least a minute and at most 30 days."""
+    """'2h', '90m', '1d12h', '30s' -> a duration of at most 30 days."""
     found = _DURATION.fullmatch(text)
     if not text or found is None:
-        raise UserError(f"--for {text!r} is not a duration such as 2h, 90m or 1d12h")
-    days, hours, minutes = (int(part or 0) for part in found.groups())
-    duration = timedelta(days=days, hours=hours, minutes=minutes)
-    if not timedelta(minutes=1) <= duration <= MAX_DURATION:
-        raise UserError(f"--for {text!r}: a grant lasts from 1m to 30d")
+        raise UserError(f"--for {text!r} is not a duration such as 2h, 90m, 1d12h or 30s")
+    days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
+    duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if not timedelta(seconds=1) <= duration <= MAX_DURATION:
+        raise UserError(f"--for {text!r}: a grant lasts from 1s to 30d")
     return duration
 
 
