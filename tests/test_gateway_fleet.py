@@ -302,7 +302,8 @@ def test_pushes_are_validated_and_allowed_by_the_rules_in_force(
     clone = tmp_path / "clone"
     cloned = gateway.git("dave", "clone", "tendr@127.0.0.1:workspace", str(clone), cwd=tmp_path)
     assert cloned.returncode == 0, cloned.stderr
-    head = gateway.on_controller(f"git -C {WORKSPACE} rev-parse HEAD").stdout
+    head = gateway.on_controller(f"runuser -u tendr -- git -C {WORKSPACE} rev-parse HEAD").stdout
+    assert len(head.strip()) == 40, head
 
     def push(person: str, path: str, text: str) -> subprocess.CompletedProcess[str]:
         gateway.git(person, "fetch", "--quiet", cwd=clone)
@@ -325,7 +326,10 @@ def test_pushes_are_validated_and_allowed_by_the_rules_in_force(
     assert elsewhere.returncode != 0
     assert "no rule allows state.edit on " + gateway.beta.name in elsewhere.stderr
 
-    assert gateway.on_controller(f"git -C {WORKSPACE} rev-parse HEAD").stdout == head
+    assert (
+        gateway.on_controller(f"runuser -u tendr -- git -C {WORKSPACE} rev-parse HEAD").stdout
+        == head
+    )
     assert gateway.clients() == before
 
     new_motd = ACME_STATE.replace("(acme)", "(acme, ask for Dave)")
@@ -382,3 +386,33 @@ def test_through_sudo_the_person_is_sudo_user_with_the_same_limits(gateway: Gate
     assert gateway.clients() == before
     asked = [(r["person"], r["reason"]) for r in gateway.audit() if r["outcome"] == "asked"]
     assert ("erin", "through sudo") in asked
+
+
+def test_a_grant_at_the_gateway_is_enforced_there_and_committed(gateway: Gateway) -> None:
+    refused = gateway.ssh("dave", "apply --yes -l client:beta")
+    assert refused.returncode == 1
+    self_grant = gateway.ssh("dave", "grant dave admin --for 1h --reason mine")
+    assert self_grant.returncode == 1 and "no rule allows rules.grant" in self_grant.stderr
+
+    granted = gateway.ssh(
+        "carol", "grant dave admin --hosts client:beta --for 1h --reason 'ticket 4711'"
+    )
+    assert granted.returncode == 0, granted.stderr
+    applied = gateway.ssh("dave", "apply --yes -l client:beta")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    issue = gateway.beta.run("cat /etc/issue.net", check=True).stdout
+    assert issue == "Beta GmbH: authorised use only.\n"
+    log = gateway.on_controller(
+        f"runuser -u tendr -- git -C {WORKSPACE} log -1 --format=%s -- grants.toml"
+    ).stdout
+    assert log.startswith("grant admin to dave by carol")
+    clean = gateway.on_controller(f"runuser -u tendr -- git -C {WORKSPACE} status --porcelain")
+    assert clean.stdout == ""
+
+    (made,) = json.loads(gateway.ssh("dave", "rules list --format json").stdout)["grants"]
+    revoked = gateway.ssh("dave", f"grant revoke {made['id']}")
+    assert revoked.returncode == 0, revoked.stderr
+    again = gateway.ssh("dave", "apply --yes -l client:beta --only-allowed")
+    assert again.returncode == 0  # in sync: nothing to refuse
+    records = [(r["person"], r["outcome"]) for r in gateway.audit() if r["op"] == "rules.grant"]
+    assert records == [("carol", "done"), ("dave", "revoked")]
