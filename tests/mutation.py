@@ -43,10 +43,17 @@ MODULES: dict[str, list[str]] = {
     ],
     "tendr/rules/decide.py": [
         "tests/test_rules.py",
+        "tests/test_rules_resources.py",
         "tests/test_rules_properties.py",
         "tests/test_rules_cedar.py",
     ],
-    "tendr/rules/model.py": ["tests/test_rules.py", "tests/test_rules_properties.py"],
+    "tendr/rules/model.py": [
+        "tests/test_rules.py",
+        "tests/test_rules_resources.py",
+        "tests/test_rules_properties.py",
+    ],
+    "tendr/rules/resources.py": ["tests/test_rules_resources.py", "tests/test_rules.py"],
+    "tendr/gateway/edits.py": ["tests/test_gateway.py"],
     "tendr/rules/actor.py": ["tests/test_rules.py", "tests/test_cli.py"],
     "tendr/states/file.py": [
         "tests/test_diff_cases.py",

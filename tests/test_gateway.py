@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tendr.errors import UserError
 from tendr.gateway import session
-from tendr.gateway.push import RULES_EDIT, STATE_EDIT, refusals, required, strongest
+from tendr.gateway.edits import RULES_EDIT, STATE_EDIT, refusals, required, strongest
 from tendr.gateway.session import GitCommand, Session, TendrCommand, parse_remote
 from tendr.gateway.setup import GatewayError, gateway_line, parse_line, parse_public_key
 from tendr.rules.decide import EVERYWHERE

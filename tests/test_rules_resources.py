@@ -45,6 +45,14 @@ def test_path_patterns(pattern: str, path: str, expected: bool) -> None:
     assert covers("paths", pattern, path) is expected
 
 
+def test_the_root_pattern_names_the_root_alone() -> None:
+    assert check_pattern("paths", "/") is None
+    assert covers("paths", "/", "/")
+    assert not covers("paths", "/", "/etc")
+    # What a path may hold besides: spaces and any printable character.
+    assert check_pattern("paths", "/srv/My Files/~x \x80") is None
+
+
 @pytest.mark.parametrize(
     ("pattern", "name", "expected"),
     [
@@ -67,6 +75,9 @@ def test_name_patterns(pattern: str, name: str, expected: bool) -> None:
         ("paths", "/etc/../shadow", "'..' segments are refused"),
         ("paths", "/etc//cups", "empty"),
         ("paths", "/etc/cups**", "'**' stands only as a whole segment"),
+        ("paths", "/**x", "'**' stands only as a whole segment"),
+        ("paths", "/etc/\x1f", "control character"),
+        ("paths", "/etc/\x7f", "control character"),
         ("units", "cups service", "not a name pattern"),
         ("packages", "", "not a name pattern"),
     ],

@@ -1,19 +1,9 @@
-"""Changes to the desired state, as git pushes to the gateway's workspace.
+"""Changes to the desired state, as git pushes to the gateway's workspace (I/O).
 
 git-receive-pack runs two hooks tendr installs: `pre-receive` accepts a push only when
 the pushed workspace validates as a whole and the pusher's role allows every file it
-changes (decided with the rules in force, never the pushed ones, or a push could grant
-itself); `post-receive` records what was accepted. Which operation a changed file needs
-(`required`) is pure:
-
-- a state file: `state.edit` on every host it targets, before or after the push, and
-  on the hosts of every other state that already names a file it now names (so a
-  state cannot borrow another client's file or secret); a file only the controller
-  holds (secrets/) that no state named yet needs `state.edit` on every host;
-- a file under files/: `state.edit` on the hosts of the states that name it, before
-  or after; on every host (a rule for `all` hosts) when none does;
-- everything else (rules/, hosts/, tendr.toml, known_hosts, ...): `rules.edit` on every
-  host, since it decides what tendr may do anywhere, whatever a state names.
+changes (tendr.gateway.edits says which operation each needs); `post-receive` records
+what was accepted.
 """
 
 from __future__ import annotations
@@ -23,14 +13,14 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 from tendr import audit
 from tendr.errors import PermissionDenied, UserError, WorkspaceError
+from tendr.gateway.edits import RULES_EDIT, refusals, required, strongest
 from tendr.gateway.session import (
     PERSON_ENV,
     REPOSITORY,
@@ -39,131 +29,11 @@ from tendr.gateway.session import (
     check_person,
     gateway_problems,
 )
-from tendr.hosts.selection import HostLike
-from tendr.rules.decide import EVERYWHERE, decide, roles_of
-from tendr.states.kinds import KINDS
+from tendr.rules.decide import roles_of
 from tendr.workspace import Workspace, load
 
 ZERO = "0" * 40
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
-STATE_EDIT = "state.edit"
-RULES_EDIT = "rules.edit"
-
-
-@dataclass(frozen=True)
-class Edit:
-    """What a changed file needs: an operation on hosts."""
-
-    path: str
-    op: str
-    hosts: tuple[HostLike, ...] = field(default=(EVERYWHERE,))
-
-
-def _targets(workspace: Workspace | None, state_file: str) -> dict[str, HostLike]:
-    """The hosts `state_file` targets in `workspace` (none where it has no such file)."""
-    if workspace is None:
-        return {}
-    return {h.name: h for h in workspace.hosts if state_file in workspace.states_for(h)}
-
-
-def _names(workspace: Workspace | None) -> dict[str, set[str]]:
-    """Each state file of `workspace` -> the workspace files it names (sources, secrets)."""
-    found: dict[str, set[str]] = {}
-    for name, state in workspace.states if workspace is not None else ():
-        found[name] = {
-            os.path.normpath(reference.path)
-            for _, spec in state.resources()
-            for reference in KINDS[spec.kind].references(spec)
-        }
-    return found
-
-
-def required(
-    paths: Iterable[str],
-    before: Workspace | None,
-    after: Workspace,
-    controller_only: Collection[str] = (),
-) -> list[Edit]:
-    """The operation each changed path needs, on which hosts (see the module's doc).
-    `controller_only`: files the push cannot carry (secrets/), kept on the controller."""
-    every_host: dict[str, HostLike] = {}
-    for workspace in (before, after):
-        if workspace is not None:
-            every_host.update({h.name: h for h in workspace.hosts})
-    named = (_names(before), _names(after))
-    edits = []
-    for path in sorted(set(paths)):
-        if path.startswith("states/"):
-            hosts = _state_hosts(path, before, after, named, controller_only)
-        elif path.startswith("files/"):
-            hosts = _file_hosts(path, before, after, named)
-        else:
-            edits.append(Edit(path, RULES_EDIT, (EVERYWHERE, *every_host.values())))
-            continue
-        edits.append(Edit(path, STATE_EDIT, tuple(hosts.values()) or (EVERYWHERE,)))
-    return edits
-
-
-Named = tuple[dict[str, set[str]], dict[str, set[str]]]  # _names before and after
-
-
-def _state_hosts(
-    path: str,
-    before: Workspace | None,
-    after: Workspace,
-    named: Named,
-    controller_only: Collection[str],
-) -> dict[str, HostLike]:
-    hosts = {**_targets(before, path), **_targets(after, path)}
-    # A file the state names now and did not before: naming it is editing every state
-    # that names it already (another client's secret), and one only the controller
-    # holds that no state named yet may be anybody's.
-    named_before, named_after = named
-    for name in named_after.get(path, set()) - named_before.get(path, set()):
-        users = {s for s, names in named_before.items() if name in names} - {path}
-        for user in users:
-            hosts.update(_targets(before, user))
-        if not users and name in controller_only:
-            hosts[EVERYWHERE.name] = EVERYWHERE
-    return hosts
-
-
-def _file_hosts(
-    path: str, before: Workspace | None, after: Workspace, named: Named
-) -> dict[str, HostLike]:
-    hosts: dict[str, HostLike] = {}
-    for names in named:
-        for user in (s for s, listed in names.items() if path in listed):
-            hosts.update(_targets(before, user))
-            hosts.update(_targets(after, user))
-    return hosts
-
-
-def refusals(edits: Sequence[Edit], person: str, rules_from: Workspace) -> list[str]:
-    """Why `person` may not make each edit they may not, by the rules of `rules_from`."""
-    found = []
-    for edit in edits:
-        for host in edit.hosts:
-            decision = decide(
-                person,
-                edit.op,
-                host,
-                rules_from.rules,
-                rules_from.owner,
-                grants=rules_from.grants,
-                now=datetime.now(UTC),
-            )
-            if not decision.allowed:
-                found.append(f"{edit.path}: {decision.reason}")
-                break
-    return found
-
-
-def strongest(edits: Sequence[Edit]) -> str:
-    """The operation a push is recorded as: rules.edit when any file needs it."""
-    return RULES_EDIT if any(e.op == RULES_EDIT for e in edits) else STATE_EDIT
-
-
 # -- git over SSH, and the hooks (I/O) ---------------------------------------------------
 
 
@@ -375,7 +245,8 @@ def _judge(session: Session, person: str, live: Workspace, update: Update, head:
     if problems := gateway_problems(after):
         return Verdict(paths, op, "\n".join(problems))
     edits = required(paths, live, after, copied)
-    return Verdict(paths, strongest(edits), "\n".join(refusals(edits, person, live)))
+    refused = refusals(edits, person, live, datetime.now(UTC))
+    return Verdict(paths, strongest(edits), "\n".join(refused))
 
 
 def post_receive(session: Session, stdin: str) -> None:
