@@ -370,3 +370,15 @@ def test_a_controller_only_file_no_state_named_needs_every_host(tmp_path: Path) 
     assert refusals([secret], "dave", live) == [
         "states/acme.toml: no rule allows state.edit on every host for dave (roles: helpdesk)"
     ]
+
+
+def test_a_file_whose_state_moves_needs_both_clients(tmp_path: Path) -> None:
+    """files/motd, named by a state that leaves acme for beta in the same push: changing
+    it needs state.edit where the state was and where it goes."""
+    moving = 'hosts = ["client:acme"]\n[[file]]\npath = "/etc/motd"\nsource = "files/motd"\n'
+    before = _workspace(tmp_path / "a", {"states/s.toml": moving})
+    after = _workspace(tmp_path / "b", {"states/s.toml": moving.replace("acme", "beta")})
+    edits = {
+        e.path: sorted(h.name for h in e.hosts) for e in required(["files/motd"], before, after)
+    }
+    assert edits == {"files/motd": ["a1", "b1"]}

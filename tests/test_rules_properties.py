@@ -1,4 +1,8 @@
-"""Properties of permission decisions, checked on generated rule sets (hypothesis)."""
+"""Properties of permission decisions, checked on generated rule sets (hypothesis).
+
+Rule sets include rules naming resources, and requests are about a resource of their
+operation's kind or none: the algebra below holds down to the resource. Properties
+particular to resources and grants are in test_rules_resources_properties."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import TypeVar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tendr.rules.decide import decide, matching_rules
+from tendr.rules.decide import Decision, decide, matching_rules
 from tendr.rules.model import OWNER, Role, Rule, RulesFile
 from tests.rules_strategies import FakeHost, Rules, rules
 from tests.rules_strategies import rule_sets as rule_sets_of
@@ -44,6 +48,19 @@ PATTERNS = (
 SELECTORS = ("all", "h1", "h2", "client:acme", "client:beta", "group:g1", "group:g2", "tag:t1")
 ROLE_NAMES = ("r1", "r2", "r3")
 PATHS = ("rules/a.toml", "rules/b.toml", "rules/c.toml")
+RESOURCE_PATTERNS = {
+    "units": ("cups*", "*.service", "sshd.service"),
+    "paths": ("/etc/**", "/etc/cups/*", "/etc/motd"),
+    "packages": ("cups", "printer-*"),
+    "printers": ("office", "*"),
+}
+# What requests are about, by the kind of their operation (besides no resource at all).
+RESOURCES = {
+    "service": ("cups.service", "sshd.service"),
+    "printer": ("office",),
+    "file": ("/etc/cups/cupsd.conf", "/etc/motd"),
+    "package": ("cups", "printer-driver-hp"),
+}
 
 
 HOSTS = (
@@ -53,18 +70,34 @@ HOSTS = (
     FakeHost("h4", "beta", (), ()),
 )
 
-Request = tuple[str, str, FakeHost]
+Request = tuple[str, str, FakeHost, str | None]  # person, operation, host, resource
 
-rules_st = rules(PATTERNS, SELECTORS)
-rule_sets = rule_sets_of(PATTERNS, SELECTORS, PERSONS[:3], ROLE_NAMES, PATHS)
+
+def resources_of(op: str) -> tuple[str | None, ...]:
+    return (None, *RESOURCES.get(op.partition(".")[0], ()))
+
+
+rules_st = rules(PATTERNS, SELECTORS, RESOURCE_PATTERNS)
+rule_sets = rule_sets_of(PATTERNS, SELECTORS, PERSONS[:3], ROLE_NAMES, PATHS, RESOURCE_PATTERNS)
 owners = st.sampled_from((None, "alice", "carol", "dave"))
-requests = st.tuples(st.sampled_from(PERSONS), st.sampled_from(OPS), st.sampled_from(HOSTS))
-GRID: list[Request] = [(p, o, h) for p in PERSONS for o in OPS for h in HOSTS]
+requests = st.tuples(
+    st.sampled_from(PERSONS),
+    st.sampled_from([(o, r) for o in OPS for r in resources_of(o)]),
+    st.sampled_from(HOSTS),
+).map(lambda x: (x[0], x[1][0], x[2], x[1][1]))
+GRID: list[Request] = [
+    (p, o, h, r) for p in PERSONS for o in OPS for r in resources_of(o) for h in HOSTS
+]
+
+
+def ask(request: Request, rules: Rules, owner: str | None) -> Decision:
+    person, op, host, resource = request
+    return decide(person, op, host, rules, owner, resource)
 
 
 def allowed_set(rules: Rules, owner: str | None) -> set[Request]:
     """Every request of the grid the rules allow."""
-    return {r for r in GRID if decide(*r, rules, owner).allowed}
+    return {r for r in GRID if ask(r, rules, owner).allowed}
 
 
 def matching(pattern_for: str) -> st.SearchStrategy[str]:
@@ -100,7 +133,8 @@ def reshaped(rules: Rules, rnd: random.Random) -> Rules:
         return tuple(out)
 
     def rule(r: Rule) -> Rule:
-        return Rule(ops=mix(r.ops), hosts=mix(r.hosts))
+        named = {field: mix(getattr(r, field)) for field in r.resource_fields()}
+        return Rule(ops=mix(r.ops), hosts=mix(r.hosts), **named)
 
     def role(r: Role) -> Role:
         return Role(
@@ -129,7 +163,7 @@ def with_role(rules: Rules, path: str, name: str, edit: Callable[[Role], Role]) 
 @given(requests)
 def test_no_rules_deny_everything(request: Request) -> None:
     """Default deny: with no rules, every request is denied and no rule is named."""
-    decision = decide(*request, [], None)
+    decision = ask(request, [], None)
     assert not decision.allowed and decision.rule is None
 
 
@@ -149,8 +183,9 @@ def test_without_allow_rules_nothing_is_allowed(rules: Rules, owner: str | None)
 def test_a_deny_beats_an_allow(
     rules: Rules, owner: str | None, request: Request, data: st.DataObject
 ) -> None:
-    """A matching deny in any role of the person beats a matching allow in any role."""
-    person, op, host = request
+    """A matching deny in any role of the person beats a matching allow in any role
+    (either naming no resources, as here; see also test_rules_resources_properties)."""
+    person, op, host, _ = request
     deny = Rule(ops=(data.draw(matching(op)),), hosts=(data.draw(selecting(host)),))
     allow = Rule(ops=(data.draw(matching(op)),), hosts=(data.draw(selecting(host)),))
     same_role = data.draw(st.booleans())
@@ -160,14 +195,14 @@ def test_a_deny_beats_an_allow(
         "grant",
         lambda r: r.model_copy(update={"members": (person,), "allow": (allow,)}),
     )
-    assert decide(person, op, host, granted[-1:], owner).allowed  # the allow alone allows
+    assert ask(request, granted[-1:], owner).allowed  # the allow alone allows
     blocked = with_role(
         granted,
         data.draw(st.sampled_from(PATHS)),
         "grant" if same_role else "block",
         lambda r: r.model_copy(update={"members": (person,), "deny": (deny,)}),
     )
-    assert not decide(person, op, host, data.draw(st.permutations(blocked)), owner).allowed
+    assert not ask(request, data.draw(st.permutations(blocked)), owner).allowed
 
 
 @settings(max_examples=40, deadline=None)
@@ -189,7 +224,7 @@ def test_file_order_does_not_change_the_reported_rule(
     files = [*rules, *(x for x in rules if rnd.random() < 0.5)]
     rnd.shuffle(files)
     for request in GRID[::3]:
-        assert decide(*request, files, owner) == decide(*request, rules, owner)
+        assert ask(request, files, owner) == ask(request, rules, owner)
 
 
 @settings(max_examples=40, deadline=None)
@@ -271,13 +306,13 @@ def test_removing_a_member_allows_only_what_that_role_denied(
     denied (its deny no longer binds them); nobody else's decisions change."""
     fewer = without_member(rules, person, role, owner)
     for request in GRID:
-        before, after = decide(*request, rules, owner), decide(*request, fewer, owner)
+        before, after = ask(request, rules, owner), ask(request, fewer, owner)
         if request[0] != person:
             assert before == after
         elif after.allowed and not before.allowed:
-            denied_by = {
-                m.role for m in matching_rules(*request, rules, owner) if m.effect == "deny"
-            }
+            person, op, host, resource = request
+            found = matching_rules(person, op, host, rules, owner, resource)
+            denied_by = {m.role for m in found if m.effect == "deny"}
             assert denied_by == {role}
 
 

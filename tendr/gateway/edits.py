@@ -39,17 +39,15 @@ class Edit:
     hosts: tuple[HostLike, ...] = field(default=(EVERYWHERE,))
 
 
-def _targets(workspace: Workspace | None, state_file: str) -> dict[str, HostLike]:
+def _targets(workspace: Workspace, state_file: str) -> dict[str, HostLike]:
     """The hosts `state_file` targets in `workspace` (none where it has no such file)."""
-    if workspace is None:
-        return {}
     return {h.name: h for h in workspace.hosts if state_file in workspace.states_for(h)}
 
 
-def _names(workspace: Workspace | None) -> dict[str, set[str]]:
+def _names(workspace: Workspace) -> dict[str, set[str]]:
     """Each state file of `workspace` -> the workspace files it names (sources, secrets)."""
     found: dict[str, set[str]] = {}
-    for name, state in workspace.states if workspace is not None else ():
+    for name, state in workspace.states:
         found[name] = {
             os.path.normpath(reference.path)
             for _, spec in state.resources()
@@ -60,16 +58,13 @@ def _names(workspace: Workspace | None) -> dict[str, set[str]]:
 
 def required(
     paths: Iterable[str],
-    before: Workspace | None,
+    before: Workspace,
     after: Workspace,
     controller_only: Collection[str] = (),
 ) -> list[Edit]:
     """The operation each changed path needs, on which hosts (see the module's doc).
     `controller_only`: files the push cannot carry (secrets/), kept on the controller."""
-    every_host: dict[str, HostLike] = {}
-    for workspace in (before, after):
-        if workspace is not None:
-            every_host.update({h.name: h for h in workspace.hosts})
+    every_host = {h.name: h for workspace in (before, after) for h in workspace.hosts}
     named = (_names(before), _names(after))
     edits = []
     for path in sorted(set(paths)):
@@ -89,7 +84,7 @@ Named = tuple[dict[str, set[str]], dict[str, set[str]]]  # _names before and aft
 
 def _state_hosts(
     path: str,
-    before: Workspace | None,
+    before: Workspace,
     after: Workspace,
     named: Named,
     controller_only: Collection[str],
@@ -109,7 +104,7 @@ def _state_hosts(
 
 
 def _file_hosts(
-    path: str, before: Workspace | None, after: Workspace, named: Named
+    path: str, before: Workspace, after: Workspace, named: Named
 ) -> dict[str, HostLike]:
     hosts: dict[str, HostLike] = {}
     for names in named:

@@ -70,8 +70,10 @@ def _check_path_pattern(pattern: str) -> str | None:
 
 @cache
 def _path_regex(pattern: str) -> re.Pattern[str]:
+    """A path as its segments, each '/NAME': the root is no segment at all (""), so
+    '/**' covers it and '/*' does not."""
     if pattern == "/":
-        return re.compile("/")
+        return re.compile("")
     parts = []
     for segment in pattern[1:].split("/"):
         if segment == "**":
@@ -89,7 +91,9 @@ def _name_regex(pattern: str) -> re.Pattern[str]:
 def covers(field: str, pattern: str, resource: str) -> bool:
     """True when the (well-formed) `pattern` of `field` names `resource`."""
     if field == "paths":
+        if not resource.startswith("/"):
+            return False  # states name absolute paths alone; nothing else is a path here
         # normpath keeps two leading slashes (POSIX leaves '//' to the system); not here.
         normal = "/" + posixpath.normpath(resource).lstrip("/")
-        return bool(_path_regex(pattern).fullmatch(normal))
+        return bool(_path_regex(pattern).fullmatch("" if normal == "/" else normal))
     return bool(_name_regex(pattern).fullmatch(resource))
