@@ -52,7 +52,10 @@ MODULES: dict[str, list[str]] = {
         "tests/test_rules_resources.py",
         "tests/test_rules_properties.py",
     ],
-    "tendr/rules/resources.py": ["tests/test_rules_resources.py", "tests/test_rules.py"],
+    "tendr/rules/resources.py": [
+        "tests/test_rules_resources.py",
+        "tests/test_rules_resources_properties.py",
+    ],
     "tendr/gateway/edits.py": ["tests/test_gateway.py"],
     "tendr/rules/actor.py": ["tests/test_rules.py", "tests/test_cli.py"],
     "tendr/states/file.py": [

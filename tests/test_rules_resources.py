@@ -49,6 +49,9 @@ def test_the_root_pattern_names_the_root_alone() -> None:
     assert check_pattern("paths", "/") is None
     assert covers("paths", "/", "/")
     assert not covers("paths", "/", "/etc")
+    # A relative path is no path here (states name absolute ones): nothing covers it.
+    assert not covers("paths", "/etc/passwd", "etc/passwd")
+    assert covers("paths", "/**", "etc/passwd") is False
     # What a path may hold besides: spaces and any printable character.
     assert check_pattern("paths", "/srv/My Files/~x \x80") is None
 
