@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from tendr.authorize import mark, readable
 from tendr.errors import HostError
-from tendr.hosts.connect import Session, close_session, in_parallel, open_session, run
+from tendr.hosts.connect import Session, close_session, in_parallel, open_session, run_long
 from tendr.hosts.model import Host
 from tendr.plan import Desired, HostPlan, Plan, plan_host, probe_script, split_sections
 from tendr.states.base import ResourceSpec
@@ -84,9 +84,8 @@ def _plan_one(
     if not desired:
         return HostPlan(host=host.name)
     nonce = secrets.token_hex(8)
-    output = run(
-        session, host.name, probe_script(desired, nonce), timeout=workspace.settings.command_timeout
-    )
+    script = probe_script(desired, nonce)
+    output = run_long(session, host.name, script, timeout=workspace.settings.command_timeout)
     if not output.ok:
         return HostPlan(host=host.name, error=f"reading its state failed: {output.reason()}")
     return plan_host(host.name, desired, split_sections(output.stdout, nonce), sources)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fleet.fleet import Fleet
 from tests.fleet.host import Host, write_hosts_file
 from tests.helpers import ADMIN_RULES, build_tree
 from tests.helpers import run_tendr as tendr
@@ -460,3 +461,36 @@ def test_a_unit_not_installed_yet_reads_so_and_apply_says_why_once(
     why = "service.enable tendr-nothere.service before it did not succeed"
     assert f"not run service.start tendr-nothere.service: {why}" in text
     assert "not run service.stop cron.service\n" in text and text.count(why) == 1
+
+
+def test_a_thousand_resources_on_one_host_plan_correctly(fleet: Fleet, tmp_path: Path) -> None:
+    """A probe of 1,000 files (over the kernel's 128 KiB for one command line) is read
+    in one round trip; each file's state is right: 400 match, 300 differ, 300 missing.
+    Only reads the shared host: the files it compares are ones the host has."""
+    host = fleet.hosts[0]
+    present = host.run(
+        "find /usr/share -type f -perm 0644 -user root | grep -E '^[A-Za-z0-9/._+-]+$' "
+        "| sort | head -n 700",
+        check=True,
+    ).stdout.split()
+    assert len(present) == 700
+    entries = []
+    for index, path in enumerate(present):
+        # The first 400 declared with their real mode (in sync), the next 300 with
+        # another (a change); then 300 that do not exist (to be added).
+        mode = "0644" if index < 400 else "0600"
+        entries.append(f'[[file]]\npath = "{path}"\nmode = "{mode}"\n')
+    entries += [
+        f'[[file]]\npath = "/srv/tendr-missing/f{index:04d}"\ncontent = "x"\n'
+        for index in range(300)
+    ]
+    state = 'hosts = ["all"]\n\n' + "\n".join(entries)
+    assert len(state) > 40_000  # and the probe, with its quoting and commands, far more
+    ws = str(workspace(tmp_path, [host], state))
+    code, raw = tendr("plan", "-w", ws, "--format", "json")
+    assert code == 2, raw
+    (planned,) = json.loads(raw)["hosts"]
+    assert planned["error"] is None
+    actions = [c["action"] for c in planned["changes"]]
+    assert actions.count("change") == 300 and actions.count("add") == 300
+    assert len(actions) == 600
