@@ -8,24 +8,30 @@ also committed, so that clones see it and a later push does not undo it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import secrets
 import subprocess
-from collections.abc import Sequence
+import tempfile
+import tomllib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from tendr import audit
 from tendr.errors import PermissionDenied, UserError
 from tendr.hosts.selection import HostLike, check_selector, no_match, select
 from tendr.rules.actor import real_account
 from tendr.rules.decide import EVERYWHERE, decide
-from tendr.rules.model import GRANTS_FILE, Grant
+from tendr.rules.model import GRANTS_FILE, MAX_GRANT, Grant, GrantsFile
 from tendr.workspace import Workspace
 
-MAX_DURATION = timedelta(days=30)
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION = re.compile(r"(?:([0-9]{1,5})d)?(?:([0-9]{1,6})h)?(?:([0-9]{1,7})m)?(?:([0-9]{1,9})s)?")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -35,7 +41,7 @@ def parse_duration(text: str) -> timedelta:
         raise UserError(f"--for {text!r} is not a duration such as 2h, 90m, 1d12h or 30s")
     days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
     duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    if not timedelta(seconds=1) <= duration <= MAX_DURATION:
+    if not timedelta(seconds=1) <= duration <= MAX_GRANT:
         raise UserError(f"--for {text!r}: a grant lasts from 1s to 30d")
     return duration
 
@@ -69,47 +75,65 @@ def grant(
             raise UserError(f"--hosts {selector!r}: {problem}")
         if selector != "all" and not select([selector], list(workspace.hosts)):
             raise UserError(f"--hosts: {no_match(selector, list(workspace.hosts))}")
-    if not reason.strip():
-        raise UserError("--reason must say why (a ticket, a call)")
+    reason = reason.strip()
+    if not reason or len(reason) > 500 or not reason.isprintable():
+        raise UserError("--reason must say why in one line of at most 500 characters")
     _needs_grant_right(workspace, granter, selectors)
-    start = now.astimezone(UTC).replace(microsecond=0)
-    made = Grant(
-        id=f"g{start:%Y%m%d-%H%M%S}-{person}",
-        person=person,
-        role=role,
-        hosts=tuple(selectors),
-        granted_by=granter,
-        reason=reason.strip(),
-        start=start.isoformat(),
-        until=(start + duration).isoformat(),
-    )
-    if any(g.id == made.id for g in workspace.grants):
-        raise UserError(f"a grant {made.id} exists already; wait a second")
-    kept = [g for g in workspace.grants if datetime.fromisoformat(g.until) > now]
-    _record(workspace, granter, "done", made, f"granted: {made.reason}")
-    _write(workspace, [*kept, made], f"grant {role} to {person} by {granter}: {made.reason}")
+    start = now.astimezone(UTC)
+    try:
+        made = Grant(
+            id=f"g{start:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+            person=person,
+            role=role,
+            hosts=tuple(selectors),
+            granted_by=granter,
+            reason=reason,
+            start=start.isoformat(timespec="seconds"),
+            until=(start + duration).isoformat(timespec="seconds"),
+        )
+    except ValidationError as exc:
+        raise UserError(f"the grant cannot be made: {exc.errors()[0]['msg']}") from None
+    with _locked(workspace.root) as current:
+        kept = [g for g in current if datetime.fromisoformat(g.until) > now]
+        _record(workspace, granter, "done", made, f"granted: {made.reason}")
+        _write(workspace, [*kept, made], f"grant {role} to {person} by {granter}: {reason}")
     return made
 
 
 def revoke(workspace: Workspace, person: str, grant_id: str) -> Grant:
     """Take back a grant: by its holder, its granter, or whoever may grant its hosts."""
-    found = next((g for g in workspace.grants if g.id == grant_id), None)
-    if found is None:
-        raise UserError(f"no grant {grant_id!r} (rules list shows them)")
-    if person not in (found.person, found.granted_by):
-        _needs_grant_right(workspace, person, found.hosts)
-    _record(workspace, person, "revoked", found, f"revoked by {person}")
-    _write(
-        workspace,
-        [g for g in workspace.grants if g.id != grant_id],
-        f"revoke grant {grant_id} by {person}",
-    )
+    with _locked(workspace.root) as current:
+        found = next((g for g in current if g.id == grant_id), None)
+        if found is None:
+            raise UserError(f"no grant {grant_id!r} (rules list shows them)")
+        if person not in (found.person, found.granted_by):
+            _needs_grant_right(workspace, person, found.hosts)
+        _record(workspace, person, "revoked", found, f"revoked by {person}")
+        kept = [g for g in current if g.id != grant_id]
+        _write(workspace, kept, f"revoke grant {grant_id} by {person}")
     return found
 
 
-def holding(workspace: Workspace, now: datetime) -> list[tuple[Grant, bool]]:
-    """Every grant with whether it holds now."""
-    return [(g, g.holds_at(now)) for g in workspace.grants]
+@contextmanager
+def _locked(root: Path) -> Iterator[list[Grant]]:
+    """grants.toml as it is now, read under a lock held until it is written back: two
+    grants (or a grant and a revocation) at once never lose one another."""
+    lock = root / ".tendr" / "grants.lock"
+    lock.parent.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        path = root / GRANTS_FILE
+        if not path.exists():
+            yield []
+            return
+        try:
+            parsed = GrantsFile.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError) as exc:
+            raise UserError(f"{GRANTS_FILE} cannot be read ({exc}); run tendr validate") from None
+        yield list(parsed.grant)
+    finally:
+        os.close(fd)
 
 
 def _record(workspace: Workspace, person: str, outcome: str, made: Grant, reason: str) -> None:
@@ -144,15 +168,18 @@ def _toml(grants: Sequence[Grant]) -> str:
 
 
 def _write(workspace: Workspace, grants: Sequence[Grant], message: str) -> None:
-    """Replace grants.toml whole (a new file renamed over it, as readable as rules/)."""
+    """Replace grants.toml whole: a new file of unpredictable name beside it, as readable
+    as rules/, renamed over it."""
     target = workspace.root / GRANTS_FILE
-    temporary = target.with_name(f".{GRANTS_FILE}.tendr-new")
-    temporary.unlink(missing_ok=True)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(_toml(grants))
-        os.fchmod(handle.fileno(), 0o644)
-    temporary.replace(target)
+    fd, temporary = tempfile.mkstemp(dir=workspace.root, prefix=f".{GRANTS_FILE}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(_toml(grants))
+            os.fchmod(handle.fileno(), 0o644)
+        Path(temporary).replace(target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     if (workspace.root / ".git").is_dir() and _at_gateway():
         _commit(workspace.root, message)
 

@@ -125,8 +125,10 @@ PrinterName = Annotated[
 PackageName = Annotated[
     str,
     Matches(
-        r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?",
-        "a Debian package name (lower case letters, digits, + - ., at least two characters)",
+        # Never ending in '-': apt reads 'less-' in an install as "remove less".
+        r"[a-z0-9][a-z0-9+.-]*[a-z0-9+.](:[a-z0-9-]+)?",
+        "a Debian package name (lower case letters, digits, + - ., at least two characters, "
+        "not ending in '-', which apt reads as 'remove')",
     ),
 ]
 

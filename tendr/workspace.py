@@ -163,7 +163,7 @@ class _Loader:
         states = self._states(hosts)
         rules = self._rules()
         self._check_rule_selectors(rules, hosts)
-        grants = self._grants(rules, hosts)
+        grants = self._grants()
         self._check_known_hosts(settings, hosts)
         if self.problems:
             raise WorkspaceError(problems=self.problems)
@@ -348,33 +348,14 @@ class _Loader:
                 rules.append((display, salvaged))
         return rules
 
-    def _grants(self, rules: list[tuple[str, RulesFile]], hosts: list[Host]) -> list[Grant]:
-        """grants.toml, as trusted as rules/: each grant's role must exist, and each of
-        its selectors select a host."""
+    def _grants(self) -> list[Grant]:
+        """grants.toml, as trusted as rules/. A grant whose role or hosts are gone since
+        grants nothing; it is not an error, so that it can still be listed and revoked."""
         path = self.root / GRANTS_FILE
         if not path.exists() or not self._trust(path, GRANTS_FILE, GRANT):
             return []
         parsed = self._parse(path, GRANTS_FILE, GrantsFile)[0]
-        if parsed is None:
-            return []
-        roles = {name for _, rules_file in rules for name in rules_file.roles}
-        for index, grant in enumerate(parsed.grant):
-            if grant.role not in roles:
-                self._problem(
-                    GRANTS_FILE,
-                    f"grant[{index}].role",
-                    locate(self.texts[GRANTS_FILE], ["grant", index]),
-                    f"no role {grant.role!r} in rules/",
-                )
-            for selector in grant.hosts:
-                if selector != "all" and self.hosts_complete and not select([selector], hosts):
-                    self._problem(
-                        GRANTS_FILE,
-                        f"grant[{index}].hosts",
-                        locate(self.texts[GRANTS_FILE], ["grant", index]),
-                        no_match(selector, hosts),
-                    )
-        return list(parsed.grant)
+        return list(parsed.grant) if parsed is not None else []
 
     # -- checks across files ------------------------------------------------
 

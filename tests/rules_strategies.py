@@ -126,9 +126,9 @@ def written(tick: int, offset: timedelta) -> str:
 
 Drawn = tuple[str, str, tuple[str, ...], str, int, int, timedelta, timedelta]
 
-LENGTHS = (-3600, 0, 3600, 2 * 3600, 4 * 3600, 6 * 3600)
-"""How long a generated grant lasts, in seconds: mostly hours, some never (empty or
-ending before it starts)."""
+LENGTHS = (1, 3600, 2 * 3600, 4 * 3600, 6 * 3600)
+"""How long a generated grant lasts, in seconds: mostly hours, one a single second (a
+grant ends after it starts, within 30 days: the model refuses any other)."""
 
 
 def grants(

@@ -386,7 +386,7 @@ def test_package_steps() -> None:
     )
     assert isinstance(install, Run) and install.argv[:2] == ("sh", "-c")
     first, _, fallback = install.argv[2].partition(" || ")
-    assert first.endswith("install --no-install-recommends hello")
+    assert first.endswith("install --no-install-recommends --no-remove hello")
     assert "update &&" in fallback and fallback.rstrip("; }").endswith("hello")
     [remove] = steps(
         spec,
@@ -450,7 +450,8 @@ def test_consecutive_package_changes_run_as_one_apt_command() -> None:
     ]
     [install] = work[0][1]
     assert (
-        isinstance(install, Run) and "install --no-install-recommends hello tree" in install.argv[2]
+        isinstance(install, Run)
+        and "install --no-install-recommends --no-remove hello tree" in install.argv[2]
     )
 
 
@@ -479,6 +480,19 @@ def test_root_writes_only_where_no_other_account_can_swap_names(
     if not allowed:
         assert f"{folder} can be changed by an account other than root" in done.stderr.decode()
         assert not (folder / "sub").exists()
+
+
+@needs_root
+def test_a_folder_that_is_a_link_is_not_written_through(tmp_path: Path) -> None:
+    """A rule on paths is decided on the path as declared: a folder on it that is a link
+    (/bin -> usr/bin on Debian) would land the file elsewhere, so the write is refused."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "alias").symlink_to(real)
+    done = put(tmp_path / "alias" / "x", b"data")
+    assert done.returncode != 0
+    assert f"{tmp_path / 'alias'} is a symbolic link" in done.stderr.decode()
+    assert not (real / "x").exists()
 
 
 @needs_root

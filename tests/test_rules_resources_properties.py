@@ -216,7 +216,7 @@ def documented(field: str, pattern: str, resource: str) -> bool:
 
 # -- resource patterns -----------------------------------------------------------------------
 
-NAME_CHARS = "ab.-:@+_"
+NAME_CHARS = "ab.-@+_"  # no ":": a package is matched without its architecture
 names = st.text(NAME_CHARS, max_size=6)
 name_patterns = st.text(NAME_CHARS + "*", min_size=1, max_size=6)
 segment_names = st.text("ab.x", min_size=1, max_size=3).filter(lambda s: s not in (".", ".."))
@@ -520,10 +520,12 @@ def selects(selector: str, host: FakeHost) -> bool:
 
 
 def held(grant: Grant, request: Request, now: datetime) -> bool:
-    """The grant is the person's, and holds now on the host (as documented)."""
-    person, _, host, _ = request
+    """The grant is the person's, and holds now on the host, for an operation that is not
+    `rules.*` (as documented: a grant never changes the rules nor grants)."""
+    person, op, host, _ = request
     return (
-        grant.person == person
+        not op.startswith("rules.")
+        and grant.person == person
         and datetime.fromisoformat(grant.start) <= now < datetime.fromisoformat(grant.until)
         and any(selects(s, host) for s in grant.hosts)
     )
@@ -719,7 +721,7 @@ def test_the_order_of_grants_does_not_matter(
 @settings(max_examples=100)
 @given(
     st.integers(-10, 10),
-    st.integers(0, 10),
+    st.integers(1, 10),  # a grant ends after it starts (the model refuses others)
     st.sampled_from(OFFSETS),
     st.sampled_from(OFFSETS),
     st.integers(-12, 22),

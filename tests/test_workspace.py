@@ -788,3 +788,25 @@ def test_credentials_in_a_repository_are_masked(
     assert "backup[0].repository" in result.output
     assert "hunter2" not in result.output
     assert shown in (result.output if fmt == "text" else json.dumps(json.loads(result.stdout)))
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ('name = "less-"', "not ending in '-', which apt reads as 'remove'"),
+        ('name = "nano+"\npresent = false', "ends in '+', which apt reads as 'install'"),
+    ],
+)
+def test_package_names_apt_would_read_as_the_opposite_order(
+    tmp_path: Path, entry: str, expected: str
+) -> None:
+    """A package rule is decided on the name: apt must not read it as another order."""
+    root = workspace(tmp_path, {"states/a.toml": f'hosts = ["all"]\n[[package]]\n{entry}\n'})
+    result = validate(root)
+    assert_user_error(result)
+    assert expected in result.output
+
+
+def test_a_package_ending_in_plus_installs_as_named(tmp_path: Path) -> None:
+    root = workspace(tmp_path, {"states/a.toml": 'hosts = ["all"]\n[[package]]\nname = "g++"\n'})
+    assert validate(root).exit_code == 0

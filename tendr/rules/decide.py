@@ -152,8 +152,11 @@ def decide(
     display path with its content; `owner` is the account that "@owner" stands for
     (None: nobody). `grants` that hold `now` on `host` give `person` their role there:
     its denies count as their own roles' do, and its allows only where the granting
-    person may do the same by their own roles (a grant never widens beyond them)."""
+    person may do the same by their own roles (a grant never widens beyond them), and
+    never for `rules.*` (editing the rules or granting)."""
     own = _by_roles(person, op, host, rules, owner, resource)
+    if op.startswith("rules."):
+        return own  # a grant never changes the rules nor grants: it could outlive itself
     held = sorted(
         (
             g

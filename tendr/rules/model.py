@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
@@ -325,6 +325,9 @@ class RulesFile(Strict):
     """Roles by name: [roles.NAME]."""
 
 
+MAX_GRANT = timedelta(days=30)
+"""The longest a grant may last."""
+
 GRANTS_FILE = "grants.toml"
 """Where `tendr grant` keeps access granted for a time, at the workspace root."""
 
@@ -365,7 +368,7 @@ class Grant(Strict):
     ```
     """
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")
     """The grant's name, for `tendr grant revoke ID`."""
     person: Member
     """Who holds the role for the time."""
@@ -381,6 +384,15 @@ class Grant(Strict):
     """From when the grant holds."""
     until: Moment
     """When it ends by itself, by the clock of the machine running tendr."""
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Grant:
+        """A grant is for a time: it ends after it starts, within 30 days (one written
+        by hand for 2099 is refused, not honoured)."""
+        start, until = datetime.fromisoformat(self.start), datetime.fromisoformat(self.until)
+        if not start < until <= start + MAX_GRANT:
+            raise ValueError("a grant ends after it starts, and within 30 days of it")
+        return self
 
     def holds_at(self, now: datetime) -> bool:
         return datetime.fromisoformat(self.start) <= now < datetime.fromisoformat(self.until)

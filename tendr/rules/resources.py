@@ -41,6 +41,8 @@ def check_pattern(field: str, pattern: str) -> str | None:
     """Why `pattern` cannot stand in a rule's `field`, or None."""
     if field == "paths":
         return _check_path_pattern(pattern)
+    if field == "packages" and ":" in pattern:
+        return f"{pattern!r}: a package is named without its architecture (':amd64')"
     if not _NAME.fullmatch(pattern):
         return (
             f"{pattern!r} is not a name pattern (letters, digits, : _ . @ + - and '*' for "
@@ -96,4 +98,7 @@ def covers(field: str, pattern: str, resource: str) -> bool:
         # normpath keeps two leading slashes (POSIX leaves '//' to the system); not here.
         normal = "/" + posixpath.normpath(resource).lstrip("/")
         return bool(_path_regex(pattern).fullmatch("" if normal == "/" else normal))
+    if field == "packages":
+        # A package is the same whatever architecture is asked ('telnetd:amd64').
+        resource = resource.split(":", 1)[0]
     return bool(_name_regex(pattern).fullmatch(resource))

@@ -278,6 +278,12 @@ def steps(spec: FileSpec, change: Change, context: Context) -> list[Step]:
 SAFE_FOLDERS = r"""safe_folders() {
     d=$1 strict=$2
     while :; do
+        if [ -L "$d" ]; then
+            echo "tendr: $d is a symbolic link; tendr writes to a path as it is declared" \
+                 "(a rule on paths is decided on it), so declare the path through the" \
+                 "folder the link points to" >&2
+            return 1
+        fi
         if [ -d "$d" ]; then
             s=$(stat -L -c '%u %a' -- "$d") || return 1
             u=${s% *} a=${s#* }

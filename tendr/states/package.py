@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pydantic import model_validator
+
 from tendr.changes import Action, Change, FieldChange, Run, Step, Unreadable
 from tendr.names import PackageName
 from tendr.states.base import ResourceSpec
@@ -30,6 +32,15 @@ class PackageSpec(ResourceSpec):
     """The Debian package name, optionally with an architecture ("libc6:amd64")."""
     present: bool = True
     """true: installed; false: removed."""
+
+    @model_validator(mode="after")
+    def _not_an_install_in_disguise(self) -> PackageSpec:
+        """apt reads 'nano+' in a removal as "install nano": refused where it would be."""
+        if not self.present and self.name.split(":")[0].endswith("+"):
+            raise ValueError(
+                f"{self.name!r} ends in '+', which apt reads as 'install' in a removal"
+            )
+        return self
 
 
 # -- facts, diff and steps -------------------------------------------------------
@@ -160,7 +171,8 @@ def batch(items: Sequence[tuple[PackageSpec, Change]], context: Context) -> list
 def _apt(op: str, names: list[str]) -> list[Step]:
     if op == "package.remove":
         return [Run((*_APT, "remove", *names), f"remove {' '.join(names)}")]
-    install = shlex.join((*_APT, "install", "--no-install-recommends", *names))
+    # --no-remove: an install that would take other packages away fails instead.
+    install = shlex.join((*_APT, "install", "--no-install-recommends", "--no-remove", *names))
     update = shlex.join((*_APT, "update"))
     # Install from the lists the host has; refresh them once only if that fails.
     script = f"{install} || {{ {update} && {install}; }}"
