@@ -280,6 +280,21 @@ def test_removals_and_masking_converge(fresh_host: Host, tmp_path: Path) -> None
     assert tendr("plan", "-w", ws)[0] == 0
 
 
+def test_a_removal_that_would_take_other_packages_is_refused(
+    fresh_host: Host, tmp_path: Path
+) -> None:
+    """apt removes what depends on a package; the plan named one package, so a removal
+    that would take others (git needs libcurl3-gnutls) fails saying which, and removes
+    nothing."""
+    state = 'hosts = ["all"]\n[[package]]\nname = "libcurl3-gnutls"\npresent = false\n'
+    ws = str(workspace(tmp_path, [fresh_host], state))
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 1
+    assert "removing libcurl3-gnutls would also remove git" in text
+    status = "dpkg-query -W -f='${db:Status-Abbrev}\\n' git libcurl3-gnutls"
+    assert fresh_host.run(status, check=True).stdout.split() == ["ii", "ii"]
+
+
 def test_a_symbolic_link_is_replaced_never_written_through(
     fresh_host: Host, tmp_path: Path
 ) -> None:

@@ -393,8 +393,12 @@ def test_package_steps() -> None:
         Change(kind="package", resource="hello", op="package.remove", action="remove"),
         Context(),
     )
-    assert isinstance(remove, Run) and remove.argv[-2:] == ("remove", "hello")
-    assert "DEBIAN_FRONTEND=noninteractive" in remove.argv
+    # The name travels as an argument: first a simulated removal, then the real one.
+    assert isinstance(remove, Run) and remove.argv[:2] == ("sh", "-c")
+    assert remove.argv[3:] == ("tendr", "hello")
+    assert "apt-get -s remove" in remove.argv[2]
+    assert remove.argv[2].endswith('remove "$@"')
+    assert "DEBIAN_FRONTEND=noninteractive" in remove.argv[2]
 
 
 def test_file_removal_step() -> None:

@@ -168,9 +168,23 @@ def batch(items: Sequence[tuple[PackageSpec, Change]], context: Context) -> list
     return _apt(items[0][1].op, [spec.name for spec, _ in items])
 
 
+# apt removes whatever depends on a package it removes, and the plan named only the
+# package: a removal that would take anything else is refused, naming what it would take.
+_REMOVE = (
+    "extra=$(LC_ALL=C apt-get -s remove \"$@\" | awk '/^Remv /{print $2}' | "
+    "while read -r p; do p=${p%%:*}; keep=1; "
+    'for n in "$@"; do [ "$p" = "${n%%:*}" ] && keep=0; done; '
+    'if [ "$keep" = 1 ]; then echo "$p"; fi; done) || exit 1; '
+    'if [ -n "$extra" ]; then echo "tendr: removing $* would also remove" $extra '
+    '"(apt takes what depends on it); declare those removals too, or keep it" >&2; exit 1; fi; '
+    "exec " + shlex.join((*_APT, "remove")) + ' "$@"'
+)
+
+
 def _apt(op: str, names: list[str]) -> list[Step]:
     if op == "package.remove":
-        return [Run((*_APT, "remove", *names), f"remove {' '.join(names)}")]
+        argv = ("sh", "-c", _REMOVE, "tendr", *names)
+        return [Run(argv, f"remove {' '.join(names)}")]
     # --no-remove: an install that would take other packages away fails instead.
     install = shlex.join((*_APT, "install", "--no-install-recommends", "--no-remove", *names))
     update = shlex.join((*_APT, "update"))
