@@ -146,22 +146,11 @@ def event(
 ) -> dict[str, Any]:
     """A record of something done to the workspace rather than to a host's resource: a
     command asked of the gateway, a push, a grant. The same keys as `entry`."""
-    return {
-        "time": datetime.now(UTC).isoformat(timespec="microseconds"),
-        "person": person,
-        "account": account,
-        "command": command,
-        "host": WORKSPACE_HOST,
-        "op": op,
-        "kind": "workspace",
-        "resource": resource,
-        "outcome": outcome,
-        "reason": reason or None,
-        "before": before or {},
-        "after": after or {},
-        "source": None,
-        "rule": rule,
-    }
+    change = Change(kind="workspace", resource=resource, op=op, action="change", rule=rule or "")
+    record = entry(
+        WORKSPACE_HOST, change, outcome, reason, person=person, account=account, command=command
+    )
+    return {**record, "before": before or {}, "after": after or {}, "source": None}
 
 
 def refusals(plan: Plan) -> list[HostResult]:
