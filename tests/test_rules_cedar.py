@@ -75,7 +75,9 @@ SELECTORS = (
 ROLE_NAMES = ("r1", "r2", "r3")
 PATHS = ("rules/a.toml", "rules/b.toml")
 
-# The kinds of operation each resource field of a rule names (the module doc's table).
+# The kinds of operation each resource field of a rule names: README's table, written
+# out here rather than imported from tendr.rules.resources.FIELDS, so that a wrong
+# mapping there shows as a disagreement instead of being copied into the reference.
 FIELD_KINDS = {
     "units": ("service",),
     "paths": ("file",),
