@@ -27,8 +27,9 @@ from tendr.settings import Settings
 from tendr.states import SPECS
 from tendr.states.base import ResourceSpec
 from tendr.states.kind import Reference
-from tendr.states.kinds import KINDS
+from tendr.states.kinds import KINDS, with_drivers
 from tendr.states.model import Selector, StateFile
+from tendr.states.package import DriverSpec, agree
 from tendr.tomlfile import locate, read_toml
 from tendr.validation import problems_from
 
@@ -76,7 +77,12 @@ class Workspace:
             if not any(matches(selector, host) for selector in state.hosts):
                 continue
             for key_path, spec in state.resources():
-                seen.setdefault((spec.kind, spec.key), Declared(name, key_path, spec))
+                known = seen.get((spec.kind, spec.key))
+                # A package declared as such prevails over the same one as a driver.
+                if known is None or (
+                    isinstance(known.spec, DriverSpec) and not isinstance(spec, DriverSpec)
+                ):
+                    seen[(spec.kind, spec.key)] = Declared(name, key_path, spec)
         return list(seen.values())
 
     def path(self, relative: str) -> Path:
@@ -373,7 +379,12 @@ class _Loader:
                         seen[ident] = (state.file, key_path, spec)
                         continue
                     first_name, first_path, first = seen[ident]
-                    if first == spec and first_name != state.file:
+                    # Declared once per file, except for the drivers resources need.
+                    if agree(first, spec) and (
+                        first_name != state.file
+                        or isinstance(first, DriverSpec)
+                        or isinstance(spec, DriverSpec)
+                    ):
                         continue
                     signature = (first_name, first_path, state.file, key_path)
                     if signature in reported:
@@ -491,7 +502,7 @@ def _salvage_state(display: str, data: dict[str, Any]) -> _Declarations:
             spec = _quietly(spec_model, entry)
             if spec is not None:
                 resources.append((f"{kind}[{index}]", spec))
-    return _Declarations(display, tuple(selectors), resources)
+    return _Declarations(display, tuple(selectors), with_drivers(resources))
 
 
 def _salvage(model: type[M], data: dict[str, Any] | None) -> M | None:

@@ -16,10 +16,14 @@ S = TypeVar("S", bound=ResourceSpec)
 @dataclass(frozen=True)
 class Context:
     """What a diff may know besides one resource: earlier changes of the same host plan,
-    and workspace files already read (a file's `source`)."""
+    workspace files already read (a file's `source`), and the secrets resources name
+    (a backup's password), keyed as `backup.secret_key` says. A secret is compared by
+    its hash and written by a Put, never shown: plan and apply fill `secrets`; a secret
+    missing from it is reported as not known, never guessed."""
 
     earlier: tuple[Change, ...] = ()
     sources: dict[str, bytes] = field(default_factory=dict)
+    secrets: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def planned(self, op: str) -> list[Change]:
         return [c for c in self.earlier if c.op == op]
@@ -36,6 +40,10 @@ class Reference:
 
 
 def no_references(spec: Any) -> list[Reference]:
+    return []
+
+
+def no_drivers(spec: Any) -> list[tuple[str, str]]:
     return []
 
 
@@ -57,6 +65,9 @@ class Kind(Generic[S]):
     batch: Callable[[Sequence[tuple[S, Change]], Context], list[Step]] | None = None
     # The operations (KIND.VERB) its changes carry, which rules may name; nothing else.
     verbs: tuple[str, ...] = field(kw_only=True)
+    # The packages a resource needs installed first (`driver.install`), each with where
+    # the resource names it, relative to the resource's key path ("", ".packages[0]").
+    drivers: Callable[[S], list[tuple[str, str]]] = field(default=no_drivers, kw_only=True)
 
 
 def unknown(spec: ResourceSpec, actual: Unreadable) -> list[Change]:

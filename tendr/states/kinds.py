@@ -11,12 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from tendr.changes import Change, Step, Unreadable
-from tendr.states import file, package, service
+from tendr.states import file, module, package, printer, service
 from tendr.states.backup import BackupSpec
 from tendr.states.base import ResourceSpec
 from tendr.states.kind import Context, Kind, Reference, unknown
-from tendr.states.module import ModuleSpec
-from tendr.states.printer import PrinterSpec
 
 
 def _not_yet(
@@ -51,12 +49,21 @@ KINDS: dict[str, Kind[Any]] = {
     "package": package.KIND,
     "file": file.KIND,
     # The verbs of the kinds not written yet are the operations their engines will have.
-    "module": _not_yet("module", ModuleSpec, ("load", "unload", "configure")),
+    "module": module.KIND,
     "service": service.KIND,
-    "printer": _not_yet(
-        "printer", PrinterSpec, ("add", "configure", "enable", "disable", "remove")
-    ),
+    "printer": printer.KIND,
     "backup": _not_yet(
         "backup", BackupSpec, ("configure", "init", "run", "remove"), _backup_references
     ),
 }
+
+
+def with_drivers(resources: list[tuple[str, ResourceSpec]]) -> list[tuple[str, ResourceSpec]]:
+    """Resources with the driver packages they need, each at the key path that names it
+    (`printer[0].packages[1]`), after them."""
+    drivers: list[tuple[str, ResourceSpec]] = [
+        (f"{key_path}{where}", package.DriverSpec(name=name))
+        for key_path, spec in resources
+        for where, name in KINDS[spec.kind].drivers(spec)
+    ]
+    return resources + drivers

@@ -13,6 +13,7 @@ from tendr.states import SPECS
 from tendr.states.backup import BackupSpec
 from tendr.states.base import ResourceSpec
 from tendr.states.file import FileSpec
+from tendr.states.kinds import with_drivers
 from tendr.states.module import ModuleSpec
 from tendr.states.package import PackageSpec
 from tendr.states.printer import PrinterSpec
@@ -63,9 +64,10 @@ class StateFile(Strict):
     """Files: [[file]]."""
 
     def resources(self) -> list[tuple[str, ResourceSpec]]:
-        """Every resource with its key path in the file, e.g. ('service[0]', spec)."""
+        """Every resource with its key path in the file, e.g. ('service[0]', spec), and
+        the driver packages they need ('printer[0].packages[0]')."""
         found: list[tuple[str, ResourceSpec]] = []
         for kind in SPECS:
             specs: list[ResourceSpec] = getattr(self, kind)
             found.extend((f"{kind}[{i}]", spec) for i, spec in enumerate(specs))
-        return found
+        return with_drivers(found)

@@ -43,6 +43,26 @@ class PackageSpec(ResourceSpec):
         return self
 
 
+class DriverSpec(PackageSpec):
+    """A package a printer or a module needs (its `packages`, and CUPS for a printer):
+    installed like any package, under the operation `driver.install`. Never read from a
+    state file's [[package]]: only the resource that needs it declares it."""
+
+
+def agree(first: ResourceSpec, other: ResourceSpec) -> bool:
+    """Whether two declarations of one resource ask for the same: equal, or the same
+    package wanted installed, once as a driver (then the plain package prevails)."""
+    if first == other:
+        return True
+    return (
+        isinstance(first, PackageSpec)
+        and isinstance(other, PackageSpec)
+        and first.name == other.name
+        and first.present
+        and other.present
+    )
+
+
 # -- facts, diff and steps -------------------------------------------------------
 
 # dpkg-query prints one line per known package; unknown ones go to stderr.
@@ -121,7 +141,9 @@ def diff(spec: PackageSpec, actual: PackageActual | Unreadable, context: Context
         return unknown(spec, actual)
     if spec.present == actual.installed:
         return []
-    op = "package.install" if spec.present else "package.remove"
+    op = "package.remove"
+    if spec.present:
+        op = "driver.install" if isinstance(spec, DriverSpec) else "package.install"
     action: Action = "add" if spec.present else "remove"
     if not spec.present:
         note = f"version {actual.version} is installed"

@@ -1,19 +1,47 @@
-"""The printer kind (a driver): a CUPS queue and the driver packages it needs."""
+"""The printer kind (a driver): a CUPS queue, and the packages its driver needs.
+
+Facts come from lpstat, lpoptions and the queue's PPD; changes are lpadmin, cupsenable
+and cupsaccept. Two CUPS traps are checked, never trusted: options given to lpadmin
+can be silently ignored (each is read back after it is set), and a driverless queue
+made while its printer does not answer is silently made without a driver (the queue
+is removed again, and apply says why).
+"""
 
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from tendr.changes import Action, Change, FieldChange, Run, Step, Unreadable
 from tendr.names import PackageName, PrinterName, anchored
 from tendr.states.base import ResourceSpec
+from tendr.states.kind import Context, Kind, unknown
 
+# The backends CUPS has for printers (lpinfo -v); file: and the like are left out.
+SCHEMES = "ipp ipps http https socket lpd usb dnssd smb hp hpfax parallel serial ippusb".split()
 # Device URIs as lpadmin -v takes them: a scheme and printable, unquoted characters.
-_URI = re.compile(r"[a-z][a-z0-9+.-]*:[A-Za-z0-9._~:/?#\[\]@!&'()*+,;=%-]*")
+_URI = re.compile(r"(?:" + "|".join(SCHEMES) + r"):[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]*")
 # 'everywhere' (IPP Everywhere), 'raw', or a model name from `lpinfo -m` (drv:///..., lsb/...).
 _DRIVER = re.compile(r"everywhere|raw|[A-Za-z0-9][A-Za-z0-9._:/+-]*")
+# Option names as CUPS has them (IPP's media, sides; a PPD's PageSize, Duplex) and
+# values of the characters they use; nothing a shell or lpadmin would read otherwise.
+_OPTION = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_OPTION_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.,:-]{0,127}")
+# Options tendr sets through their own fields.
+_OWN_OPTIONS = {
+    "device-uri",
+    "printer-info",
+    "printer-location",
+    "printer-is-shared",
+    "printer-is-accepting-jobs",
+    "printer-state",
+}
 
 
 class PrinterSpec(ResourceSpec):
@@ -40,7 +68,9 @@ class PrinterSpec(ResourceSpec):
     name: PrinterName
     """The CUPS queue name, such as "frontdesk"."""
     uri: str | None = Field(default=None, json_schema_extra={"pattern": anchored(_URI.pattern)})
-    """The device URI, such as "ipp://192.0.2.50/ipp/print" (see `lpinfo -v`)."""
+    """The device URI, such as "ipp://192.0.2.50/ipp/print" (see `lpinfo -v`); needed to
+    create the queue. Schemes: ipp, ipps, http, https, socket, lpd, usb, dnssd, smb, hp,
+    hpfax, parallel, serial, ippusb; no password in it."""
     driver: str = Field(
         default="everywhere", json_schema_extra={"pattern": anchored(_DRIVER.pattern)}
     )
@@ -60,14 +90,39 @@ class PrinterSpec(ResourceSpec):
     """The queue's description, one line."""
     location: str | None = None
     """Where the printer is, one line, such as "Reception"."""
+    options: dict[str, str] = {}
+    """Default options, each read back once set (CUPS ignores what the printer or its
+    driver does not offer): IPP names such as { media = "iso_a4_210x297mm", sides =
+    "two-sided-long-edge" }, or the PPD's own, such as { PageSize = "A4" }."""
     present: bool = True
     """true: the queue exists; false: it is removed."""
 
     @field_validator("uri")
     @classmethod
     def _uri(cls, value: str | None) -> str | None:
-        if value is not None and not _URI.fullmatch(value):
-            raise ValueError(f"{value!r} is not a device URI such as 'ipp://host/ipp/print'")
+        if value is None:
+            return value
+        if not _URI.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a device URI such as 'ipp://host/ipp/print' (schemes: "
+                f"{', '.join(SCHEMES)})"
+            )
+        if ":" in urlsplit(value).netloc.rpartition("@")[0]:
+            # lpstat shows a queue's URI to every account: a password there is public.
+            raise ValueError("a device URI with a password in it is refused")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, option in value.items():
+            if not _OPTION.fullmatch(key) or key.endswith("-default") or key in _OWN_OPTIONS:
+                raise ValueError(
+                    f"{key!r} is not an option name tendr sets this way (letters, digits, _ -; "
+                    "not the URI, description, location or sharing, which have their fields)"
+                )
+            if not _OPTION_VALUE.fullmatch(option):
+                raise ValueError(f"option {key} = {option!r}: use letters, digits and _ . , : -")
         return value
 
     @field_validator("driver")
@@ -85,3 +140,490 @@ class PrinterSpec(ResourceSpec):
         if value is not None and any(c in value for c in "\n\r\x00"):
             raise ValueError("must be a single line")
         return value
+
+
+# -- facts, diff and steps -------------------------------------------------------
+
+PPD_DIR = "/etc/cups/ppd"
+EVERYWHERE_PPD = "ippeve.ppd"  # the PCFileName of every PPD CUPS makes for IPP Everywhere
+RAW = "Local Raw Printer"  # a raw queue's make and model
+_PORTS = {"ipp": 631, "ipps": 631, "http": 631, "https": 443, "socket": 9100, "lpd": 515}
+_STOPPED = "5"  # printer-state: 3 idle, 4 printing, 5 stopped
+
+
+def drivers(spec: PrinterSpec) -> list[tuple[str, str]]:
+    """CUPS itself, and the packages the driver comes in."""
+    if not spec.present:
+        return []
+    return [("", "cups")] + [(f".packages[{i}]", name) for i, name in enumerate(spec.packages)]
+
+
+@dataclass(frozen=True)
+class PrinterActual:
+    """A CUPS queue as lpstat, lpoptions and its PPD show it. `cups` is "" when the
+    scheduler runs, else "missing" or "stopped" (then nothing else is known)."""
+
+    cups: str = ""
+    exists: bool = False
+    uri: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    ppd: dict[str, str] = field(default_factory=dict)  # PCFileName, NickName
+    choices: dict[str, str] = field(default_factory=dict)  # PPD option -> its default
+    default: bool = False
+    jobs: int = 0
+    oldest_job: str = ""
+    answers: bool | None = None  # whether the printer accepts a connection; None: not tried
+    models: dict[str, str] = field(default_factory=dict)  # lpinfo -m: model -> description
+
+    @property
+    def driver(self) -> str:
+        """The driver as a state names it, or the PPD's model name."""
+        if self.ppd.get("PCFileName") == EVERYWHERE_PPD:
+            return "everywhere"
+        if not self.ppd:
+            return "raw"
+        return self.ppd.get("NickName") or self.options.get("printer-make-and-model", "?")
+
+    @property
+    def enabled(self) -> bool:
+        return self.options.get("printer-state") != _STOPPED
+
+    @property
+    def accepting(self) -> bool:
+        return self.options.get("printer-is-accepting-jobs") == "true"
+
+    def summary(self) -> str:
+        """What the queue uses now, in one line: why printing fails, at a glance."""
+        state = {"3": "idle", "4": "printing", "5": "stopped"}.get(
+            self.options.get("printer-state", ""), "in an unknown state"
+        )
+        reasons = self.options.get("printer-state-reasons", "none")
+        jobs = f"{self.jobs} job(s) waiting" if self.jobs else "no jobs waiting"
+        if self.jobs and self.oldest_job:
+            jobs += f", the oldest: {self.oldest_job}"
+        return (
+            f"now: driver {self.driver}, {self.uri or 'no URI'}, {state}"
+            + (f" ({reasons})" if reasons != "none" else "")
+            + f", {jobs}"
+        )
+
+
+def _endpoint(uri: str) -> tuple[str, int] | None:
+    """The host and port a network printer's URI points at; None for the others."""
+    parts = urlsplit(uri)
+    if parts.scheme not in _PORTS or not parts.hostname:
+        return None
+    try:
+        return parts.hostname, parts.port or _PORTS[parts.scheme]
+    except ValueError:  # a port out of range: lpadmin says so when it is used
+        return None
+
+
+def _models(specs: Sequence[PrinterSpec]) -> list[str]:
+    return sorted({s.driver for s in specs if s.present and s.driver not in ("everywhere", "raw")})
+
+
+def probe(specs: Sequence[PrinterSpec]) -> str:
+    parts = [
+        "if ! command -v lpstat >/dev/null 2>&1 || ! command -v lpadmin >/dev/null 2>&1; "
+        "then echo '@nocups'; "
+        'elif [ "$(lpstat -r 2>/dev/null)" != "scheduler is running" ]; then echo '
+        "'@stopped'; else echo '@cups'; printf 'D\\t%s\\n' \"$(lpstat -d 2>/dev/null)\"; "
+    ]
+    if models := _models(specs):
+        wanted = " ".join(f"-e {shlex.quote(model + ' ')}" for model in models)
+        parts.append(f"lpinfo -m 2>/dev/null | grep -F {wanted} | sed 's/^/M\\t/'; ")
+    for spec in specs:
+        name = shlex.quote(spec.name)
+        keys = "|".join(re.escape(key) for key in spec.options)
+        parts.append(
+            f"p={name}; printf 'P\\t%s\\n' \"$p\"; "
+            'if v=$(lpstat -v "$p" 2>/dev/null); then printf \'V\\t%s\\n\' "${v#*: }"; '
+            'printf \'O\\t%s\\n\' "$(lpoptions -p "$p" 2>/dev/null)"; '
+            f'[ -f "{PPD_DIR}/$p.ppd" ] && '
+            f"grep -E '^\\*(PCFileName|NickName):' -- \"{PPD_DIR}/$p.ppd\" | head -n 2 "
+            "| sed 's/^\\*/F\\t/'; "
+            + (
+                f"lpoptions -p \"$p\" -l 2>/dev/null | grep -E '^({keys})/' | sed 's/^/K\\t/'; "
+                if keys
+                else ""
+            )
+            + 'printf \'J\\t%s\\n\' "$(lpstat -o "$p" 2>/dev/null | wc -l)"; '
+            "lpstat -o \"$p\" 2>/dev/null | head -n 1 | sed 's/^/W\\t/'; fi; "
+        )
+        if spec.present and spec.uri and (endpoint := _endpoint(spec.uri)):
+            host, port = endpoint
+            # Does the printer answer? A TCP connection, given 3 seconds.
+            parts.append(
+                "if timeout 3 bash -c 'exec 3<>\"/dev/tcp/$0/$1\"' "
+                f"{shlex.quote(host)} {port} 2>/dev/null; then printf 'R\\tyes\\n'; "
+                "else printf 'R\\tno\\n'; fi; "
+            )
+    parts.append("fi")
+    return "".join(parts)
+
+
+def parse(specs: Sequence[PrinterSpec], lines: list[str]) -> dict[str, Any]:
+    head = lines[0] if lines else ""
+    if head in ("@nocups", "@stopped"):
+        cups = "missing" if head == "@nocups" else "stopped"
+        return {spec.key: PrinterActual(cups=cups) for spec in specs}
+    if head != "@cups":
+        return {spec.key: Unreadable("the host did not report on CUPS") for spec in specs}
+    default, models, blocks = _sections(lines[1:])
+    found: dict[str, Any] = {}
+    for spec in specs:
+        block = blocks.get(spec.name)
+        if block is None:
+            found[spec.key] = Unreadable(f"the host did not report on the queue {spec.name}")
+            continue
+        try:
+            found[spec.key] = _queue(spec, block, default, models)
+        except ValueError as exc:  # lpoptions' quoting not as expected
+            found[spec.key] = Unreadable(f"the queue {spec.name} could not be read: {exc}")
+    return found
+
+
+def _sections(lines: list[str]) -> tuple[str, dict[str, str], dict[str, list[str]]]:
+    """The default queue, the models lpinfo offers, and each queue's lines."""
+    default = ""
+    models: dict[str, str] = {}
+    blocks: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in lines:
+        tag, _, value = line.partition("\t")
+        if tag == "D":
+            default = value.partition("system default destination: ")[2]
+        elif tag == "M":
+            model, _, description = value.partition(" ")
+            models[model] = description
+        elif tag == "P":
+            current = blocks.setdefault(value, [])
+        elif current is not None:
+            current.append(line)
+    return default, models, blocks
+
+
+def _queue(
+    spec: PrinterSpec, block: list[str], default: str, models: dict[str, str]
+) -> PrinterActual:
+    values: dict[str, list[str]] = {}
+    for line in block:
+        tag, _, value = line.partition("\t")
+        values.setdefault(tag, []).append(value)
+    answers = {"yes": True, "no": False}.get(values.get("R", [""])[0])
+    if "V" not in values:
+        return PrinterActual(answers=answers, models=models)
+    options: dict[str, str] = {}
+    for word in shlex.split(values.get("O", [""])[0]):
+        key, _, value = word.partition("=")
+        options[key] = value
+    ppd = {}
+    for line in values.get("F", []):
+        key, _, value = line.partition(": ")
+        ppd[key] = value.strip().strip('"')
+    choices = {}
+    for line in values.get("K", []):
+        key = line.partition("/")[0]
+        starred = [w[1:] for w in line.partition(": ")[2].split() if w.startswith("*")]
+        choices[key] = starred[0] if starred else ""
+    jobs = values.get("J", ["0"])[0].strip()
+    return PrinterActual(
+        exists=True,
+        uri=values["V"][0],
+        options=options,
+        ppd=ppd,
+        choices=choices,
+        default=default == spec.name,
+        jobs=int(jobs) if jobs.isdigit() else 0,
+        oldest_job=values.get("W", [""])[0],
+        answers=answers,
+        models=models,
+    )
+
+
+def diff(spec: PrinterSpec, actual: PrinterActual | Unreadable, context: Context) -> list[Change]:
+    if isinstance(actual, Unreadable):
+        return unknown(spec, actual)
+    if actual.cups == "stopped":
+        if not spec.present:
+            return unknown(spec, Unreadable("CUPS is not running: the queue cannot be read"))
+        return [
+            _change(
+                spec,
+                "printer.configure",
+                "change",
+                (FieldChange("cups", "not running", "running"),),
+                note="the queue's own state shows once CUPS runs: plan again after this apply",
+            )
+        ]
+    if not spec.present:
+        if not actual.exists:
+            return []
+        return [_change(spec, "printer.remove", "remove", (FieldChange("exists", True, False),))]
+    if not actual.exists:
+        return _add(spec, actual, context)
+    changes = []
+    if fields := _configure(spec, actual):
+        changes.append(
+            _change(
+                spec,
+                "printer.configure",
+                "change",
+                fields,
+                note=actual.summary(),
+                depends_on=_driver_depends(spec, actual, context),
+            )
+        )
+    # What the queue uses now is said once, on its first change.
+    changes += _state(spec, actual, "" if changes else actual.summary())
+    if spec.default is False and actual.default:
+        changes += unknown(
+            spec,
+            Unreadable(
+                "it is the host's default printer: tendr does not leave a host without one; "
+                "declare another queue with default = true"
+            ),
+        )
+    if actual.answers is False:
+        changes += unknown(spec, Unreadable(_silent(spec, actual)))
+    return changes
+
+
+def _silent(spec: PrinterSpec, actual: PrinterActual) -> str:
+    host, port = _endpoint(spec.uri or "") or ("?", 0)
+    return f"the printer at {host}:{port} does not answer; the queue {actual.summary()}"
+
+
+def _change(
+    spec: PrinterSpec,
+    op: str,
+    action: Action,
+    fields: tuple[FieldChange, ...],
+    *,
+    note: str = "",
+    depends_on: str = "",
+) -> Change:
+    return Change(
+        kind="printer",
+        resource=spec.name,
+        op=op,
+        action=action,
+        fields=fields,
+        note=note,
+        depends_on=depends_on,
+    )
+
+
+def _driver_depends(spec: PrinterSpec, actual: PrinterActual, context: Context) -> str:
+    """Why the outcome hangs on packages installed first: CUPS, or the driver's."""
+    needed = {"cups", *spec.packages}
+    planned = [
+        c.resource
+        for c in context.earlier
+        if c.op in ("driver.install", "package.install") and c.resource.split(":")[0] in needed
+    ]
+    if actual.cups == "missing" or planned:
+        return f"driver.install {', '.join(planned or ['cups'])} (installed first)"
+    return ""
+
+
+def _add(spec: PrinterSpec, actual: PrinterActual, context: Context) -> list[Change]:
+    if spec.uri is None:
+        return unknown(
+            spec, Unreadable("the queue does not exist, and the state gives no uri to make it")
+        )
+    fields = [
+        FieldChange("uri", None, spec.uri),
+        FieldChange("driver", None, spec.driver),
+        FieldChange("enabled", None, spec.enabled),
+        FieldChange("accepting", None, spec.accepting),
+        FieldChange("shared", None, spec.shared),
+    ]
+    for name, value in (
+        ("description", spec.description),
+        ("location", spec.location),
+        ("default", spec.default or None),
+    ):
+        if value is not None:
+            fields.append(FieldChange(name, None, value))
+    fields += [
+        FieldChange(f"option_{k}", None, v, label=f"option {k}") for k, v in spec.options.items()
+    ]
+    depends = _driver_depends(spec, actual, context)
+    note = ""
+    if actual.answers is False:
+        note = (
+            _silent(spec, actual).partition(";")[0]
+            + ": a queue made now would have no driver, so apply fails until it does"
+        )
+    elif not depends and _model_missing(spec, actual):
+        note = _MODEL_MISSING
+    changes = [_change(spec, "printer.add", "add", tuple(fields), note=note, depends_on=depends)]
+    return changes
+
+
+_MODEL_MISSING = (
+    "no installed driver offers this model (`lpinfo -m`): declare the package that "
+    "provides it in the printer's packages"
+)
+
+
+def _model_missing(spec: PrinterSpec, actual: PrinterActual) -> bool:
+    return spec.driver not in ("everywhere", "raw") and spec.driver not in actual.models
+
+
+def _driver_matches(spec: PrinterSpec, actual: PrinterActual) -> bool:
+    if spec.driver in ("everywhere", "raw"):
+        return actual.driver == spec.driver
+    wanted = actual.models.get(spec.driver)
+    return wanted is not None and actual.ppd.get("NickName") == wanted
+
+
+def _configure(spec: PrinterSpec, actual: PrinterActual) -> tuple[FieldChange, ...]:
+    fields = []
+    if spec.uri is not None and spec.uri != actual.uri:
+        fields.append(FieldChange("uri", actual.uri, spec.uri))
+    if not _driver_matches(spec, actual):
+        fields.append(FieldChange("driver", actual.driver, spec.driver))
+    shared = actual.options.get("printer-is-shared") == "true"
+    if shared != spec.shared:
+        fields.append(FieldChange("shared", shared, spec.shared))
+    for name, key, wanted in (
+        ("description", "printer-info", spec.description),
+        ("location", "printer-location", spec.location),
+    ):
+        if wanted is not None and actual.options.get(key, "") != wanted:
+            fields.append(FieldChange(name, actual.options.get(key, ""), wanted))
+    for key, wanted in spec.options.items():
+        have = actual.choices[key] if key in actual.choices else actual.options.get(key)
+        if have != wanted:
+            fields.append(FieldChange(f"option_{key}", have, wanted, label=f"option {key}"))
+    if spec.default and not actual.default:
+        fields.append(FieldChange("default", False, True))
+    return tuple(fields)
+
+
+def _state(spec: PrinterSpec, actual: PrinterActual, note: str) -> list[Change]:
+    """cupsenable/cupsdisable and cupsaccept/cupsreject, as enable and disable."""
+    enable: list[FieldChange] = []
+    disable: list[FieldChange] = []
+    for name, wanted, have in (
+        ("enabled", spec.enabled, actual.enabled),
+        ("accepting", spec.accepting, actual.accepting),
+    ):
+        if wanted != have:
+            (enable if wanted else disable).append(FieldChange(name, have, wanted))
+    changes = []
+    if enable:
+        changes.append(
+            _change(spec, "printer.enable", "change", tuple(enable), note=note)
+        )
+    if disable:
+        changes.append(_change(spec, "printer.disable", "change", tuple(disable)))
+    return changes
+
+
+# After lpadmin -m everywhere: CUPS made the queue without a driver (a raw queue) when the
+# printer did not answer. $1 queue, $2 1 when the queue was just made (then removed).
+_CHECK_DRIVERLESS = (
+    f'grep -q \'^\\*PCFileName: "{EVERYWHERE_PPD}"\' -- "{PPD_DIR}/$1.ppd" 2>/dev/null '
+    "&& exit 0; "
+    'if [ "$2" = 1 ]; then lpadmin -x "$1"; what="the queue was removed again"; '
+    'else what="the queue has no driver now"; fi; '
+    'echo "tendr: the printer did not answer while CUPS set up the driverless queue $1, so '
+    "CUPS made it without a driver (it cannot print documents); $what: check that the "
+    'printer is on and reachable from this host, then apply again" >&2; exit 1'
+)
+
+# Sets each option ($2...: KEY=VALUE), as the PPD's when the PPD has it, else as an IPP
+# default (KEY-default), then reads every one back: CUPS drops what the printer or its
+# driver does not offer without a word. $1 is the queue.
+_SET_OPTIONS = """p=$1; shift
+for kv in "$@"; do
+    k=${kv%%=*} v=${kv#*=}
+    if lpoptions -p "$p" -l 2>/dev/null | grep -q "^$k/"; then lpadmin -p "$p" -o "$k=$v" || exit 1
+    else lpadmin -p "$p" -o "$k-default=$v" || exit 1; fi
+done
+bad= opts=" $(lpoptions -p "$p" 2>/dev/null) "
+for kv in "$@"; do
+    k=${kv%%=*} v=${kv#*=}
+    line=$(lpoptions -p "$p" -l 2>/dev/null | grep "^$k/")
+    if [ -n "$line" ]; then
+        case " ${line#*: } " in *" *$v "*) continue ;; esac
+        now=$(printf '%s\\n' "${line#*: }" | tr ' ' '\\n' | sed -n 's/^\\*//p')
+    else
+        case "$opts" in *" $k=$v "*) continue ;; esac
+        now=$(printf '%s\\n' "$opts" | tr ' ' '\\n' | sed -n "s/^$k=//p")
+    fi
+    echo "tendr: CUPS did not take $k=$v for $p (it has ${now:-no value}):" \\
+         "the printer or its driver does not offer it" >&2
+    bad=1
+done
+[ -z "$bad" ]"""
+
+
+def steps(spec: PrinterSpec, change: Change, context: Context) -> list[Step]:
+    changed = change.after()
+    if change.op == "printer.remove":
+        return [Run(("lpadmin", "-x", spec.name))]
+    if change.op in ("printer.enable", "printer.disable"):
+        enable = change.op == "printer.enable"
+        found: list[Step] = []
+        if "enabled" in changed:
+            found.append(Run(("cupsenable" if enable else "cupsdisable", spec.name)))
+        if "accepting" in changed:
+            found.append(Run(("cupsaccept" if enable else "cupsreject", spec.name)))
+        return found
+    if "cups" in changed:
+        return [Run(("systemctl", "enable", "--now", "cups.service"))]
+    return _queue_steps(spec, change.op == "printer.add", set(changed))
+
+
+def _queue_steps(spec: PrinterSpec, added: bool, changed: set[str]) -> list[Step]:
+    """Make the queue (added: every field is in `changed`) or change the fields named;
+    settings after the queue is made, since lpadmin may ignore those given as it makes one."""
+    name = spec.name
+    found: list[Step] = []
+    if added and spec.uri is not None:  # the plan adds no queue without a URI
+        found.append(Run(("lpadmin", "-p", name, "-v", spec.uri, "-m", spec.driver)))
+    elif "uri" in changed and spec.uri is not None:
+        found.append(Run(("lpadmin", "-p", name, "-v", spec.uri)))
+    if "driver" in changed and not added:
+        found.append(Run(("lpadmin", "-p", name, "-m", spec.driver)))
+    if "driver" in changed and spec.driver == "everywhere":
+        found.append(Run(("sh", "-c", _CHECK_DRIVERLESS, "sh", name, "1" if added else "0")))
+    if settings := _settings(spec, changed):
+        found.append(Run(("lpadmin", "-p", name, *settings)))
+    if options := [f"{k}={v}" for k, v in spec.options.items() if f"option_{k}" in changed]:
+        found.append(Run(("sh", "-c", _SET_OPTIONS, "sh", name, *options)))
+    if added:
+        found.append(Run(("cupsenable" if spec.enabled else "cupsdisable", name)))
+        found.append(Run(("cupsaccept" if spec.accepting else "cupsreject", name)))
+    if "default" in changed:
+        found.append(Run(("lpadmin", "-d", name)))
+    return found
+
+
+def _settings(spec: PrinterSpec, changed: set[str]) -> list[str]:
+    """lpadmin's arguments for the sharing, description and location that change."""
+    found = []
+    if "shared" in changed:
+        found += ["-o", f"printer-is-shared={str(spec.shared).lower()}"]
+    if "description" in changed and spec.description is not None:
+        found += ["-D", spec.description]
+    if "location" in changed and spec.location is not None:
+        found += ["-L", spec.location]
+    return found
+
+
+KIND: Kind[PrinterSpec] = Kind(
+    "printer",
+    PrinterSpec,
+    probe,
+    parse,
+    diff,
+    steps,
+    verbs=("add", "configure", "enable", "disable", "remove"),
+    drivers=drivers,
+)
