@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -35,7 +36,15 @@ from tendr.gateway import session as gateway
 from tendr.hosts.inventory import host_rows, limit
 from tendr.init import create_workspace
 from tendr.plan import Plan
-from tendr.report import apply_json, escape, host_lines, plan_json, result_lines, summary_line
+from tendr.report import (
+    apply_json,
+    escape,
+    host_lines,
+    plan_json,
+    result_lines,
+    results_json,
+    summary_line,
+)
 from tendr.rules.actor import acting_person
 from tendr.rules.decide import matching_rules, roles_of
 from tendr.rules.model import check_op_pattern, check_operation
@@ -527,6 +536,149 @@ def apply(
         raise typer.Exit(EXIT_OK if applied.ok else EXIT_ERROR)
 
 
+@app.command(context_settings={"allow_interspersed_args": False})
+def run(
+    command: Annotated[
+        list[str],
+        typer.Argument(help="The command and its arguments, after --.", show_default=False),
+    ],
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    limit_: LimitOpt = None,
+    as_person: AsOpt = None,
+) -> None:
+    """Run one command on the selected hosts in parallel, as root: each host's output and
+    exit status. `tendr run -l client:acme -- lpstat -p`.
+
+    The command is an argument vector: nothing in it is read by a shell, here or on
+    the host. The rules decide `command.run` per host and command; a refused command
+    is never sent. Exit 0 when it ran and succeeded on every host, 1 otherwise.
+    """
+    with _reporting(fmt):
+        from tendr import engine, terminal
+
+        loaded = _load(workspace)
+        person = _person(as_person)
+        selected = limit(loaded, limit_ or [])
+        reading = _ReadingBar(fmt, len(selected))
+        try:
+            ran = terminal.run_command(
+                loaded,
+                selected,
+                person,
+                command,
+                secrets=engine.secret_values(loaded, selected),
+                progress=reading,
+            )
+        finally:
+            reading.close()
+        if fmt is Format.json:
+            _print_json({"command": command, "hosts": [_run_json(r) for r in ran]})
+        else:
+            for result in ran:
+                _render_run(result)
+        raise typer.Exit(EXIT_OK if all(r.ok for r in ran) else EXIT_ERROR)
+
+
+@app.command("do")
+def do(
+    op: Annotated[str, typer.Argument(help="The operation, such as service.restart.")],
+    resource: Annotated[str, typer.Argument(help="The resource, such as cups.service.")],
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    limit_: LimitOpt = None,
+    as_person: AsOpt = None,
+) -> None:
+    """Make one operation on one resource of the selected hosts, now, without a state:
+    `tendr do service.restart cups.service -l acme-fs01`, `tendr do printer.enable
+    frontdesk`.
+
+    The same rules, audit log and progress as apply. Exit 0 when it was done on every
+    host, 1 otherwise, 130 when interrupted.
+    """
+    with _reporting(fmt):
+        from tendr import terminal
+        from tendr.execute import Interrupted
+
+        loaded = _load(workspace)
+        person = _person(as_person)
+        selected = limit(loaded, limit_ or [])
+        progress = _ApplyProgress() if fmt is Format.text and err.is_terminal else None
+        try:
+            done = terminal.do_operation(loaded, selected, person, op, resource, progress=progress)
+        except Interrupted as exc:
+            _render_done(exc.results, fmt)
+            err.print("interrupted: what was underway is recorded as interrupted in the audit log")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        finally:
+            if progress is not None:
+                progress.close()
+        _render_done(done, fmt)
+        ok = all(r.error is None and r.count("done") == len(r.results) for r in done)
+        raise typer.Exit(EXIT_OK if ok else EXIT_ERROR)
+
+
+def _render_done(results: list[Any], fmt: Format) -> None:
+    if fmt is Format.json:
+        _print_json({"results": results_json(results)})
+        return
+    for line in result_lines(results, None, verdicts=False):
+        out.print(line)
+
+
+@app.command()
+def shell(
+    host: Annotated[str, typer.Argument(help="The host, by name.", show_default=False)],
+    workspace: WorkspaceOpt = None,
+    as_person: AsOpt = None,
+) -> None:
+    """An interactive SSH session on one host, with the workspace's pinned key, recorded
+    whole (asciicast v2) and linked from the audit log: `tendr audit-log replay N`.
+
+    Exit with ssh's exit status (the session's last command's), 1 when no session opened.
+    """
+    with _reporting():
+        from tendr import shell as sessions
+
+        loaded = _load(workspace)
+        person = _person(as_person)
+        target = next((h for h in loaded.hosts if h.name == host), None)
+        if target is None:
+            raise UserError(f"{host!r} is not a host of this workspace (tendr hosts lists them)")
+        recorded = sessions.session(loaded, target, person)
+        err.print(
+            f"session recorded: {escape(recorded.path.relative_to(loaded.root))} "
+            "(tendr audit-log show --op shell; tendr audit-log replay N)"
+        )
+        raise typer.Exit(recorded.status)
+
+
+def _run_json(result: Any) -> dict[str, Any]:
+    return {
+        "name": result.host,
+        "status": result.status,
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+        "refused": result.refused or None,
+        "error": result.error or None,
+    }
+
+
+def _render_run(result: Any) -> None:
+    """A host's output, each line rendered harmless: no escape sequence from the host
+    takes effect on this terminal."""
+    name = escape(result.host)
+    if result.refused or result.error:
+        out.print(f"[red]{name}: {escape(result.refused or result.error)}[/]")
+        return
+    color = "green" if result.ok else "red"
+    out.print(f"[{color}]{name}: exit {result.status}[/]")
+    for line in result.stdout:
+        out.print(f"  {escape(line)}")
+    for line in result.stderr:
+        out.print(f"  [dim]{escape(line)}[/]")
+
+
 def _confirm(yes: bool, fmt: Format) -> None:
     if yes:
         return
@@ -851,6 +1003,55 @@ def audit_show(
             if not verdict.ok:
                 _broken(loaded.settings.audit_log, verdict)
         raise typer.Exit(EXIT_OK if verdict.ok else EXIT_ERROR)
+
+
+@audit_app.command("replay")
+def audit_replay(
+    record: Annotated[int, typer.Argument(help="The record's number (audit-log show).")],
+    workspace: WorkspaceOpt = None,
+    speed: Annotated[
+        float, typer.Option(min=0, help="Playback speed; 0 prints it all at once.")
+    ] = 1.0,
+) -> None:
+    """Play back the shell session a record links to, with its timing. Refused when the
+    recording is not the one recorded (its SHA-256 differs).
+
+    On a terminal the host's output is played as it was; otherwise it is printed with
+    control characters shown as escapes.
+    """
+    with _reporting():
+        from tendr import shell as sessions
+
+        loaded = _load(workspace)
+        lines = list(audit.read_lines(loaded.path(loaded.settings.audit_log)))
+        found = [r for r in audit.records(lines) if r.get("seq") == record]
+        after = found[0].get("after") if found else None
+        if not isinstance(after, dict) or "recording" not in after:
+            raise UserError(f"record {record} is not a finished shell session")
+        path = loaded.root / str(after["recording"])
+        if not path.resolve().is_relative_to((loaded.root / sessions.SESSIONS_DIR).resolve()):
+            raise UserError(f"record {record} names a recording outside the sessions folder")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UserError(f"cannot read the recording {path}: {exc.strerror}") from None
+        if hashlib.sha256(data).hexdigest() != after.get("recording_sha256"):
+            raise UserError(f"{path} is not the recording of record {record}: it changed since")
+        raw = sys.stdout.isatty()
+
+        def write(text: str) -> None:
+            sys.stdout.write(text if raw else _harmless(text))
+            sys.stdout.flush()
+
+        sessions.replay(path, write, speed=speed)
+
+
+def _harmless(text: str) -> str:
+    """Recorded output for a file or a pipe: lines kept, other control characters shown."""
+    return "\n".join(
+        "".join(c if c.isprintable() or c == "\t" else ascii(c)[1:-1] for c in line)
+        for line in text.replace("\r\n", "\n").split("\n")
+    )
 
 
 def _time_option(option: str, text: str | None) -> datetime | None:

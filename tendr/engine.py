@@ -6,6 +6,7 @@ command per host, hosts in parallel, a host that fails never stops the others.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Sequence
 
@@ -43,6 +44,26 @@ def workspace_sources(workspace: Workspace, hosts: Sequence[Host]) -> dict[str, 
                 if not reference.secret and reference.path not in sources:
                     sources[reference.path] = workspace_bytes(workspace.root, reference.path)
     return sources
+
+
+def secret_values(workspace: Workspace, hosts: Sequence[Host]) -> list[str]:
+    """The values of the secrets the hosts' resources name (files in the workspace,
+    environment variables), for masking wherever a command is recorded; those that
+    cannot be read are left out (there is nothing of them to mask)."""
+    found: set[str] = set()
+    for host in hosts:
+        for _, spec in desired_for(workspace, host):
+            for reference in KINDS[spec.kind].references(spec):
+                if reference.secret:
+                    try:
+                        text = workspace_bytes(workspace.root, reference.path).decode()
+                    except (OSError, UnicodeDecodeError):
+                        continue
+                    found.update(line for line in text.splitlines() if line.strip())
+            password = getattr(spec, "password", None)
+            if password is not None and password.env and os.environ.get(password.env):
+                found.add(os.environ[password.env])
+    return sorted(found, key=len, reverse=True)
 
 
 def connect(

@@ -173,19 +173,22 @@ def _host_state(host: HostPlan | None) -> str:
     return f"[red]not converged: {', '.join(parts)}[/]"
 
 
-def result_lines(results: list[HostResult], after: Plan | None) -> list[str]:
-    """What was done, what failed and why, then what the hosts look like now."""
+def result_lines(
+    results: list[HostResult], after: Plan | None, *, verdicts: bool = True
+) -> list[str]:
+    """What was done, what failed and why, then what the hosts look like now (without
+    `verdicts`, for `tendr do`, which does not read the hosts again)."""
     remaining = {h.host: h for h in after.hosts} if after else {}
     lines: list[str] = []
     for result in results:
         now = remaining.get(result.host)
-        head = f"[bold]{escape(result.host)}[/]: "
+        head = f"[bold]{escape(result.host)}[/]"
         if result.error:
-            head += f"[red]error[/]: {escape(result.error)}"
-            if result.results or now is not None:
+            head += f": [red]error[/]: {escape(result.error)}"
+            if verdicts and (result.results or now is not None):
                 head += f"; {_host_state(now)}"
-        else:
-            head += _host_state(now)
+        elif verdicts:
+            head += f": {_host_state(now)}"
         lines.append(head)
         said = result.error or ""
         for item in result.results:

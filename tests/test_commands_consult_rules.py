@@ -17,7 +17,13 @@ from tendr.cli import app
 from tests.helpers import ADMIN_RULES, ME, build_tree
 
 # Commands that connect to hosts, with the arguments they need.
-TOUCHES_HOSTS: dict[str, list[str]] = {"plan": [], "apply": ["--yes"]}
+TOUCHES_HOSTS: dict[str, list[str]] = {
+    "plan": [],
+    "apply": ["--yes"],
+    "run": ["--", "true"],
+    "do": ["service.restart", "cron.service"],
+    "shell": ["acme-01"],
+}
 # Commands that only read the workspace.
 WORKSPACE_ONLY = {
     "validate",
@@ -29,6 +35,7 @@ WORKSPACE_ONLY = {
     "audit-log verify",
     "audit-log head",
     "audit-log show",
+    "audit-log replay",
     "grant",
 }
 # The gateway's own: setting it up and letting people in (root), and what sshd and git

@@ -244,7 +244,7 @@ def test_an_allowed_line_names_its_person_and_key(person: str) -> None:
         "k",
     )
     line = gateway_line(person, key)
-    assert line.startswith('restrict,command="')
+    assert line.startswith('restrict,pty,command="')
     assert parse_line(line) == (person, key)
 
 

@@ -38,7 +38,10 @@ CONFIG = Path("/etc/tendr/gateway.toml")
 environment variable or option: whoever could move it would choose the workspace."""
 
 GATEWAY_COMMANDS = frozenset(
-    {"plan", "apply", "validate", "hosts", "rules", "audit-log", "schema", "grant"}
+    {
+        *("plan", "apply", "run", "do", "shell", "validate", "hosts", "rules", "audit-log"),
+        *("schema", "grant"),
+    }
 )
 """What a person may ask the gateway: commands that act only through the workspace.
 Never init, gateway (its setup, keys, hooks) or anything that writes a path they name."""

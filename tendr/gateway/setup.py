@@ -552,13 +552,14 @@ def parse_public_key(text: str, source: str) -> PublicKey:
 
 
 def gateway_line(person: str, key: PublicKey) -> str:
-    """The authorized_keys line that lets `person` in through `key`, to tendr alone."""
+    """The authorized_keys line that lets `person` in through `key`, to tendr alone; a
+    terminal only when asked for (`ssh -t`, for `tendr shell`), no forwarding of any kind."""
     command = f"{program()} gateway serve --person {person}"
-    return f'restrict,command="{command}" {key.type} {key.blob} {TAG}{person}'
+    return f'restrict,pty,command="{command}" {key.type} {key.blob} {TAG}{person}'
 
 
 _LINE = re.compile(
-    r'restrict,command="[^"]* gateway serve --person (?P<person>[a-z_][a-z0-9_-]{0,31})" '
+    r'restrict,(?:pty,)?command="[^"]* gateway serve --person (?P<person>[a-z_][a-z0-9_-]{0,31})" '
     r"(?P<type>\S+) (?P<blob>\S+) " + re.escape(TAG) + r"(?P=person)"
 )
 

@@ -25,18 +25,21 @@ OWNER = "@owner"
 """The member that stands for the account owning the workspace root directory."""
 
 READING_OPS = ("plan", "logs", "diagnose", "report")
-"""Operations that only read; every other operation is KIND.VERB."""
+"""Operations that only read; with `shell`, the operations of one word. Every other
+operation is KIND.VERB."""
+WORD_OPS = (*READING_OPS, "shell")  # shell: an interactive session on a host (tendr shell)
 
 VERBS: dict[str, tuple[str, ...]] = {
     **{name: kind.verbs for name, kind in RESOURCE_KINDS.items()},
     "driver": ("install",),  # installing a driver package for a printer or a module
     "state": ("edit",),  # pushing states/ and the files they name to the gateway
     "rules": ("edit", "grant"),  # pushing rules/, hosts/, tendr.toml...; granting roles
+    "command": ("run",),  # a command on hosts (tendr run)
 }
 """The verbs of each KIND of changing operation (KIND.VERB): what the engines do."""
 
 KINDS = tuple(VERBS)
-OPERATIONS = (*READING_OPS, *(f"{kind}.{verb}" for kind, verbs in VERBS.items() for verb in verbs))
+OPERATIONS = (*WORD_OPS, *(f"{kind}.{verb}" for kind, verbs in VERBS.items() for verb in verbs))
 """Every operation there is: what a rule's pattern may match."""
 
 
@@ -64,12 +67,12 @@ def check_op_pattern(pattern: str) -> str | None:
                 "each lower case letters, digits, _ and -, or '*' for one whole segment)"
             )
     if len(segments) == 1:
-        if pattern in READING_OPS:
+        if pattern in WORD_OPS:
             return None
-        hint = _did_you_mean(pattern, [*READING_OPS, *(f"{kind}.*" for kind in KINDS)])
+        hint = _did_you_mean(pattern, [*WORD_OPS, *(f"{kind}.*" for kind in KINDS)])
         return (
             f"{pattern!r} is not an operation{hint}: reading operations are "
-            f"{', '.join(READING_OPS)}; changes are KIND.VERB"
+            f"{', '.join(READING_OPS)}, a session is shell; changes are KIND.VERB"
         )
     if len(segments) > 2:
         return f"{pattern!r} can match no operation: operations are a word or KIND.VERB"
@@ -163,7 +166,7 @@ _ALL_VERBS = tuple(dict.fromkeys(verb for verbs in VERBS.values() for verb in ve
 _OP_REGEX = "|".join(
     [
         r"\*",
-        *READING_OPS,
+        *WORD_OPS,
         *(kind + r"\.(?:" + "|".join((r"\*", *verbs)) + ")" for kind, verbs in VERBS.items()),
         r"\*\.(?:" + "|".join((r"\*", *_ALL_VERBS)) + ")",
     ]
@@ -174,7 +177,7 @@ OpPattern = Annotated[
     AfterValidator(_op_pattern),
     Documented(
         "An operation or a pattern of them: a reading operation (plan, logs, diagnose, report), "
-        "KIND.VERB such as 'service.restart', or '*' for one whole segment ('service.*', "
+        "shell, KIND.VERB such as 'service.restart', or '*' for one whole segment ('service.*', "
         "'*.remove'; '*' alone is every operation)",
         pattern=_OP_REGEX,
     ),
@@ -207,6 +210,14 @@ NamePattern = Annotated[
     str,
     _resource_pattern("packages"),
     Documented("A name, '*' for any run of characters ('printer-driver-*')"),
+]
+CommandPattern = Annotated[
+    str,
+    _resource_pattern("commands"),
+    Documented(
+        "A command as words ('lpstat', 'systemctl status *'): the start of the command's "
+        "argument vector, each word one whole argument, '*' for any run of characters in it"
+    ),
 ]
 Selector = Annotated[
     str,
@@ -265,6 +276,10 @@ class Rule(Strict):
     """Only these backup jobs, for backup operations."""
     modules: tuple[NamePattern, ...] = ()
     """Only these kernel modules, for module operations."""
+    commands: tuple[CommandPattern, ...] = ()
+    """Only these commands, for command.run ('lpstat', 'systemctl status *'): each the
+    start of the argument vector, word for whole argument; what follows it is allowed,
+    so name commands whose arguments cannot run other programs."""
 
     def resource_fields(self) -> list[str]:
         """The resource fields this rule names; none: it covers every resource."""

@@ -6,13 +6,16 @@ operation of another kind. Names (units, packages, printers, backups, modules) m
 whole, `*` standing for any run of characters. Paths are anchored at `/`: `*` stands
 for any run within one segment, `**` (a whole segment only) for any number of whole
 segments, none included; a path is compared once normalised, and `..` is refused in
-patterns as the states refuse it in paths.
+patterns as the states refuse it in paths. Commands (`tendr run`) are argument vectors:
+a pattern is a prefix of the vector, word by word, each word matching one whole
+argument, `*` standing for any run of characters within it.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from functools import cache
 
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -22,6 +25,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "printers": ("printer",),
     "backups": ("backup",),
     "modules": ("module",),
+    "commands": ("command",),
 }
 """Each resource field of a rule -> the kinds of operation whose resources it names."""
 
@@ -41,6 +45,8 @@ def check_pattern(field: str, pattern: str) -> str | None:
     """Why `pattern` cannot stand in a rule's `field`, or None."""
     if field == "paths":
         return _check_path_pattern(pattern)
+    if field == "commands":
+        return _check_command_pattern(pattern)
     if field == "packages" and ":" in pattern:
         return f"{pattern!r}: a package is named without its architecture (':amd64')"
     if not _NAME.fullmatch(pattern):
@@ -49,6 +55,26 @@ def check_pattern(field: str, pattern: str) -> str | None:
             "any run of characters)"
         )
     return None
+
+
+def _check_command_pattern(pattern: str) -> str | None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in pattern):
+        return f"{pattern!r} holds a control character"
+    try:
+        words = shlex.split(pattern)
+    except ValueError as exc:
+        return f"{pattern!r} is not a command pattern: {exc}"
+    if not words:
+        return "an empty command pattern would match every command; name the command"
+    if "*" in words[0]:
+        return f"{pattern!r}: name the command itself, without '*' ('systemctl status *')"
+    return None
+
+
+def command_words(argv: list[str] | tuple[str, ...]) -> str:
+    """A command's argument vector as the resource a rule names: shell-quoted words,
+    which `covers` splits back exactly."""
+    return shlex.join(argv)
 
 
 def _check_path_pattern(pattern: str) -> str | None:
@@ -98,7 +124,22 @@ def covers(field: str, pattern: str, resource: str) -> bool:
         # normpath keeps two leading slashes (POSIX leaves '//' to the system); not here.
         normal = "/" + posixpath.normpath(resource).lstrip("/")
         return bool(_path_regex(pattern).fullmatch("" if normal == "/" else normal))
+    if field == "commands":
+        return _command_covers(pattern, resource)
     if field == "packages":
         # A package is the same whatever architecture is asked ('telnetd:amd64').
         resource = resource.split(":", 1)[0]
     return bool(_name_regex(pattern).fullmatch(resource))
+
+
+def _command_covers(pattern: str, resource: str) -> bool:
+    """A prefix of the argument vector, word for whole argument: 'lpstat' covers
+    `lpstat -p`, never `/tmp/lpstat`, `sh -c lpstat` or `FOO=1 lpstat`."""
+    try:
+        argv = shlex.split(resource)
+    except ValueError:
+        return False
+    words = shlex.split(pattern)
+    if len(argv) < len(words):
+        return False
+    return all(_name_regex(w).fullmatch(a) for w, a in zip(words, argv, strict=False))

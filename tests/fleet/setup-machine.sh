@@ -13,8 +13,8 @@ fi
 
 # debootstrap builds the base image, systemd-container has systemd-nspawn,
 # openssh-client talks to the hosts, iproute2 has ss (tests check listeners),
-# procps has ps, util-linux has mount/umount.
-packages=(debootstrap systemd-container openssh-client iproute2 procps util-linux ca-certificates)
+# procps has ps, util-linux has mount/umount, tmux drives `tendr shell` in its test.
+packages=(debootstrap systemd-container openssh-client iproute2 procps util-linux ca-certificates tmux)
 
 missing=()
 for p in "${packages[@]}"; do

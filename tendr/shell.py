@@ -1,0 +1,258 @@
+"""`tendr shell`: an interactive SSH session on one host, decided by the rules and
+recorded whole, with timing, in the asciicast v2 format (asciinema plays it too).
+
+The session runs the system's ssh with the workspace's pinned host key and the host's
+key, nothing from ~/.ssh/config; tendr sits between the terminal and ssh on a
+pseudo-terminal and keeps what the host shows. What is typed is not kept (a password
+typed for sudo would be): the host echoes commands, so they are in the recording.
+The recording is linked from the audit log with its SHA-256, so replay can tell a
+recording changed since.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import pty
+import secrets
+import select
+import signal
+import struct
+import sys
+import termios
+import time
+import tty
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO, Any
+
+from tendr import audit
+from tendr.authorize import may
+from tendr.changes import Change, FieldChange
+from tendr.errors import UserError
+from tendr.hosts.model import Host, login_user
+from tendr.rules.actor import real_account
+from tendr.settings import Settings
+from tendr.workspace import Workspace
+
+SESSIONS_DIR = ".tendr/sessions"
+
+
+def session(workspace: Workspace, host: Host, person: str) -> Recorded:
+    """Open a recorded shell on `host` for `person`, if the rules allow `shell` there;
+    recorded in the audit log as started before it opens and with its recording after."""
+    log = workspace.path(workspace.settings.audit_log)
+    if problem := audit.ready(log):
+        raise UserError(f"{problem}; no session was opened")
+    if host.connector != "ssh" or host.address is None:
+        raise UserError(
+            f"{host.name} is reached through the {host.connector} connector: "
+            "tendr shell opens SSH sessions only"
+        )
+    path = new_recording(workspace.root)
+    resource = path.name.removesuffix(".cast")
+    decision = may(workspace, person, "shell", host)
+    change = Change(
+        kind="shell",
+        resource=resource,
+        op="shell",
+        action="change",
+        rule=decision.rule or decision.reason,
+    )
+    journal = audit.Journal(log, person=person, account=real_account(), command="shell")
+    if not decision.allowed:
+        why = f"permission denied: {decision.reason}"
+        journal.write(host.name, [(change, "refused", why)])
+        raise UserError(f"no shell on {host.name}: {why}")
+    if not journal.write(host.name, [(change, "started", "")]):
+        raise UserError(
+            f"the audit log could not take the record: {journal.broken}; no session was opened"
+        )
+    argv = ssh_argv(host, workspace.path(workspace.settings.known_hosts), workspace.settings)
+    recorded = record_session(argv, path, f"tendr shell {host.name} ({person})")
+    shown = str(path.relative_to(workspace.root))
+    fields = (
+        FieldChange("recording", None, shown),
+        FieldChange("recording_sha256", None, recorded.sha256),
+        FieldChange("status", None, recorded.status),
+    )
+    outcome = "done" if recorded.status == 0 else "failed"
+    reason = "" if recorded.status == 0 else f"ssh exit status {recorded.status}"
+    journal.write(host.name, [(replace(change, fields=fields), outcome, reason)])
+    return recorded
+
+
+def ssh_argv(host: Host, known_hosts: Path, settings: Settings) -> list[str]:
+    """ssh to `host` as tendr connects: its pinned key only, no prompt for anything,
+    no configuration from the person's ~/.ssh."""
+    argv = [
+        "ssh",
+        "-tt",
+        "-F",
+        "none",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "UpdateHostKeys=no",
+        "-o",
+        f"ConnectTimeout={settings.connect_timeout}",
+        "-p",
+        str(host.port),
+        "-l",
+        login_user(host, settings),
+    ]
+    if host.ssh_key:
+        argv += ["-i", str(Path(host.ssh_key).expanduser()), "-o", "IdentitiesOnly=yes"]
+    return [*argv, "--", str(host.address)]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A finished session: ssh's exit status, the recording and its SHA-256."""
+
+    status: int
+    path: Path
+    sha256: str
+
+
+def new_recording(root: Path) -> Path:
+    """A fresh, unpredictable recording path in the workspace's sessions folder (0700)."""
+    folder = root / SESSIONS_DIR
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}.cast"
+
+
+def record_session(argv: list[str], path: Path, title: str) -> Recorded:
+    """Run `argv` on a pseudo-terminal between this terminal and it, recording what it
+    shows to `path` (created new, 0600, never through a link)."""
+    width, height = _size(sys.stdout)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as cast:
+        header = {
+            "version": 2,
+            "width": width,
+            "height": height,
+            "timestamp": int(time.time()),
+            "title": title,
+            "env": {"TERM": os.environ.get("TERM", "xterm")},
+        }
+        cast.write(json.dumps(header) + "\n")
+        status = _interact(argv, (width, height), _writer(cast))
+    return Recorded(status, path, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def _writer(cast: IO[str]) -> Callable[[bytes], None]:
+    start = time.monotonic()
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def output(data: bytes) -> None:
+        text = decoder.decode(data)
+        if text:
+            cast.write(json.dumps([round(time.monotonic() - start, 6), "o", text]) + "\n")
+
+    return output
+
+
+def _size(stream: IO[str]) -> tuple[int, int]:
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError):
+        return 80, 24
+    return size.columns, size.lines
+
+
+def _interact(argv: list[str], size: tuple[int, int], output: Callable[[bytes], None]) -> int:
+    pid, master = pty.fork()
+    if pid == 0:  # the child: ssh on the pseudo-terminal
+        try:
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    _resize(master, size)
+    stdin = sys.stdin.fileno()
+
+    def resized(_signum: int, _frame: Any) -> None:
+        _resize(master, _size(sys.stdout))
+
+    previous = signal.signal(signal.SIGWINCH, resized)
+    try:
+        with _raw(stdin):
+            _copy(master, stdin, output)
+    finally:
+        signal.signal(signal.SIGWINCH, previous)
+        os.close(master)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _resize(master: int, size: tuple[int, int]) -> None:
+    columns, lines = size
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+
+
+@contextlib.contextmanager
+def _raw(fd: int) -> Iterator[None]:
+    """The terminal in raw mode while the session runs (keys go to the host as typed),
+    restored after, whatever happens."""
+    if not os.isatty(fd):
+        yield
+        return
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+
+
+def _copy(master: int, stdin: int, output: Callable[[bytes], None]) -> None:
+    readers = [master, stdin]
+    while True:
+        try:
+            ready, _, _ = select.select(readers, [], [])
+        except InterruptedError:  # a window resize
+            continue
+        if master in ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: ssh has ended and the pseudo-terminal closed
+                return
+            if not data:
+                return
+            output(data)
+            os.write(sys.stdout.fileno(), data)
+        if stdin in ready:
+            data = os.read(stdin, 65536)
+            if data:
+                os.write(master, data)
+            else:  # no more input: ssh sees the end as the terminal's
+                readers.remove(stdin)
+
+
+def replay(
+    path: Path, write: Callable[[str], None], *, speed: float = 1.0, max_wait: float = 1.0
+) -> None:
+    """Play a recording back: its output with its timing (pauses longer than
+    `max_wait` seconds shortened to it; speed 0: no waiting at all)."""
+    with path.open(encoding="utf-8") as cast:
+        json.loads(cast.readline())  # the header
+        last = 0.0
+        for line in cast:
+            at, kind, data = json.loads(line)
+            if kind != "o":
+                continue
+            if speed > 0:
+                time.sleep(min(max(at - last, 0.0), max_wait) / speed)
+            last = at
+            write(data)

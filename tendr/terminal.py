@@ -1,0 +1,277 @@
+"""On demand: one command on many hosts (`tendr run`), one operation on a resource
+(`tendr do`), decided by the rules and recorded like apply. The I/O edge around
+`tendr.rules`, `tendr.execute` and `tendr.audit`.
+
+A command is an argument vector from end to end: the rules match it word for whole
+argument, and it reaches the host quoted for the remote shell (`exec "$@"`), so no
+shell syntax in it (`;`, `&&`, `$(...)`, redirections) is ever interpreted, here or
+there. A refused command is never sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from pydantic import ValidationError
+
+from tendr import audit, engine, execute
+from tendr.apply import workspace_lock
+from tendr.authorize import may
+from tendr.changes import Change, ChangeResult, FieldChange, HostResult
+from tendr.errors import CommandTimeout, ConnectionLost, HostError, UserError
+from tendr.hosts.connect import Session, close_session, in_parallel, run
+from tendr.hosts.model import Host
+from tendr.plan import HostPlan, Plan
+from tendr.rules.actor import real_account
+from tendr.rules.resources import command_words
+from tendr.states.base import ResourceSpec
+from tendr.states.module import ModuleSpec
+from tendr.states.printer import PrinterSpec
+from tendr.states.service import ServiceSpec
+from tendr.workspace import Workspace
+
+RUN_SCRIPT = 'exec "$@"'
+
+
+@dataclass
+class HostRun:
+    """What one command did on one host: its status and output, or why it did not run
+    (`refused`: the rules; `error`: the host could not be reached or did not answer)."""
+
+    host: str
+    status: int | None = None
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    refused: str = ""
+    error: str = ""
+    rule: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+    def digest(self) -> str:
+        """The SHA-256 of what the command printed, for the audit log (which keeps no
+        output: it may hold anything the host has)."""
+        data = "\n".join(self.stdout) + "\0" + "\n".join(self.stderr)
+        return hashlib.sha256(data.encode()).hexdigest()
+
+
+def masked(argv: Sequence[str], secrets: Sequence[str]) -> list[str]:
+    """The command as recorded: every known secret's value in it replaced by ***."""
+    found = []
+    for word in argv:
+        for secret in secrets:
+            if secret:
+                word = word.replace(secret, "***")
+        found.append(word)
+    return found
+
+
+def run_command(
+    workspace: Workspace,
+    hosts: Sequence[Host],
+    person: str,
+    argv: Sequence[str],
+    *,
+    secrets: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
+) -> list[HostRun]:
+    """Run `argv` as root on every host the rules let `person` run it on, in parallel;
+    each host's run is recorded in the audit log, refusals included."""
+    if not argv:
+        raise UserError("no command given: tendr run [--limit HOSTS] -- COMMAND [ARGS...]")
+    log = workspace.path(workspace.settings.audit_log)
+    if problem := audit.ready(log):
+        raise UserError(f"{problem}; nothing was run")
+    words = command_words(list(argv))
+    recorded = command_words(masked(argv, secrets))
+    results = {host.name: _decided(workspace, person, host, words) for host in hosts}
+    allowed = [host for host in hosts if not results[host.name].refused]
+    journal = audit.Journal(log, person=person, account=real_account(), command="run")
+    session = engine.connect(workspace, allowed) if allowed else None
+    try:
+        if session is not None:
+            for name, why in session.errors.items():
+                results[name].error = why
+
+            def one(host: Host) -> None:
+                _run_one(session, host.name, argv, results[host.name], workspace)
+                if progress:
+                    progress(host.name)
+
+            in_parallel(session.state, one, [h for h in allowed if h.name in session.hosts])
+    finally:
+        if session is not None:
+            close_session(session)
+        for result in results.values():
+            _record(journal, result, recorded)
+    if journal.broken:
+        raise UserError(f"the audit log could not take the record: {journal.broken}")
+    return [results[h.name] for h in hosts]
+
+
+def _decided(workspace: Workspace, person: str, host: Host, words: str) -> HostRun:
+    decision = may(workspace, person, "command.run", host, words)
+    refused = "" if decision.allowed else f"permission denied: {decision.reason}"
+    return HostRun(host.name, refused=refused, rule=decision.rule or decision.reason)
+
+
+def _run_one(
+    session: Session, name: str, argv: Sequence[str], result: HostRun, workspace: Workspace
+) -> None:
+    try:
+        output = run(session, name, RUN_SCRIPT, argv, timeout=workspace.settings.command_timeout)
+    except (CommandTimeout, ConnectionLost) as exc:
+        result.error = f"{exc.reason}: the command may or may not have run to its end"
+        return
+    except HostError as exc:
+        result.error = exc.reason
+        return
+    result.status, result.stdout, result.stderr = output.status, output.stdout, output.stderr
+
+
+def _record(journal: audit.Journal, result: HostRun, command: str) -> None:
+    """One record per host: the command (secrets masked), its exit status and a digest
+    of its output; or why it did not run."""
+    if result.refused:
+        outcome, reason = "refused", result.refused
+    elif result.error:
+        outcome, reason = "failed", result.error
+    else:
+        outcome = "done" if result.ok else "failed"
+        reason = "" if result.ok else f"exit status {result.status}"
+    fields: tuple[FieldChange, ...] = ()
+    if result.status is not None:
+        fields = (
+            FieldChange("status", None, result.status),
+            FieldChange("output_sha256", None, result.digest()),
+        )
+    change = Change(
+        kind="command",
+        resource=command,
+        op="command.run",
+        action="change",
+        fields=fields,
+        rule=result.rule,
+    )
+    journal.write(result.host, [(change, outcome, reason)])
+
+
+# -- one operation on demand (tendr do) ------------------------------------------
+
+OnDemand = Callable[[str], tuple[ResourceSpec, tuple[FieldChange, ...]]]
+_STATE = {"start": "active (running)", "stop": "inactive (dead)", "restart": "restarted"}
+
+
+def _service(verb: str) -> OnDemand:
+    def build(resource: str) -> tuple[ResourceSpec, tuple[FieldChange, ...]]:
+        spec = ServiceSpec(unit=resource)
+        if verb in _STATE:
+            return spec, (FieldChange("state", None, _STATE[verb]),)
+        return spec, (FieldChange("enabled", None, f"{verb}d"),)
+
+    return build
+
+
+def _printer(enable: bool) -> OnDemand:
+    def build(resource: str) -> tuple[ResourceSpec, tuple[FieldChange, ...]]:
+        fields = (FieldChange("enabled", None, enable), FieldChange("accepting", None, enable))
+        return PrinterSpec(name=resource), fields
+
+    return build
+
+
+def _module(load: bool) -> OnDemand:
+    def build(resource: str) -> tuple[ResourceSpec, tuple[FieldChange, ...]]:
+        return ModuleSpec(name=resource), (FieldChange("loaded", None, load),)
+
+    return build
+
+
+ON_DEMAND: dict[str, OnDemand] = {
+    **{
+        f"service.{verb}": _service(verb)
+        for verb in ("start", "stop", "restart", "enable", "disable")
+    },
+    "printer.enable": _printer(True),
+    "printer.disable": _printer(False),
+    "module.load": _module(True),
+    "module.unload": _module(False),
+}
+"""The operations `tendr do` makes: those a resource's name alone says how to do."""
+
+
+def on_demand(op: str, resource: str) -> tuple[ResourceSpec, Change]:
+    """The resource and the change `tendr do OP RESOURCE` makes; a user error for an
+    operation that cannot be done on demand or a name its kind refuses."""
+    build = ON_DEMAND.get(op)
+    if build is None:
+        raise UserError(
+            f"{op!r} cannot be done on demand; these can: {', '.join(ON_DEMAND)} "
+            "(everything else through a state and tendr apply)"
+        )
+    try:
+        spec, fields = build(resource)
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise UserError(f"{op} {resource!r}: {problem}") from None
+    change = Change(kind=spec.kind, resource=spec.key, op=op, action="change", fields=fields)
+    return spec, change
+
+
+def do_operation(
+    workspace: Workspace,
+    hosts: Sequence[Host],
+    person: str,
+    op: str,
+    resource: str,
+    *,
+    progress: execute.Progress | None = None,
+) -> list[HostResult]:
+    """Make one operation on one resource of every selected host the rules allow, like
+    apply does a change: locked, recorded before and after, in parallel."""
+    spec, change = on_demand(op, resource)
+    log = workspace.path(workspace.settings.audit_log)
+    if problem := audit.ready(log):
+        raise UserError(f"{problem}; nothing was done")
+    journal = audit.Journal(log, person=person, account=real_account(), command="do")
+    decided: dict[str, Change] = {}
+    refusals: list[HostResult] = []
+    for host in hosts:
+        decision = may(workspace, person, op, host, change.resource)
+        marked = replace(change, allowed=decision.allowed, rule=decision.rule or decision.reason)
+        if decision.allowed:
+            decided[host.name] = marked
+            continue
+        why = f"permission denied: {decision.reason}"
+        journal.write(host.name, [(marked, "refused", why)])
+        refusals.append(HostResult(host.name, [ChangeResult(marked, "refused", why)]))
+    results = {r.host: r for r in refusals}
+    if decided:
+        with workspace_lock(workspace, person):
+            allowed = [h for h in hosts if h.name in decided]
+            session = engine.connect(workspace, allowed)
+            try:
+                plan = Plan(
+                    tuple(
+                        HostPlan(h.name, (decided[h.name],), error=session.errors.get(h.name))
+                        for h in allowed
+                    )
+                )
+                specs = {h.name: {(spec.kind, spec.key): spec} for h in allowed}
+                for result in execute.apply(
+                    plan,
+                    specs,
+                    {},
+                    session,
+                    journal,
+                    timeout=workspace.settings.command_timeout,
+                    progress=progress,
+                ):
+                    results[result.host] = result
+            finally:
+                close_session(session)
+    return [results[h.name] for h in hosts if h.name in results]
