@@ -516,9 +516,7 @@ def _state(spec: PrinterSpec, actual: PrinterActual, note: str) -> list[Change]:
             (enable if wanted else disable).append(FieldChange(name, have, wanted))
     changes = []
     if enable:
-        changes.append(
-            _change(spec, "printer.enable", "change", tuple(enable), note=note)
-        )
+        changes.append(_change(spec, "printer.enable", "change", tuple(enable), note=note))
     if disable:
         changes.append(_change(spec, "printer.disable", "change", tuple(disable)))
     return changes
