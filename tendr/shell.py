@@ -209,7 +209,7 @@ def _raw(fd: int) -> Iterator[None]:
         yield
         return
     saved = termios.tcgetattr(fd)
-    tty.setraw(fd)
+    tty.setraw(fd, termios.TCSANOW)  # what was typed ahead goes to the host, not away
     try:
         yield
     finally:

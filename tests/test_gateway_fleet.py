@@ -416,3 +416,34 @@ def test_a_grant_at_the_gateway_is_enforced_there_and_committed(gateway: Gateway
     assert again.returncode == 0  # in sync: nothing to refuse
     records = [(r["person"], r["outcome"]) for r in gateway.audit() if r["op"] == "rules.grant"]
     assert records == [("carol", "done"), ("dave", "revoked")]
+
+
+def test_run_and_shell_work_through_the_gateway(gateway: Gateway) -> None:
+    """A command and a recorded session go through the technician's SSH entry like plan:
+    the helpdesk may not run commands, the administrator may; a session opened with
+    `ssh -t` runs on the client, and its recording replays at the gateway."""
+    before = gateway.clients()
+    refused = gateway.ssh("dave", "run -- touch /tmp/marker")
+    assert refused.returncode == 1 and "permission denied" in refused.stdout + refused.stderr
+    assert gateway.clients() == before
+
+    ran = gateway.ssh("carol", f"run --format json -l {gateway.acme.name} -- hostname")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["hosts"][0]["stdout"] == [gateway.acme.name]
+
+    argv = gateway.ssh_argv("carol")
+    argv[argv.index("-T")] = "-tt"  # a terminal, as a person's ssh -t asks for one
+    session = subprocess.run(
+        [*argv, "--", f"shell {gateway.beta.name}"],
+        input="echo tendr-$((6*7))\nexit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert session.returncode == 0, session.stdout + session.stderr
+    assert "tendr-42" in session.stdout
+    [record] = [r for r in gateway.audit() if r["op"] == "shell" and r["outcome"] == "done"]
+    assert (record["person"], record["host"]) == ("carol", gateway.beta.name)
+    replayed = gateway.ssh("carol", f"audit-log replay {record['seq']} --speed 0")
+    assert replayed.returncode == 0, replayed.stderr
+    assert "tendr-42" in replayed.stdout
