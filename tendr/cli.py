@@ -536,6 +536,58 @@ def apply(
         raise typer.Exit(EXIT_OK if applied.ok else EXIT_ERROR)
 
 
+@app.command()
+def logs(
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    limit_: LimitOpt = None,
+    as_person: AsOpt = None,
+    since: Annotated[
+        str | None, typer.Option(help="From this time: '-2h', 'today', '2026-11-28 08:00'.")
+    ] = None,
+    errors: Annotated[bool, typer.Option("--errors", help="Priority err and worse only.")] = False,
+    unit: Annotated[
+        str | None, typer.Option(help="Only this unit's, such as cups.service.")
+    ] = None,
+    grep: Annotated[str | None, typer.Option(help="Only lines matching this pattern.")] = None,
+    lines: Annotated[int, typer.Option(min=1, max=100000, help="At most this many lines.")] = 200,
+) -> None:
+    """The selected hosts' journals (`-l HOST`), newest last, each line rendered
+    harmless: no escape sequence from a host takes effect on this terminal.
+
+    Exit 0 when every host's journal was read, 1 otherwise.
+    """
+    with _reporting(fmt):
+        from tendr import logs as journal
+
+        wanted = journal.query(since, errors, unit, grep, lines)
+        loaded = _load(workspace)
+        person = _person(as_person)
+        selected = limit(loaded, limit_ or [])
+        reading = _ReadingBar(fmt, len(selected))
+        try:
+            found = journal.read(loaded, selected, person, wanted)
+        finally:
+            reading.close()
+        if fmt is Format.json:
+            _print_json(
+                {
+                    "hosts": [
+                        {"name": h.host, "lines": h.lines, "error": h.error or None} for h in found
+                    ]
+                }
+            )
+        else:
+            for host in found:
+                if host.error:
+                    out.print(f"[red]{escape(host.host)}: {escape(host.error)}[/]")
+                    continue
+                out.print(f"[bold]{escape(host.host)}[/]: {len(host.lines)} line(s)")
+                for line in host.lines:
+                    out.print(f"  {escape(line)}")
+        raise typer.Exit(EXIT_ERROR if any(h.error for h in found) else EXIT_OK)
+
+
 @app.command(context_settings={"allow_interspersed_args": False})
 def run(
     command: Annotated[

@@ -23,6 +23,7 @@ TOUCHES_HOSTS: dict[str, list[str]] = {
     "run": ["--", "true"],
     "do": ["service.restart", "cron.service"],
     "shell": ["acme-01"],
+    "logs": [],
 }
 # Commands that only read the workspace.
 WORKSPACE_ONLY = {

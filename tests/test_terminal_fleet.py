@@ -198,3 +198,24 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {limit} s; the screen:\n{shown()}")
         time.sleep(0.2)
+
+
+def test_logs_show_a_hosts_errors_harmlessly(fresh_host: Host, tmp_path: Path) -> None:
+    """The journal's error lines, with what a host wrote rendered harmless (an escape
+    sequence shown, not run); --grep and --unit narrow it; helpdesk without `logs` is
+    refused."""
+    fresh_host.run(["logger", "-p", "user.err", "-t", "tendr-test", "disk \x1b[2J full"])
+    fresh_host.run(["logger", "-p", "user.info", "-t", "tendr-test", "all is well"])
+    ws = workspace(tmp_path, [fresh_host], HELPDESK)
+    code, text = tendr("logs", "-w", ws, "--errors", "--since", "-10min")
+    assert code == 0, text
+    assert "tendr-test" in text and "disk \\x1b[2J full" in text and "\x1b" not in text
+    assert "all is well" not in text
+    code, text = tendr("logs", "-w", ws, "--grep", "well", "--format", "json")
+    assert code == 0, text
+    [lines] = [h["lines"] for h in json.loads(text)["hosts"]]
+    assert any(line.endswith("all is well") and "tendr-test[" in line for line in lines)
+    code, text = tendr("logs", "-w", ws, "--unit", "cron.service", "--grep", "disk")
+    assert code == 0 and "disk" not in text, text
+    code, text = tendr("logs", "-w", ws, "--as", "dave")
+    assert code == 1 and "permission denied" in text, text

@@ -39,8 +39,8 @@ environment variable or option: whoever could move it would choose the workspace
 
 GATEWAY_COMMANDS = frozenset(
     {
-        *("plan", "apply", "run", "do", "shell", "validate", "hosts", "rules", "audit-log"),
-        *("schema", "grant"),
+        *("plan", "apply", "run", "do", "shell", "logs", "validate", "hosts", "rules"),
+        *("audit-log", "schema", "grant"),
     }
 )
 """What a person may ask the gateway: commands that act only through the workspace.

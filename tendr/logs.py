@@ -1,0 +1,105 @@
+"""`tendr logs`: a host's journal, read over SSH, as the rules allow (operation `logs`).
+
+journalctl's options are built here from validated values and passed as one argument
+vector (`--since=VALUE`: a value can never be read as another option); nothing
+reaches a shell.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tendr import engine
+from tendr.authorize import readable
+from tendr.errors import CommandTimeout, ConnectionLost, HostError, UserError
+from tendr.hosts.connect import close_session, in_parallel, run
+from tendr.hosts.model import Host
+from tendr.workspace import Workspace
+
+RUN_SCRIPT = 'exec "$@"'
+# journalctl's --since takes dates, times and "-2h", "yesterday", "today"...
+_SINCE = re.compile(r"[A-Za-z0-9 :.+-]{1,40}")
+_UNIT = re.compile(
+    r"[A-Za-z0-9:_.\\@-]{1,255}\.(service|socket|timer|target|mount|automount|path|slice|scope|swap|device)"
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What of the journal to read."""
+
+    since: str | None = None
+    errors: bool = False
+    unit: str | None = None
+    grep: str | None = None
+    lines: int = 200
+
+    def argv(self) -> list[str]:
+        # --all: a message with control characters is shown (escaped here), not as a blob.
+        argv = ["journalctl", "--no-pager", "--quiet", "--all", "-o", "short-iso"]
+        argv.append(f"--lines={self.lines}")
+        if self.since:
+            argv.append(f"--since={self.since}")
+        if self.errors:
+            argv.append("--priority=err")
+        if self.unit:
+            argv.append(f"--unit={self.unit}")
+        if self.grep:
+            argv.append(f"--grep={self.grep}")
+        return argv
+
+
+def query(since: str | None, errors: bool, unit: str | None, grep: str | None, lines: int) -> Query:
+    """A Query from the command line's values, each checked: a user error names the
+    option and what it takes."""
+    if since is not None and not _SINCE.fullmatch(since):
+        raise UserError(
+            f"--since {since!r}: a time as journalctl takes it ('-2h', 'today', '2026-11-28 08:00')"
+        )
+    if unit is not None and not _UNIT.fullmatch(unit):
+        raise UserError(f"--unit {unit!r}: a systemd unit name such as 'cups.service'")
+    if grep is not None and (not grep or any(ord(c) < 32 for c in grep)):
+        raise UserError("--grep: a pattern on one line")
+    return Query(since, errors, unit, grep, lines)
+
+
+@dataclass
+class HostLogs:
+    host: str
+    lines: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def read(workspace: Workspace, hosts: Sequence[Host], person: str, wanted: Query) -> list[HostLogs]:
+    """The journal of every selected host the rules let `person` read, in parallel."""
+    allowed, refused = readable(workspace, person, "logs", hosts)
+    found = {h.name: HostLogs(h.name, error=refused.get(h.name, "")) for h in hosts}
+    if allowed:
+        session = engine.connect(workspace, allowed)
+        try:
+            for name, why in session.errors.items():
+                found[name].error = why
+
+            def one(host: Host) -> None:
+                try:
+                    output = run(
+                        session,
+                        host.name,
+                        RUN_SCRIPT,
+                        wanted.argv(),
+                        timeout=workspace.settings.command_timeout,
+                    )
+                except (CommandTimeout, ConnectionLost, HostError) as exc:
+                    found[host.name].error = exc.reason
+                    return
+                # journalctl exits 1 when --grep matches nothing: no lines, no error.
+                if output.status not in (0, 1) or (output.status == 1 and output.stderr):
+                    found[host.name].error = f"journalctl failed: {output.reason()}"
+                found[host.name].lines = output.stdout
+
+            in_parallel(session.state, one, [h for h in allowed if h.name in session.hosts])
+        finally:
+            close_session(session)
+    return [found[h.name] for h in hosts]
