@@ -68,8 +68,9 @@ def by_kind(desired: Desired) -> dict[str, list[tuple[str, ResourceSpec]]]:
 
 
 def probe_script(desired: Desired, nonce: str) -> str:
-    """One shell script printing the facts of every desired resource of a host."""
-    parts = []
+    """One shell script printing the facts of every desired resource of a host, in the
+    C locale: the tools' words (lpstat's, apt-cache's) are read in English."""
+    parts = ["LC_ALL=C; export LC_ALL"]
     for name, items in by_kind(desired).items():
         parts.append(f"echo '@@{nonce} {name}'")
         parts.append(KINDS[name].probe([spec for _, spec in items]))

@@ -129,6 +129,9 @@ def covers(field: str, pattern: str, resource: str) -> bool:
     if field == "packages":
         # A package is the same whatever architecture is asked ('telnetd:amd64').
         resource = resource.split(":", 1)[0]
+    if field == "modules":
+        # modprobe treats '-' and '_' alike; the states name a module with '_'.
+        resource, pattern = resource.replace("-", "_"), pattern.replace("-", "_")
     return bool(_name_regex(pattern).fullmatch(resource))
 
 

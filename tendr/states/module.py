@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from tendr.changes import Change, FieldChange, Put, Run, Step, Unreadable
 from tendr.names import ModuleName, OptionName, PackageName
@@ -56,6 +56,13 @@ class ModuleSpec(ResourceSpec):
     options: tendr's modprobe.d file is left alone."""
     packages: list[PackageName] = []
     """Packages that provide the module (op `driver.install`), installed first."""
+
+    @field_validator("name")
+    @classmethod
+    def _kernel_name(cls, value: str) -> str:
+        """modprobe treats '-' and '_' alike and the kernel writes '_': one module has one
+        name here, so `snd-dummy` and `snd_dummy` are the same resource."""
+        return value.replace("-", "_")
 
     @model_validator(mode="after")
     def _consistent(self) -> ModuleSpec:
@@ -152,7 +159,8 @@ class ModuleActual:
 
 # Per module: "M<TAB>NAME", "S<TAB>STATE", the two files' probe lines, then tagged
 # lines: C (a line of tendr's modprobe.d file), B (another file loading it at boot),
-# X (another file blacklisting it). $n is the kernel's name, $a the declared one.
+# X (another file blacklisting it). $n is the kernel's name, $r a regex of it that takes
+# '-' for '_' anywhere, as modprobe does (snd-dummy, snd_dummy).
 _MODULE = (
     "printf 'M\\t%s\\n' \"$n\"; "
     "if grep -q \"^$n \" /proc/modules 2>/dev/null; then printf 'S\\tloaded\\n'; "
@@ -161,11 +169,11 @@ _MODULE = (
     "printf 'S\\tbuiltin\\n'; else printf 'S\\tabsent\\n'; fi; "
 )
 _ELSEWHERE = (
-    f'for f in {_LOAD_FILES}; do [ "$f" != "$boot" ] && [ -f "$f" ] && '
-    'sed \'s/#.*//\' -- "$f" | tr -d \' \\t\' | grep -qx -e "$n" -e "$a" && '
+    f'for f in {_LOAD_FILES}; do [ "$f" != "$boot" ] && [ -f "$f" ] && [ ! -L "$f" ] && '
+    "sed 's/#.*//' -- \"$f\" | tr -d ' \\t' | grep -qxE \"$r\" && "
     "printf 'B\\t%s\\n' \"$f\"; done; "
     f'for f in {_MODPROBE_FILES}; do [ "$f" != "$conf" ] && [ -f "$f" ] && '
-    'grep -qE "^[[:space:]]*blacklist[[:space:]]+($n|$a)[[:space:]]*$" -- "$f" && '
+    'grep -qE "^[[:space:]]*blacklist[[:space:]]+$r[[:space:]]*$" -- "$f" && '
     "printf 'X\\t%s\\n' \"$f\"; done; true"
 )
 
@@ -178,12 +186,14 @@ def probe(specs: Sequence[ModuleSpec]) -> str:
     for spec in specs:
         conf = shlex.quote(modprobe_path(spec))
         parts.append(
-            f"n={shlex.quote(kernel_name(spec.name))} a={shlex.quote(spec.name)} "
+            f"n={shlex.quote(kernel_name(spec.name))} "
+            f"r={shlex.quote(kernel_name(spec.name).replace('_', '[-_]'))} "
             f"boot={shlex.quote(boot_path(spec))} conf={conf}; "
             + _MODULE
             + probe_paths([boot_path(spec), modprobe_path(spec)])
+            # awk ends every line, the last one too: nothing is glued to what follows.
             + f"; [ -f {conf} ] && [ ! -L {conf} ] && head -c 4096 -- {conf} "
-            "| sed 's/^/C\\t/'; " + _ELSEWHERE
+            "| awk '{ printf \"C\\t%s\\n\", $0 }'; " + _ELSEWHERE
         )
     return "\n".join(parts)
 
@@ -241,9 +251,13 @@ def _configure(spec: ModuleSpec, actual: ModuleActual) -> list[Change]:
             _own_file(actual.boot_file)
             and actual.boot_file.sha256 == hashlib.sha256(boot_content(spec)).hexdigest()
         )
-        if has != spec.at_boot or not right:
+        if has != spec.at_boot or actual.boot_file.type not in ("file", "absent"):
             fields.append(
                 FieldChange("at_boot", _boot_state(actual), spec.at_boot, label="at boot")
+            )
+        elif not right:  # edited by hand, or another mode or owner
+            fields.append(
+                FieldChange("boot_file", "differs", "as declared", label="modules-load.d file")
             )
     if spec.blacklisted is not None or spec.options:
         fields += _modprobe_fields(spec, actual)
@@ -349,6 +363,18 @@ def steps(spec: ModuleSpec, change: Change, context: Context) -> list[Step]:
     return found
 
 
+def drivers(spec: ModuleSpec) -> list[tuple[str, str]]:
+    """The packages the module comes in."""
+    return [(f".packages[{i}]", name) for i, name in enumerate(spec.packages)]
+
+
 KIND: Kind[ModuleSpec] = Kind(
-    "module", ModuleSpec, probe, parse, diff, steps, verbs=("load", "unload", "configure")
+    "module",
+    ModuleSpec,
+    probe,
+    parse,
+    diff,
+    steps,
+    verbs=("load", "unload", "configure"),
+    drivers=drivers,
 )

@@ -107,9 +107,11 @@ class PrinterSpec(ResourceSpec):
                 f"{value!r} is not a device URI such as 'ipp://host/ipp/print' (schemes: "
                 f"{', '.join(SCHEMES)})"
             )
-        if ":" in urlsplit(value).netloc.rpartition("@")[0]:
-            # lpstat shows a queue's URI to every account: a password there is public.
-            raise ValueError("a device URI with a password in it is refused")
+        # CUPS reads everything before the '@' as user:password, whatever it holds; and
+        # lpstat shows a queue's URI to every account: a password there is public.
+        rest = value.partition(":")[2]
+        if "@" in rest and ":" in rest.partition("@")[0].lstrip("/"):
+            raise ValueError("a device URI with a password in it is refused (USER:PASSWORD@)")
         return value
 
     @field_validator("options")
@@ -304,6 +306,42 @@ def _sections(lines: list[str]) -> tuple[str, dict[str, str], dict[str, list[str
     return default, models, blocks
 
 
+_OPTION_START = re.compile(r"\s+[a-z][a-z0-9-]*(?:=|\s|$)")
+
+
+def lpoptions(line: str) -> dict[str, str]:
+    """`lpoptions -p` as {name: value}. CUPS quotes a value holding a space in '...' but
+    escapes nothing inside ("printer-info='Bob's printer'"), so a quoted value ends at
+    the first quote that is followed by the next option or the end of the line."""
+    found: dict[str, str] = {}
+    at = 0
+    line = line.strip()
+    while at < len(line):
+        key_end = at
+        while key_end < len(line) and line[key_end] not in "= ":
+            key_end += 1
+        key = line[at:key_end]
+        if key_end >= len(line) or line[key_end] == " ":
+            found[key], at = "", key_end + 1
+            continue
+        start = key_end + 1
+        if line.startswith("'", start):
+            end = start + 1
+            while True:
+                end = line.find("'", end)
+                if end < 0 or end + 1 == len(line) or _OPTION_START.match(line, end + 1):
+                    break
+                end += 1
+            if end < 0:
+                raise ValueError(f"the value of {key} has no closing quote")
+            found[key], at = line[start + 1 : end], end + 2
+        else:
+            end = line.find(" ", start)
+            end = len(line) if end < 0 else end
+            found[key], at = line[start:end], end + 1
+    return found
+
+
 def _queue(
     spec: PrinterSpec, block: list[str], default: str, models: dict[str, str]
 ) -> PrinterActual:
@@ -314,10 +352,7 @@ def _queue(
     answers = {"yes": True, "no": False}.get(values.get("R", [""])[0])
     if "V" not in values:
         return PrinterActual(answers=answers, models=models)
-    options: dict[str, str] = {}
-    for word in shlex.split(values.get("O", [""])[0]):
-        key, _, value = word.partition("=")
-        options[key] = value
+    options = lpoptions(values.get("O", [""])[0])
     ppd = {}
     for line in values.get("F", []):
         key, _, value = line.partition(": ")
@@ -417,7 +452,7 @@ def _change(
 
 def _driver_depends(spec: PrinterSpec, actual: PrinterActual, context: Context) -> str:
     """Why the outcome hangs on packages installed first: CUPS, or the driver's."""
-    needed = {"cups", *spec.packages}
+    needed = {"cups", *(name.split(":")[0] for name in spec.packages)}
     planned = [
         c.resource
         for c in context.earlier
@@ -518,7 +553,8 @@ def _state(spec: PrinterSpec, actual: PrinterActual, note: str) -> list[Change]:
     if enable:
         changes.append(_change(spec, "printer.enable", "change", tuple(enable), note=note))
     if disable:
-        changes.append(_change(spec, "printer.disable", "change", tuple(disable)))
+        said = note if not enable else ""
+        changes.append(_change(spec, "printer.disable", "change", tuple(disable), note=said))
     return changes
 
 
