@@ -90,6 +90,7 @@ def apply(
                 journal,
                 timeout=workspace.settings.command_timeout,
                 progress=applying,
+                secrets=engine.workspace_secrets(workspace, connected),
             )
             after = engine.plan_for(workspace, connected, person, session=session)
             return Applied(planned, results, after, journal.broken)

@@ -7,7 +7,7 @@ command per host, hosts in parallel, a host that fails never stops the others.
 from __future__ import annotations
 
 import os
-import secrets
+import secrets as tokens
 from collections.abc import Callable, Sequence
 
 from tendr.authorize import mark, readable
@@ -46,23 +46,33 @@ def workspace_sources(workspace: Workspace, hosts: Sequence[Host]) -> dict[str, 
     return sources
 
 
-def secret_values(workspace: Workspace, hosts: Sequence[Host]) -> list[str]:
-    """The values of the secrets the hosts' resources name (files in the workspace,
-    environment variables), for masking wherever a command is recorded; those that
-    cannot be read are left out (there is nothing of them to mask)."""
-    found: set[str] = set()
+def workspace_secrets(workspace: Workspace, hosts: Sequence[Host]) -> dict[str, bytes]:
+    """The secrets the hosts' resources write (a backup's password), by SecretRef.key: a
+    workspace file's bytes or an environment variable's value. One that cannot be read is
+    left out: the plan says it is not known, and apply fails on it, naming it."""
+    found: dict[str, bytes] = {}
     for host in hosts:
         for _, spec in desired_for(workspace, host):
-            for reference in KINDS[spec.kind].references(spec):
-                if reference.secret:
+            for ref in KINDS[spec.kind].secrets(spec):
+                if ref.key in found:
+                    continue
+                if ref.file is not None:
                     try:
-                        text = workspace_bytes(workspace.root, reference.path).decode()
-                    except (OSError, UnicodeDecodeError):
+                        found[ref.key] = workspace_bytes(workspace.root, ref.file)
+                    except OSError:
                         continue
-                    found.update(line for line in text.splitlines() if line.strip())
-            password = getattr(spec, "password", None)
-            if password is not None and password.env and os.environ.get(password.env):
-                found.add(os.environ[password.env])
+                elif ref.env is not None and os.environ.get(ref.env):
+                    found[ref.key] = os.environ[ref.env].encode()
+    return found
+
+
+def secret_values(workspace: Workspace, hosts: Sequence[Host]) -> list[str]:
+    """The secrets' values as text, longest first, for masking wherever a command is
+    recorded (`tendr run`)."""
+    found: set[str] = set()
+    for value in workspace_secrets(workspace, hosts).values():
+        text = value.decode("utf-8", "replace")
+        found.update(line.strip() for line in [text, *text.splitlines()] if line.strip())
     return sorted(found, key=len, reverse=True)
 
 
@@ -79,11 +89,12 @@ def gather(
 ) -> Plan:
     """Plan every host: hosts that did not connect carry their error instead."""
     sources = workspace_sources(workspace, hosts)
+    secrets = workspace_secrets(workspace, hosts)
     results: dict[str, HostPlan] = {}
 
     def plan_one(host: Host) -> None:
         try:
-            results[host.name] = _plan_one(workspace, host, session, sources)
+            results[host.name] = _plan_one(workspace, host, session, sources, secrets)
         except HostError as exc:  # a bug is no host's error: it ends the run (exit 3)
             results[host.name] = HostPlan(
                 host=host.name, error=f"reading its state failed: {exc.reason}"
@@ -99,17 +110,21 @@ def gather(
 
 
 def _plan_one(
-    workspace: Workspace, host: Host, session: Session, sources: dict[str, bytes]
+    workspace: Workspace,
+    host: Host,
+    session: Session,
+    sources: dict[str, bytes],
+    secrets: dict[str, bytes],
 ) -> HostPlan:
     desired = desired_for(workspace, host)
     if not desired:
         return HostPlan(host=host.name)
-    nonce = secrets.token_hex(8)
+    nonce = tokens.token_hex(8)
     script = probe_script(desired, nonce)
     output = run_long(session, host.name, script, timeout=workspace.settings.command_timeout)
     if not output.ok:
         return HostPlan(host=host.name, error=f"reading its state failed: {output.reason()}")
-    return plan_host(host.name, desired, split_sections(output.stdout, nonce), sources)
+    return plan_host(host.name, desired, split_sections(output.stdout, nonce), sources, secrets)
 
 
 def plan(workspace: Workspace, hosts: Sequence[Host], progress: Progress | None = None) -> Plan:

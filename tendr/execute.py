@@ -143,11 +143,14 @@ Queued = list[Work]
 
 
 def queue(
-    host_plan: HostPlan, specs: dict[tuple[str, str], ResourceSpec], sources: dict[str, bytes]
+    host_plan: HostPlan,
+    specs: dict[tuple[str, str], ResourceSpec],
+    sources: dict[str, bytes],
+    secrets: dict[str, bytes] | None = None,
 ) -> Queued:
     """The steps of the allowed changes of a host, in plan order; consecutive changes
     with one operation go together where their kind batches them (apt). Pure."""
-    context = Context(earlier=host_plan.changes, sources=sources)
+    context = Context(earlier=host_plan.changes, sources=sources, secrets=secrets or {})
     groups: list[list[Change]] = []
     for change in host_plan.changes:
         if change.action == "unknown" or change.allowed is False:
@@ -352,6 +355,7 @@ def apply(
     *,
     timeout: int,
     progress: Progress | None = None,
+    secrets: dict[str, bytes] | None = None,
 ) -> list[HostResult]:
     """Make every host's allowed changes; refused ones are recorded and reported, never
     run. Raises Interrupted on Ctrl-C, SIGTERM or SIGHUP, after recording."""
@@ -359,7 +363,7 @@ def apply(
         session, journal, holder(journal.person), timeout, progress or NoProgress()
     )
     work = {
-        h.host: queue(h, specs[h.host], sources)
+        h.host: queue(h, specs[h.host], sources, secrets)
         for h in plan.hosts
         if h.error is None and h.host in session.hosts
     }

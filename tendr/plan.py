@@ -92,7 +92,11 @@ def split_sections(lines: Sequence[str], nonce: str) -> dict[str, list[str]]:
 
 
 def plan_host(
-    host: str, desired: Desired, sections: dict[str, list[str]], sources: dict[str, bytes]
+    host: str,
+    desired: Desired,
+    sections: dict[str, list[str]],
+    sources: dict[str, bytes],
+    secrets: dict[str, bytes] | None = None,
 ) -> HostPlan:
     """Compare every desired resource with its facts; changes in the order they will run."""
     changes: list[Change] = []
@@ -101,7 +105,7 @@ def plan_host(
         specs = [spec for _, spec in items]
         actual: dict[str, Any] = kind.parse(specs, sections.get(name, []))
         for source, spec in items:
-            context = Context(earlier=tuple(changes), sources=sources)
+            context = Context(earlier=tuple(changes), sources=sources, secrets=secrets or {})
             for change in kind.diff(spec, actual[spec.key], context):
                 changes.append(replace(change, source=source))
     return HostPlan(host=host, changes=tuple(changes))

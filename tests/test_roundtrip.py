@@ -112,9 +112,15 @@ printers = valid(
         "shared": st.booleans(),
         "description": optional(one_line),
         "location": optional(one_line),
+        "options": st.dictionaries(
+            regex(r"[A-Za-z][A-Za-z0-9_]{0,10}"),
+            regex(r"[A-Za-z0-9][A-Za-z0-9_.,:-]{0,10}"),
+            max_size=2,
+        ),
         "present": st.booleans(),
     },
 )
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKH5Q1dHy3hUbW9qD4Ib8o3Y9H2BfOQm4u0o2Z1H4Xq2"
 secrets = st.builds(SecretRef, file=regex(r"secrets/[a-z0-9-]{1,12}\.pass")) | st.builds(
     SecretRef, env=regex(r"[A-Z_][A-Z0-9_]{0,20}")
 )
@@ -140,6 +146,10 @@ backups = valid(
         "schedule": st.sampled_from(["hourly", "daily", "weekly", "monthly", "Mon *-*-* 02:00:00"]),
         "keep": retention,
         "max_age": optional(duration),
+        "check_every": optional(duration),
+        # An sftp repository needs both; a local one neither (the others are filtered out).
+        "ssh_key": optional(secrets),
+        "host_key": optional(st.just(HOST_KEY)),
         "present": st.booleans(),
     },
 )

@@ -141,6 +141,9 @@ GOOD: dict[str, dict[str, Any]] = {
                 "sources": ["/srv/share"],
                 "repository": "sftp:backup@192.0.2.60:/srv/restic/acme",
                 "password": {"file": "secrets/acme.pass"},
+                "ssh_key": {"file": "secrets/acme-backup.key"},
+                "host_key": "ssh-ed25519 "
+                "AAAAC3NzaC1lZDI1NTE5AAAAIKH5Q1dHy3hUbW9qD4Ib8o3Y9H2BfOQm4u0o2Z1H4Xq2",
                 "schedule": "Mon *-*-* 02:00",
                 "max_age": "26h",
             }

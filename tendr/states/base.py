@@ -69,3 +69,9 @@ class SecretRef(Strict):
     def describe(self) -> str:
         """Where the secret comes from, never what it is."""
         return f"file {self.file}" if self.file else f"${self.env}"
+
+    @property
+    def key(self) -> str:
+        """The secret's key in a plan's or apply's secrets: "file:PATH" (a workspace file)
+        or "env:NAME" (an environment variable of tendr's)."""
+        return f"file:{self.file}" if self.file is not None else f"env:{self.env}"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from tendr.changes import Change, Step, Unreadable
-from tendr.states.base import ResourceSpec
+from tendr.states.base import ResourceSpec, SecretRef
 
 S = TypeVar("S", bound=ResourceSpec)
 
@@ -47,6 +47,10 @@ def no_drivers(spec: Any) -> list[tuple[str, str]]:
     return []
 
 
+def no_secrets(spec: Any) -> list[SecretRef]:
+    return []
+
+
 @dataclass(frozen=True)
 class Kind(Generic[S]):
     """A resource kind: how to read it (one shell snippet for all resources of the
@@ -68,6 +72,9 @@ class Kind(Generic[S]):
     # The packages a resource needs installed first (`driver.install`), each with where
     # the resource names it, relative to the resource's key path ("", ".packages[0]").
     drivers: Callable[[S], list[tuple[str, str]]] = field(default=no_drivers, kw_only=True)
+    # The secrets a resource's steps write (and its diff compares by hash), which plan and
+    # apply put in Context.secrets by SecretRef.key.
+    secrets: Callable[[S], list[SecretRef]] = field(default=no_secrets, kw_only=True)
 
 
 def unknown(spec: ResourceSpec, actual: Unreadable) -> list[Change]:
