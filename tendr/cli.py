@@ -705,6 +705,51 @@ def shell(
         raise typer.Exit(recorded.status)
 
 
+backup_app = typer.Typer(
+    cls=_Commands, help="Backups: check that they can be restored.", no_args_is_help=True
+)
+app.add_typer(backup_app, name="backup")
+
+
+@backup_app.command("check")
+def backup_check(
+    host: Annotated[str, typer.Argument(help="The host, by name.", show_default=False)],
+    job: Annotated[str | None, typer.Argument(help="One job; default: every job.")] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    as_person: AsOpt = None,
+) -> None:
+    """Check a host's backup repository (restic check, reading a part of the data) and
+    restore a sample of the newest snapshot's files into a temporary folder on the host,
+    comparing them with the snapshot's record: passed, or failed with the reason.
+
+    Exit 0 when every job passed, 1 otherwise.
+    """
+    with _reporting(fmt):
+        from tendr import terminal
+
+        loaded = _load(workspace)
+        person = _person(as_person)
+        target = next((h for h in loaded.hosts if h.name == host), None)
+        if target is None:
+            raise UserError(f"{host!r} is not a host of this workspace (tendr hosts lists them)")
+        checked = terminal.check_backups(loaded, target, person, job)
+        if fmt is Format.json:
+            _print_json(
+                {
+                    "host": host,
+                    "jobs": [
+                        {"name": c.job, "passed": c.passed, "reason": c.reason} for c in checked
+                    ],
+                }
+            )
+        else:
+            for c in checked:
+                verdict = "[green]passed[/]" if c.passed else "[red]FAILED[/]"
+                out.print(f"{escape(host)} {escape(c.job)}: {verdict}: {escape(c.reason)}")
+        raise typer.Exit(EXIT_OK if all(c.passed for c in checked) else EXIT_ERROR)
+
+
 def _run_json(result: Any) -> dict[str, Any]:
     return {
         "name": result.host,

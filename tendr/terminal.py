@@ -1,5 +1,6 @@
 """On demand: one command on many hosts (`tendr run`), one operation on a resource
-(`tendr do`), decided by the rules and recorded like apply. The I/O edge around
+(`tendr do`), a backup's restore test (`tendr backup check`), decided by the rules and
+recorded like apply. The I/O edge around
 `tendr.rules`, `tendr.execute` and `tendr.audit`.
 
 A command is an argument vector from end to end: the rules match it word for whole
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from tendr import audit, engine, execute
 from tendr.apply import workspace_lock
 from tendr.authorize import may
+from tendr.backup_check import check_command, verdict
 from tendr.changes import Change, ChangeResult, FieldChange, HostResult
 from tendr.errors import CommandTimeout, ConnectionLost, HostError, UserError
 from tendr.hosts.connect import Session, close_session, in_parallel, run
@@ -26,6 +28,7 @@ from tendr.hosts.model import Host
 from tendr.plan import HostPlan, Plan
 from tendr.rules.actor import real_account
 from tendr.rules.resources import command_words
+from tendr.states.backup import BackupSpec
 from tendr.states.base import ResourceSpec
 from tendr.states.module import ModuleSpec
 from tendr.states.printer import PrinterSpec
@@ -33,6 +36,7 @@ from tendr.states.service import ServiceSpec
 from tendr.workspace import Workspace
 
 RUN_SCRIPT = 'exec "$@"'
+CHECK_TIMEOUT = 600  # seconds: a repository check reads back part of the data
 
 
 @dataclass
@@ -275,3 +279,80 @@ def do_operation(
             finally:
                 close_session(session)
     return [results[h.name] for h in hosts if h.name in results]
+
+
+# -- a backup's restore test (tendr backup check) ------------------------------------
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One job's check: passed or not, and why, in one line."""
+
+    job: str
+    passed: bool
+    reason: str
+
+
+def check_backups(workspace: Workspace, host: Host, person: str, job: str | None) -> list[Checked]:
+    """Check the repository of each backup job of `host` (or of `job`) and restore a
+    sample of its newest snapshot, as the rules allow `backup.check`; each recorded."""
+    jobs = [
+        spec
+        for _, spec in engine.desired_for(workspace, host)
+        if isinstance(spec, BackupSpec) and spec.present and job in (None, spec.name)
+    ]
+    if not jobs:
+        what = f"no backup job {job!r}" if job else "no backup job"
+        raise UserError(f"{host.name} has {what} in the workspace's states")
+    log = workspace.path(workspace.settings.audit_log)
+    if problem := audit.ready(log):
+        raise UserError(f"{problem}; nothing was checked")
+    journal = audit.Journal(log, person=person, account=real_account(), command="backup check")
+    allowed = []
+    found: list[Checked] = []
+    for spec in jobs:
+        decision = may(workspace, person, "backup.check", host, spec.name)
+        change = Change(
+            kind="backup",
+            resource=spec.name,
+            op="backup.check",
+            action="change",
+            rule=decision.rule or decision.reason,
+        )
+        if decision.allowed:
+            allowed.append((spec, change))
+        else:
+            why = f"permission denied: {decision.reason}"
+            journal.write(host.name, [(change, "refused", why)])
+            found.append(Checked(spec.name, False, why))
+    if allowed:
+        session = engine.connect(workspace, [host])
+        try:
+            for spec, change in allowed:
+                passed, reason = _check_one(workspace, session, host, spec)
+                outcome = "done" if passed else "failed"
+                fields = (FieldChange("passed", None, passed),)
+                journal.write(host.name, [(replace(change, fields=fields), outcome, reason)])
+                found.append(Checked(spec.name, passed, reason))
+        finally:
+            close_session(session)
+    order = [spec.name for spec in jobs]
+    return sorted(found, key=lambda checked: order.index(checked.job))
+
+
+def _check_one(
+    workspace: Workspace, session: Session, host: Host, spec: BackupSpec
+) -> tuple[bool, str]:
+    if host.name in session.errors:
+        return False, session.errors[host.name]
+    try:
+        output = run(
+            session,
+            host.name,
+            RUN_SCRIPT,
+            check_command(spec),
+            timeout=max(workspace.settings.command_timeout, CHECK_TIMEOUT),
+        )
+    except (CommandTimeout, ConnectionLost, HostError) as exc:
+        return False, exc.reason
+    return verdict(output.stdout + output.stderr)

@@ -25,6 +25,7 @@ TOUCHES_HOSTS: dict[str, list[str]] = {
     "shell": ["acme-01"],
     "logs": [],
 }
+# `backup check HOST` connects too; it needs a job declared, so it is tested on the fleet.
 # Commands that only read the workspace.
 WORKSPACE_ONLY = {
     "validate",
@@ -48,6 +49,7 @@ GATEWAY = {
     "gateway people",
     "gateway serve",
     "gateway hook",
+    "backup check",
 }
 
 
