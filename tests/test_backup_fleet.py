@@ -84,8 +84,8 @@ def setup(client: Host, store: Host, root: Path) -> str:
     return str(root)
 
 
-def plan_json(ws: str) -> dict[str, list[dict[str, object]]]:
-    code, text = tendr("plan", "-w", ws, "--format", "json")
+def plan_json(ws: str, *limit: str) -> dict[str, list[dict[str, object]]]:
+    code, text = tendr("plan", "-w", ws, "--format", "json", *limit)
     assert code in (0, 2), text
     return {h["name"]: h["changes"] for h in json.loads(text)["hosts"]}
 
@@ -173,3 +173,79 @@ def test_backups_are_made_kept_and_restorable(
         f"journalctl -q --no-pager | grep -c -- {PASSWORD}"
     )
     assert found.stdout.split() == ["0"], found.stdout
+
+
+SMALL = """
+[[backup]]
+name = "small"
+sources = ["/srv/big"]
+repository = "/mnt/small/repo"
+password = { file = "secrets/acme.pass" }
+"""
+
+
+def test_restic_failures_are_clear_and_distinct(
+    fresh_hosts: Callable[[int], list[Host]], tmp_path: Path
+) -> None:
+    """A wrong password, a repository that cannot be reached, one locked by another
+    host, and no space left: each is said as such, never passed over, and no
+    repository is initialised again over an existing one."""
+    client, store = fresh_hosts(2)
+    ws = setup(client, store, tmp_path / "ws")
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 0, text
+
+    # A wrong password on the host: the plan says so, and only rewrites the file.
+    client.run("echo wrong-password > /etc/tendr/backup/documents.password", check=True)
+    changes = plan_json(ws)[client.name]
+    reads = [c for c in changes if c["op"] == "backup.read" and c["resource"] == "documents"]
+    assert reads and "wrong password" in str(reads[0]["note"]), changes
+    assert not [c for c in changes if c["op"] == "backup.init"], changes
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 0, text  # the password file written again, the repository reads
+
+    # The repository's host does not answer (its sshd is stopped for a while).
+    store.run(
+        "systemd-run --quiet --on-active=20 --timer-property=AccuracySec=1s "
+        "--unit=tendr-test-ssh-back systemctl start ssh "
+        "&& systemctl stop ssh",
+        check=True,
+    )
+    changes = plan_json(ws, "-l", client.name)[client.name]  # the store itself is out of reach
+    reads = [c for c in changes if c["op"] == "backup.read" and c["resource"] == "offsite"]
+    assert reads and "unreachable" in str(reads[0]["note"]), changes
+    assert not [c for c in changes if c["op"] == "backup.init"], changes
+    deadline = time.monotonic() + 60
+    while (back := store.run("true", timeout=10)).returncode != 0:
+        assert time.monotonic() < deadline, f"the store's sshd did not come back: {back.stderr}"
+        time.sleep(1)
+
+    # Locked by another host: a prune (which locks exclusively) killed on the store as
+    # soon as its lock is there leaves the lock behind, as a crashed machine would. It
+    # runs as the repository's account, as another client's would over sftp: a lock
+    # file the account cannot read is no lock to restic.
+    prune = (
+        f"cd /tmp && RESTIC_PASSWORD={PASSWORD} restic --no-cache -r {REMOTE_REPO} prune "
+        ">/dev/null 2>&1 & "
+        # A lock is written as NAME-tmp-N, then renamed: only the renamed one counts.
+        f"until ls {REMOTE_REPO}/locks | grep -qv -e -tmp-; do :; done; kill -9 $!"
+    )
+    store.run(["runuser", "-u", "vault", "--", "sh", "-c", prune], check=True)
+    (tmp_path / "ws/states/backups.toml").write_text(state(client, store, max_age="1s"))
+    time.sleep(1.5)
+    code, text = tendr("apply", "-w", ws, "--yes", "-l", client.name)
+    assert code == 1, text
+    assert "failed backup.run offsite" in text and "locked" in text, text
+    unlock = f"RESTIC_PASSWORD={PASSWORD} restic --no-cache -r {REMOTE_REPO} unlock"
+    store.run(["runuser", "-u", "vault", "--", "sh", "-c", unlock], check=True)
+
+    # No space left: a job whose repository is on a 1 MiB file system.
+    client.run(
+        "mkdir -p /mnt/small /srv/big && mount -t tmpfs -o size=1m tmpfs /mnt/small && "
+        "head -c 3000000 /dev/urandom > /srv/big/scan.pdf",
+        check=True,
+    )
+    (tmp_path / "ws/states/backups.toml").write_text(state(client, store) + SMALL)
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 1, text
+    assert "failed backup.run small" in text and "no space left" in text, text
