@@ -395,7 +395,7 @@ HEAD = [
     "@restic\trestic 0.14.0 compiled with go1.19.8 on linux/amd64",
     f"@now\t{NOW}",
     "@dir\t/etc/tendr/backup\t700\troot\troot",
-    "@dir\t/var/lib/tendr/backup\t755\troot\troot",
+    "@dir\t/var/lib/tendr-backup\t755\troot\troot",
 ]
 SNAPSHOTS = (
     '[{"time":"2024-11-29T03:00:04.420886125+01:00","tree":"2cf55bcad5a7",'
@@ -445,7 +445,7 @@ def test_parse_reads_the_units_the_repository_and_the_last_check() -> None:
     assert found.now == NOW and found.restic is not None and "0.14.0" in found.restic
     assert found.folders == {
         "/etc/tendr/backup": "0700 root root",
-        "/var/lib/tendr/backup": "0755 root root",
+        "/var/lib/tendr-backup": "0755 root root",
     }
     assert found.files["password"].sha256 == sha(PASSWORD)
     assert found.files["ssh_key"].type == "absent"
@@ -619,7 +619,7 @@ def test_a_disabled_or_stopped_timer_is_configured() -> None:
 
 def test_a_changed_unit_and_script_show_their_hashes_and_a_folder_its_mode() -> None:
     files = {**in_sync(LOCAL).files, "timer_unit": written(b"[Timer]\n", "0644")}
-    folders = {**in_sync(LOCAL).folders, "/var/lib/tendr/backup": "0755 root root"}
+    folders = {**in_sync(LOCAL).folders, "/var/lib/tendr-backup": "0755 root root"}
     changes = b.diff(LOCAL, in_sync(LOCAL, files=files, folders=folders), CONTEXT)
     names = [f.name for f in changes[0].fields]
     assert names == ["state_folder", "timer_unit_content"]
@@ -913,7 +913,7 @@ def test_run_and_remove_name_the_units_and_never_the_repository() -> None:
     (argv,) = runs(remove)
     assert argv[4] == "tendr-backup-documents"
     assert "/etc/tendr/backup/documents.password" in argv
-    assert "/var/lib/tendr/backup/documents.checked" in argv
+    assert "/var/lib/tendr-backup/documents.checked" in argv
     assert not any("/mnt/backup" in arg for arg in argv)
 
 
@@ -1171,7 +1171,7 @@ SNAPSHOT = (
 )
 CHECKED = [
     "@check\tpassed\trestic check --read-data-subset=5% found no errors",
-    "@check\trecorded\t/var/lib/tendr/backup/documents.checked",
+    "@check\trecorded\t/var/lib/tendr-backup/documents.checked",
     f"@check\tsnapshot\t{SNAPSHOT}",
     f"@check\tnode\t{NODE}",
     "@check\trestored\t4\t4755\t1732849856",
@@ -1239,7 +1239,7 @@ def test_the_check_command_passes_every_value_as_an_argument() -> None:
     assert argv[:4] == ("sh", "-c", bc.SCRIPT, "sh")
     assert argv[4:] == (
         *b.restic_args(SFTP),
-        "/var/lib/tendr/backup/offsite.checked",
+        "/var/lib/tendr-backup/offsite.checked",
         "tendr-offsite",
         "20",
         "5%",

@@ -1,7 +1,7 @@
 """The backup kind: a restic job with its schedule, retention and freshness.
 
 What tendr writes on a host for a job NAME, all root's (/etc/tendr/backup and
-/var/lib/tendr/backup are made 0700):
+/var/lib/tendr-backup are made 0700):
 
 - /etc/tendr/backup/NAME.password (0600): the repository password. It is written by a
   Put whose content is the secret, which plan and apply put in `Context.secrets` (keyed
@@ -17,7 +17,7 @@ What tendr writes on a host for a job NAME, all root's (/etc/tendr/backup and
   is restic on the job's repository: `/etc/tendr/backup/NAME.sh snapshots`.
 - /etc/systemd/system/tendr-backup-NAME.service (oneshot, runs the script) and
   tendr-backup-NAME.timer (OnCalendar = schedule, Persistent), enabled and started.
-- /var/lib/tendr/backup/NAME.checked: the UNIX time of the last `restic check` that
+- /var/lib/tendr-backup/NAME.checked: the UNIX time of the last `restic check` that
   passed, written by that check (apply's backup.check, `tendr backup check`).
 
 Reading a host never writes to a repository: restic runs with --no-lock there (restic
@@ -250,7 +250,7 @@ def sftp_parts(repository: str) -> tuple[str, str, str] | None:
 # -- where the job lives on a host ----------------------------------------------
 
 ETC_DIR = "/etc/tendr/backup"
-STATE_DIR = "/var/lib/tendr/backup"
+STATE_DIR = "/var/lib/tendr-backup"
 UNIT_DIR = "/etc/systemd/system"
 FOLDERS = (ETC_DIR, STATE_DIR)
 CACHE_DIR = "/var/cache/tendr-backup"  # systemd's CacheDirectory=tendr-backup
