@@ -32,6 +32,7 @@ from typing import Any
 from tendr.states.backup import (
     CHECK_SUBSET,
     MAKE_FOLDERS,
+    RESTIC_FUNCTION,
     BackupSpec,
     checked_path,
     classify,
@@ -48,16 +49,11 @@ SAMPLE = 20
 
 # $1 repository, $2 password file, $3 sftp command (""), $4 the check's file, $5 the
 # snapshots' tag, $6 how many files to restore, $7 how much of the data restic reads.
-_SCRIPT = r"""repo=$1 pw=$2 sftp=$3 checked=$4 tag=$5 sample=$6 subset=$7
-r() {
-    if [ -n "$sftp" ]; then
-        RESTIC_PASSWORD_FILE=$pw restic --no-cache -r "$repo" -o "sftp.command=$sftp" "$@" \
-            </dev/null
-    else
-        RESTIC_PASSWORD_FILE=$pw restic --no-cache -r "$repo" "$@" </dev/null
-    fi
-}
-say() { printf '@check\t%s\t%s\n' "$1" "$2"; }
+_SCRIPT = (
+    r"""repo=$1 pw=$2 sftp=$3 checked=$4 tag=$5 sample=$6 subset=$7
+"""
+    + RESTIC_FUNCTION
+    + r"""say() { printf '@check\t%s\t%s\n' "$1" "$2"; }
 fail() {
     v=$(tendr_classify "$2")
     m=${v#*	}
@@ -119,6 +115,7 @@ while IFS= read -r line; do
 done < "$work/sample"
 say done "$picked"
 """
+)
 
 SCRIPT = SAFE_FOLDERS + MAKE_FOLDERS + shell_classify() + _SCRIPT
 """The whole script, as `sh -c SCRIPT sh ARGS...` runs it."""

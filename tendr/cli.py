@@ -34,6 +34,7 @@ from tendr.authorize import may
 from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
 from tendr.gateway import session as gateway
 from tendr.hosts.inventory import host_rows, limit
+from tendr.hosts.model import Host
 from tendr.init import create_workspace
 from tendr.plan import Plan
 from tendr.report import (
@@ -237,6 +238,15 @@ def _record_request(at_gateway: gateway.Session) -> None:
         ) from None
 
 
+def _selected(
+    workspace: Path | None, limit_: list[str] | None, as_person: str | None
+) -> tuple[Workspace, str, list[Host]]:
+    """The workspace, who acts, and the hosts `--limit` selects: what every command that
+    reaches hosts starts from."""
+    loaded = _load(workspace)
+    return loaded, _person(as_person), limit(loaded, limit_ or [])
+
+
 def _person(as_person: str | None) -> str:
     """Who acts: at the gateway, whom its key or sudo names; elsewhere the account
     running tendr (SUDO_USER through sudo), or --as for root."""
@@ -383,6 +393,12 @@ class _ReadingBar:
             self.bar.stop()
             self.bar = None
 
+    def __enter__(self) -> _ReadingBar:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
 
 class _OverallOnly(ProgressColumn):
     """A column shown for the overall bar only; a host's line is its text alone."""
@@ -456,14 +472,9 @@ def plan(
     with _reporting(fmt):
         from tendr import engine
 
-        loaded = _load(workspace)
-        person = _person(as_person)
-        selected = limit(loaded, limit_ or [])
-        reading = _ReadingBar(fmt, len(selected))
-        try:
+        loaded, person, selected = _selected(workspace, limit_, as_person)
+        with _ReadingBar(fmt, len(selected)) as reading:
             result = engine.plan_for(loaded, selected, person, reading)
-        finally:
-            reading.close()
         _render_plan(result, fmt)
         if result.has_errors:
             raise typer.Exit(EXIT_ERROR)
@@ -490,9 +501,7 @@ def apply(
         from tendr import apply as workflow
         from tendr.execute import Interrupted
 
-        loaded = _load(workspace)
-        person = _person(as_person)
-        selected = limit(loaded, limit_ or [])
+        loaded, person, selected = _selected(workspace, limit_, as_person)
         phase = "before any change was made"
         reading = _ReadingBar(fmt, len(selected))
 
@@ -561,14 +570,9 @@ def logs(
         from tendr import logs as journal
 
         wanted = journal.query(since, errors, unit, grep, lines)
-        loaded = _load(workspace)
-        person = _person(as_person)
-        selected = limit(loaded, limit_ or [])
-        reading = _ReadingBar(fmt, len(selected))
-        try:
-            found = journal.read(loaded, selected, person, wanted)
-        finally:
-            reading.close()
+        loaded, person, selected = _selected(workspace, limit_, as_person)
+        with _ReadingBar(fmt, len(selected)) as reading:
+            found = journal.read(loaded, selected, person, wanted, progress=reading)
         if fmt is Format.json:
             _print_json(
                 {
@@ -609,11 +613,8 @@ def run(
     with _reporting(fmt):
         from tendr import engine, terminal
 
-        loaded = _load(workspace)
-        person = _person(as_person)
-        selected = limit(loaded, limit_ or [])
-        reading = _ReadingBar(fmt, len(selected))
-        try:
+        loaded, person, selected = _selected(workspace, limit_, as_person)
+        with _ReadingBar(fmt, len(selected)) as reading:
             ran = terminal.run_command(
                 loaded,
                 selected,
@@ -622,8 +623,6 @@ def run(
                 secrets=engine.secret_values(loaded, selected),
                 progress=reading,
             )
-        finally:
-            reading.close()
         if fmt is Format.json:
             _print_json({"command": command, "hosts": [_run_json(r) for r in ran]})
         else:
@@ -652,9 +651,7 @@ def do(
         from tendr import terminal
         from tendr.execute import Interrupted
 
-        loaded = _load(workspace)
-        person = _person(as_person)
-        selected = limit(loaded, limit_ or [])
+        loaded, person, selected = _selected(workspace, limit_, as_person)
         progress = _ApplyProgress() if fmt is Format.text and err.is_terminal else None
         try:
             done = terminal.do_operation(loaded, selected, person, op, resource, progress=progress)

@@ -8,7 +8,7 @@ reaches a shell.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tendr import engine
@@ -72,7 +72,13 @@ class HostLogs:
     error: str = ""
 
 
-def read(workspace: Workspace, hosts: Sequence[Host], person: str, wanted: Query) -> list[HostLogs]:
+def read(
+    workspace: Workspace,
+    hosts: Sequence[Host],
+    person: str,
+    wanted: Query,
+    progress: Callable[[str], None] | None = None,
+) -> list[HostLogs]:
     """The journal of every selected host the rules let `person` read, in parallel."""
     allowed, refused = readable(workspace, person, "logs", hosts)
     found = {h.name: HostLogs(h.name, error=refused.get(h.name, "")) for h in hosts}
@@ -98,6 +104,8 @@ def read(workspace: Workspace, hosts: Sequence[Host], person: str, wanted: Query
                 if output.status not in (0, 1) or (output.status == 1 and output.stderr):
                     found[host.name].error = f"journalctl failed: {output.reason()}"
                 found[host.name].lines = output.stdout
+                if progress:
+                    progress(host.name)
 
             in_parallel(session.state, one, [h for h in allowed if h.name in session.hosts])
         finally:

@@ -1354,11 +1354,9 @@ def _remove(spec: BackupSpec, actual: BackupActual) -> list[Change]:
 
 # $1 repository, $2 password file, $3 sftp command ("" for a local repository): `r`
 # runs restic on it; `fail WHAT OUTPUT STATUS` says what failed and why, in one line.
-_RESTIC = (
-    shell_classify()
-    + r"""repo=$1 pw=$2 sftp=$3
-shift 3
-r() {
+# `r ARGS`: restic on the repository $repo with the password file $pw, over the sftp
+# command $sftp when there is one ("": a local repository); nothing read from stdin.
+RESTIC_FUNCTION = r"""r() {
     if [ -n "$sftp" ]; then
         RESTIC_PASSWORD_FILE=$pw restic --no-cache -r "$repo" -o "sftp.command=$sftp" "$@" \
             </dev/null
@@ -1366,7 +1364,15 @@ r() {
         RESTIC_PASSWORD_FILE=$pw restic --no-cache -r "$repo" "$@" </dev/null
     fi
 }
-fail() {
+"""
+
+_RESTIC = (
+    shell_classify()
+    + r"""repo=$1 pw=$2 sftp=$3
+shift 3
+"""
+    + RESTIC_FUNCTION
+    + r"""fail() {
     printf '%s\n' "$2"
     v=$(tendr_classify "$2")
     m=${v#*	}
