@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from tendr import audit, engine, execute
+from tendr import audit, engine, execute, history
 from tendr.authorize import blocked, readable
 from tendr.changes import HostResult
 from tendr.errors import UserError
@@ -34,6 +34,7 @@ class Applied:
     after: Plan | None = None
     error: str | None = None
     ran: bool = True  # False: nothing was run (refused, or nothing to do)
+    unrecorded: str | None = None  # why the plans could not be kept in the drift history
 
     @property
     def ok(self) -> bool:
@@ -71,14 +72,17 @@ def apply(
         session = engine.connect(workspace, readable(workspace, person, "plan", selected)[0])
         try:
             planned = engine.plan_for(workspace, selected, person, reading, session)
+            unrecorded = history.record(workspace.path(workspace.settings.history), planned, person)
             refusals = blocked(planned)
             if refusals and not only_allowed:
-                return _refused(journal, planned, refusal_message(person, refusals))
+                applied = _refused(journal, planned, refusal_message(person, refusals))
+                applied.unrecorded = unrecorded
+                return applied
             if not any(
                 c.action != "unknown" and c.allowed for h in planned.hosts for c in h.changes
             ):
                 applied = _refused(journal, planned, None)
-                applied.after = planned
+                applied.after, applied.unrecorded = planned, unrecorded
                 return applied
             confirm(planned)
             connected = [h for h in selected if h.name in session.hosts]
@@ -93,7 +97,10 @@ def apply(
                 secrets=engine.workspace_secrets(workspace, connected),
             )
             after = engine.plan_for(workspace, connected, person, session=session)
-            return Applied(planned, results, after, journal.broken)
+            unrecorded = unrecorded or history.record(
+                workspace.path(workspace.settings.history), after, person
+            )
+            return Applied(planned, results, after, journal.broken, unrecorded=unrecorded)
         finally:
             close_session(session)
 

@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 from typer.core import TyperGroup
 
-from tendr import __version__, audit
+from tendr import __version__, audit, history
 from tendr.authorize import may
 from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
 from tendr.gateway import session as gateway
@@ -245,6 +245,14 @@ def _selected(
     reaches hosts starts from."""
     loaded = _load(workspace)
     return loaded, _person(as_person), limit(loaded, limit_ or [])
+
+
+def _host(loaded: Workspace, name: str) -> Host:
+    """One host of the workspace, by its name."""
+    found = next((h for h in loaded.hosts if h.name == name), None)
+    if found is None:
+        raise UserError(f"{name!r} is not a host of this workspace (tendr hosts lists them)")
+    return found
 
 
 def _person(as_person: str | None) -> str:
@@ -476,6 +484,8 @@ def plan(
         with _ReadingBar(fmt, len(selected)) as reading:
             result = engine.plan_for(loaded, selected, person, reading)
         _render_plan(result, fmt)
+        if problem := history.record(loaded.path(loaded.settings.history), result, person):
+            err.print(f"warning: {escape(problem)}")
         if result.has_errors:
             raise typer.Exit(EXIT_ERROR)
         raise typer.Exit(EXIT_OK if result.in_sync else EXIT_DRIFT)
@@ -542,6 +552,8 @@ def apply(
             _render_unapplied(applied, person, fmt)
         else:
             _render_results(applied, fmt)
+        if applied.unrecorded:
+            err.print(f"warning: {escape(applied.unrecorded)}")
         raise typer.Exit(EXIT_OK if applied.ok else EXIT_ERROR)
 
 
@@ -590,6 +602,84 @@ def logs(
                 for line in host.lines:
                     out.print(f"  {escape(line)}")
         raise typer.Exit(EXIT_ERROR if any(h.error for h in found) else EXIT_OK)
+
+
+@app.command("history")
+def history_command(
+    host: Annotated[str, typer.Argument(help="The host, by name.", show_default=False)],
+    resource: Annotated[
+        str | None, typer.Argument(help="One resource (a unit, a path...).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    as_person: AsOpt = None,
+    since: Annotated[
+        str | None, typer.Option(help=f"Only plans at or after this time: {_TIME_HELP}")
+    ] = None,
+) -> None:
+    """Since when and how often a host's resources have drifted, from every plan kept
+    in the drift history (operation `history`).
+
+    Exit 0 when nothing drifts at the last plan, 2 when something does, 1 on an error.
+    """
+    with _reporting(fmt):
+        loaded = _load(workspace)
+        person, target = _person(as_person), _host(loaded, host)
+        if not (decision := may(loaded, person, "history", target)).allowed:
+            raise PermissionDenied(message=f"permission denied: {decision.reason}")
+        start = _time_option("--since", since)
+        found = history.runs(
+            loaded.path(loaded.settings.history),
+            [host],
+            start.isoformat(timespec="seconds") if start else None,
+        )
+        drifts = history.summarize(found, resource)
+        if fmt is Format.json:
+            _print_json(
+                {
+                    "host": host,
+                    "plans": len([r for r in found if r.status != "error"]),
+                    "resources": [_drift_json(d) for d in drifts],
+                }
+            )
+        else:
+            _render_history(host, found, drifts)
+        raise typer.Exit(EXIT_DRIFT if any(d.now for d in drifts) else EXIT_OK)
+
+
+def _drift_json(drift: history.Drift) -> dict[str, Any]:
+    return {
+        "kind": drift.kind,
+        "resource": drift.resource,
+        "op": drift.op,
+        "drifting": drift.now,
+        "since": drift.since,
+        "drifted": drift.drifted,
+        "plans": drift.runs,
+        "first": drift.first,
+        "last": drift.last,
+    }
+
+
+def _render_history(host: str, found: list[history.Run], drifts: list[history.Drift]) -> None:
+    read = [r for r in found if r.status != "error"]
+    if not read:
+        out.print(f"{escape(host)}: no plan in the drift history yet")
+        return
+    out.print(f"[bold]{escape(host)}[/]: {len(read)} plan(s), {read[0].time} to {read[-1].time}")
+    if not drifts:
+        out.print("  in sync in every plan")
+    for d in drifts:
+        what = f"{escape(d.op)} {escape(d.resource)}"
+        if d.now:
+            out.print(
+                f"  [yellow]drifting[/] {what}: since {d.since}; in {d.drifted} of {d.runs} plan(s)"
+            )
+        else:
+            out.print(
+                f"  [green]in sync[/] {what}: drifted in {d.drifted} of {d.runs} plan(s), "
+                f"last {d.last}"
+            )
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -691,9 +781,7 @@ def shell(
 
         loaded = _load(workspace)
         person = _person(as_person)
-        target = next((h for h in loaded.hosts if h.name == host), None)
-        if target is None:
-            raise UserError(f"{host!r} is not a host of this workspace (tendr hosts lists them)")
+        target = _host(loaded, host)
         recorded = sessions.session(loaded, target, person)
         err.print(
             f"session recorded: {escape(recorded.path.relative_to(loaded.root))} "
@@ -727,9 +815,7 @@ def backup_check(
 
         loaded = _load(workspace)
         person = _person(as_person)
-        target = next((h for h in loaded.hosts if h.name == host), None)
-        if target is None:
-            raise UserError(f"{host!r} is not a host of this workspace (tendr hosts lists them)")
+        target = _host(loaded, host)
         checked = terminal.check_backups(loaded, target, person, job)
         if fmt is Format.json:
             _print_json(

@@ -14,6 +14,7 @@ class Settings(Strict):
     ```toml
     known_hosts = "known_hosts"      # pinned SSH host keys, relative to the workspace
     audit_log = ".tendr/audit.log"   # the hash-chained record of every change
+    history = ".tendr/history.sqlite" # every plan's verdict per host and resource
     parallel = 10                    # hosts handled at once
     connect_timeout = 10             # seconds
     command_timeout = 600            # seconds one command on a host may take
@@ -26,6 +27,9 @@ class Settings(Strict):
     in it, or differs, is refused."""
     audit_log: str = ".tendr/audit.log"
     """The hash-chained record of every change apply makes, relative to the workspace."""
+    history: str = ".tendr/history.sqlite"
+    """The drift history (SQLite): every plan's verdict per host and resource, relative
+    to the workspace (`tendr history`, `tendr report`)."""
     parallel: int = Field(default=10, ge=1, le=200)
     """How many hosts are handled at once."""
     connect_timeout: int = Field(default=10, ge=1, le=300)

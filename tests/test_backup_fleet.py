@@ -151,6 +151,8 @@ def test_backups_are_made_kept_and_restorable(
     jobs = {j["name"]: j for j in json.loads(text)["jobs"]}
     assert jobs["documents"]["passed"] and jobs["offsite"]["passed"], jobs
     assert "restored" in jobs["documents"]["reason"]
+    code, text = tendr("backup", "check", "-w", ws, client.name, "--as", "dave")
+    assert code == 1 and "permission denied: dave is in no role" in text, text
 
     # Damage a pack file of the local repository: the check fails and says why.
     client.run(

@@ -25,7 +25,9 @@ TOUCHES_HOSTS: dict[str, list[str]] = {
     "shell": ["acme-01"],
     "logs": [],
 }
-# `backup check HOST` connects too; it needs a job declared, so it is tested on the fleet.
+# Commands that connect too, but only for what a state declares (a backup job): each is
+# tested refusing on the fleet (tests/test_backup_fleet.py).
+NEEDS_A_DECLARATION = {"backup check"}
 # Commands that only read the workspace.
 WORKSPACE_ONLY = {
     "validate",
@@ -39,6 +41,7 @@ WORKSPACE_ONLY = {
     "audit-log show",
     "audit-log replay",
     "grant",
+    "history",
 }
 # The gateway's own: setting it up and letting people in (root), and what sshd and git
 # start in it (serve, hook), which hand on to the commands above or to the push rules.
@@ -49,7 +52,6 @@ GATEWAY = {
     "gateway people",
     "gateway serve",
     "gateway hook",
-    "backup check",
 }
 
 
@@ -79,7 +81,8 @@ def attempts(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 def test_every_command_is_classified() -> None:
     """A new command fails this test until it is listed as host-touching or not."""
     assert (
-        command_names(typer.main.get_command(app)) == set(TOUCHES_HOSTS) | WORKSPACE_ONLY | GATEWAY
+        command_names(typer.main.get_command(app))
+        == set(TOUCHES_HOSTS) | WORKSPACE_ONLY | GATEWAY | NEEDS_A_DECLARATION
     )
 
 

@@ -24,7 +24,7 @@ from tendr.states.kinds import KINDS as RESOURCE_KINDS
 OWNER = "@owner"
 """The member that stands for the account owning the workspace root directory."""
 
-READING_OPS = ("plan", "logs", "diagnose", "report")
+READING_OPS = ("plan", "logs", "diagnose", "history", "report")
 """Operations that only read; with `shell`, the operations of one word. Every other
 operation is KIND.VERB."""
 WORD_OPS = (*READING_OPS, "shell")  # shell: an interactive session on a host (tendr shell)
@@ -176,7 +176,8 @@ OpPattern = Annotated[
     str,
     AfterValidator(_op_pattern),
     Documented(
-        "An operation or a pattern of them: a reading operation (plan, logs, diagnose, report), "
+        "An operation or a pattern of them: a reading operation (plan, logs, diagnose, history, "
+        "report), "
         "shell, KIND.VERB such as 'service.restart', or '*' for one whole segment ('service.*', "
         "'*.remove'; '*' alone is every operation)",
         pattern=_OP_REGEX,

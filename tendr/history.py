@@ -1,0 +1,168 @@
+"""Drift history: every plan's verdict per host and resource, kept in SQLite in the
+workspace (`history` in tendr.toml), so a technician sees since when a resource has
+drifted and how often.
+
+`record` is the I/O edge (best effort: a history that cannot be written never stops a
+plan, and the caller says so); `runs` reads it back; `summarize` is pure.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tendr.plan import Plan
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,          -- ISO 8601, UTC
+    person TEXT NOT NULL,
+    host TEXT NOT NULL,
+    status TEXT NOT NULL,        -- in_sync, drift, error
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS changes (
+    run INTEGER NOT NULL REFERENCES runs(id),
+    kind TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    op TEXT NOT NULL,
+    action TEXT NOT NULL,        -- add, change, remove, unknown
+    note TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_host ON runs(host, time);
+CREATE INDEX IF NOT EXISTS changes_by_run ON changes(run);
+"""
+
+
+@contextmanager
+def _database(path: Path) -> Iterator[sqlite3.Connection]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, timeout=30)) as db:
+        db.executescript(SCHEMA)
+        yield db
+
+
+def record(path: Path, plan: Plan, person: str, when: datetime | None = None) -> str | None:
+    """Keep every host's verdict of `plan`; None when kept, else why not."""
+    at = (when or datetime.now(UTC)).isoformat(timespec="seconds")
+    try:
+        with _database(path) as db, db:
+            for host in plan.hosts:
+                status = "error" if host.error else ("in_sync" if host.in_sync else "drift")
+                cursor = db.execute(
+                    "INSERT INTO runs (time, person, host, status, error) VALUES (?, ?, ?, ?, ?)",
+                    (at, person, host.host, status, host.error),
+                )
+                db.executemany(
+                    "INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (cursor.lastrowid, c.kind, c.resource, c.op, c.action, c.note)
+                        for c in host.changes
+                    ],
+                )
+    except (OSError, sqlite3.Error) as exc:
+        return f"the drift history {path} could not be written: {exc}"
+    return None
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    resource: str
+    op: str
+    action: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One plan of one host: when, by whom, its verdict and what differed."""
+
+    time: str
+    person: str
+    host: str
+    status: str
+    error: str | None = None
+    changes: tuple[Change, ...] = ()
+
+
+def runs(path: Path, hosts: Sequence[str], since: str | None = None) -> list[Run]:
+    """The recorded runs of these hosts, oldest first (none when there is no history)."""
+    if not path.exists() or not hosts:
+        return []
+    marks = ", ".join("?" for _ in hosts)
+    query = f"SELECT id, time, person, host, status, error FROM runs WHERE host IN ({marks})"
+    arguments: list[str] = list(hosts)
+    if since is not None:
+        query += " AND time >= ?"
+        arguments.append(since)
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        rows = db.execute(query + " ORDER BY time, id", arguments).fetchall()
+        changes: dict[int, list[Change]] = {}
+        ids = [row[0] for row in rows]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for run, *rest in db.execute(
+                "SELECT run, kind, resource, op, action, note FROM changes WHERE run IN "
+                f"({', '.join('?' for _ in chunk)})",
+                chunk,
+            ):
+                changes.setdefault(run, []).append(Change(*rest))
+    return [
+        Run(time, person, host, status, error, tuple(changes.get(run, ())))
+        for run, time, person, host, status, error in rows
+    ]
+
+
+@dataclass
+class Drift:
+    """A resource's drift over the runs of its host: in how many it differed, since when
+    it has differed without a break (None: in sync at the last run), and its last op."""
+
+    kind: str
+    resource: str
+    drifted: int = 0
+    runs: int = 0
+    since: str | None = None
+    first: str = ""
+    last: str = ""
+    op: str = ""
+    times: list[str] = field(default_factory=list)
+
+    @property
+    def now(self) -> bool:
+        return self.since is not None
+
+
+def summarize(history: Sequence[Run], resource: str | None = None) -> list[Drift]:
+    """Per resource that ever drifted in `history` (one host's runs, oldest first): how
+    often and since when, drifting ones first. A run that ended in an error says nothing
+    about resources, so it neither counts nor breaks a streak."""
+    read = [run for run in history if run.status != "error"]
+    found: dict[tuple[str, str], Drift] = {}
+    for run in read:
+        for change in run.changes:
+            if resource in (None, change.resource):
+                found.setdefault(
+                    (change.kind, change.resource), Drift(change.kind, change.resource)
+                )
+    for (kind, name), drift in found.items():
+        streak: str | None = None
+        for run in read:
+            drift.runs += 1
+            ops = [c.op for c in run.changes if (c.kind, c.resource) == (kind, name)]
+            if not ops:
+                streak = None
+                continue
+            drift.drifted += 1
+            drift.times.append(run.time)
+            drift.first = drift.first or run.time
+            drift.last, drift.op = run.time, ops[0]
+            streak = streak or run.time
+        drift.since = streak
+    return sorted(found.values(), key=lambda d: (not d.now, d.kind, d.resource))
