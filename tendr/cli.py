@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,7 +30,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from tendr import __version__, audit, history
-from tendr.authorize import may
+from tendr.authorize import may, readable
 from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
 from tendr.gateway import session as gateway
 from tendr.hosts.inventory import host_rows, limit
@@ -680,6 +680,89 @@ def _render_history(host: str, found: list[history.Run], drifts: list[history.Dr
                 f"  [green]in sync[/] {what}: drifted in {d.drifted} of {d.runs} plan(s), "
                 f"last {d.last}"
             )
+
+
+class ReportFormat(StrEnum):
+    markdown = "markdown"
+    html = "html"
+    json = "json"
+
+
+@app.command()
+def report(
+    workspace: WorkspaceOpt = None,
+    limit_: LimitOpt = None,
+    as_person: AsOpt = None,
+    since: Annotated[
+        str | None, typer.Option(help=f"From this time [default: 30 days ago]: {_TIME_HELP}")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help=f"Up to this time [default: now]: {_TIME_HELP}")
+    ] = None,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", help="Markdown, one HTML page, or JSON.")
+    ] = ReportFormat.markdown,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write it to this file, not standard output.")
+    ] = None,
+) -> None:
+    """The client's report for a period (`-l client:acme`): their machines, in sync or
+    drifting, problems found and their causes, the changes made (who, why), drift over
+    the period and backup status, from the drift history and the audit log. The HTML is
+    one self-contained page that prints well.
+
+    Operation `report` per host; hosts the rules leave out are named on standard error.
+    """
+    with _reporting():
+        from tendr import client_report
+
+        if out_file is not None and gateway.session() is not None:
+            raise PermissionDenied(message="the gateway writes no file you name: --out is refused")
+        loaded, person, selected = _selected(workspace, limit_, as_person)
+        allowed, refused = readable(loaded, person, "report", selected)
+        if not allowed:
+            raise PermissionDenied(message=f"permission denied: {person} may report on no host")
+        for name, why in refused.items():
+            err.print(f"left out {escape(name)}: {escape(why)}")
+        end = _time_option("--until", until) or datetime.now(UTC)
+        start = _time_option("--since", since) or end - timedelta(days=30)
+        runs = [
+            r
+            for r in history.runs(
+                loaded.path(loaded.settings.history),
+                [h.name for h in allowed],
+                start.isoformat(timespec="seconds"),
+            )
+            if audit.parse_time(r.time) <= end
+        ]
+        query = audit.Query(since=start, until=end)
+        lines = audit.read_lines(loaded.path(loaded.settings.audit_log))
+        records = [r for r in audit.records(lines) if query(r)]
+        jobs = {
+            h.name: [d.spec.key for d in loaded.desired(h) if d.spec.kind == "backup"]
+            for h in allowed
+        }
+        built = client_report.build(
+            [(h.name, h.client, jobs[h.name]) for h in allowed],
+            runs,
+            records,
+            start.isoformat(timespec="seconds"),
+            end.isoformat(timespec="seconds"),
+        )
+        if fmt is ReportFormat.json:
+            text = json.dumps(client_report.as_json(built), indent=2) + "\n"
+        elif fmt is ReportFormat.html:
+            text = client_report.render_html(built)
+        else:
+            text = client_report.markdown(built)
+        if out_file is None:
+            sys.stdout.write(text)
+        else:
+            try:
+                out_file.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise UserError(f"cannot write {out_file}: {exc.strerror}") from None
+            err.print(f"report written to {escape(out_file)}")
 
 
 @app.command(context_settings={"allow_interspersed_args": False})

@@ -14,8 +14,9 @@ fi
 # debootstrap builds the base image, systemd-container has systemd-nspawn,
 # openssh-client talks to the hosts, iproute2 has ss (tests check listeners),
 # procps has ps, util-linux has mount/umount, tmux drives `tendr shell` in its test,
-# restic checks the backup kind's scripts against real repositories.
-packages=(debootstrap systemd-container openssh-client iproute2 procps util-linux ca-certificates tmux restic)
+# restic checks the backup kind's scripts against real repositories, chromium renders
+# the HTML report.
+packages=(debootstrap systemd-container openssh-client iproute2 procps util-linux ca-certificates tmux restic chromium)
 
 missing=()
 for p in "${packages[@]}"; do
