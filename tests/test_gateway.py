@@ -131,6 +131,9 @@ def test_the_gateway_refuses_a_local_host_and_a_log_outside(at_gateway: Path) ->
     assert "audit_log '/dev/null' leaves the workspace" in output
     (at_gateway / "tendr.toml").write_text('audit_log = "../log"\n')
     assert "leaves the workspace" in run_tendr("hosts")[1]
+    # The drift history likewise: pointed at ~/.ssh/rc, sshd would run it at each login.
+    (at_gateway / "tendr.toml").write_text('history = "/var/lib/tendr/.ssh/rc"\n')
+    assert "history '/var/lib/tendr/.ssh/rc' leaves the workspace" in run_tendr("hosts")[1]
     (at_gateway / "tendr.toml").unlink()
     code, output = run_tendr("hosts")
     assert code == 1

@@ -276,7 +276,7 @@ def gateway_problems(workspace: Workspace) -> list[str]:
                 "that is the gateway account itself, holder of every key; reach the "
                 "controller over SSH like any other machine"
             )
-    for key in ("audit_log", "known_hosts"):
+    for key in ("audit_log", "known_hosts", "history"):
         try:
             _inside(workspace.root, getattr(workspace.settings, key), key)
         except UserError as exc:
