@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-REACH_HOSTS = frozenset({"plan", "apply", "run", "do", "logs", "backup", "gateway"})
+REACH_HOSTS = frozenset({"plan", "apply", "run", "do", "logs", "diagnose", "backup", "gateway"})
 
 
 def main() -> None:

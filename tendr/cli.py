@@ -604,6 +604,57 @@ def logs(
         raise typer.Exit(EXIT_ERROR if any(h.error for h in found) else EXIT_OK)
 
 
+@app.command()
+def diagnose(
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    limit_: LimitOpt = None,
+    as_person: AsOpt = None,
+) -> None:
+    """One screen per host for a technician who just got a call (`-l HOST`): failed
+    units with their last errors, the journal's errors grouped, disk space and memory
+    pressure, backups, printer queues, drift against the desired state and what the
+    health check recorded since the last visit; each problem with its probable cause
+    and the tendr operation that fixes it.
+
+    Exit 0 when no host has a problem, 2 when some has, 1 on an error.
+    """
+    with _reporting(fmt):
+        from tendr import diagnose as diagnosis
+
+        loaded, person, selected = _selected(workspace, limit_, as_person)
+        with _ReadingBar(fmt, len(selected)) as reading:
+            found = diagnosis.diagnose(loaded, selected, person, reading)
+        if fmt is Format.json:
+            _print_json(diagnosis.as_json(found))
+        else:
+            for host in found:
+                _render_diagnosis(host)
+        if any(h.error for h in found):
+            raise typer.Exit(EXIT_ERROR)
+        raise typer.Exit(EXIT_DRIFT if any(h.problems for h in found) else EXIT_OK)
+
+
+def _render_diagnosis(host: Any) -> None:
+    name = escape(host.host)
+    if host.error and not host.problems:
+        out.print(f"[red]{name}: {escape(host.error)}[/]")
+        return
+    if not host.problems:
+        out.print(f"[green]{name}: no problem found[/]")
+        return
+    out.print(f"[bold]{name}[/]: {len(host.problems)} problem(s)")
+    for problem in host.problems:
+        out.print(f"  [red]{escape(problem.area):<8}[/] {escape(problem.what)}")
+        out.print(f"           cause: {escape(problem.cause)}")
+        if problem.fix:
+            out.print(f"           fix:   {escape(problem.fix)}")
+        for line in problem.detail:
+            out.print(f"           [dim]| {escape(line)}[/]")
+    if host.error:
+        out.print(f"  [red]{escape(host.error)}[/]")
+
+
 @app.command("history")
 def history_command(
     host: Annotated[str, typer.Argument(help="The host, by name.", show_default=False)],

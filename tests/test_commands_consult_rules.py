@@ -24,6 +24,7 @@ TOUCHES_HOSTS: dict[str, list[str]] = {
     "do": ["service.restart", "cron.service"],
     "shell": ["acme-01"],
     "logs": [],
+    "diagnose": [],
 }
 # Commands that connect too, but only for what a state declares (a backup job): each is
 # tested refusing on the fleet (tests/test_backup_fleet.py).

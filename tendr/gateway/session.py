@@ -40,7 +40,7 @@ environment variable or option: whoever could move it would choose the workspace
 GATEWAY_COMMANDS = frozenset(
     {
         *("plan", "apply", "run", "do", "shell", "logs", "validate", "hosts", "rules"),
-        *("audit-log", "schema", "grant", "backup", "history", "report"),
+        *("audit-log", "schema", "grant", "backup", "history", "report", "diagnose"),
     }
 )
 """What a person may ask the gateway: commands that act only through the workspace.

@@ -1,0 +1,93 @@
+"""diagnose's reading of a host, without hosts: causes, fixes and grouping."""
+
+from __future__ import annotations
+
+import json
+
+from tendr.changes import Change, FieldChange
+from tendr.diagnose import parse, problems
+
+OUTPUT = [
+    "@@diagnose failed",
+    "U\ttendr-broken.service\texit-code",
+    "L\ttendr-broken.service: Failed to locate executable /usr/bin/nope: No such file or directory",
+    "U\tcups.service\tstart-limit-hit",
+    "@@diagnose errors",
+    json.dumps({"SYSLOG_IDENTIFIER": "kernel", "MESSAGE": "I/O error, dev sda, sector 1234"}),
+    json.dumps({"SYSLOG_IDENTIFIER": "kernel", "MESSAGE": "I/O error, dev sda, sector 98765"}),
+    json.dumps({"SYSLOG_IDENTIFIER": "x", "MESSAGE": [27, 91, 50, 74, 104, 105]}),
+    "not json",
+    "@@diagnose disk",
+    "/dev/vda 1000 950 50 95% /",
+    "tmpfs 0 0 0 0% /dev",
+    "@@diagnose memory",
+    "some avg10=1.00 avg60=22.50 avg300=3.00 total=1",
+    "MemTotal: 1000 kB",
+    "MemAvailable: 50 kB",
+    "@@diagnose printers",
+    "printer frontdesk disabled since Sun Nov 29 03:58:53 2026 -",
+    "printer back is idle.  enabled since Sun Nov 29 03:58:53 2026",
+    "@@diagnose health",
+    json.dumps({"MESSAGE": "disk /srv is 100% full", "PRIORITY": "4"}),
+]
+
+
+def test_each_problem_has_its_cause_and_fix() -> None:
+    found = problems(parse(OUTPUT), ())
+    shown = [(p.area, p.what, p.cause, p.fix) for p in found]
+    assert shown[0] == (
+        "unit",
+        "tendr-broken.service failed",
+        "a program or file it needs is missing",
+        "tendr do service.restart tendr-broken.service (once the cause is dealt with)",
+    )
+    assert shown[1][2] == "it failed again and again, and systemd stopped restarting it"
+    assert ("disk", "/ is 95% full (/dev/vda)") == shown[2][:2]
+    assert [s[1] for s in shown if s[0] == "memory"] == [
+        "memory pressure 22%",
+        "5% of memory free",
+    ]
+    assert ("printer", "print queue frontdesk is stopped") == shown[5][:2]
+    assert shown[5][3] == "tendr do printer.enable frontdesk"
+    assert ("health", "disk /srv is 100% full") == shown[6][:2]
+    journal = [s for s in shown if s[0] == "journal"]
+    # Alike messages counted once; a message journald kept as bytes is read, not lost.
+    assert journal[0][1] == "kernel: I/O error, dev sda, sector 1234"
+    assert journal[0][2] == "logged 2 time(s) in the last day"
+    assert journal[1][1] == "x: \x1b[2Jhi"
+
+
+def test_drift_is_a_problem_with_its_operation() -> None:
+    drift = (
+        Change(
+            "backup",
+            "documents",
+            "backup.run",
+            "change",
+            (FieldChange("newest", "3d", "now"),),
+            note="the last run failed: wrong password",
+        ),
+        Change("printer", "frontdesk", "printer.enable", "change"),
+        Change("file", "/etc/x", "file.read", "unknown", note="cannot be read"),
+    )
+    found = problems(parse(["@@diagnose printers", "printer frontdesk disabled since x -"]), drift)
+    assert [(p.area, p.what, p.cause, p.fix) for p in found] == [
+        (
+            "backup",
+            "backup.run documents",
+            "the last run failed: wrong password",
+            "tendr apply (operation backup.run documents)",
+        ),
+        (
+            "printer",
+            "printer.enable frontdesk",
+            "differs from the state",
+            "tendr apply (operation printer.enable frontdesk)",
+        ),
+        ("drift", "file.read /etc/x", "cannot be read", ""),
+    ]
+
+
+def test_nothing_read_is_no_problem() -> None:
+    assert problems(parse([]), ()) == []
+    assert problems(parse(["garbage", "@@diagnose disk", "x y"]), ()) == []
