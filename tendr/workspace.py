@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from tendr import validation
+from tendr import baseline, validation
 from tendr.errors import Problem, WorkspaceError
 from tendr.hosts.model import Host, HostsFile
 from tendr.hosts.selection import matches, no_match, select
@@ -71,7 +71,8 @@ class Workspace:
         ]
 
     def desired(self, host: Host) -> list[Declared]:
-        """Every resource the host should have, once each, in file order."""
+        """Every resource the host should have, once each, in file order; then tendr's
+        baseline (tendr/baseline.py), where no state declares the same resource."""
         seen: dict[tuple[str, str], Declared] = {}
         for name, state in self.states:
             if not any(matches(selector, host) for selector in state.hosts):
@@ -83,6 +84,10 @@ class Workspace:
                     isinstance(known.spec, DriverSpec) and not isinstance(spec, DriverSpec)
                 ):
                     seen[(spec.kind, spec.key)] = Declared(name, key_path, spec)
+        for index, spec in enumerate(baseline.resources(host)):
+            seen.setdefault(
+                (spec.kind, spec.key), Declared(baseline.SOURCE, f"baseline[{index}]", spec)
+            )
         return list(seen.values())
 
     def path(self, relative: str) -> Path:

@@ -30,6 +30,9 @@ class HostDefaults(Strict):
     """Groups of every host of the file, for selectors such as 'group:NAME'."""
     tags: list[HostName] = []
     """Tags of every host of the file, for selectors such as 'tag:NAME'."""
+    health: bool = True
+    """Whether tendr's baseline is kept on the hosts: a persistent journal with a size
+    cap, and a health check every 15 minutes that records problems in it."""
 
 
 class HostEntry(Strict):
@@ -59,6 +62,9 @@ class HostEntry(Strict):
     """Groups of this host, added to those of [defaults]."""
     tags: list[HostName] = []
     """Tags of this host, added to those of [defaults]."""
+    health: bool | None = None
+    """Whether tendr's baseline (persistent journal, health check) is kept on this host.
+    Unset: [defaults], then true."""
 
 
 class HostsFile(Strict):
@@ -91,6 +97,7 @@ class Host(Strict):
     groups: tuple[str, ...]
     tags: tuple[str, ...]
     file: str
+    health: bool = True
 
     @classmethod
     def resolve(
@@ -108,6 +115,7 @@ class Host(Strict):
             groups=tuple(dict.fromkeys([*defaults.groups, *entry.groups])),
             tags=tuple(dict.fromkeys([*defaults.tags, *entry.tags])),
             file=file,
+            health=defaults.health if entry.health is None else entry.health,
         )
 
 

@@ -116,12 +116,17 @@ def write_known_hosts(path: Path, hosts: Sequence[Host]) -> Path:
 
 
 def write_hosts_file(
-    directory: str | Path, hosts: Sequence[Host], client: str = "fleet", user: str = "root"
+    directory: str | Path,
+    hosts: Sequence[Host],
+    client: str = "fleet",
+    user: str = "root",
+    health: bool = False,
 ) -> Path:
     """Write a tendr workspace for `hosts` into `directory`.
 
     Produces directory/hosts/<client>.toml, directory/known_hosts and
-    directory/tendr.toml; returns the hosts file's path.
+    directory/tendr.toml; returns the hosts file's path. tendr's baseline (`health`) is
+    off unless asked for: a test sees only the work it declares.
     """
     root = Path(directory)
     if not hosts:
@@ -135,6 +140,7 @@ def write_hosts_file(
         'connector = "ssh"',
         f"user = {_toml_str(user)}",
         f"ssh_key = {_toml_str(str(hosts[0].key_path.resolve()))}",
+        f"health = {'true' if health else 'false'}",
     ]
     for h in hosts:
         lines += [

@@ -1,0 +1,102 @@
+"""tendr's baseline for a managed client machine, kept through its own kinds like any
+state: a persistent journal with a size cap, and a health check (a systemd timer and
+service) that records failed units, full disks, memory pressure, failed backups and
+stopped print queues in the journal under one identifier, so that what happened between
+two visits is there to read (`tendr diagnose`). A host opts out with `health = false`;
+the machine tendr runs on (the local connector) is no client and gets none.
+"""
+
+from __future__ import annotations
+
+from tendr.hosts.model import Host
+from tendr.states.base import ResourceSpec
+from tendr.states.file import FileSpec
+from tendr.states.service import ServiceSpec
+
+SOURCE = "(baseline)"  # what the plan names as the state of these resources
+HEALTH_TAG = "tendr-health"
+SCRIPT_PATH = "/usr/local/lib/tendr/health"
+JOURNALD_PATH = "/etc/systemd/journald.conf.d/tendr.conf"
+
+JOURNALD = """\
+# Written by tendr: the journal kept on disk, within a cap, for tendr diagnose.
+[Journal]
+Storage=persistent
+SystemMaxUse=200M
+"""
+
+# Each problem is one journal record under HEALTH_TAG: warning, or err for what failed.
+SCRIPT = f"""\
+#!/bin/sh
+# Written by tendr: the health check. It records what is wrong in the journal (identifier
+# {HEALTH_TAG}), read by `tendr diagnose`; it changes nothing but the journal's settings.
+LC_ALL=C; export LC_ALL
+say() {{ logger -t {HEALTH_TAG} -p "user.$1" -- "$2"; }}
+
+# The journal's own settings take effect when journald restarts: once per change.
+stamp=/var/lib/tendr-health/journald.sha256
+now=$(sha256sum < {JOURNALD_PATH} 2>/dev/null)
+if [ -n "$now" ] && [ "$now" != "$(cat "$stamp" 2>/dev/null)" ]; then
+    systemctl restart systemd-journald && mkdir -p -m 0700 "${{stamp%/*}}" &&
+        printf '%s\\n' "$now" > "$stamp"
+fi
+
+systemctl list-units --state=failed --no-legend --plain --no-pager 2>/dev/null |
+while read -r unit _; do say err "unit $unit has failed"; done
+
+df -P -k 2>/dev/null | tail -n +2 | while read -r fs size _ _ used mount; do
+    used=${{used%\\%}}
+    [ "$size" != 0 ] && [ "$used" -ge 90 ] 2>/dev/null &&
+        say warning "disk $mount is $used% full ($fs)"
+done
+
+pressure=$(sed -n 's/^some .*avg60=\\([0-9]*\\).*/\\1/p' /proc/pressure/memory 2>/dev/null)
+[ "${{pressure:-0}}" -ge 10 ] && say warning "memory pressure $pressure% (programs wait for memory)"
+
+systemctl list-units --all --no-legend --plain --no-pager 'tendr-backup-*.service' 2>/dev/null |
+while read -r unit _; do
+    result=$(systemctl show -p Result --value -- "$unit")
+    [ "$result" = success ] || say err "backup $unit: its last run ended with $result"
+done
+
+if command -v lpstat >/dev/null 2>&1; then
+    lpstat -p 2>/dev/null | grep ' disabled ' | while read -r _ queue _; do
+        say warning "print queue $queue is stopped"
+    done
+fi
+exit 0
+"""
+
+SERVICE = f"""\
+[Unit]
+Description=tendr health check (records problems in the journal as {HEALTH_TAG})
+
+[Service]
+Type=oneshot
+ExecStart={SCRIPT_PATH}
+"""
+
+TIMER = """\
+[Unit]
+Description=tendr health check, every 15 minutes
+
+[Timer]
+OnBootSec=5min
+OnUnitActiveSec=15min
+AccuracySec=1min
+
+[Install]
+WantedBy=timers.target
+"""
+
+
+def resources(host: Host) -> list[ResourceSpec]:
+    """The baseline resources of `host`; none where it opted out or is no client."""
+    if not host.health or host.connector != "ssh":
+        return []
+    return [
+        FileSpec(path=JOURNALD_PATH, content=JOURNALD, mode="0644", owner="root", group="root"),
+        FileSpec(path=SCRIPT_PATH, content=SCRIPT, mode="0755", owner="root", group="root"),
+        ServiceSpec(unit="tendr-health.service", content=SERVICE, restart_on_change=False),
+        ServiceSpec(unit="tendr-health.timer", content=TIMER, enabled=True, running=True),
+    ]
