@@ -53,6 +53,8 @@ cat /proc/pressure/memory 2>/dev/null
 grep -E '^(MemTotal|MemAvailable):' /proc/meminfo 2>/dev/null
 echo '{_MARK}printers'
 command -v lpstat >/dev/null 2>&1 && lpstat -p 2>/dev/null | grep -E '^printer ' | cut -c1-{LINE}
+echo '{_MARK}jobs'
+command -v lpstat >/dev/null 2>&1 && lpstat -o 2>/dev/null | cut -d' ' -f1
 echo '{_MARK}health'
 journalctl -q --no-pager -t {HEALTH_TAG} --since=@{since_epoch} -n 200 -o json \
     --output-fields=MESSAGE,PRIORITY 2>/dev/null
@@ -75,6 +77,7 @@ class Facts:
     pressure: float | None = None  # memory PSI "some avg60", percent
     available: float | None = None  # MemAvailable / MemTotal, percent
     stopped: tuple[str, ...] = ()  # printer queues stopped
+    waiting: dict[str, int] = field(default_factory=dict)  # queue -> jobs not printed yet
     health: tuple[tuple[str, str], ...] = ()  # (time, message) recorded by the health check
 
 
@@ -126,14 +129,17 @@ def parse(lines: Sequence[str]) -> Facts:
     health = tuple(
         ("", e["MESSAGE"]) for e in _journal(sections.get("health", []), "MESSAGE", "PRIORITY")
     )
+    # lpstat -o names each job QUEUE-ID, and a queue name may hold '-' itself.
+    waiting = Counter(job.rpartition("-")[0] for job in sections.get("jobs", []) if "-" in job)
     return Facts(
-        _failed(sections.get("failed", [])),
-        errors,
-        _disks(sections.get("disk", [])),
-        pressure,
-        available,
-        stopped,
-        health,
+        failed=_failed(sections.get("failed", [])),
+        errors=errors,
+        disks=_disks(sections.get("disk", [])),
+        pressure=pressure,
+        available=available,
+        stopped=stopped,
+        waiting=dict(waiting),
+        health=health,
     )
 
 
@@ -274,10 +280,12 @@ def problems(facts: Facts, drift: Sequence[Change]) -> list[Problem]:
     declared = {c.resource for c in drift if c.kind == "printer"}
     for queue in facts.stopped:
         if queue not in declared:  # a declared one is said with its drift below
+            jobs = facts.waiting.get(queue, 0)
             found.append(
                 Problem(
                     "printer",
-                    f"print queue {queue} is stopped",
+                    f"print queue {queue} is stopped"
+                    + (f", {jobs} job(s) waiting" if jobs else ""),
                     "CUPS stops a queue after a job fails on its printer",
                     f"tendr do printer.enable {queue}",
                 )

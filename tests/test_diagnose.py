@@ -27,6 +27,10 @@ OUTPUT = [
     "@@diagnose printers",
     "printer frontdesk disabled since Sun Nov 29 03:58:53 2026 -",
     "printer back is idle.  enabled since Sun Nov 29 03:58:53 2026",
+    "@@diagnose jobs",
+    "frontdesk-3",
+    "frontdesk-4",
+    "back-office-7",
     "@@diagnose health",
     json.dumps({"MESSAGE": "disk /srv is 100% full", "PRIORITY": "4"}),
 ]
@@ -47,7 +51,7 @@ def test_each_problem_has_its_cause_and_fix() -> None:
         "memory pressure 22%",
         "5% of memory free",
     ]
-    assert ("printer", "print queue frontdesk is stopped") == shown[5][:2]
+    assert ("printer", "print queue frontdesk is stopped, 2 job(s) waiting") == shown[5][:2]
     assert shown[5][3] == "tendr do printer.enable frontdesk"
     assert ("health", "disk /srv is 100% full") == shown[6][:2]
     journal = [s for s in shown if s[0] == "journal"]

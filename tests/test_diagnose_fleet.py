@@ -21,7 +21,8 @@ def test_diagnose_shows_what_is_wrong_why_and_the_fix(fresh_host: Host, tmp_path
     fresh_host.run(
         f"printf '{BROKEN}' > /etc/systemd/system/tendr-broken.service && "
         "systemctl daemon-reload; systemctl start tendr-broken.service; "
-        "lpadmin -p frontdesk -v socket://127.0.0.1:9 -m raw && cupsdisable frontdesk",
+        "lpadmin -p frontdesk -v socket://127.0.0.1:9 -m raw && cupsdisable frontdesk && "
+        "cupsaccept frontdesk && lp -d frontdesk /etc/hostname",
     )
     write_hosts_file(tmp_path, [fresh_host])
     state = f'hosts = ["{fresh_host.name}"]\n[[file]]\npath = "/etc/motd"\ncontent = "Hi\\n"\n'
@@ -34,7 +35,7 @@ def test_diagnose_shows_what_is_wrong_why_and_the_fix(fresh_host: Host, tmp_path
         "cause: a program or file it needs is missing",
         "fix:   tendr do service.restart tendr-broken.service",
         "tendr-missing-program",  # its own error line from the journal
-        "print queue frontdesk is stopped",
+        "print queue frontdesk is stopped, 1 job(s) waiting",
         "fix:   tendr do printer.enable frontdesk",
         "file.write /etc/motd",  # drift against the desired state
     ):
