@@ -46,11 +46,15 @@ from tendr.states.file import SAFE_FOLDERS
 
 SAMPLE = 20
 """How many files of the newest snapshot are restored, at most."""
+LARGEST = 4 * 1024 * 1024
+"""The largest file picked to restore, in bytes: the test's folder is in /tmp, and a
+huge (or sparse) file in a share must not fill the client's disk or memory."""
 
 # $1 repository, $2 password file, $3 sftp command (""), $4 the check's file, $5 the
-# snapshots' tag, $6 how many files to restore, $7 how much of the data restic reads.
+# snapshots' tag, $6 how many files to restore, $7 how much of the data restic reads, $8
+# the largest file restored (bytes).
 _SCRIPT = (
-    r"""repo=$1 pw=$2 sftp=$3 checked=$4 tag=$5 sample=$6 subset=$7
+    r"""repo=$1 pw=$2 sftp=$3 checked=$4 tag=$5 sample=$6 subset=$7 max=$8
 """
     + RESTIC_FUNCTION
     + r"""say() { printf '@check\t%s\t%s\n' "$1" "$2"; }
@@ -87,8 +91,11 @@ esac
 say snapshot "$line"
 id=$(printf '%s\n' "$line" | sed -n 's/.*"id":"\([0-9a-f]\{64\}\)".*/\1/p')
 [ -n "$id" ] || { say fail "restic ls named no snapshot id"; exit 1; }
-awk -v n="$sample" -v seed="$$" 'BEGIN { srand(seed) }
-    /"type":"file"/ && /"struct_type":"node"/ && match($0, /"path":"[^"\\*?[]*"/) {
+awk -v n="$sample" -v seed="$$" -v max="$max" 'BEGIN { srand(seed) }
+    /"type":"file"/ && /"struct_type":"node"/ {
+        s = 0
+        if (match($0, /"size":[0-9]+/)) s = substr($0, RSTART + 7, RLENGTH - 7) + 0
+        if (s > max || !match($0, /"path":"[^"\\*?[]*"/)) next
         i++
         if (i <= n) pick[i] = $0
         else { j = int(rand() * i) + 1; if (j <= n) pick[j] = $0 }
@@ -136,6 +143,7 @@ def check_command(
         tag(spec),
         str(sample),
         subset,
+        str(LARGEST),
     )
 
 

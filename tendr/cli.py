@@ -247,6 +247,12 @@ def _selected(
     return loaded, _person(as_person), limit(loaded, limit_ or [])
 
 
+def _named_hosts(limit_: list[str] | None) -> None:
+    """run and do act at once, without a plan to confirm: the hosts must be named."""
+    if not limit_:
+        raise UserError("name the hosts with --limit/-l (HOST, group:G, client:C, or all)")
+
+
 def _host(loaded: Workspace, name: str) -> Host:
     """One host of the workspace, by its name."""
     found = next((h for h in loaded.hosts if h.name == name), None)
@@ -837,6 +843,7 @@ def run(
     with _reporting(fmt):
         from tendr import engine, terminal
 
+        _named_hosts(limit_)
         loaded, person, selected = _selected(workspace, limit_, as_person)
         with _ReadingBar(fmt, len(selected)) as reading:
             ran = terminal.run_command(
@@ -875,6 +882,7 @@ def do(
         from tendr import terminal
         from tendr.execute import Interrupted
 
+        _named_hosts(limit_)
         loaded, person, selected = _selected(workspace, limit_, as_person)
         progress = _ApplyProgress() if fmt is Format.text and err.is_terminal else None
         try:
@@ -1327,21 +1335,32 @@ def audit_replay(
         float, typer.Option(min=0, help="Playback speed; 0 prints it all at once.")
     ] = 1.0,
 ) -> None:
-    """Play back the shell session a record links to, with its timing. Refused when the
-    recording is not the one recorded (its SHA-256 differs).
+    """Play back the shell session a record links to, with its timing. It takes the
+    `shell` operation on the session's host (a recording shows what root saw there), an
+    audit log whose chain holds, and the recording the record names (its SHA-256).
 
-    On a terminal the host's output is played as it was; otherwise it is printed with
-    control characters shown as escapes.
+    On a terminal the host's output is played as it was, less the sequences that would
+    make this terminal answer or change its title; otherwise control characters are
+    shown as escapes.
     """
     with _reporting():
         from tendr import shell as sessions
 
         loaded = _load(workspace)
+        person = _person(None)
         lines = list(audit.read_lines(loaded.path(loaded.settings.audit_log)))
+        if not (verdict := audit.verify(lines)).ok:
+            _broken(loaded.settings.audit_log, verdict)
+            raise UserError("the audit log's chain is broken: no recording is played from it")
         found = [r for r in audit.records(lines) if r.get("seq") == record]
         after = found[0].get("after") if found else None
         if not isinstance(after, dict) or "recording" not in after:
             raise UserError(f"record {record} is not a finished shell session")
+        host = next((h for h in loaded.hosts if h.name == found[0].get("host")), None)
+        decision = may(loaded, person, "shell", host) if host is not None else None
+        if decision is None or not decision.allowed:
+            why = decision.reason if decision is not None else "its host is gone"
+            raise PermissionDenied(message=f"permission denied: {why}")
         path = loaded.root / str(after["recording"])
         if not path.resolve().is_relative_to((loaded.root / sessions.SESSIONS_DIR).resolve()):
             raise UserError(f"record {record} names a recording outside the sessions folder")
@@ -1354,10 +1373,10 @@ def audit_replay(
         raw = sys.stdout.isatty()
 
         def write(text: str) -> None:
-            sys.stdout.write(text if raw else _harmless(text))
+            sys.stdout.write(sessions.inert(text) if raw else _harmless(text))
             sys.stdout.flush()
 
-        sessions.replay(path, write, speed=speed)
+        sessions.replay(data, write, speed=speed)  # the bytes hashed, not a second read
 
 
 def _harmless(text: str) -> str:

@@ -10,7 +10,6 @@ with its probable cause and, where there is one, the tendr operation that fixes 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import Counter
@@ -24,6 +23,7 @@ from tendr.changes import Change
 from tendr.errors import CommandTimeout, ConnectionLost, HostError
 from tendr.hosts.connect import close_session, in_parallel, run_long
 from tendr.hosts.model import Host
+from tendr.logs import entries
 from tendr.workspace import Workspace
 
 HEALTH_TAG = "tendr-health"  # the journal identifier the health check records under
@@ -40,8 +40,8 @@ echo '{_MARK}failed'
 systemctl list-units --state=failed --no-legend --plain --no-pager 2>/dev/null |
 while read -r u _; do
     printf 'U\t%s\t%s\n' "$u" "$(systemctl show -p Result --value -- "$u" 2>/dev/null)"
-    journalctl -q --no-pager -o cat -p warning -n 3 -u "$u" 2>/dev/null | cut -c1-{LINE} |
-        sed 's/^/L\t/'
+    journalctl -q --no-pager -o json --output-fields=MESSAGE -p warning -n 3 -u "$u" \
+        2>/dev/null | sed 's/^/L\t/'
 done
 echo '{_MARK}errors'
 journalctl -q --no-pager -p err --since=-24h -n 500 -o json \
@@ -52,7 +52,7 @@ echo '{_MARK}memory'
 cat /proc/pressure/memory 2>/dev/null
 grep -E '^(MemTotal|MemAvailable):' /proc/meminfo 2>/dev/null
 echo '{_MARK}printers'
-command -v lpstat >/dev/null 2>&1 && lpstat -p 2>/dev/null | grep -E '^printer ' | cut -c1-{LINE}
+command -v lpstat >/dev/null 2>&1 && lpstat -p 2>/dev/null | grep -E '^printer '
 echo '{_MARK}jobs'
 command -v lpstat >/dev/null 2>&1 && lpstat -o 2>/dev/null | cut -d' ' -f1
 echo '{_MARK}health'
@@ -93,24 +93,7 @@ def _sections(lines: Sequence[str]) -> dict[str, list[str]]:
 
 
 def _journal(lines: Sequence[str], *keys: str) -> list[dict[str, str]]:
-    """journalctl -o json lines; a MESSAGE journald keeps as bytes (not UTF-8, or with
-    control characters) arrives as a list of numbers."""
-    found = []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        values = {}
-        for key in keys:
-            value = entry.get(key, "")
-            if isinstance(value, list) and all(isinstance(b, int) for b in value):
-                value = bytes(b % 256 for b in value).decode("utf-8", "replace")
-            values[key] = str(value)[:LINE]
-        found.append(values)
-    return found
+    return [{k: v[:LINE] for k, v in e.items()} for e in entries(lines, *keys)]
 
 
 def parse(lines: Sequence[str]) -> Facts:
@@ -152,7 +135,8 @@ def _failed(lines: Sequence[str]) -> tuple[Unit, ...]:
             failed.append(Unit(name, result))
         elif tag == "L" and failed:
             last = failed[-1]
-            failed[-1] = Unit(last.name, last.result, (*last.lines, rest))
+            said = tuple(e["MESSAGE"][:LINE] for e in entries([rest], "MESSAGE"))
+            failed[-1] = Unit(last.name, last.result, (*last.lines, *said))
     return tuple(failed)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tendr.errors import UserError
 from tendr.plan import Plan
 
 SCHEMA = """
@@ -101,8 +102,15 @@ def runs(path: Path, hosts: Sequence[str], since: str | None = None) -> list[Run
     if since is not None:
         query += " AND time >= ?"
         arguments.append(since)
+    try:
+        return _read(path, query + " ORDER BY time, id", arguments)
+    except sqlite3.Error as exc:
+        raise UserError(f"the drift history {path} cannot be read: {exc}") from None
+
+
+def _read(path: Path, query: str, arguments: list[str]) -> list[Run]:
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
-        rows = db.execute(query + " ORDER BY time, id", arguments).fetchall()
+        rows = db.execute(query, arguments).fetchall()
         changes: dict[int, list[Change]] = {}
         ids = [row[0] for row in rows]
         for start in range(0, len(ids), 500):

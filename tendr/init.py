@@ -68,7 +68,8 @@ _RULES = """\
 [roles.admin]
 description = "Workspace administrators"
 members = [{creator!r}]
-allow = [{{ ops = ["*"], hosts = ["all"] }}]
+# command.run and shell are a root shell's power: named, never covered by "*".
+allow = [{{ ops = ["*", "command.run", "shell"], hosts = ["all"] }}]
 
 # [roles.helpdesk]
 # members = ["alice"]

@@ -7,9 +7,11 @@ reaches a shell.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from tendr import engine
 from tendr.authorize import readable
@@ -26,6 +28,43 @@ _UNIT = re.compile(
 )
 
 
+_FIELDS = "SYSLOG_IDENTIFIER,_PID,_HOSTNAME,MESSAGE,_COMM"
+
+
+def _text(value: object) -> str:
+    """A journal field as text: journald gives a message that is not UTF-8, or holds
+    control characters, as a list of its bytes."""
+    if isinstance(value, list) and all(isinstance(b, int) for b in value):
+        return bytes(b % 256 for b in value).decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def entries(lines: Sequence[str], *keys: str) -> list[dict[str, str]]:
+    """`journalctl -o json` lines as {field: text}; a line that is no entry is left out."""
+    found = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            found.append({key: _text(entry.get(key)) for key in keys})
+    return found
+
+
+def journal_line(entry: dict[str, str]) -> str:
+    """One entry as journalctl's short-iso shows it: TIME HOST IDENT[PID]: MESSAGE."""
+    micros = entry.get("__REALTIME_TIMESTAMP", "")
+    when = (
+        datetime.fromtimestamp(int(micros) / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
+        if micros.isdigit()
+        else "?"
+    )
+    who = entry.get("SYSLOG_IDENTIFIER") or entry.get("_COMM") or "?"
+    pid = f"[{entry['_PID']}]" if entry.get("_PID") else ""
+    return f"{when} {entry.get('_HOSTNAME', '?')} {who}{pid}: {entry.get('MESSAGE', '')}"
+
+
 @dataclass(frozen=True)
 class Query:
     """What of the journal to read."""
@@ -37,8 +76,9 @@ class Query:
     lines: int = 200
 
     def argv(self) -> list[str]:
-        # --all: a message with control characters is shown (escaped here), not as a blob.
-        argv = ["journalctl", "--no-pager", "--quiet", "--all", "-o", "short-iso"]
+        # JSON: every message arrives whole and as valid text (one that is not UTF-8 as
+        # its bytes), to be shown here, escaped, rather than as journalctl's "[blob data]".
+        argv = ["journalctl", "--no-pager", "--quiet", "-o", "json", f"--output-fields={_FIELDS}"]
         argv.append(f"--lines={self.lines}")
         if self.since:
             argv.append(f"--since={self.since}")
@@ -103,7 +143,8 @@ def read(
                 # journalctl exits 1 when --grep matches nothing: no lines, no error.
                 if output.status not in (0, 1) or (output.status == 1 and output.stderr):
                     found[host.name].error = f"journalctl failed: {output.reason()}"
-                found[host.name].lines = output.stdout
+                keys = ("__REALTIME_TIMESTAMP", *_FIELDS.split(","))
+                found[host.name].lines = [journal_line(e) for e in entries(output.stdout, *keys)]
                 if progress:
                     progress(host.name)
 

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import pty
+import re
 import secrets
 import select
 import signal
@@ -54,28 +55,40 @@ def session(workspace: Workspace, host: Host, person: str) -> Recorded:
             f"{host.name} is reached through the {host.connector} connector: "
             "tendr shell opens SSH sessions only"
         )
-    path = new_recording(workspace.root)
-    resource = path.name.removesuffix(".cast")
     decision = may(workspace, person, "shell", host)
+    journal = audit.Journal(log, person=person, account=real_account(), command="shell")
     change = Change(
         kind="shell",
-        resource=resource,
+        resource="",
         op="shell",
         action="change",
         rule=decision.rule or decision.reason,
     )
-    journal = audit.Journal(log, person=person, account=real_account(), command="shell")
     if not decision.allowed:
         why = f"permission denied: {decision.reason}"
         journal.write(host.name, [(change, "refused", why)])
         raise UserError(f"no shell on {host.name}: {why}")
+    argv = ssh_argv(host, workspace.path(workspace.settings.known_hosts), workspace.settings)
+    try:
+        path = new_recording(workspace.root)
+    except OSError as exc:
+        raise UserError(f"cannot keep a recording in {SESSIONS_DIR}: {exc.strerror}") from None
+    change = replace(change, resource=path.name.removesuffix(".cast"))
     if not journal.write(host.name, [(change, "started", "")]):
         raise UserError(
             f"the audit log could not take the record: {journal.broken}; no session was opened"
         )
-    argv = ssh_argv(host, workspace.path(workspace.settings.known_hosts), workspace.settings)
-    recorded = record_session(argv, path, f"tendr shell {host.name} ({person})")
     shown = str(path.relative_to(workspace.root))
+    try:
+        recorded = record_session(argv, path, f"tendr shell {host.name} ({person})")
+    except Disconnected as exc:  # the terminal went away: what was shown is kept, linked
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        kept = (
+            FieldChange("recording", None, shown),
+            FieldChange("recording_sha256", None, digest),
+        )
+        journal.write(host.name, [(replace(change, fields=kept), "interrupted", str(exc))])
+        raise UserError(f"the session ended: {exc}; its recording is kept, {shown}") from None
     fields = (
         FieldChange("recording", None, shown),
         FieldChange("recording_sha256", None, recorded.sha256),
@@ -87,14 +100,33 @@ def session(workspace: Workspace, host: Host, person: str) -> Recorded:
     return recorded
 
 
+class Disconnected(Exception):
+    """The session's terminal went away (SIGHUP) or tendr was told to stop (SIGTERM)."""
+
+
 def ssh_argv(host: Host, known_hosts: Path, settings: Settings) -> list[str]:
     """ssh to `host` as tendr connects: its pinned key only, no prompt for anything,
     no configuration from the person's ~/.ssh."""
+    if any(c.isspace() or c in "%\"'" for c in str(known_hosts)):
+        raise UserError(
+            f"{known_hosts}: tendr shell needs a known_hosts path without spaces, quotes "
+            "or %, which ssh would read otherwise"
+        )
     argv = [
         "ssh",
         "-tt",
+        "-e",
+        "none",  # no escape character: no ~C command line to add forwardings
         "-F",
         "none",
+        "-o",
+        "ClearAllForwardings=yes",
+        "-o",
+        "ForwardAgent=no",
+        "-o",
+        "ForwardX11=no",
+        "-o",
+        "PermitLocalCommand=no",
         "-o",
         "BatchMode=yes",
         "-o",
@@ -138,7 +170,8 @@ def record_session(argv: list[str], path: Path, title: str) -> Recorded:
     shows to `path` (created new, 0600, never through a link)."""
     width, height = _size(sys.stdout)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as cast:
+    # Line-buffered: each event is in the file as it happens, whatever ends the session.
+    with os.fdopen(fd, "w", encoding="utf-8", buffering=1) as cast:
         header = {
             "version": 2,
             "width": width,
@@ -185,14 +218,26 @@ def _interact(argv: list[str], size: tuple[int, int], output: Callable[[bytes], 
     def resized(_signum: int, _frame: Any) -> None:
         _resize(master, _size(sys.stdout))
 
-    previous = signal.signal(signal.SIGWINCH, resized)
+    def hung_up(signum: int, _frame: Any) -> None:
+        raise Disconnected(signal.Signals(signum).name)
+
+    handled = (signal.SIGWINCH, signal.SIGHUP, signal.SIGTERM)
+    previous = {number: signal.getsignal(number) for number in handled}
+    signal.signal(signal.SIGWINCH, resized)
+    signal.signal(signal.SIGHUP, hung_up)
+    signal.signal(signal.SIGTERM, hung_up)
+    ended = False
     try:
         with _raw(stdin):
             _copy(master, stdin, output)
+        ended = True
     finally:
-        signal.signal(signal.SIGWINCH, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         os.close(master)
-    _, status = os.waitpid(pid, 0)
+        if not ended:  # cut short: ssh ends with us, never left behind on the host
+            os.kill(pid, signal.SIGHUP)
+        _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 
 
@@ -236,23 +281,37 @@ def _copy(master: int, stdin: int, output: Callable[[bytes], None]) -> None:
             data = os.read(stdin, 65536)
             if data:
                 os.write(master, data)
-            else:  # no more input: ssh sees the end as the terminal's
+            else:  # no more input: the terminal's end of file (^D) tells the host
+                os.write(master, b"\x04")
                 readers.remove(stdin)
 
 
+# What a recorded host could make a reviewer's terminal do: answer (device status and
+# attribute queries, whose answers arrive as typed input), or take a title, a clipboard
+# or a colour table (OSC, DCS, APC, PM, SOS strings).
+_ACTIVE = re.compile(r"\x1b\[[0-9;?>=]*[cn]|\x1b[\]P_^X].*?(?:\x07|\x1b\\|$)", re.S)
+
+
+def inert(text: str) -> str:
+    """Recorded output as a terminal may play it: what it shows, never what answers."""
+    return _ACTIVE.sub("", text)
+
+
 def replay(
-    path: Path, write: Callable[[str], None], *, speed: float = 1.0, max_wait: float = 1.0
+    data: bytes, write: Callable[[str], None], *, speed: float = 1.0, max_wait: float = 1.0
 ) -> None:
     """Play a recording back: its output with its timing (pauses longer than
     `max_wait` seconds shortened to it; speed 0: no waiting at all)."""
-    with path.open(encoding="utf-8") as cast:
-        json.loads(cast.readline())  # the header
-        last = 0.0
-        for line in cast:
-            at, kind, data = json.loads(line)
-            if kind != "o":
-                continue
-            if speed > 0:
-                time.sleep(min(max(at - last, 0.0), max_wait) / speed)
-            last = at
-            write(data)
+    lines = data.decode("utf-8", "replace").splitlines()
+    last = 0.0
+    for line in lines[1:]:  # after the header
+        try:
+            at, kind, text = json.loads(line)
+        except (ValueError, TypeError):
+            continue
+        if kind != "o" or not isinstance(text, str) or not isinstance(at, int | float):
+            continue
+        if speed > 0:
+            time.sleep(min(max(at - last, 0.0), max_wait) / speed)
+        last = at
+        write(text)

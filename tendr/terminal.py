@@ -85,8 +85,7 @@ def run_command(
 ) -> list[HostRun]:
     """Run `argv` as root on every host the rules let `person` run it on, in parallel;
     each host's run is recorded in the audit log, refusals included."""
-    if not argv:
-        raise UserError("no command given: tendr run [--limit HOSTS] -- COMMAND [ARGS...]")
+    _check_command(argv)
     log = workspace.path(workspace.settings.audit_log)
     if problem := audit.ready(log):
         raise UserError(f"{problem}; nothing was run")
@@ -115,6 +114,16 @@ def run_command(
     if journal.broken:
         raise UserError(f"the audit log could not take the record: {journal.broken}")
     return [results[h.name] for h in hosts]
+
+
+def _check_command(argv: Sequence[str]) -> None:
+    if not argv:
+        raise UserError("no command given: tendr run [--limit HOSTS] -- COMMAND [ARGS...]")
+    for word in argv:
+        try:
+            word.encode()
+        except UnicodeEncodeError:  # bytes that are not UTF-8: it could not be recorded
+            raise UserError(f"{word!r} is not UTF-8 text: tendr runs what it can record") from None
 
 
 def _decided(workspace: Workspace, person: str, host: Host, words: str) -> HostRun:
@@ -247,10 +256,18 @@ def do_operation(
     for host in hosts:
         decision = may(workspace, person, op, host, change.resource)
         marked = replace(change, allowed=decision.allowed, rule=decision.rule or decision.reason)
-        if decision.allowed:
+        declared = {(d.spec.kind, d.spec.key) for d in workspace.desired(host)}
+        if decision.allowed and (spec.kind, spec.key) in declared:
             decided[host.name] = marked
             continue
-        why = f"permission denied: {decision.reason}"
+        # Only what a state declares for the host: a rule for service.start was written
+        # for the units the states name, not for reboot.target or debug-shell.service.
+        why = (
+            f"permission denied: {decision.reason}"
+            if not decision.allowed
+            else f"no state declares {spec.kind} {spec.key} for {host.name}: tendr do acts "
+            "on declared resources only"
+        )
         journal.write(host.name, [(marked, "refused", why)])
         refusals.append(HostResult(host.name, [ChangeResult(marked, "refused", why)]))
     results = {r.host: r for r in refusals}

@@ -50,7 +50,7 @@ ME = pwd.getpwuid(os.geteuid()).pw_name
 ADMIN_RULES = f"""\
 [roles.admin]
 members = ["{ME}"]
-allow = [{{ ops = ["*"], hosts = ["all"] }}]
+allow = [{{ ops = ["*", "command.run", "shell"], hosts = ["all"] }}]
 """
 
 

@@ -1243,6 +1243,7 @@ def test_the_check_command_passes_every_value_as_an_argument() -> None:
         "tendr-offsite",
         "20",
         "5%",
+        str(4 * 1024 * 1024),  # no file over 4 MiB is restored: /tmp must not fill up
     )
     assert subprocess.run(["sh", "-n", "-c", bc.SCRIPT]).returncode == 0
 

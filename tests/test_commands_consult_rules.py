@@ -20,8 +20,8 @@ from tests.helpers import ADMIN_RULES, ME, build_tree
 TOUCHES_HOSTS: dict[str, list[str]] = {
     "plan": [],
     "apply": ["--yes"],
-    "run": ["--", "true"],
-    "do": ["service.restart", "cron.service"],
+    "run": ["-l", "all", "--", "true"],
+    "do": ["-l", "all", "service.restart", "cron.service"],
     "shell": ["acme-01"],
     "logs": [],
     "diagnose": [],

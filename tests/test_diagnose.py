@@ -10,7 +10,13 @@ from tendr.diagnose import parse, problems
 OUTPUT = [
     "@@diagnose failed",
     "U\ttendr-broken.service\texit-code",
-    "L\ttendr-broken.service: Failed to locate executable /usr/bin/nope: No such file or directory",
+    "L\t"
+    + json.dumps(
+        {
+            "MESSAGE": "tendr-broken.service: Failed to locate executable /usr/bin/nope: "
+            "No such file or directory"
+        }
+    ),
     "U\tcups.service\tstart-limit-hit",
     "@@diagnose errors",
     json.dumps({"SYSLOG_IDENTIFIER": "kernel", "MESSAGE": "I/O error, dev sda, sector 1234"}),

@@ -32,7 +32,7 @@ WORKSPACE = "/srv/tendr"
 RULES = """\
 [roles.admin]
 members = ["carol"]
-allow = [{ ops = ["*"], hosts = ["all"] }]
+allow = [{ ops = ["*", "command.run", "shell"], hosts = ["all"] }]
 
 [roles.helpdesk]
 members = ["dave", "erin"]
@@ -424,7 +424,7 @@ def test_run_and_shell_work_through_the_gateway(gateway: Gateway) -> None:
     the helpdesk may not run commands, the administrator may; a session opened with
     `ssh -t` runs on the client, and its recording replays at the gateway."""
     before = gateway.clients()
-    refused = gateway.ssh("dave", "run -- touch /tmp/marker")
+    refused = gateway.ssh("dave", "run -l all -- touch /tmp/marker")
     assert refused.returncode == 1 and "permission denied" in refused.stdout + refused.stderr
     assert gateway.clients() == before
 

@@ -49,7 +49,7 @@ def test_run_returns_each_hosts_output_and_status(fleet: Fleet, tmp_path: Path) 
     ws = workspace(tmp_path, hosts)
     # Each host exits with the number in its name: 1, 2, 3.
     command = ["sh", "-c", 'n=$(hostname); hostname; echo "err $n" >&2; exit "${n##*-0}"']
-    code, text = tendr("run", "-w", ws, "--format", "json", "--", *command)
+    code, text = tendr("run", "-w", ws, "-l", "all", "--format", "json", "--", *command)
     assert code == 1, text  # not 0 everywhere
     ran = json.loads(text)
     assert ran["command"] == command
@@ -91,7 +91,7 @@ def test_a_refused_command_never_reaches_the_host(
     fresh_host.run("touch /tmp/keep; printf '#!/bin/sh\\ntouch /tmp/marker\\n' > /tmp/lpstat")
     fresh_host.run("chmod +x /tmp/lpstat")
     ws = workspace(tmp_path, [fresh_host], HELPDESK)
-    code, text = tendr("run", "-w", ws, "--as", "dave", "--", *command)
+    code, text = tendr("run", "-w", ws, "-l", "all", "--as", "dave", "--", *command)
     assert code == 1, text
     assert "permission denied" in text
     assert fresh_host.run("test -e /tmp/marker").returncode == 1
@@ -106,14 +106,18 @@ def test_an_allowed_command_runs_with_its_arguments_as_data(
     """`lpstat` covers `lpstat -p` and any further argument; shell syntax in an argument
     reaches lpstat as text and is never run."""
     ws = workspace(tmp_path, [fresh_host], HELPDESK)
-    code, text = tendr("run", "-w", ws, "--as", "dave", "--format", "json", "--", "lpstat", "-r")
+    code, text = tendr(
+        "run", "-w", ws, "-l", "all", "--as", "dave", "--format", "json", "--", "lpstat", "-r"
+    )
     assert code == 0, text
     assert json.loads(text)["hosts"][0]["stdout"] == ["scheduler is running"]
     code, text = tendr(
-        "run", "-w", ws, "--as", "dave", "--", "lpstat", "-p", "x; touch /tmp/marker"
+        "run", "-w", ws, "-l", "all", "--as", "dave", "--", "lpstat", "-p", "x; touch /tmp/marker"
     )
     assert "permission denied" not in text
-    code, text = tendr("run", "-w", ws, "--as", "dave", "--", "systemctl", "status", "cron.service")
+    code, text = tendr(
+        "run", "-w", ws, "-l", "all", "--as", "dave", "--", "systemctl", "status", "cron.service"
+    )
     assert code == 0 and "cron.service" in text, text
     assert fresh_host.run("test -e /tmp/marker").returncode == 1
 
@@ -130,15 +134,32 @@ def test_do_restarts_a_unit_and_refuses_a_person_without_the_operation(
     it; helpdesk, without service.restart, is refused and the unit is left running."""
     ws = workspace(tmp_path, [fresh_host], HELPDESK)
     before = started_at(fresh_host, "cron.service")
-    code, text = tendr("do", "-w", ws, "--as", "dave", "service.restart", "cron.service")
+    host = ["-l", fresh_host.name]
+    # Only what a state declares: none declares cron.service yet, nor ever reboot.target.
+    code, text = tendr("do", "-w", ws, *host, "service.restart", "cron.service")
+    assert code == 1 and "no state declares service cron.service" in text, text
+    code, text = tendr("do", "-w", ws, *host, "service.start", "reboot.target")
+    assert code == 1 and "no state declares service reboot.target" in text, text
+    (Path(ws) / "states").mkdir()
+    (Path(ws) / "states/s.toml").write_text(
+        f'hosts = ["{fresh_host.name}"]\n[[service]]\nunit = "cron.service"\nrunning = true\n'
+    )
+    code, text = tendr("do", "-w", ws, *host, "--as", "dave", "service.restart", "cron.service")
     assert code == 1 and "refused service.restart cron.service" in text, text
     assert started_at(fresh_host, "cron.service") == before
     code, text = tendr("do", "-w", ws, "service.restart", "cron.service")
+    assert code == 1 and "name the hosts with --limit" in text, text
+    code, text = tendr("do", "-w", ws, *host, "service.restart", "cron.service")
     assert code == 0 and "done service.restart cron.service" in text, text
     assert started_at(fresh_host, "cron.service") != before
     assert fresh_host.run("systemctl is-active cron.service").stdout.strip() == "active"
     outcomes = [(r["person"], r["outcome"]) for r in records(ws) if r["op"] == "service.restart"]
-    assert outcomes == [("dave", "refused"), ("root", "started"), ("root", "done")]
+    assert outcomes == [
+        ("root", "refused"),
+        ("dave", "refused"),
+        ("root", "started"),
+        ("root", "done"),
+    ]
 
 
 @requires(shutil.which("tmux") is not None, "tmux drives the shell session")

@@ -117,6 +117,9 @@ def request() -> tuple[str, str]:
     audit log (over SSH what the person sent, through sudo tendr's arguments)."""
     args = _asked[0] if _asked else sys.argv[1:]
     command = next((a for a in args if not a.startswith("-")), "")
+    if command == "run" and "--" in args:
+        # The command itself may hold a secret: `run` records it per host, masked.
+        return command, shlex.join(args[: args.index("--") + 1]) + " (the command: see its records)"
     return command, shlex.join(args)
 
 

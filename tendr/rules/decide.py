@@ -63,14 +63,14 @@ class RuleMatch:
 
 
 def _rule_match(
-    rule: Rule, op: str, host: HostLike, resource: str | None
+    rule: Rule, op: str, host: HostLike, resource: str | None, effect: Effect
 ) -> tuple[str, str, str] | None:
     """The (first by name) pattern, selector and resource pattern through which `rule`
     applies, if it does. A rule naming resources applies only to an operation on one
     of them (`resource` None: no particular resource, so never).
 
     This, `op_matches` and `covers` are the only places where a rule is matched."""
-    patterns = sorted(p for p in rule.ops if op_matches(p, op))
+    patterns = sorted(p for p in rule.ops if op_matches(p, op, allowing=effect == "allow"))
     selectors = sorted(s for s in rule.hosts if matches(s, host))
     if not (patterns and selectors):
         return None
@@ -133,7 +133,7 @@ def _matches_in(
             )
             for effect, listed in sides:
                 for index, rule in enumerate(listed):
-                    found = _rule_match(rule, op, host, resource)
+                    found = _rule_match(rule, op, host, resource, effect)
                     if found:
                         yield RuleMatch(path, name, effect, index, *found)
 

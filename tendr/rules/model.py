@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from tendr.hosts.selection import SELECTOR_HELP, SELECTOR_REGEX, check_selector
 from tendr.model import Strict
@@ -105,9 +105,19 @@ def _near_verb(verb: str, verbs: tuple[str, ...]) -> str | None:
     return close[0] if close else None
 
 
-def op_matches(pattern: str, op: str) -> bool:
+ROOT_OPS = frozenset({"command.run", "shell"})
+"""Operations that give a root shell's power on a host: an allow names them itself
+('command.run', 'command.*', 'shell'), never through '*' or '*.run', so a rule written
+before them, or for backups' `*.run`, does not hand them out. A deny's wildcards do
+cover them."""
+
+
+def op_matches(pattern: str, op: str, *, allowing: bool = False) -> bool:
     """True when `pattern` matches `op`: '*' alone matches every operation;
-    otherwise segment by segment, a '*' segment matching exactly one whole segment."""
+    otherwise segment by segment, a '*' segment matching exactly one whole segment.
+    `allowing`: for an allow, where ROOT_OPS must be named."""
+    if allowing and op in ROOT_OPS:
+        return pattern == op or (op == "command.run" and pattern == "command.*")
     if pattern == "*":
         return True
     wanted, actual = pattern.split("."), op.split(".")
@@ -325,6 +335,19 @@ class Role(Strict):
     """What the members may do, where. Anything not allowed is denied."""
     deny: tuple[Rule, ...] = ()
     """What the members may not do, where; a deny beats any allow, in any file."""
+
+    @field_validator("deny")
+    @classmethod
+    def _no_command_denylist(cls, value: tuple[Rule, ...]) -> tuple[Rule, ...]:
+        """A command has many spellings (`/bin/rm`, `busybox rm`, `systemctl -q stop`): a
+        deny naming commands would be stepped around, so allow the commands wanted."""
+        for rule in value:
+            if rule.commands:
+                raise ValueError(
+                    "a deny cannot name commands (another spelling would step around it): "
+                    "deny command.run, and allow the commands wanted by name"
+                )
+        return value
 
 
 class RulesFile(Strict):

@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
 
@@ -109,7 +109,7 @@ class PrinterSpec(ResourceSpec):
             )
         # CUPS reads everything before the '@' as user:password, whatever it holds; and
         # lpstat shows a queue's URI to every account: a password there is public.
-        rest = value.partition(":")[2]
+        rest = unquote(value.partition(":")[2])  # backends decode %3A to ':'
         if "@" in rest and ":" in rest.partition("@")[0].lstrip("/"):
             raise ValueError("a device URI with a password in it is refused (USER:PASSWORD@)")
         return value
