@@ -123,3 +123,53 @@ def test_rules_name_commands_and_explain_answers_for_one(tmp_path: Path) -> None
     code, text = run_tendr("validate", "-w", str(root), "--format", "json")
     assert code == 1
     assert "has no resources of the kind this rule names (commands)" in json.dumps(json.loads(text))
+
+
+def test_root_operations_are_allowed_only_by_name() -> None:
+    """command.run and shell give a root shell's power: an allow's '*' or '*.run' does
+    not cover them (a rule for backups' *.run hands out nothing new); a deny's does."""
+    from tendr.rules.model import op_matches
+
+    for pattern in ("*", "*.run", "*.*"):
+        assert not op_matches(pattern, "command.run", allowing=True)
+        assert op_matches(pattern, "command.run")  # as a deny reads it
+    assert not op_matches("*", "shell", allowing=True) and op_matches("*", "shell")
+    assert op_matches("command.*", "command.run", allowing=True)
+    assert op_matches("shell", "shell", allowing=True)
+    assert op_matches("*", "backup.run", allowing=True)
+
+
+def test_a_deny_cannot_name_commands(tmp_path: Path) -> None:
+    root = build_tree(
+        tmp_path,
+        {
+            "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
+            "rules/roles.toml": (
+                "[roles.helpdesk]\nmembers = ['dave']\n"
+                "allow = [{ ops = ['*', 'command.run'], hosts = ['all'] }]\n"
+                "deny = [{ ops = ['command.run'], hosts = ['all'], commands = ['rm'] }]\n"
+            ),
+        },
+    )
+    code, text = run_tendr("validate", "-w", str(root))
+    assert code == 1 and "a deny cannot name commands" in text, text
+
+
+def test_journal_entries_are_read_whole_and_as_text() -> None:
+    from tendr.logs import entries, journal_line
+
+    lines = [
+        json.dumps(
+            {
+                "__REALTIME_TIMESTAMP": "1795924546000000",
+                "_HOSTNAME": "h",
+                "SYSLOG_IDENTIFIER": "cupsd",
+                "_PID": "12",
+                "MESSAGE": [0xFF, 0x1B, 0x5B, 0x32, 0x4A, 0x6F, 0x6B],  # not UTF-8
+            }
+        ),
+        "not json",
+    ]
+    keys = ("__REALTIME_TIMESTAMP", "_HOSTNAME", "SYSLOG_IDENTIFIER", "_PID", "MESSAGE")
+    [entry] = entries(lines, *keys)
+    assert journal_line(entry) == "2026-11-29T03:55:46+0000 h cupsd[12]: \ufffd\x1b[2Jok"
