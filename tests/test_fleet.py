@@ -140,6 +140,7 @@ def test_workspace_files(fleet: Fleet, tmp_path: Path) -> None:
         "connector": "ssh",
         "user": "tech",
         "ssh_key": str(fleet.key_path.resolve()),
+        "health": False,  # a test sees only the work it declares
     }
     first = fleet.hosts[0]
     assert data["hosts"][first.name] == {
