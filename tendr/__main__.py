@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import sys
 
-REACH_HOSTS = frozenset({"plan", "apply", "run", "do", "logs", "diagnose", "backup", "gateway"})
+REACH_HOSTS = frozenset(
+    {"plan", "apply", "run", "do", "logs", "diagnose", "backup", "onboard", "gateway"}
+)
 
 
 def main() -> None:

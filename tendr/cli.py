@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -737,6 +738,127 @@ def _render_history(host: str, found: list[history.Run], drifts: list[history.Dr
                 f"  [green]in sync[/] {what}: drifted in {d.drifted} of {d.runs} plan(s), "
                 f"last {d.last}"
             )
+
+
+@app.command()
+def onboard(
+    name: Annotated[str, typer.Argument(help="The host's name in the workspace.")],
+    address: Annotated[str, typer.Option(help="Its DNS name or IP address.")],
+    client: Annotated[str, typer.Option(help="The client: hosts/CLIENT.toml.")],
+    bootstrap_user: Annotated[
+        str, typer.Option(help="An account on the host that may sudo without a password.")
+    ],
+    bootstrap_key: Annotated[Path, typer.Option(help="That account's private key (unencrypted).")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The SSH port.")] = 22,
+    group: Annotated[
+        list[str] | None, typer.Option(help="A group of the host (repeatable).")
+    ] = None,
+    ssh_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The controller's private key for the service account (its .pub is "
+            "installed) [default: the client file's ssh_key]"
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Pin the host key shown.")] = False,
+    expect_fingerprint: Annotated[
+        str | None, typer.Option(help="Pin the host key only if it is this one (SHA256:…).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_person: AsOpt = None,
+) -> None:
+    """Bring a new client machine under management: pin its host key (shown; confirmed),
+    read its facts, make the service account with the controller's key and passwordless
+    sudo (visudo-checked), write it into hosts/CLIENT.toml, then show its plan.
+
+    Run again, it changes nothing and says so. Operation `host.onboard`.
+    """
+    with _reporting():
+        from tendr import engine
+        from tendr import onboard as onboarding
+
+        loaded = _load(workspace)
+        person = _person(as_person)
+        host = _new_host(loaded, name, address, port, client, group or [], ssh_key)
+        controller_key = Path(host.ssh_key or "")
+
+        def confirm(shown: str) -> bool:
+            out.print(f"{escape(name)} ({escape(address)} port {port}) offers {escape(shown)}")
+            if expect_fingerprint is not None:
+                return shown.split()[-1] == expect_fingerprint
+            if yes:
+                return True
+            if not sys.stdin.isatty():
+                raise UserError(
+                    "no terminal to confirm the key on: pass --yes or --expect-fingerprint"
+                )
+            return typer.confirm("Pin this host key?", default=False)
+
+        done = onboarding.onboard(
+            loaded,
+            person,
+            host,
+            bootstrap_user=bootstrap_user,
+            bootstrap_key=bootstrap_key.expanduser(),
+            controller_key=controller_key,
+            confirm=confirm,
+        )
+        facts = done.facts
+        out.print(
+            f"{escape(name)}: {escape(' '.join(facts.get('os', ['?'])))}, "
+            f"{escape(' '.join(facts.get('arch', ['?'])))}, host name "
+            f"{escape(' '.join(facts.get('hostname', ['?'])))}"
+        )
+        for what in ("disk", "printer", "backup"):
+            for value in facts.get(what, []):
+                out.print(f"  {what}: {escape(value)}")
+        if done.changed:
+            out.print(f"onboarded: {escape(', '.join(done.made))}")
+        else:
+            out.print("already onboarded: nothing changed")
+        reloaded = _load(workspace)
+        plan = engine.plan_for(reloaded, [_host(reloaded, name)], person)
+        _render_plan(plan, Format.text)
+
+
+def _new_host(
+    loaded: Workspace,
+    name: str,
+    address: str,
+    port: int,
+    client: str,
+    groups: list[str],
+    ssh_key: Path | None,
+) -> Host:
+    """The host as onboarding will write it, checked as a hosts file's entry is."""
+    from pydantic import ValidationError
+
+    from tendr.hosts.model import HostsFile
+
+    existing = next((h for h in loaded.hosts if h.name == name), None)
+    if existing is not None and (existing.address, existing.port, existing.client) != (
+        address,
+        port,
+        client,
+    ):
+        raise UserError(
+            f"{name} is in {existing.file} already, at {existing.address} port {existing.port}"
+        )
+    known = existing or next((h for h in loaded.hosts if h.client == client and h.ssh_key), None)
+    key = ssh_key or (Path(known.ssh_key) if known and known.ssh_key else None)
+    if key is None:
+        raise UserError("--ssh-key: the controller's key for the service account is needed")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", client):
+        raise UserError(f"--client {client!r}: a client name (letters, digits, _ . -)")
+    data = {"hosts": {name: {"address": address, "port": port, "groups": groups}}}
+    try:
+        parsed = HostsFile.model_validate(data)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise UserError(f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
+    entry = parsed.hosts[name]
+    defaults = parsed.defaults.model_copy(update={"ssh_key": str(key.expanduser())})
+    return Host.resolve(name, client, entry, defaults, f"hosts/{client}.toml")
 
 
 class ReportFormat(StrEnum):

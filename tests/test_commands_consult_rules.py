@@ -25,6 +25,11 @@ TOUCHES_HOSTS: dict[str, list[str]] = {
     "shell": ["acme-01"],
     "logs": [],
     "diagnose": [],
+    "onboard": [
+        *("new-01", "--address", "127.0.0.1", "--port", "1", "--client", "acme"),
+        *("--bootstrap-user", "tech", "--bootstrap-key", "/nonexistent"),
+        *("--ssh-key", "/nonexistent"),
+    ],
 }
 # Commands that connect too, but only for what a state declares (a backup job): each is
 # tested refusing on the fleet (tests/test_backup_fleet.py).

@@ -1,0 +1,301 @@
+"""`tendr onboard`: a new client machine under management in one command, safely.
+
+In order, and nothing written anywhere before the step that needs it:
+1. the rules decide `host.onboard` for the new host (by its name, client and groups);
+2. its host key is fetched and shown; it must be the one pinned already, or be
+   confirmed (`--yes`, `--expect-fingerprint SHA256:…`, or on a terminal);
+3. over SSH as the bootstrap user (that key checked), facts are read: distribution,
+   init system, architecture, host name, disk, printers, existing backups; a system
+   tendr does not support is refused before anything changes;
+4. as root (sudo -n): the service account, the controller's key for it, and a sudoers
+   rule checked with `visudo -c` before it is put in place; each only if missing, so a
+   run cut short completes when run again;
+5. tendr logs in as the service account with the controller's key and checks sudo;
+6. only then the workspace: the host key pinned, the host written into
+   hosts/CLIENT.toml (comments and layout of an existing file kept), a record in the
+   audit log.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import socket
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+import tomlkit
+
+from tendr import audit
+from tendr.authorize import may
+from tendr.errors import HostError, UserError
+from tendr.hosts.connect import close_session, fingerprint, open_session, run
+from tendr.hosts.model import Host
+from tendr.rules.actor import real_account
+from tendr.workspace import Workspace
+
+SUPPORTED = {"debian", "ubuntu"}  # with systemd as its init
+
+FACTS = r""". /etc/os-release 2>/dev/null
+printf 'os\t%s\t%s\n' "${ID:-unknown}" "${VERSION_ID:-}"
+printf 'init\t%s\n' "$(cat /proc/1/comm 2>/dev/null)"
+printf 'arch\t%s\n' "$(uname -m)"
+printf 'hostname\t%s\n' "$(uname -n)"
+df -P -k / 2>/dev/null | tail -n 1 | awk '{ printf "disk\t%s\t%d MiB\n", $6, $2 / 1024 }'
+command -v lpstat >/dev/null 2>&1 && LC_ALL=C lpstat -v 2>/dev/null | sed 's/^/printer\t/'
+for f in /etc/tendr/backup/*.sh; do [ -f "$f" ] && printf 'backup\t%s\n' "$f"; done
+true
+"""
+
+# $1 the service account, $2 the controller's public key line. Each part only if missing,
+# and said ("made WHAT"); the sudoers rule passes visudo -c before it is put in place.
+SETUP = r"""set -eu
+account=$1 key=$2
+if ! id -u -- "$account" >/dev/null 2>&1; then
+    useradd --system --create-home --shell /bin/sh -- "$account"
+    echo "made account"
+fi
+home=$(getent passwd -- "$account" | cut -d: -f6)
+[ -n "$home" ] && [ "$home" != / ] || { echo "tendr: $account has no home folder" >&2; exit 1; }
+[ ! -L "$home/.ssh" ] || { echo "tendr: $home/.ssh is a symbolic link" >&2; exit 1; }
+install -d -m 0700 -o "$account" -g "$(id -gn -- "$account")" -- "$home/.ssh"
+auth=$home/.ssh/authorized_keys
+[ ! -L "$auth" ] || { echo "tendr: $auth is a symbolic link" >&2; exit 1; }
+if ! grep -qxF -- "$key" "$auth" 2>/dev/null; then
+    printf '%s\n' "$key" >> "$auth"
+    chown -- "$account" "$auth" && chmod 0600 -- "$auth"
+    echo "made key"
+fi
+rule="$account ALL=(ALL:ALL) NOPASSWD: ALL"
+target=/etc/sudoers.d/tendr-$account
+if [ "$(cat -- "$target" 2>/dev/null)" != "$rule" ]; then
+    tmp=$(mktemp /etc/sudoers.d/.tendr.XXXXXXXX)  # sudo reads no file with a dot
+    trap 'rm -f -- "$tmp"' EXIT
+    printf '%s\n' "$rule" > "$tmp"
+    chmod 0440 -- "$tmp"
+    visudo -cqf "$tmp" || { echo "tendr: the sudoers rule failed visudo -c" >&2; exit 1; }
+    mv -f -T -- "$tmp" "$target"
+    trap - EXIT
+    echo "made sudoers"
+fi
+"""
+
+_KEY_LINE = re.compile(r"(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa) ([A-Za-z0-9+/]+=*)")
+
+
+@dataclass
+class Onboarded:
+    """What onboarding found and did."""
+
+    host: str
+    key: str  # the host key, as ssh shows it
+    facts: dict[str, list[str]] = field(default_factory=dict)
+    made: list[str] = field(default_factory=list)  # account, key, sudoers, pin, hosts file
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.made)
+
+
+def known_hosts_name(address: str, port: int) -> str:
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def offered_key(address: str, port: int, timeout: int) -> paramiko.PKey:
+    """The host key the machine offers (nothing is authenticated or sent)."""
+    try:
+        sock = socket.create_connection((address, port), timeout=timeout)
+    except OSError as exc:
+        raise UserError(f"cannot reach {address} port {port}: {exc.strerror or exc}") from None
+    transport = paramiko.Transport(sock)
+    try:
+        transport.start_client(timeout=timeout)
+        return transport.get_remote_server_key()
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        raise UserError(f"{address} port {port} does not speak SSH: {exc}") from None
+    finally:
+        transport.close()
+
+
+def pinned_keys(known_hosts: Path, address: str, port: int) -> list[str]:
+    """The keys pinned for address:port, as "TYPE BASE64"."""
+    name = known_hosts_name(address, port)
+    found = []
+    if known_hosts.exists():
+        for line in known_hosts.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and name in parts[0].split(","):
+                found.append(f"{parts[1]} {parts[2]}")
+    return found
+
+
+def public_key_line(private_key: Path) -> str:
+    """The controller's public key ("TYPE BASE64"), from PRIVATE.pub."""
+    public = Path(f"{private_key}.pub")
+    try:
+        text = public.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(
+            f"{public}: {exc.strerror}: the controller's public key is needed"
+        ) from None
+    found = _KEY_LINE.match(text.strip())
+    if found is None:
+        raise UserError(f"{public} is not an SSH public key line")
+    try:
+        base64.b64decode(found.group(2), validate=True)
+    except ValueError:
+        raise UserError(f"{public}: the key is not base64") from None
+    return found.group(0)
+
+
+def _facts(lines: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in lines:
+        name, _, value = line.partition("\t")
+        found.setdefault(name, []).append(value.replace("\t", " "))
+    return found
+
+
+def supported(facts: dict[str, list[str]]) -> str | None:
+    """Why tendr cannot manage this system, or None."""
+    system = (facts.get("os") or ["unknown"])[0].split()[0]
+    init = (facts.get("init") or ["unknown"])[0]
+    if system not in SUPPORTED or init != "systemd":
+        return (
+            f"the host runs {system} with {init or 'an unknown init'} as its init: tendr "
+            f"manages {' and '.join(sorted(SUPPORTED))} with systemd; nothing was changed"
+        )
+    return None
+
+
+def onboard(
+    workspace: Workspace,
+    person: str,
+    host: Host,
+    *,
+    bootstrap_user: str,
+    bootstrap_key: Path,
+    controller_key: Path,
+    confirm: Callable[[str], bool],
+) -> Onboarded:
+    """Bring `host` (as it will stand in the workspace) under management."""
+    decision = may(workspace, person, "host.onboard", host)
+    if not decision.allowed:
+        raise UserError(f"permission denied: {decision.reason}")
+    assert host.address is not None
+    known_hosts = workspace.path(workspace.settings.known_hosts)
+    key = offered_key(host.address, host.port, workspace.settings.connect_timeout)
+    shown = fingerprint(key)
+    line = f"{key.get_name()} {key.get_base64()}"
+    pinned = pinned_keys(known_hosts, host.address, host.port)
+    if pinned and line not in pinned:
+        raise UserError(
+            f"{host.address} port {host.port} offers {shown}, not the key pinned for it in "
+            f"{workspace.settings.known_hosts}: refused; if the machine was reinstalled, "
+            f"`tendr hosts pin {host.name}` shows both and re-pins it"
+        )
+    if not pinned and not confirm(shown):
+        raise UserError(f"the host key {shown} was not confirmed; nothing was changed")
+    done = Onboarded(host.name, shown)
+    public = public_key_line(controller_key)
+    with tempfile.TemporaryDirectory(prefix="tendr-onboard-") as scratch:
+        trusted = Path(scratch) / "known_hosts"
+        trusted.write_text(f"{known_hosts_name(host.address, host.port)} {line}\n")
+        bootstrap = host.model_copy(update={"user": bootstrap_user, "ssh_key": str(bootstrap_key)})
+        output = _run(workspace, bootstrap, trusted, FACTS, ())
+        done.facts = _facts(output)
+        if problem := supported(done.facts):
+            raise UserError(f"{host.name}: {problem}")
+        account = workspace.settings.service_account
+        done.made += [
+            m.split()[1]
+            for m in _run(workspace, bootstrap, trusted, SETUP, (account, public))
+            if m.startswith("made ")
+        ]
+        managed = host.model_copy(update={"user": account, "ssh_key": str(controller_key)})
+        _run(workspace, managed, trusted, "true", ())  # logs in, and sudo -n works
+    if not pinned:
+        _append(known_hosts, f"{known_hosts_name(host.address, host.port)} {line}\n")
+        done.made.append("pin")
+    if _write_host(workspace, host, controller_key):
+        done.made.append("hosts file")
+    _record(workspace, person, host, done, decision.rule or decision.reason)
+    return done
+
+
+def _run(
+    workspace: Workspace, host: Host, known_hosts: Path, script: str, args: tuple[str, ...]
+) -> list[str]:
+    session = open_session([host], known_hosts, workspace.settings)
+    try:
+        if host.name in session.errors:
+            raise UserError(
+                f"{host.name} as {host.user}: {session.errors[host.name]}; nothing was changed"
+            )
+        try:
+            output = run(
+                session, host.name, script, args, timeout=workspace.settings.command_timeout
+            )
+        except HostError as exc:
+            raise UserError(f"{host.name} as {host.user}: {exc.reason}") from None
+        if not output.ok:
+            raise UserError(f"{host.name} as {host.user}: {output.reason()}")
+        return output.stdout
+    finally:
+        close_session(session)
+
+
+def _append(path: Path, text: str) -> None:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+    fd = os.open(path, flags, 0o644)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _write_host(workspace: Workspace, host: Host, controller_key: Path) -> bool:
+    """Add [hosts.NAME] to hosts/CLIENT.toml (made if needed), keeping what the file
+    holds; False when it is there already."""
+    path = workspace.root / "hosts" / f"{host.client}.toml"
+    document = (
+        tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    )
+    if not path.exists():
+        document.add(tomlkit.comment(f"hosts/{host.client}.toml: {host.client}'s machines"))
+        defaults = tomlkit.table()
+        defaults.add("ssh_key", str(controller_key))
+        document.add("defaults", defaults)
+    hosts = document.setdefault("hosts", tomlkit.table(is_super_table=True))
+    if host.name in hosts:
+        return False
+    entry = tomlkit.table()
+    entry.add("address", host.address)
+    if host.port != 22:
+        entry.add("port", host.port)
+    if host.groups:
+        entry.add("groups", list(host.groups))
+    defaults_key = document.get("defaults", {}).get("ssh_key")
+    if defaults_key != str(controller_key):
+        entry.add("ssh_key", str(controller_key))
+    hosts.add(host.name, entry)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(tomlkit.dumps(document), encoding="utf-8")
+    return True
+
+
+def _record(workspace: Workspace, person: str, host: Host, done: Onboarded, rule: str) -> None:
+    record = audit.event(
+        "host.onboard",
+        host.name,
+        "done",
+        ", ".join(done.made) or "already onboarded: nothing changed",
+        person=person,
+        account=real_account(),
+        command="onboard",
+        after={"key": done.key, "made": done.made},
+        rule=rule,
+    )
+    audit.append(workspace.path(workspace.settings.audit_log), [record])

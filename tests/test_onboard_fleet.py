@@ -1,0 +1,123 @@
+"""Onboarding a fresh test host: its key pinned, the service account made, the host
+written into the workspace; then plan and apply as that account."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.fleet.host import Host
+from tests.helpers import ADMIN_RULES, build_tree
+from tests.helpers import run_tendr as tendr
+
+pytestmark = pytest.mark.fleet
+
+HOSTS = """\
+# hosts/acme.toml: Acme's machines (kept as written: this comment too)
+[defaults]
+health = false
+
+[hosts.acme-old]
+address = "192.0.2.7"   # the old file server
+"""
+
+
+def onboard(ws: Path, host: Host, *extra: str) -> tuple[int, str]:
+    return tendr(
+        "onboard",
+        "new-01",
+        "-w",
+        str(ws),
+        "--address",
+        host.address,
+        "--port",
+        str(host.port),
+        "--client",
+        "acme",
+        "--group",
+        "office",
+        "--bootstrap-user",
+        "tech",
+        "--bootstrap-key",
+        str(host.key_path),
+        "--ssh-key",
+        str(host.key_path),
+        *extra,
+    )
+
+
+def test_a_fresh_host_is_onboarded_then_planned_and_applied(
+    fresh_host: Host, tmp_path: Path
+) -> None:
+    ws = build_tree(
+        tmp_path / "ws",
+        {
+            "hosts/acme.toml": HOSTS,
+            "known_hosts": "",
+            "rules/roles.toml": ADMIN_RULES,
+            "states/motd.toml": (
+                'hosts = ["group:office"]\n[[file]]\npath = "/etc/motd"\ncontent = "Acme\\n"\n'
+            ),
+        },
+    )
+    # Without a confirmation the key is only shown, and nothing is written.
+    code, text = onboard(ws, fresh_host)
+    assert code == 1 and "offers ssh-ed25519 SHA256:" in text, text
+    assert "pass --yes or --expect-fingerprint" in text
+    assert (ws / "known_hosts").read_text() == ""
+    assert fresh_host.run("id tendr").returncode == 1
+
+    shown = subprocess.run(
+        ["ssh-keygen", "-lf", "-"], input=fresh_host.host_key, capture_output=True, text=True
+    ).stdout.split()[1]
+    code, text = onboard(ws, fresh_host, "--expect-fingerprint", shown)
+    assert code == 0, text
+    assert "onboarded: account, key, sudoers, pin, hosts file" in text
+    assert "debian 12" in text and "+ file.write" in text  # its plan follows
+    hosts = (ws / "hosts/acme.toml").read_text()
+    assert hosts.startswith(HOSTS)  # comments and layout kept
+    assert "[hosts.new-01]" in hosts and 'groups = ["office"]' in hosts
+    assert fresh_host.run("cat /etc/sudoers.d/tendr-tendr").stdout == (
+        "tendr ALL=(ALL:ALL) NOPASSWD: ALL\n"
+    )
+
+    code, text = tendr("apply", "-w", str(ws), "--yes", "-l", "new-01")
+    assert code == 0, text  # as the service account, through its sudo
+    assert fresh_host.run("cat /etc/motd").stdout == "Acme\n"
+
+    code, text = onboard(ws, fresh_host)  # pinned now: nothing to confirm
+    assert code == 0 and "already onboarded: nothing changed" in text, text
+
+    # The machine's key changes: refused, nothing written.
+    before = (ws / "known_hosts").read_text()
+    (ws / "known_hosts").write_text(
+        before.replace(
+            fresh_host.host_key.split()[1],
+            "AAAAC3NzaC1lZDI1NTE5AAAAIKH5Q1dHy3hUbW9qD4Ib8o3Y9H2BfOQm4u0o2Z1H4Xq2",
+        )
+    )
+    code, text = onboard(ws, fresh_host, "--yes")
+    assert code == 1 and "not the key pinned for it" in text, text
+
+
+def test_a_wrong_bootstrap_key_writes_nothing(fresh_host: Host, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    ws = build_tree(
+        tmp_path / "ws",
+        {"hosts/acme.toml": HOSTS, "known_hosts": "", "rules/roles.toml": ADMIN_RULES},
+    )
+    code, text = tendr(
+        "onboard",
+        "new-01",
+        "-w",
+        str(ws),
+        *("--address", fresh_host.address, "--port", str(fresh_host.port), "--client", "acme"),
+        *("--bootstrap-user", "tech", "--bootstrap-key", str(other), "--ssh-key", str(other)),
+        "--yes",
+    )
+    assert code == 1 and "nothing was changed" in text, text
+    assert (ws / "known_hosts").read_text() == "" and (ws / "hosts/acme.toml").read_text() == HOSTS
+    assert fresh_host.run("id tendr").returncode == 1
