@@ -21,6 +21,7 @@ health = false
 
 [hosts.acme-old]
 address = "192.0.2.7"   # the old file server
+groups = ["office"]
 """
 
 
@@ -75,7 +76,7 @@ def test_a_fresh_host_is_onboarded_then_planned_and_applied(
     code, text = onboard(ws, fresh_host, "--expect-fingerprint", shown)
     assert code == 0, text
     assert "onboarded: account, key, sudoers, pin, hosts file" in text
-    assert "debian 12" in text and "+ file.write" in text  # its plan follows
+    assert "debian 12" in text and "~ file.write         /etc/motd" in text  # its plan follows
     hosts = (ws / "hosts/acme.toml").read_text()
     assert hosts.startswith(HOSTS)  # comments and layout kept
     assert "[hosts.new-01]" in hosts and 'groups = ["office"]' in hosts
