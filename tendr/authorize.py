@@ -9,12 +9,23 @@ from datetime import UTC, datetime
 from tendr.hosts.model import Host
 from tendr.plan import HostPlan, Plan
 from tendr.rules.decide import Decision, decide
+from tendr.rules.model import READING_OPS
 from tendr.workspace import Workspace
+
+# What an audit-only host (not approved yet) still allows: reading it, and bringing it
+# under management.
+AUDIT_ONLY = (*READING_OPS, "host.onboard", "host.approve")
 
 
 def may(
     workspace: Workspace, person: str, op: str, host: Host, resource: str | None = None
 ) -> Decision:
+    if not host.approved and op not in AUDIT_ONLY:
+        return Decision(
+            False,
+            None,
+            f"{host.name} is not approved yet: plans only, until `tendr approve {host.name}`",
+        )
     return decide(
         person,
         op,

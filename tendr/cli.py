@@ -764,12 +764,19 @@ def onboard(
     expect_fingerprint: Annotated[
         str | None, typer.Option(help="Pin the host key only if it is this one (SHA256:…).")
     ] = None,
+    apply_now: Annotated[
+        bool,
+        typer.Option(
+            "--apply", help="Approve the host now (host.approve) and apply its plan (--yes)."
+        ),
+    ] = False,
     workspace: WorkspaceOpt = None,
     as_person: AsOpt = None,
 ) -> None:
     """Bring a new client machine under management: pin its host key (shown; confirmed),
     read its facts, make the service account with the controller's key and passwordless
-    sudo (visudo-checked), write it into hosts/CLIENT.toml, then show its plan.
+    sudo (visudo-checked), write it into hosts/CLIENT.toml, then show its plan. The host
+    stays audit-only (plans, no changes) until `tendr approve HOST`, or `--apply`.
 
     Run again, it changes nothing and says so. Operation `host.onboard`.
     """
@@ -802,6 +809,7 @@ def onboard(
             bootstrap_key=bootstrap_key.expanduser(),
             controller_key=controller_key,
             confirm=confirm,
+            approve=apply_now,
         )
         facts = done.facts
         out.print(
@@ -816,9 +824,30 @@ def onboard(
             out.print(f"onboarded: {escape(', '.join(done.made))}")
         else:
             out.print("already onboarded: nothing changed")
+        if apply_now:
+            apply(workspace, Format.text, [name], as_person, yes=yes, only_allowed=False)
         reloaded = _load(workspace)
         plan = engine.plan_for(reloaded, [_host(reloaded, name)], person)
         _render_plan(plan, Format.text)
+        if not _host(reloaded, name).approved:
+            out.print(f"{escape(name)} is audit-only until approved: tendr approve {escape(name)}")
+
+
+@app.command("approve")
+def approve_command(
+    host: Annotated[str, typer.Argument(help="The host, by name.", show_default=False)],
+    workspace: WorkspaceOpt = None,
+    as_person: AsOpt = None,
+) -> None:
+    """Let tendr change an onboarded host (it was audit-only): operation `host.approve`."""
+    with _reporting():
+        from tendr import onboard as onboarding
+
+        loaded = _load(workspace)
+        if onboarding.approve(loaded, _person(as_person), _host(loaded, host)):
+            out.print(f"{escape(host)} approved: apply, do, run and shell may act on it now")
+        else:
+            out.print(f"{escape(host)} was approved already: nothing changed")
 
 
 def _new_host(

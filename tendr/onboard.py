@@ -181,11 +181,14 @@ def onboard(
     bootstrap_key: Path,
     controller_key: Path,
     confirm: Callable[[str], bool],
+    approve: bool = False,
 ) -> Onboarded:
-    """Bring `host` (as it will stand in the workspace) under management."""
-    decision = may(workspace, person, "host.onboard", host)
-    if not decision.allowed:
-        raise UserError(f"permission denied: {decision.reason}")
+    """Bring `host` (as it will stand in the workspace) under management; a new host is
+    written audit-only (`approved = false`) unless `approve`."""
+    for op in ("host.onboard", "host.approve") if approve else ("host.onboard",):
+        decision = may(workspace, person, op, host)
+        if not decision.allowed:
+            raise UserError(f"permission denied: {decision.reason}")
     assert host.address is not None
     known_hosts = workspace.path(workspace.settings.known_hosts)
     key = offered_key(host.address, host.port, workspace.settings.connect_timeout)
@@ -221,7 +224,7 @@ def onboard(
     if not pinned:
         _append(known_hosts, f"{known_hosts_name(host.address, host.port)} {line}\n")
         done.made.append("pin")
-    if _write_host(workspace, host, controller_key):
+    if _write_host(workspace, host, controller_key, approved=approve):
         done.made.append("hosts file")
     _record(workspace, person, host, done, decision.rule or decision.reason)
     return done
@@ -256,9 +259,11 @@ def _append(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def _write_host(workspace: Workspace, host: Host, controller_key: Path) -> bool:
+def _write_host(
+    workspace: Workspace, host: Host, controller_key: Path, *, approved: bool = False
+) -> bool:
     """Add [hosts.NAME] to hosts/CLIENT.toml (made if needed), keeping what the file
-    holds; False when it is there already."""
+    holds, audit-only unless `approved`; False when it is there already."""
     path = workspace.root / "hosts" / f"{host.client}.toml"
     document = (
         tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
@@ -280,6 +285,8 @@ def _write_host(workspace: Workspace, host: Host, controller_key: Path) -> bool:
     defaults_key = document.get("defaults", {}).get("ssh_key")
     if defaults_key != str(controller_key):
         entry.add("ssh_key", str(controller_key))
+    if not approved:
+        entry.add("approved", tomlkit.item(False).comment("plans only, until `tendr approve`"))
     hosts.add(host.name, entry)
     path.parent.mkdir(exist_ok=True)
     path.write_text(tomlkit.dumps(document), encoding="utf-8")
@@ -299,3 +306,29 @@ def _record(workspace: Workspace, person: str, host: Host, done: Onboarded, rule
         rule=rule,
     )
     audit.append(workspace.path(workspace.settings.audit_log), [record])
+
+
+def approve(workspace: Workspace, person: str, host: Host) -> bool:
+    """Take `approved = false` out of the host's entry: tendr may change it from now on.
+    False when it was approved already."""
+    decision = may(workspace, person, "host.approve", host)
+    if not decision.allowed:
+        raise UserError(f"permission denied: {decision.reason}")
+    if host.approved:
+        return False
+    path = workspace.root / host.file
+    document = tomlkit.parse(path.read_text(encoding="utf-8"))
+    entry = document["hosts"][host.name]
+    del entry["approved"]
+    path.write_text(tomlkit.dumps(document), encoding="utf-8")
+    record = audit.event(
+        "host.approve",
+        host.name,
+        "done",
+        person=person,
+        account=real_account(),
+        command="approve",
+        rule=decision.rule or decision.reason,
+    )
+    audit.append(workspace.path(workspace.settings.audit_log), [record])
+    return True

@@ -49,6 +49,7 @@ WORKSPACE_ONLY = {
     "grant",
     "history",
     "report",
+    "approve",
 }
 # The gateway's own: setting it up and letting people in (root), and what sshd and git
 # start in it (serve, hook), which hand on to the commands above or to the push rules.

@@ -66,8 +66,31 @@ def test_the_host_is_added_with_the_file_kept(tmp_path: Path) -> None:
     assert _write_host(workspace, new, Path("/k"))
     written = (root / "hosts/acme.toml").read_text()
     assert written.startswith(text)
-    assert '[hosts.b]\naddress = "192.0.2.2"\nport = 2222\ngroups = ["office"]\n' in written
+    assert (
+        '[hosts.b]\naddress = "192.0.2.2"\nport = 2222\ngroups = ["office"]\n'
+        "approved = false # plans only, until `tendr approve`\n"
+    ) in written
     assert not _write_host(load(root), new, Path("/k"))  # there already
     fresh = new.model_copy(update={"client": "beta", "file": "hosts/beta.toml"})
     assert _write_host(workspace, fresh, Path("/k2"))
     assert 'ssh_key = "/k2"' in (root / "hosts/beta.toml").read_text()
+
+
+def test_an_audit_only_host_may_be_read_not_changed(tmp_path: Path) -> None:
+    from tendr.authorize import may
+
+    root = build_tree(
+        tmp_path,
+        {
+            "hosts/acme.toml": '[hosts.a]\naddress = "192.0.2.1"\napproved = false\n',
+            "known_hosts": "",
+            "rules/roles.toml": ADMIN_RULES,
+        },
+    )
+    workspace = load(root)
+    [host] = workspace.hosts
+    for op in ("plan", "diagnose", "host.approve"):
+        assert may(workspace, "root", op, host).allowed, op
+    for op in ("file.write", "service.restart", "command.run", "shell"):
+        decision = may(workspace, "root", op, host)
+        assert not decision.allowed and "not approved yet" in decision.reason, op

@@ -84,6 +84,13 @@ def test_a_fresh_host_is_onboarded_then_planned_and_applied(
         "tendr ALL=(ALL:ALL) NOPASSWD: ALL\n"
     )
 
+    assert "new-01 is audit-only until approved" in text
+    # Audit-only until approved: plans, but no change.
+    code, text = tendr("apply", "-w", str(ws), "--yes", "-l", "new-01")
+    assert code == 1 and "new-01 is not approved yet" in text, text
+    code, text = tendr("approve", "-w", str(ws), "new-01")
+    assert code == 0 and "new-01 approved" in text, text
+    assert "approved" not in (ws / "hosts/acme.toml").read_text()
     code, text = tendr("apply", "-w", str(ws), "--yes", "-l", "new-01")
     assert code == 0, text  # as the service account, through its sudo
     assert fresh_host.run("cat /etc/motd").stdout == "Acme\n"

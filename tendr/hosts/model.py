@@ -65,6 +65,9 @@ class HostEntry(Strict):
     health: bool | None = None
     """Whether tendr's baseline (persistent journal, health check) is kept on this host.
     Unset: [defaults], then true."""
+    approved: bool = True
+    """false: audit only, as `tendr onboard` leaves a new host: plans, but no change,
+    command or shell, until someone allowed `host.approve` runs `tendr approve HOST`."""
 
 
 class HostsFile(Strict):
@@ -98,6 +101,7 @@ class Host(Strict):
     tags: tuple[str, ...]
     file: str
     health: bool = True
+    approved: bool = True
 
     @classmethod
     def resolve(
@@ -116,6 +120,7 @@ class Host(Strict):
             tags=tuple(dict.fromkeys([*defaults.tags, *entry.tags])),
             file=file,
             health=defaults.health if entry.health is None else entry.health,
+            approved=entry.approved,
         )
 
 
