@@ -291,11 +291,23 @@ def validate(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> No
             )
 
 
-@app.command()
+hosts_app = typer.Typer(
+    cls=_Commands,
+    help="The inventory (tendr hosts), and re-pinning a host's key (tendr hosts pin).",
+)
+app.add_typer(hosts_app, name="hosts")
+
+
+@hosts_app.callback(invoke_without_command=True)
 def hosts(
-    workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text, limit_: LimitOpt = None
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
+    limit_: LimitOpt = None,
 ) -> None:
     """The inventory: each host, its client, address, connector, groups and state files."""
+    if ctx.invoked_subcommand is not None:
+        return
     with _reporting(fmt):
         loaded = _load(workspace)
         rows = host_rows(loaded, limit(loaded, limit_ or []))
@@ -831,6 +843,44 @@ def onboard(
         _render_plan(plan, Format.text)
         if not _host(reloaded, name).approved:
             out.print(f"{escape(name)} is audit-only until approved: tendr approve {escape(name)}")
+
+
+@hosts_app.command("pin")
+def hosts_pin(
+    host: Annotated[str, typer.Argument(help="The host, by name.", show_default=False)],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Pin the key shown.")] = False,
+    expect_fingerprint: Annotated[
+        str | None, typer.Option(help="Pin the key only if it is this one (SHA256:…).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_person: AsOpt = None,
+) -> None:
+    """Re-pin a host's key, deliberately (the machine was reinstalled): shows the key
+    pinned and the key offered, and pins the new one when confirmed. Operation
+    `host.pin`."""
+    with _reporting():
+        from tendr import onboard as onboarding
+
+        loaded = _load(workspace)
+        target = _host(loaded, host)
+        old, new = onboarding.repin_keys(loaded, _person(as_person), target)
+        out.print(f"{escape(host)}: pinned  {escape(old or '(none)')}")
+        out.print(f"{escape(host)}: offered {escape(new)}")
+        if old == new:
+            out.print("the key offered is the one pinned: nothing changed")
+            return
+        if expect_fingerprint is not None:
+            confirmed = new.split()[-1] == expect_fingerprint
+        elif yes:
+            confirmed = True
+        elif sys.stdin.isatty():
+            confirmed = typer.confirm("Pin the offered key?", default=False)
+        else:
+            raise UserError("no terminal to confirm on: pass --yes or --expect-fingerprint")
+        if not confirmed:
+            raise UserError("the offered key was not confirmed; nothing was changed")
+        onboarding.repin(loaded, _person(as_person), target)
+        out.print(f"{escape(host)}: pinned the offered key")
 
 
 @app.command("approve")

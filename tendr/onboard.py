@@ -19,6 +19,7 @@ In order, and nothing written anywhere before the step that needs it:
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import socket
@@ -332,3 +333,62 @@ def approve(workspace: Workspace, person: str, host: Host) -> bool:
     )
     audit.append(workspace.path(workspace.settings.audit_log), [record])
     return True
+
+
+def repin_keys(workspace: Workspace, person: str, host: Host) -> tuple[str, str]:
+    """The key pinned for `host` and the key it offers, as ssh shows them, if the rules
+    allow `host.pin`."""
+    decision = may(workspace, person, "host.pin", host)
+    if not decision.allowed:
+        raise UserError(f"permission denied: {decision.reason}")
+    if host.address is None or host.connector != "ssh":
+        raise UserError(f"{host.name} is not reached over SSH: it has no key to pin")
+    known_hosts = workspace.path(workspace.settings.known_hosts)
+    pinned = pinned_keys(known_hosts, host.address, host.port)
+    offered = offered_key(host.address, host.port, workspace.settings.connect_timeout)
+    old = ", ".join(_shown(line) for line in pinned)
+    return old, fingerprint(offered)
+
+
+def _shown(line: str) -> str:
+    kind, _, blob = line.partition(" ")
+    try:
+        data = base64.b64decode(blob)
+    except ValueError:
+        return f"{kind} (not base64)"
+    digest = base64.b64encode(hashlib.sha256(data).digest()).decode().rstrip("=")
+    return f"{kind} SHA256:{digest}"
+
+
+def repin(workspace: Workspace, person: str, host: Host) -> None:
+    """Replace the host's pinned key(s) with the one it offers now; recorded."""
+    decision = may(workspace, person, "host.pin", host)
+    if not decision.allowed or host.address is None:
+        raise UserError(f"permission denied: {decision.reason}")
+    key = offered_key(host.address, host.port, workspace.settings.connect_timeout)
+    name = known_hosts_name(host.address, host.port)
+    known_hosts = workspace.path(workspace.settings.known_hosts)
+    kept = [
+        line
+        for line in (
+            known_hosts.read_text(encoding="utf-8").splitlines() if known_hosts.exists() else []
+        )
+        if not (line.split() and name in line.split()[0].split(","))
+    ]
+    text = "".join(f"{line}\n" for line in kept) + f"{name} {key.get_name()} {key.get_base64()}\n"
+    fd, temporary = tempfile.mkstemp(dir=known_hosts.parent, prefix=".known_hosts.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        os.fchmod(handle.fileno(), 0o644)
+    Path(temporary).replace(known_hosts)
+    record = audit.event(
+        "host.pin",
+        host.name,
+        "done",
+        person=person,
+        account=real_account(),
+        command="hosts pin",
+        after={"key": fingerprint(key)},
+        rule=decision.rule or decision.reason,
+    )
+    audit.append(workspace.path(workspace.settings.audit_log), [record])

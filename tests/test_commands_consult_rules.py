@@ -25,6 +25,7 @@ TOUCHES_HOSTS: dict[str, list[str]] = {
     "shell": ["acme-01"],
     "logs": [],
     "diagnose": [],
+    "hosts pin": ["acme-01", "--yes"],
     "onboard": [
         *("new-01", "--address", "127.0.0.1", "--port", "1", "--client", "acme"),
         *("--bootstrap-user", "tech", "--bootstrap-key", "/nonexistent"),
@@ -37,7 +38,6 @@ NEEDS_A_DECLARATION = {"backup check"}
 # Commands that only read the workspace.
 WORKSPACE_ONLY = {
     "validate",
-    "hosts",
     "init",
     "schema",
     "rules explain",
@@ -108,7 +108,7 @@ def test_host_commands_refuse_a_person_in_no_role(
             "rules/roles.toml": ADMIN_RULES.replace(f'"{ME}"', '"someone-else"'),
         },
     )
-    result = CliRunner().invoke(app, [command, "-w", str(root), *TOUCHES_HOSTS[command]])
+    result = CliRunner().invoke(app, [*command.split(), "-w", str(root), *TOUCHES_HOSTS[command]])
     assert result.exit_code == 1
     assert f"permission denied: {ME} is in no role" in result.output
     assert attempts == []

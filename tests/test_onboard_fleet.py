@@ -108,6 +108,15 @@ def test_a_fresh_host_is_onboarded_then_planned_and_applied(
     )
     code, text = onboard(ws, fresh_host, "--yes")
     assert code == 1 and "not the key pinned for it" in text, text
+    # Re-pinned deliberately, both keys shown: then onboarding finds nothing to do.
+    code, text = tendr("hosts", "pin", "-w", str(ws), "new-01")
+    assert code == 1 and "pass --yes or --expect-fingerprint" in text, text
+    assert f"offered ssh-ed25519 {shown}" in text and "pinned  ssh-ed25519 SHA256:" in text
+    code, text = tendr("hosts", "pin", "-w", str(ws), "new-01", "--expect-fingerprint", shown)
+    assert code == 0 and "pinned the offered key" in text, text
+    assert (ws / "known_hosts").read_text() == before
+    code, text = onboard(ws, fresh_host)
+    assert code == 0 and "already onboarded: nothing changed" in text, text
 
 
 def test_a_wrong_bootstrap_key_writes_nothing(fresh_host: Host, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ VERBS: dict[str, tuple[str, ...]] = {
     "state": ("edit",),  # pushing states/ and the files they name to the gateway
     "rules": ("edit", "grant"),  # pushing rules/, hosts/, tendr.toml...; granting roles
     "command": ("run",),  # a command on hosts (tendr run)
-    "host": ("onboard", "approve"),  # bringing a new machine under management
+    "host": ("onboard", "approve", "pin"),  # a new machine under management; its key
 }
 """The verbs of each KIND of changing operation (KIND.VERB): what the engines do."""
 
