@@ -861,6 +861,10 @@ def hosts_pin(
     with _reporting():
         from tendr import onboard as onboarding
 
+        if gateway.session() is not None:
+            raise PermissionDenied(
+                message="at the gateway, keys are pinned by pushing known_hosts (rules.edit)"
+            )
         loaded = _load(workspace)
         target = _host(loaded, host)
         old, new = onboarding.repin_keys(loaded, _person(as_person), target)
