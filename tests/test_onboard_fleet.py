@@ -138,3 +138,17 @@ def test_a_wrong_bootstrap_key_writes_nothing(fresh_host: Host, tmp_path: Path) 
     assert code == 1 and "nothing was changed" in text, text
     assert (ws / "known_hosts").read_text() == "" and (ws / "hosts/acme.toml").read_text() == HOSTS
     assert fresh_host.run("id tendr").returncode == 1
+
+
+def test_an_onboarding_cut_short_completes_when_run_again(fresh_host: Host, tmp_path: Path) -> None:
+    """Cut short after the account was made (the account is there, nothing else): run
+    again, onboarding makes the rest and nothing twice."""
+    fresh_host.run("useradd --system --create-home --shell /bin/sh tendr", check=True)
+    ws = build_tree(
+        tmp_path / "ws",
+        {"hosts/acme.toml": HOSTS, "known_hosts": "", "rules/roles.toml": ADMIN_RULES},
+    )
+    code, text = onboard(ws, fresh_host, "--yes")
+    assert code == 0, text
+    assert "onboarded: key, sudoers, pin, hosts file" in text
+    assert fresh_host.run("grep -c . /home/tendr/.ssh/authorized_keys").stdout.strip() == "1"
