@@ -760,7 +760,10 @@ def onboard(
     bootstrap_user: Annotated[
         str, typer.Option(help="An account on the host that may sudo without a password.")
     ],
-    bootstrap_key: Annotated[Path, typer.Option(help="That account's private key (unencrypted).")],
+    bootstrap_key: Annotated[
+        Path | None,
+        typer.Option(help="That account's private key (unencrypted); without it, its password."),
+    ] = None,
     port: Annotated[int, typer.Option(min=1, max=65535, help="The SSH port.")] = 22,
     group: Annotated[
         list[str] | None, typer.Option(help="A group of the host (repeatable).")
@@ -813,29 +816,21 @@ def onboard(
                 )
             return typer.confirm("Pin this host key?", default=False)
 
+        password = None
+        if bootstrap_key is None:  # asked, never an argument (ps would show it)
+            password = typer.prompt(f"{bootstrap_user}'s password", hide_input=True)
         done = onboarding.onboard(
             loaded,
             person,
             host,
             bootstrap_user=bootstrap_user,
-            bootstrap_key=bootstrap_key.expanduser(),
+            bootstrap_key=bootstrap_key.expanduser() if bootstrap_key else None,
+            bootstrap_password=password,
             controller_key=controller_key,
             confirm=confirm,
             approve=apply_now,
         )
-        facts = done.facts
-        out.print(
-            f"{escape(name)}: {escape(' '.join(facts.get('os', ['?'])))}, "
-            f"{escape(' '.join(facts.get('arch', ['?'])))}, host name "
-            f"{escape(' '.join(facts.get('hostname', ['?'])))}"
-        )
-        for what in ("disk", "printer", "backup"):
-            for value in facts.get(what, []):
-                out.print(f"  {what}: {escape(value)}")
-        if done.changed:
-            out.print(f"onboarded: {escape(', '.join(done.made))}")
-        else:
-            out.print("already onboarded: nothing changed")
+        _render_onboarded(name, done)
         if apply_now:
             apply(workspace, Format.text, [name], as_person, yes=yes, only_allowed=False)
         reloaded = _load(workspace)
@@ -902,6 +897,22 @@ def approve_command(
             out.print(f"{escape(host)} approved: apply, do, run and shell may act on it now")
         else:
             out.print(f"{escape(host)} was approved already: nothing changed")
+
+
+def _render_onboarded(name: str, done: Any) -> None:
+    facts = done.facts
+    out.print(
+        f"{escape(name)}: {escape(' '.join(facts.get('os', ['?'])))}, "
+        f"{escape(' '.join(facts.get('arch', ['?'])))}, host name "
+        f"{escape(' '.join(facts.get('hostname', ['?'])))}"
+    )
+    for what in ("disk", "printer", "backup"):
+        for value in facts.get(what, []):
+            out.print(f"  {what}: {escape(value)}")
+    if done.changed:
+        out.print(f"onboarded: {escape(', '.join(done.made))}")
+    else:
+        out.print("already onboarded: nothing changed")
 
 
 def _new_host(

@@ -179,10 +179,11 @@ def onboard(
     host: Host,
     *,
     bootstrap_user: str,
-    bootstrap_key: Path,
+    bootstrap_key: Path | None,
     controller_key: Path,
     confirm: Callable[[str], bool],
     approve: bool = False,
+    bootstrap_password: str | None = None,
 ) -> Onboarded:
     """Bring `host` (as it will stand in the workspace) under management; a new host is
     written audit-only (`approved = false`) unless `approve`."""
@@ -209,17 +210,16 @@ def onboard(
     with tempfile.TemporaryDirectory(prefix="tendr-onboard-") as scratch:
         trusted = Path(scratch) / "known_hosts"
         trusted.write_text(f"{known_hosts_name(host.address, host.port)} {line}\n")
-        bootstrap = host.model_copy(update={"user": bootstrap_user, "ssh_key": str(bootstrap_key)})
-        output = _run(workspace, bootstrap, trusted, FACTS, ())
+        login = str(bootstrap_key) if bootstrap_key is not None else None
+        bootstrap = host.model_copy(update={"user": bootstrap_user, "ssh_key": login})
+        passwords = {host.name: bootstrap_password} if bootstrap_password is not None else {}
+        output = _run(workspace, bootstrap, trusted, FACTS, (), passwords)
         done.facts = _facts(output)
         if problem := supported(done.facts):
             raise UserError(f"{host.name}: {problem}")
         account = workspace.settings.service_account
-        done.made += [
-            m.split()[1]
-            for m in _run(workspace, bootstrap, trusted, SETUP, (account, public))
-            if m.startswith("made ")
-        ]
+        made = _run(workspace, bootstrap, trusted, SETUP, (account, public), passwords)
+        done.made += [line.split()[1] for line in made if line.startswith("made ")]
         managed = host.model_copy(update={"user": account, "ssh_key": str(controller_key)})
         _run(workspace, managed, trusted, "true", ())  # logs in, and sudo -n works
     if not pinned:
@@ -232,9 +232,14 @@ def onboard(
 
 
 def _run(
-    workspace: Workspace, host: Host, known_hosts: Path, script: str, args: tuple[str, ...]
+    workspace: Workspace,
+    host: Host,
+    known_hosts: Path,
+    script: str,
+    args: tuple[str, ...],
+    passwords: dict[str, str] | None = None,
 ) -> list[str]:
-    session = open_session([host], known_hosts, workspace.settings)
+    session = open_session([host], known_hosts, workspace.settings, passwords=passwords)
     try:
         if host.name in session.errors:
             raise UserError(

@@ -7,7 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from tendr.cli import app
 from tests.fleet.host import Host
 from tests.helpers import ADMIN_RULES, build_tree
 from tests.helpers import run_tendr as tendr
@@ -152,3 +154,43 @@ def test_an_onboarding_cut_short_completes_when_run_again(fresh_host: Host, tmp_
     assert code == 0, text
     assert "onboarded: key, sudoers, pin, hosts file" in text
     assert fresh_host.run("grep -c . /home/tendr/.ssh/authorized_keys").stdout.strip() == "1"
+
+
+def test_a_bootstrap_password_is_asked_and_kept_nowhere(fresh_host: Host, tmp_path: Path) -> None:
+    """No bootstrap key: its password is asked for (never an argument), logs in and sudo
+    with it; it is in no output and no record."""
+    password = "Bootstrap-Pw-5d1e"
+    # This host takes passwords (the fleet's sshd does not; an earlier file wins) and
+    # tech's sudo asks for one.
+    fresh_host.run(
+        "printf 'PasswordAuthentication yes\\nKbdInteractiveAuthentication yes\\n' "
+        "> /etc/ssh/sshd_config.d/0-test-passwords.conf && systemctl reload ssh && "
+        f"echo 'tech:{password}' | chpasswd && "
+        "echo 'tech ALL=(ALL:ALL) ALL' > /etc/sudoers.d/tech",
+        check=True,
+    )
+    ws = build_tree(
+        tmp_path / "ws",
+        {"hosts/acme.toml": HOSTS, "known_hosts": "", "rules/roles.toml": ADMIN_RULES},
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "onboard",
+            "new-01",
+            "-w",
+            str(ws),
+            *("--address", fresh_host.address, "--port", str(fresh_host.port)),
+            *("--client", "acme", "--bootstrap-user", "tech"),
+            *("--ssh-key", str(fresh_host.key_path), "--yes"),
+        ],
+        input=f"{password}\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "onboarded: account, key, sudoers, pin, hosts file" in result.output
+    assert password not in result.output
+    assert password not in (ws / ".tendr/audit.log").read_text()
+    code, text = tendr("approve", "-w", str(ws), "new-01")
+    assert code == 0, text
+    code, text = tendr("plan", "-w", str(ws), "-l", "new-01")
+    assert code == 0, text  # as the service account: sudo without a password

@@ -36,8 +36,11 @@ for _library in ("pyinfra", "paramiko"):
 LOCAL = "@local"
 
 
-def host_data(host: Host, known_hosts: Path, settings: Settings) -> dict[str, Any]:
-    """pyinfra host data for one tendr host: strict keys, the key file, sudo if not root."""
+def host_data(
+    host: Host, known_hosts: Path, settings: Settings, password: str | None = None
+) -> dict[str, Any]:
+    """pyinfra host data for one tendr host: strict keys, the key file (or, to onboard a
+    machine, a password), sudo if not root."""
     if host.connector == "local":
         return {"tendr_name": host.name}
     data: dict[str, Any] = {
@@ -51,8 +54,11 @@ def host_data(host: Host, known_hosts: Path, settings: Settings) -> dict[str, An
     data["ssh_user"] = login_user(host, settings)
     if host.ssh_key:
         data["ssh_key"] = str(Path(host.ssh_key).expanduser())
+    if host.ssh_key or password is not None:
         data["ssh_allow_agent"] = False
         data["ssh_look_for_keys"] = False
+    if password is not None:
+        data["ssh_password"] = password
     return data
 
 
@@ -70,6 +76,8 @@ class Session:
     errors: dict[str, str] = field(default_factory=dict)
     sudo: dict[str, bool] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)  # the login account, for messages
+    # A bootstrap account's password, for sudo -S (onboarding only): never logged.
+    passwords: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def open_session(
@@ -77,11 +85,17 @@ def open_session(
     known_hosts: Path,
     settings: Settings,
     on_connected: Callable[[str], None] | None = None,
+    passwords: dict[str, str] | None = None,
 ) -> Session:
-    """Connect to every host in parallel; a host that fails does not stop the others."""
+    """Connect to every host in parallel; a host that fails does not stop the others.
+    `passwords`: by host name, to log in and sudo with (onboarding's bootstrap account)."""
     selected = list(hosts)
+    passwords = passwords or {}
     names = [
-        (LOCAL if h.connector == "local" else h.name, host_data(h, known_hosts, settings))
+        (
+            LOCAL if h.connector == "local" else h.name,
+            host_data(h, known_hosts, settings, passwords.get(h.name)),
+        )
         for h in selected
     ]
     # pyinfra's constructors carry no annotations
@@ -90,7 +104,7 @@ def open_session(
         PARALLEL=settings.parallel, CONNECT_TIMEOUT=settings.connect_timeout
     )
     state = State(inventory, config)
-    session = Session(state)
+    session = Session(state, passwords=dict(passwords))
     by_name = {h.name: h for h in selected}
 
     def connect(pyhost: PyinfraHost) -> None:
@@ -230,12 +244,15 @@ END_MARKER = "@tendr-end"
 
 
 def remote_command(
-    script: str, args: Sequence[str] = (), *, sudo: bool, nonce: str
+    script: str, args: Sequence[str] = (), *, sudo: bool, nonce: str, password: bool = False
 ) -> StringCommand:
     """`sh -c SCRIPT` with positional arguments, as root through sudo when asked: values
-    travel as arguments, quoted once here, never spliced into the script."""
+    travel as arguments, quoted once here, never spliced into the script. `password`:
+    sudo reads it on standard input, its first line (onboarding's bootstrap account)."""
     inner = shlex.join(["sh", "-c", script, "tendr", *args])
-    if sudo:
+    if sudo and password:
+        inner = f"sudo -S -p '' -H -- {inner}"
+    elif sudo:
         inner = (
             f"if {_SUDO_CHECK}; then sudo -n -H -- {inner}; "
             f"else echo '{SUDO_REFUSED}' >&2; false; fi"
@@ -306,7 +323,11 @@ def run(
     """
     pyhost = session.hosts[name]
     nonce = secrets.token_hex(6)
-    command = remote_command(script, args, sudo=session.sudo.get(name, False), nonce=nonce)
+    password = session.passwords.get(name)
+    sudo = session.sudo.get(name, False)
+    command = remote_command(script, args, sudo=sudo, nonce=nonce, password=password is not None)
+    if sudo and password is not None:
+        stdin = f"{password}\n{stdin or ''}"
     try:
         _, output = pyhost.run_shell_command(command, _timeout=timeout, _stdin=stdin)
     except TimeoutError:  # before OSError: it is one
