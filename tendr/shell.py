@@ -21,6 +21,7 @@ import pty
 import re
 import secrets
 import select
+import shutil
 import signal
 import struct
 import sys
@@ -69,6 +70,8 @@ def session(workspace: Workspace, host: Host, person: str) -> Recorded:
         journal.write(host.name, [(change, "refused", why)])
         raise UserError(f"no shell on {host.name}: {why}")
     argv = ssh_argv(host, workspace.path(workspace.settings.known_hosts), workspace.settings)
+    if shutil.which("ssh") is None:
+        raise UserError("tendr shell runs the system's ssh, and there is none (openssh-client)")
     try:
         path = new_recording(workspace.root)
     except OSError as exc:

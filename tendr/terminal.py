@@ -153,6 +153,8 @@ def _record(journal: audit.Journal, result: HostRun, command: str) -> None:
         outcome, reason = "refused", result.refused
     elif result.error:
         outcome, reason = "failed", result.error
+    elif result.status is None:  # stopped before its end came (Ctrl-C)
+        outcome, reason = "interrupted", "run was interrupted: it may or may not have run"
     else:
         outcome = "done" if result.ok else "failed"
         reason = "" if result.ok else f"exit status {result.status}"
