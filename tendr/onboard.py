@@ -187,10 +187,9 @@ def onboard(
 ) -> Onboarded:
     """Bring `host` (as it will stand in the workspace) under management; a new host is
     written audit-only (`approved = false`) unless `approve`."""
-    for op in ("host.onboard", "host.approve") if approve else ("host.onboard",):
-        decision = may(workspace, person, op, host)
-        if not decision.allowed:
-            raise UserError(f"permission denied: {decision.reason}")
+    rule = _allowed(workspace, person, "host.onboard", host)
+    if approve:
+        _allowed(workspace, person, "host.approve", host)
     assert host.address is not None
     known_hosts = workspace.path(workspace.settings.known_hosts)
     key = offered_key(host.address, host.port, workspace.settings.connect_timeout)
@@ -227,7 +226,15 @@ def onboard(
         done.made.append("pin")
     if _write_host(workspace, host, controller_key, approved=approve):
         done.made.append("hosts file")
-    _record(workspace, person, host, done, decision.rule or decision.reason)
+    _record(
+        workspace,
+        person,
+        "host.onboard",
+        host,
+        rule,
+        reason=", ".join(done.made) or "already onboarded: nothing changed",
+        after={"key": done.key, "made": done.made},
+    )
     return done
 
 
@@ -299,16 +306,34 @@ def _write_host(
     return True
 
 
-def _record(workspace: Workspace, person: str, host: Host, done: Onboarded, rule: str) -> None:
+def _allowed(workspace: Workspace, person: str, op: str, host: Host) -> str:
+    """The deciding rule when the rules let `person` do `op` on `host`; else refused."""
+    decision = may(workspace, person, op, host)
+    if not decision.allowed:
+        raise UserError(f"permission denied: {decision.reason}")
+    return decision.rule or decision.reason
+
+
+def _record(
+    workspace: Workspace,
+    person: str,
+    op: str,
+    host: Host,
+    rule: str,
+    *,
+    reason: str = "",
+    after: dict[str, object] | None = None,
+) -> None:
+    """`op` done on `host`, in the audit log (the command is the operation's verb)."""
     record = audit.event(
-        "host.onboard",
+        op,
         host.name,
         "done",
-        ", ".join(done.made) or "already onboarded: nothing changed",
+        reason,
         person=person,
         account=real_account(),
-        command="onboard",
-        after={"key": done.key, "made": done.made},
+        command={"host.pin": "hosts pin"}.get(op, op.partition(".")[2]),
+        after=after,
         rule=rule,
     )
     audit.append(workspace.path(workspace.settings.audit_log), [record])
@@ -317,9 +342,7 @@ def _record(workspace: Workspace, person: str, host: Host, done: Onboarded, rule
 def approve(workspace: Workspace, person: str, host: Host) -> bool:
     """Take `approved = false` out of the host's entry: tendr may change it from now on.
     False when it was approved already."""
-    decision = may(workspace, person, "host.approve", host)
-    if not decision.allowed:
-        raise UserError(f"permission denied: {decision.reason}")
+    rule = _allowed(workspace, person, "host.approve", host)
     if host.approved:
         return False
     path = workspace.root / host.file
@@ -327,25 +350,14 @@ def approve(workspace: Workspace, person: str, host: Host) -> bool:
     entry = document["hosts"][host.name]
     del entry["approved"]
     path.write_text(tomlkit.dumps(document), encoding="utf-8")
-    record = audit.event(
-        "host.approve",
-        host.name,
-        "done",
-        person=person,
-        account=real_account(),
-        command="approve",
-        rule=decision.rule or decision.reason,
-    )
-    audit.append(workspace.path(workspace.settings.audit_log), [record])
+    _record(workspace, person, "host.approve", host, rule)
     return True
 
 
 def repin_keys(workspace: Workspace, person: str, host: Host) -> tuple[str, str]:
     """The key pinned for `host` and the key it offers, as ssh shows them, if the rules
     allow `host.pin`."""
-    decision = may(workspace, person, "host.pin", host)
-    if not decision.allowed:
-        raise UserError(f"permission denied: {decision.reason}")
+    _allowed(workspace, person, "host.pin", host)
     if host.address is None or host.connector != "ssh":
         raise UserError(f"{host.name} is not reached over SSH: it has no key to pin")
     known_hosts = workspace.path(workspace.settings.known_hosts)
@@ -367,9 +379,9 @@ def _shown(line: str) -> str:
 
 def repin(workspace: Workspace, person: str, host: Host) -> None:
     """Replace the host's pinned key(s) with the one it offers now; recorded."""
-    decision = may(workspace, person, "host.pin", host)
-    if not decision.allowed or host.address is None:
-        raise UserError(f"permission denied: {decision.reason}")
+    rule = _allowed(workspace, person, "host.pin", host)
+    if host.address is None:
+        raise UserError(f"{host.name} is not reached over SSH: it has no key to pin")
     key = offered_key(host.address, host.port, workspace.settings.connect_timeout)
     name = known_hosts_name(host.address, host.port)
     known_hosts = workspace.path(workspace.settings.known_hosts)
@@ -386,14 +398,4 @@ def repin(workspace: Workspace, person: str, host: Host) -> None:
         handle.write(text)
         os.fchmod(handle.fileno(), 0o644)
     Path(temporary).replace(known_hosts)
-    record = audit.event(
-        "host.pin",
-        host.name,
-        "done",
-        person=person,
-        account=real_account(),
-        command="hosts pin",
-        after={"key": fingerprint(key)},
-        rule=decision.rule or decision.reason,
-    )
-    audit.append(workspace.path(workspace.settings.audit_log), [record])
+    _record(workspace, person, "host.pin", host, rule, after={"key": fingerprint(key)})
