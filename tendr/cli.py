@@ -35,7 +35,7 @@ from tendr.authorize import may, readable
 from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
 from tendr.gateway import session as gateway
 from tendr.hosts.inventory import host_rows, limit
-from tendr.hosts.model import Host
+from tendr.hosts.model import Host, route
 from tendr.init import create_workspace
 from tendr.plan import Plan
 from tendr.report import (
@@ -321,6 +321,8 @@ def hosts(
             address = row["address"] or "-"
             if row["port"] and row["port"] != 22:
                 address += f":{row['port']}"
+            if row["via"]:
+                address += f" via {row['via']}"
             cells = (
                 row["name"],
                 row["client"],
@@ -775,6 +777,13 @@ def onboard(
             "installed) [default: the client file's ssh_key]"
         ),
     ] = None,
+    via: Annotated[
+        str | None,
+        typer.Option(
+            help="The workspace's host to reach it through (the client's gateway; ADDRESS "
+            "is as that host reaches it) [default: the client file's via]"
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Pin the host key shown.")] = False,
     expect_fingerprint: Annotated[
         str | None, typer.Option(help="Pin the host key only if it is this one (SHA256:…).")
@@ -801,11 +810,11 @@ def onboard(
 
         loaded = _load(workspace)
         person = _person(as_person)
-        host = _new_host(loaded, name, address, port, client, group or [], ssh_key)
+        host = _new_host(loaded, name, address, port, client, group or [], ssh_key, via)
         controller_key = Path(host.ssh_key or "")
 
         def confirm(shown: str) -> bool:
-            out.print(f"{escape(name)} ({escape(address)} port {port}) offers {escape(shown)}")
+            out.print(f"{escape(name)} ({escape(route(host))}) offers {escape(shown)}")
             if expect_fingerprint is not None:
                 return shown.split()[-1] == expect_fingerprint
             if yes:
@@ -923,11 +932,14 @@ def _new_host(
     client: str,
     groups: list[str],
     ssh_key: Path | None,
+    via: str | None,
 ) -> Host:
-    """The host as onboarding will write it, checked as a hosts file's entry is."""
+    """The host as onboarding will write it, checked as a hosts file's entry is, its
+    gateway resolved as the workspace resolves one."""
     from pydantic import ValidationError
 
     from tendr.hosts.model import HostsFile
+    from tendr.workspace import gateway_problem
 
     existing = next((h for h in loaded.hosts if h.name == name), None)
     if existing is not None and (existing.address, existing.port, existing.client) != (
@@ -944,15 +956,35 @@ def _new_host(
         raise UserError("--ssh-key: the controller's key for the service account is needed")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", client):
         raise UserError(f"--client {client!r}: a client name (letters, digits, _ . -)")
-    data = {"hosts": {name: {"address": address, "port": port, "groups": groups}}}
+    entry_data = {"address": address, "port": port, "groups": groups, "via": via}
+    data = {"hosts": {name: entry_data}}
     try:
         parsed = HostsFile.model_validate(data)
     except ValidationError as exc:
         problem = exc.errors()[0]
         raise UserError(f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
     entry = parsed.hosts[name]
-    defaults = parsed.defaults.model_copy(update={"ssh_key": str(key.expanduser())})
-    return Host.resolve(name, client, entry, defaults, f"hosts/{client}.toml")
+    defaults = parsed.defaults.model_copy(
+        update={"ssh_key": str(key.expanduser()), "via": _client_via(loaded, client)}
+    )
+    host = Host.resolve(name, client, entry, defaults, f"hosts/{client}.toml")
+    gateway = next((h for h in loaded.hosts if h.name == host.via), None)
+    if host.via is not None and (problem_ := gateway_problem(host, gateway, True)):
+        raise UserError(f"--via {host.via}: {problem_}")
+    return host.model_copy(update={"gateway": gateway})
+
+
+def _client_via(loaded: Workspace, client: str) -> str | None:
+    """[defaults] via of hosts/CLIENT.toml: a new host of the file is reached so too."""
+    import tomllib
+
+    path = loaded.root / "hosts" / f"{client}.toml"
+    try:
+        defaults = tomllib.loads(path.read_text(encoding="utf-8")).get("defaults", {})
+    except FileNotFoundError:
+        return None
+    via = defaults.get("via") if isinstance(defaults, dict) else None
+    return via if isinstance(via, str) else None
 
 
 class ReportFormat(StrEnum):

@@ -34,8 +34,8 @@ import tomlkit
 from tendr import audit
 from tendr.authorize import may
 from tendr.errors import HostError, UserError
-from tendr.hosts.connect import close_session, fingerprint, open_session, run
-from tendr.hosts.model import Host
+from tendr.hosts.connect import close_session, fingerprint, open_session, run, tunnel
+from tendr.hosts.model import Host, key_name, route
 from tendr.rules.actor import real_account
 from tendr.workspace import Workspace
 
@@ -102,29 +102,42 @@ class Onboarded:
         return bool(self.made)
 
 
-def known_hosts_name(address: str, port: int) -> str:
-    return address if port == 22 else f"[{address}]:{port}"
-
-
-def offered_key(address: str, port: int, timeout: int) -> paramiko.PKey:
-    """The host key the machine offers (nothing is authenticated or sent)."""
+def offered_key(workspace: Workspace, host: Host) -> paramiko.PKey:
+    """The host key the machine offers (nothing is authenticated or sent to it), through
+    its gateway if it has one."""
+    timeout = workspace.settings.connect_timeout
+    jumps = None
     try:
-        sock = socket.create_connection((address, port), timeout=timeout)
-    except OSError as exc:
-        raise UserError(f"cannot reach {address} port {port}: {exc.strerror or exc}") from None
-    transport = paramiko.Transport(sock)
-    try:
-        transport.start_client(timeout=timeout)
-        return transport.get_remote_server_key()
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise UserError(f"{address} port {port} does not speak SSH: {exc}") from None
+        if host.gateway is None:
+            assert host.address is not None
+            try:
+                sock: socket.socket | paramiko.Channel = socket.create_connection(
+                    (host.address, host.port), timeout=timeout
+                )
+            except OSError as exc:
+                raise UserError(f"cannot reach {route(host)}: {exc.strerror or exc}") from None
+        else:
+            known_hosts = workspace.path(workspace.settings.known_hosts)
+            jumps = open_session([host.gateway], known_hosts, workspace.settings)
+            try:
+                sock = tunnel(jumps, host, timeout)
+            except HostError as exc:
+                raise UserError(f"{host.name}: {exc.reason}; nothing was changed") from None
+        transport = paramiko.Transport(sock)
+        try:
+            transport.start_client(timeout=timeout)
+            return transport.get_remote_server_key()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise UserError(f"{route(host)} does not speak SSH: {exc}") from None
+        finally:
+            transport.close()
     finally:
-        transport.close()
+        if jumps is not None:
+            close_session(jumps)
 
 
-def pinned_keys(known_hosts: Path, address: str, port: int) -> list[str]:
-    """The keys pinned for address:port, as "TYPE BASE64"."""
-    name = known_hosts_name(address, port)
+def pinned_keys(known_hosts: Path, name: str) -> list[str]:
+    """The keys pinned under `name` (see key_name), as "TYPE BASE64"."""
     found = []
     if known_hosts.exists():
         for line in known_hosts.read_text(encoding="utf-8").splitlines():
@@ -190,15 +203,14 @@ def onboard(
     rule = _allowed(workspace, person, "host.onboard", host)
     if approve:
         _allowed(workspace, person, "host.approve", host)
-    assert host.address is not None
     known_hosts = workspace.path(workspace.settings.known_hosts)
-    key = offered_key(host.address, host.port, workspace.settings.connect_timeout)
+    key = offered_key(workspace, host)
     shown = fingerprint(key)
     line = f"{key.get_name()} {key.get_base64()}"
-    pinned = pinned_keys(known_hosts, host.address, host.port)
+    pinned = pinned_keys(known_hosts, key_name(host))
     if pinned and line not in pinned:
         raise UserError(
-            f"{host.address} port {host.port} offers {shown}, not the key pinned for it in "
+            f"{route(host)} offers {shown}, not the key pinned for it in "
             f"{workspace.settings.known_hosts}: refused; if the machine was reinstalled, "
             f"`tendr hosts pin {host.name}` shows both and re-pins it"
         )
@@ -207,8 +219,10 @@ def onboard(
     done = Onboarded(host.name, shown)
     public = public_key_line(controller_key)
     with tempfile.TemporaryDirectory(prefix="tendr-onboard-") as scratch:
+        # The key just confirmed, and the pinned ones (a gateway's, to go through it).
         trusted = Path(scratch) / "known_hosts"
-        trusted.write_text(f"{known_hosts_name(host.address, host.port)} {line}\n")
+        earlier = known_hosts.read_text(encoding="utf-8") if known_hosts.exists() else ""
+        trusted.write_text(f"{earlier.rstrip()}\n{key_name(host)} {line}\n".lstrip())
         login = str(bootstrap_key) if bootstrap_key is not None else None
         bootstrap = host.model_copy(update={"user": bootstrap_user, "ssh_key": login})
         passwords = {host.name: bootstrap_password} if bootstrap_password is not None else {}
@@ -222,7 +236,7 @@ def onboard(
         managed = host.model_copy(update={"user": account, "ssh_key": str(controller_key)})
         _run(workspace, managed, trusted, "true", ())  # logs in, and sudo -n works
     if not pinned:
-        _append(known_hosts, f"{known_hosts_name(host.address, host.port)} {line}\n")
+        _append(known_hosts, f"{key_name(host)} {line}\n")
         done.made.append("pin")
     if _write_host(workspace, host, controller_key, approved=approve):
         done.made.append("hosts file")
@@ -293,6 +307,8 @@ def _write_host(
     entry.add("address", host.address)
     if host.port != 22:
         entry.add("port", host.port)
+    if host.via is not None and host.via != document.get("defaults", {}).get("via"):
+        entry.add("via", host.via)
     if host.groups:
         entry.add("groups", list(host.groups))
     defaults_key = document.get("defaults", {}).get("ssh_key")
@@ -361,8 +377,8 @@ def repin_keys(workspace: Workspace, person: str, host: Host) -> tuple[str, str]
     if host.address is None or host.connector != "ssh":
         raise UserError(f"{host.name} is not reached over SSH: it has no key to pin")
     known_hosts = workspace.path(workspace.settings.known_hosts)
-    pinned = pinned_keys(known_hosts, host.address, host.port)
-    offered = offered_key(host.address, host.port, workspace.settings.connect_timeout)
+    pinned = pinned_keys(known_hosts, key_name(host))
+    offered = offered_key(workspace, host)
     old = ", ".join(_shown(line) for line in pinned)
     return old, fingerprint(offered)
 
@@ -382,8 +398,8 @@ def repin(workspace: Workspace, person: str, host: Host) -> None:
     rule = _allowed(workspace, person, "host.pin", host)
     if host.address is None:
         raise UserError(f"{host.name} is not reached over SSH: it has no key to pin")
-    key = offered_key(host.address, host.port, workspace.settings.connect_timeout)
-    name = known_hosts_name(host.address, host.port)
+    key = offered_key(workspace, host)
+    name = key_name(host)
     known_hosts = workspace.path(workspace.settings.known_hosts)
     kept = [
         line

@@ -21,6 +21,7 @@ import pty
 import re
 import secrets
 import select
+import shlex
 import shutil
 import signal
 import struct
@@ -37,7 +38,7 @@ from tendr import audit
 from tendr.authorize import may
 from tendr.changes import Change, FieldChange
 from tendr.errors import UserError
-from tendr.hosts.model import Host, login_user
+from tendr.hosts.model import Host, key_name, login_user
 from tendr.rules.actor import real_account
 from tendr.settings import Settings
 from tendr.workspace import Workspace
@@ -109,19 +110,14 @@ class Disconnected(Exception):
 
 def ssh_argv(host: Host, known_hosts: Path, settings: Settings) -> list[str]:
     """ssh to `host` as tendr connects: its pinned key only, no prompt for anything,
-    no configuration from the person's ~/.ssh."""
-    if any(c.isspace() or c in "%\"'" for c in str(known_hosts)):
-        raise UserError(
-            f"{known_hosts}: tendr shell needs a known_hosts path without spaces, quotes "
-            "or %, which ssh would read otherwise"
-        )
+    no configuration from the person's ~/.ssh; through its gateway if it has one."""
+    _usable_path(known_hosts, "known_hosts path")
     argv = [
         "ssh",
         "-tt",
         "-e",
         "none",  # no escape character: no ~C command line to add forwardings
-        "-F",
-        "none",
+        *_checked_options(known_hosts, settings),
         "-o",
         "ClearAllForwardings=yes",
         "-o",
@@ -130,6 +126,32 @@ def ssh_argv(host: Host, known_hosts: Path, settings: Settings) -> list[str]:
         "ForwardX11=no",
         "-o",
         "PermitLocalCommand=no",
+        *_login(host, settings),
+    ]
+    if host.gateway is not None:
+        # The gateway makes the TCP connection (-W, as ProxyJump does), logged into with
+        # its own pinned key; the host's key is checked under the name it is pinned by.
+        # ssh runs ProxyCommand with /bin/sh after expanding %: both are kept out.
+        jump = [
+            "ssh",
+            *_checked_options(known_hosts, settings),
+            *_login(host.gateway, settings),
+            "-W",
+            f"[{host.address}]:{host.port}"
+            if ":" in str(host.address)
+            else f"{host.address}:{host.port}",
+            "--",
+            str(host.gateway.address),
+        ]
+        argv += ["-o", f"ProxyCommand={shlex.join(jump)}", "-o", f"HostKeyAlias={key_name(host)}"]
+    return [*argv, "--", str(host.address)]
+
+
+def _checked_options(known_hosts: Path, settings: Settings) -> list[str]:
+    """ssh options of every connection: the pinned keys only, no prompt, no ~/.ssh."""
+    return [
+        "-F",
+        "none",
         "-o",
         "BatchMode=yes",
         "-o",
@@ -142,14 +164,26 @@ def ssh_argv(host: Host, known_hosts: Path, settings: Settings) -> list[str]:
         "UpdateHostKeys=no",
         "-o",
         f"ConnectTimeout={settings.connect_timeout}",
-        "-p",
-        str(host.port),
-        "-l",
-        login_user(host, settings),
     ]
+
+
+def _login(host: Host, settings: Settings) -> list[str]:
+    """The port, account and key to log in to `host` with."""
+    argv = ["-p", str(host.port), "-l", login_user(host, settings)]
     if host.ssh_key:
-        argv += ["-i", str(Path(host.ssh_key).expanduser()), "-o", "IdentitiesOnly=yes"]
-    return [*argv, "--", str(host.address)]
+        key = Path(host.ssh_key).expanduser()
+        _usable_path(key, f"ssh_key of {host.name}")
+        argv += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
+    return argv
+
+
+def _usable_path(path: Path, what: str) -> None:
+    """ssh splits option values at spaces and quotes and expands % in them."""
+    if any(c.isspace() or c in "%\"'" for c in str(path)):
+        raise UserError(
+            f"{path}: tendr shell needs a {what} without spaces, quotes or %, which ssh "
+            "would read otherwise"
+        )
 
 
 @dataclass(frozen=True)

@@ -270,6 +270,7 @@ class _Loader:
 
     def _hosts(self) -> list[Host]:
         hosts: list[Host] = []
+        via_keys: dict[str, tuple[str, ...]] = {}  # where each host's `via` is written
         first_file: dict[str, str] = {}
         folder = self.root / "hosts"
         send = "send a host's changes to another machine"
@@ -313,7 +314,25 @@ class _Loader:
                         f"{local.file} already uses the local connector",
                     )
                 hosts.append(host)
-        return hosts
+                via_keys[name] = ("hosts", name, "via") if entry.via else ("defaults", "via")
+        return self._gateways(hosts, via_keys)
+
+    def _gateways(self, hosts: list[Host], via_keys: dict[str, tuple[str, ...]]) -> list[Host]:
+        """Resolve each host's `via` to the host it names: an SSH host of the workspace
+        reached directly (one gateway, not a chain)."""
+        by_name = {h.name: h for h in hosts}
+        resolved = []
+        for host in hosts:
+            gateway = by_name.get(host.via) if host.via else None
+            if host.via is not None:
+                why = gateway_problem(host, gateway, self.hosts_complete)
+                if why:
+                    key = via_keys[host.name]
+                    line = locate(self.texts[host.file], key)
+                    self._problem(host.file, ".".join(key), line, why)
+                    gateway = None
+            resolved.append(host.model_copy(update={"gateway": gateway}))
+        return resolved
 
     def _states(self, hosts: list[Host]) -> list[tuple[str, StateFile]]:
         states: list[tuple[str, StateFile]] = []
@@ -592,3 +611,21 @@ def _loc(key_path: str) -> list[str | int]:
     for part in key_path.replace("]", "").replace("[", ".").split("."):
         loc.append(int(part) if part.isdigit() else part)
     return loc
+
+
+def gateway_problem(host: Host, gateway: Host | None, hosts_complete: bool) -> str | None:
+    """Why `host` cannot be reached through the host its `via` names, or None."""
+    via = host.via
+    if host.connector != "ssh":
+        return "only an SSH host is reached through a gateway"
+    if gateway is None:
+        # With a hosts file unreadable, the gateway may be in it: that file's error says so.
+        return f"no host {via!r} in hosts/ to reach this host through" if hosts_complete else None
+    if gateway.connector != "ssh":
+        return f"{via} is not an SSH host: a gateway is a machine tendr reaches over SSH"
+    if gateway.via is not None:
+        return (
+            f"{via} is itself reached through {gateway.via}: tendr goes through one gateway, "
+            "so name the host reached directly"
+        )
+    return None

@@ -102,6 +102,7 @@ def test_hosts_json(sample: Path) -> None:
         "client": "acme",
         "address": "203.0.113.21",
         "port": 2222,
+        "via": None,
         "user": "tendr",
         "connector": "ssh",
         "groups": ["office", "frontdesk"],

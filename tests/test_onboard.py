@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tendr.errors import UserError
-from tendr.hosts.model import Host
+from tendr.hosts.model import Host, known_hosts_name
 from tendr.onboard import _write_host, pinned_keys, public_key_line, supported
 from tendr.workspace import load
 from tests.helpers import ADMIN_RULES, build_tree
@@ -29,10 +29,10 @@ def test_debian_and_ubuntu_with_systemd_are_supported() -> None:
 def test_pinned_keys_are_found_by_address_and_port(tmp_path: Path) -> None:
     known = tmp_path / "known_hosts"
     known.write_text(f"[127.0.0.1]:2222 {KEY}\n203.0.113.5,other {KEY} comment\n")
-    assert pinned_keys(known, "127.0.0.1", 2222) == [KEY]
-    assert pinned_keys(known, "127.0.0.1", 22) == []
-    assert pinned_keys(known, "203.0.113.5", 22) == [KEY]
-    assert pinned_keys(tmp_path / "none", "203.0.113.5", 22) == []
+    assert pinned_keys(known, known_hosts_name("127.0.0.1", 2222)) == [KEY]
+    assert pinned_keys(known, known_hosts_name("127.0.0.1", 22)) == []
+    assert pinned_keys(known, known_hosts_name("203.0.113.5", 22)) == [KEY]
+    assert pinned_keys(tmp_path / "none", known_hosts_name("203.0.113.5", 22)) == []
 
 
 def test_the_controller_key_must_be_a_public_key_line(tmp_path: Path) -> None:

@@ -15,16 +15,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import gevent
-from paramiko import BadHostKeyException, PKey, SSHException
+from paramiko import BadHostKeyException, Channel, PKey, SSHClient, SSHException
 from pyinfra.api.command import StringCommand
 from pyinfra.api.config import Config
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host as PyinfraHost
 from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
+from pyinfra.connectors.ssh import SSHConnector
 
 from tendr.errors import CommandTimeout, ConnectionLost, HostError
-from tendr.hosts.model import Host, login_user
+from tendr.hosts.model import Host, key_name, login_user, route
 from tendr.settings import Settings
 
 # pyinfra and paramiko log what tendr reports itself (an unknown host key, a bad
@@ -37,10 +38,15 @@ LOCAL = "@local"
 
 
 def host_data(
-    host: Host, known_hosts: Path, settings: Settings, password: str | None = None
+    host: Host,
+    known_hosts: Path,
+    settings: Settings,
+    password: str | None = None,
+    tunnel: Channel | None = None,
 ) -> dict[str, Any]:
     """pyinfra host data for one tendr host: strict keys, the key file (or, to onboard a
-    machine, a password), sudo if not root."""
+    machine, a password), sudo if not root. `tunnel`: the connection to the host through
+    its gateway, which SSH then runs over."""
     if host.connector == "local":
         return {"tendr_name": host.name}
     data: dict[str, Any] = {
@@ -51,6 +57,12 @@ def host_data(
         "ssh_strict_host_key_checking": "yes",
         "ssh_connect_timeout": settings.connect_timeout,
     }
+    if tunnel is not None:
+        # paramiko connects over the channel and looks the key up by this name alone
+        # (port 22 adds no brackets): the name the key is pinned under.
+        data["ssh_hostname"] = key_name(host)
+        del data["ssh_port"]
+        data["ssh_paramiko_connect_kwargs"] = {"sock": tunnel}
     data["ssh_user"] = login_user(host, settings)
     if host.ssh_key:
         data["ssh_key"] = str(Path(host.ssh_key).expanduser())
@@ -78,6 +90,8 @@ class Session:
     users: dict[str, str] = field(default_factory=dict)  # the login account, for messages
     # A bootstrap account's password, for sudo -S (onboarding only): never logged.
     passwords: dict[str, str] = field(default_factory=dict, repr=False)
+    # The connections to the gateways the hosts are reached through: one per gateway.
+    jumps: Session | None = None
 
 
 def open_session(
@@ -88,15 +102,18 @@ def open_session(
     passwords: dict[str, str] | None = None,
 ) -> Session:
     """Connect to every host in parallel; a host that fails does not stop the others.
+    Hosts behind a gateway are reached through one connection to it, made first.
     `passwords`: by host name, to log in and sudo with (onboarding's bootstrap account)."""
     selected = list(hosts)
     passwords = passwords or {}
+    jumps, tunnels, unreachable = _tunnels(selected, known_hosts, settings)
     names = [
         (
             LOCAL if h.connector == "local" else h.name,
-            host_data(h, known_hosts, settings, passwords.get(h.name)),
+            host_data(h, known_hosts, settings, passwords.get(h.name), tunnels.get(h.name)),
         )
         for h in selected
+        if h.name not in unreachable
     ]
     # pyinfra's constructors carry no annotations
     inventory = Inventory((names, {}))  # type: ignore[no-untyped-call]
@@ -104,8 +121,12 @@ def open_session(
         PARALLEL=settings.parallel, CONNECT_TIMEOUT=settings.connect_timeout
     )
     state = State(inventory, config)
-    session = Session(state, passwords=dict(passwords))
+    session = Session(state, passwords=dict(passwords), jumps=jumps)
     by_name = {h.name: h for h in selected}
+    for name, why in unreachable.items():
+        session.errors[name] = why
+        if on_connected:
+            on_connected(name)
 
     def connect(pyhost: PyinfraHost) -> None:
         name = pyhost.data.get("tendr_name")
@@ -124,6 +145,53 @@ def open_session(
 
     in_parallel(state, connect, list(inventory))
     return session
+
+
+def _tunnels(
+    hosts: list[Host], known_hosts: Path, settings: Settings
+) -> tuple[Session | None, dict[str, Channel], dict[str, str]]:
+    """For the hosts behind a gateway: the gateways' session (one connection each), a
+    channel through it to each host, and why the hosts without one cannot be reached."""
+    behind = [h for h in hosts if h.gateway is not None]
+    if not behind:
+        return None, {}, {}
+    gateways = {h.gateway.name: h.gateway for h in behind if h.gateway is not None}
+    jumps = open_session(gateways.values(), known_hosts, settings)
+    tunnels: dict[str, Channel] = {}
+    unreachable: dict[str, str] = {}
+
+    def through(host: Host) -> None:
+        try:
+            tunnels[host.name] = tunnel(jumps, host, settings.connect_timeout)
+        except HostError as exc:
+            unreachable[host.name] = exc.reason
+
+    in_parallel(jumps.state, through, behind)
+    return jumps, tunnels, unreachable
+
+
+def tunnel(jumps: Session, host: Host, timeout: int) -> Channel:
+    """A TCP connection to `host`'s SSH port, made by its gateway (SSH's direct-tcpip,
+    what ProxyJump uses) over the gateway's connection in `jumps`."""
+    assert host.gateway is not None and host.address is not None
+    gateway = host.gateway.name
+    if gateway not in jumps.hosts:
+        why = jumps.errors.get(gateway, "not connected")
+        raise HostError(host=host.name, reason=f"its gateway {gateway}: {why}")
+    client = _ssh_client(jumps.hosts[gateway])
+    transport = client.get_transport() if client is not None else None
+    if transport is None or not transport.is_active():
+        raise HostError(host=host.name, reason=f"its gateway {gateway}: the connection closed")
+    try:
+        return transport.open_channel(
+            "direct-tcpip", (host.address, host.port), ("127.0.0.1", 0), timeout=timeout
+        )
+    except (SSHException, OSError, EOFError) as exc:
+        detail = " ".join(str(arg) for arg in exc.args) or type(exc).__name__
+        raise HostError(
+            host=host.name,
+            reason=f"cannot connect: {gateway} cannot reach {route(host)} ({detail})",
+        ) from None
 
 
 T = TypeVar("T")
@@ -158,8 +226,8 @@ def connect_reason(exc: BaseException, host: Host, known_hosts: Path) -> str:
     changed = _cause(exc, BadHostKeyException)
     if changed is not None:
         return changed_key_reason(
-            host.address or host.name,
-            host.port,
+            route(host),
+            key_name(host),
             known_hosts,
             pinned=fingerprint(changed.expected_key),
             offered=fingerprint(changed.key),
@@ -170,7 +238,7 @@ def connect_reason(exc: BaseException, host: Host, known_hosts: Path) -> str:
     if host.ssh_key and "is encrypted" in text:
         return encrypted_key_reason(host.ssh_key)
     if "no host key" in text.lower():  # paramiko's words for a host not in known_hosts
-        name = _known_hosts_name(host.address or host.name, host.port)
+        name = key_name(host)
         return (
             f"host key not verified: {known_hosts} pins no key for {name}, and tendr "
             "never trusts a key on first use: check the host's key on the machine "
@@ -197,22 +265,15 @@ def fingerprint(key: PKey) -> str:
     return f"{key.get_name()} {key.fingerprint}"
 
 
-def _known_hosts_name(address: str, port: int) -> str:
-    """How known_hosts (and ssh-keygen -R) names a host: [address]:port unless port 22."""
-    return address if port == 22 else f"[{address}]:{port}"
-
-
 def changed_key_reason(
-    address: str, port: int, known_hosts: Path, *, pinned: str, offered: str
+    where: str, name: str, known_hosts: Path, *, pinned: str, offered: str
 ) -> str:
-    """The host offered a key other than the one pinned for it: both keys, and how to
-    replace the pinned one in the workspace's file (`ssh-keygen -R` alone would edit
-    ~/.ssh/known_hosts instead)."""
-    remove = shlex.join(
-        ["ssh-keygen", "-R", _known_hosts_name(address, port), "-f", str(known_hosts)]
-    )
+    """The host (at `where`, pinned under `name`) offered a key other than the one pinned
+    for it: both keys, and how to replace the pinned one in the workspace's file
+    (`ssh-keygen -R` alone would edit ~/.ssh/known_hosts instead)."""
+    remove = shlex.join(["ssh-keygen", "-R", name, "-f", str(known_hosts)])
     return (
-        f"host key not verified: {address} port {port} offered {offered}, but "
+        f"host key not verified: {where} offered {offered}, but "
         f"{known_hosts} pins {pinned} for it. Someone may be between tendr and the "
         "host; if the machine was reinstalled instead, check its new key on the machine "
         f"itself, remove the old one with `{remove}`, then add the new key's line to "
@@ -350,8 +411,21 @@ def run(
 
 
 def close_session(session: Session) -> None:
+    """Close every connection, the gateways' last (the tunnels run through them)."""
     for pyhost in session.hosts.values():
         try:
             pyhost.disconnect()
+            # pyinfra's disconnect leaves the SSH client open: a gateway's would keep
+            # its connection, and the tunnels through it, until the process ends.
+            if (client := _ssh_client(pyhost)) is not None:
+                client.close()
         except (OSError, EOFError, SSHException):  # already gone: nothing to close
             pass
+    if session.jumps is not None:
+        close_session(session.jumps)
+
+
+def _ssh_client(pyhost: PyinfraHost) -> SSHClient | None:
+    """The paramiko client of a host pyinfra reaches over SSH (its connector's `client`)."""
+    connector = pyhost.connector
+    return connector.client if isinstance(connector, SSHConnector) else None

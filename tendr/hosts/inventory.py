@@ -19,6 +19,7 @@ def host_rows(workspace: Workspace, hosts: list[Host]) -> list[dict[str, Any]]:
             "client": host.client,
             "address": host.address or ("local" if host.connector == "local" else None),
             "port": host.port if host.connector == "ssh" else None,
+            "via": host.via,
             "user": login_user(host, workspace.settings) if host.connector == "ssh" else None,
             "connector": host.connector,
             "groups": list(host.groups),

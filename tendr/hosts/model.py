@@ -33,6 +33,9 @@ class HostDefaults(Strict):
     health: bool = True
     """Whether tendr's baseline is kept on the hosts: a persistent journal with a size
     cap, and a health check every 15 minutes that records problems in it."""
+    via: HostName | None = None
+    """The host of the workspace every host of the file is reached through (the client's
+    gateway, ProxyJump-style); that host itself is reached directly. Unset: directly."""
 
 
 class HostEntry(Strict):
@@ -65,6 +68,10 @@ class HostEntry(Strict):
     health: bool | None = None
     """Whether tendr's baseline (persistent journal, health check) is kept on this host.
     Unset: [defaults], then true."""
+    via: HostName | None = None
+    """The host of the workspace this one is reached through, its `address` being one
+    that host reaches (a client LAN behind its gateway): SSH runs through one connection
+    to the gateway, both host keys pinned. Unset: [defaults], then directly."""
     approved: bool = True
     """false: audit only, as `tendr onboard` leaves a new host: plans, but no change,
     command or shell, until someone allowed `host.approve` runs `tendr approve HOST`."""
@@ -102,6 +109,8 @@ class Host(Strict):
     file: str
     health: bool = True
     approved: bool = True
+    via: str | None = None
+    gateway: Host | None = None  # the host `via` names, once the workspace resolved it
 
     @classmethod
     def resolve(
@@ -121,6 +130,8 @@ class Host(Strict):
             file=file,
             health=defaults.health if entry.health is None else entry.health,
             approved=entry.approved,
+            # The gateway named in [defaults] is itself reached directly.
+            via=None if (entry.via or defaults.via) == name else (entry.via or defaults.via),
         )
 
 
@@ -128,3 +139,24 @@ def login_user(host: Host, settings: Settings) -> str:
     """The account tendr logs in as over SSH: the host's `user`, else the workspace's
     service account (never the account that happens to run tendr)."""
     return host.user or settings.service_account
+
+
+def known_hosts_name(address: str, port: int) -> str:
+    """How known_hosts (and ssh-keygen -R) names a host: [address]:port unless port 22."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def key_name(host: Host) -> str:
+    """The name `host`'s key is pinned under in known_hosts. Behind a gateway, the
+    gateway's name comes first (`acme-gw01/192.168.1.10:22`): two clients' LANs often use
+    the same private addresses, and one must not vouch for the other's machine."""
+    address = host.address or host.name
+    if host.gateway is not None:
+        return f"{host.gateway.name}/{address}:{host.port}"
+    return known_hosts_name(address, host.port)
+
+
+def route(host: Host) -> str:
+    """Where the host is, for messages: `192.168.1.10 port 22 (through acme-gw01)`."""
+    where = f"{host.address or host.name} port {host.port}"
+    return f"{where} (through {host.gateway.name})" if host.gateway is not None else where
