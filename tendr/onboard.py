@@ -19,6 +19,7 @@ In order, and nothing written anywhere before the step that needs it:
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import re
@@ -106,8 +107,7 @@ def offered_key(workspace: Workspace, host: Host) -> paramiko.PKey:
     """The host key the machine offers (nothing is authenticated or sent to it), through
     its gateway if it has one."""
     timeout = workspace.settings.connect_timeout
-    jumps = None
-    try:
+    with contextlib.ExitStack() as stack:
         if host.gateway is None:
             assert host.address is not None
             try:
@@ -117,23 +117,26 @@ def offered_key(workspace: Workspace, host: Host) -> paramiko.PKey:
             except OSError as exc:
                 raise UserError(f"cannot reach {route(host)}: {exc.strerror or exc}") from None
         else:
+            # pyinfra reads a known_hosts file once per process (by its name): the
+            # gateway's pin is read from a copy, so that the workspace's file is read
+            # afresh, the new key in it, when onboarding plans the host.
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tendr-")))
+            pins = scratch / "known_hosts"
             known_hosts = workspace.path(workspace.settings.known_hosts)
-            jumps = open_session([host.gateway], known_hosts, workspace.settings)
+            pins.write_bytes(known_hosts.read_bytes() if known_hosts.exists() else b"")
+            jumps = open_session([host.gateway], pins, workspace.settings)
+            stack.callback(close_session, jumps)
             try:
                 sock = tunnel(jumps, host, timeout)
             except HostError as exc:
                 raise UserError(f"{host.name}: {exc.reason}; nothing was changed") from None
         transport = paramiko.Transport(sock)
+        stack.callback(transport.close)
         try:
             transport.start_client(timeout=timeout)
             return transport.get_remote_server_key()
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise UserError(f"{route(host)} does not speak SSH: {exc}") from None
-        finally:
-            transport.close()
-    finally:
-        if jumps is not None:
-            close_session(jumps)
 
 
 def pinned_keys(known_hosts: Path, name: str) -> list[str]:

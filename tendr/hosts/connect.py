@@ -190,7 +190,8 @@ def tunnel(jumps: Session, host: Host, timeout: int) -> Channel:
         detail = " ".join(str(arg) for arg in exc.args) or type(exc).__name__
         raise HostError(
             host=host.name,
-            reason=f"cannot connect: {gateway} cannot reach {route(host)} ({detail})",
+            reason=f"cannot connect: {gateway} cannot reach {host.address} port {host.port} "
+            f"({detail})",
         ) from None
 
 

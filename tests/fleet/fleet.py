@@ -4,7 +4,8 @@ State (keys, known_hosts, overlays, fleet.json) lives in TENDR_FLEET_DIR
 (default /var/lib/tendr-fleet), the base image in TENDR_FLEET_CACHE (default
 /var/cache/tendr-fleet).  Host i is fleet-<ii> with sshd on 127.0.0.1:BASE+i
 (TENDR_FLEET_BASE_PORT, default 22000).  There is one fleet per machine: `up`
-first removes whatever an earlier run left (processes by cgroup, overlays).
+first removes whatever an earlier run left (processes by cgroup, overlays, the
+network of a lan: tests/fleet/lan.py).
 """
 
 from __future__ import annotations
@@ -234,6 +235,9 @@ class Fleet:
         for group in base_group:
             if group.is_dir() and not any(p.is_dir() for p in group.iterdir()):
                 group.rmdir()
+        from tests.fleet import lan  # here, not at the top: lan imports this module
+
+        lan.remove_network()  # a lan's hosts, if any, were stopped above with the others
         (self.state_dir / "fleet.json").unlink(missing_ok=True)
         self._slots.clear()
 

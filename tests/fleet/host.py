@@ -14,7 +14,8 @@ ADDRESS = "127.0.0.1"
 
 @dataclass(frozen=True)
 class Host:
-    """One booted test machine, reachable over SSH on 127.0.0.1:port."""
+    """One booted test machine, reachable over SSH on address:port (127.0.0.1 unless
+    it has a network of its own), directly or through the host `jump`."""
 
     name: str
     port: int
@@ -23,14 +24,18 @@ class Host:
     host_key: str  # "ssh-ed25519 AAAA..."
     address: str = ADDRESS
     user: str = "root"
+    jump: Host | None = None  # ssh reaches this host only through that one's sshd (ssh -W)
 
     @property
     def known_hosts_entry(self) -> str:
-        return f"[{self.address}]:{self.port} {self.host_key}"
+        # ssh names a host on port 22 without brackets and port
+        name = self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+        return f"{name} {self.host_key}"
 
     def ssh_argv(self, user: str | None = None, known_hosts: Path | None = None) -> list[str]:
-        """ssh command line (without the remote command) with strict host key checking."""
-        return [
+        """ssh command line (without the remote command) with strict host key checking;
+        `known_hosts` (if given) serves the jump host's connection too."""
+        argv = [
             "ssh",
             "-F",
             "/dev/null",
@@ -50,12 +55,17 @@ class Host:
             "ConnectTimeout=10",
             "-o",
             "LogLevel=ERROR",
-            "-p",
-            str(self.port),
-            "-l",
-            user or self.user,
-            self.address,
         ]
+        if self.jump is not None:
+            argv += ["-o", f"ProxyCommand={self._proxy_command(self.jump, known_hosts)}"]
+        return [*argv, "-p", str(self.port), "-l", user or self.user, self.address]
+
+    def _proxy_command(self, jump: Host, known_hosts: Path | None) -> str:
+        """`ssh -W`: the jump host's sshd connects to this host and relays the connection."""
+        *options, destination = jump.ssh_argv(known_hosts=known_hosts)
+        argv = [*options, "-W", f"{self.address}:{self.port}", destination]
+        # ssh expands %-tokens in ProxyCommand, then runs it with the shell
+        return shlex.join(argv).replace("%", "%%")
 
     def run(
         self,

@@ -143,19 +143,24 @@ def prepare(d: HostDir, host: Host, base: Path, client_pub: str) -> None:
         _write(ssh_dir / "authorized_keys", client_pub, 0o600, uid)
 
 
-def start(d: HostDir, host: Host, binds: Sequence[Path] = ()) -> subprocess.Popen[bytes]:
+def start(
+    d: HostDir, host: Host, binds: Sequence[Path] = (), netns: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Boot the prepared host in the background; return the systemd-nspawn process.
     Each of `binds` is a folder of this machine the host sees read-only, at the same path
-    (how a controller host runs this checkout of tendr with this machine's Python)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host.address, host.port))
-        except OSError as e:
-            raise HostError(
-                f"{host.name}: port {host.address}:{host.port} is taken by "
-                f"another program ({e}); see `ss -ltnp`"
-            ) from e
+    (how a controller host runs this checkout of tendr with this machine's Python).
+    `netns`: a network namespace file (/run/netns/NAME) the host runs in instead of this
+    machine's network."""
+    if netns is None:  # in a namespace of its own, host.address is no address of this machine
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host.address, host.port))
+            except OSError as e:
+                raise HostError(
+                    f"{host.name}: port {host.address}:{host.port} is taken by "
+                    f"another program ({e}); see `ss -ltnp`"
+                ) from e
     procs = [str(p) for p in cgroups.create(host.name)]
     argv = [
         "sh",
@@ -175,6 +180,7 @@ def start(d: HostDir, host: Host, binds: Sequence[Path] = ()) -> subprocess.Pope
         "--link-journal=no",
         "--console=read-only",
         *(f"--bind-ro={folder}" for folder in binds),
+        *([f"--network-namespace-path={netns}"] if netns is not None else []),
         "--boot",
     ]
     with d.console.open("wb") as log:
@@ -195,9 +201,15 @@ def _banner(host: Host) -> bool:
         return False
 
 
+def _greets(host: Host) -> bool:
+    """sshd answers on the host's port; a host behind a jump host cannot be looked at from
+    here, so only ssh through the jump host tells."""
+    return host.jump is not None or _banner(host)
+
+
 def answers_ssh(host: Host) -> bool:
     """The host runs a command over SSH right now."""
-    return _banner(host) and host.run("true", timeout=30).returncode == 0
+    return _greets(host) and host.run("true", timeout=30).returncode == 0
 
 
 def wait_ssh(
@@ -210,7 +222,7 @@ def wait_ssh(
             raise HostError(
                 f"{host.name}: systemd-nspawn exited ({proc.returncode})\n{console_tail(d)}"
             )
-        if _banner(host):
+        if _greets(host):
             result = host.run("true", timeout=30)
             if result.returncode == 0:
                 return

@@ -12,6 +12,9 @@ Load with `pytest_plugins = ["tests.fleet.plugin"]` (tests/conftest.py) or
   gives several.
 - `fleet_workspace` (function): a tmp tendr workspace (hosts/fleet.toml,
   known_hosts, tendr.toml) for the fleet's hosts.
+- `fleet_lan` (module): a client LAN behind a gateway host (tests/fleet/lan.py), a
+  tests.fleet.lan.Lan: .gateway, .hosts (lan-01 and lan-02, reached through the
+  gateway), .known_hosts, .key_path.  Booted for the module, torn down after it.
 
 Where the fleet cannot start (not root, no debootstrap, ...) these fixtures
 fail the test with the reason; they never skip.
@@ -25,10 +28,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.fleet import lan
 from tests.fleet.fleet import Fleet, FleetError, fleet_size_from_env
 from tests.fleet.host import Host, write_hosts_file
 
-FLEET_FIXTURES = {"fleet", "fleet_session", "fresh_host", "fresh_hosts", "fleet_workspace"}
+FLEET_FIXTURES = {
+    "fleet",
+    "fleet_session",
+    "fresh_host",
+    "fresh_hosts",
+    "fleet_workspace",
+    "fleet_lan",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -98,3 +109,28 @@ def fleet_workspace(fleet: Fleet, tmp_path: Path) -> Path:
     """tmp_path as a tendr workspace for all fleet hosts (client "fleet", user root)."""
     write_hosts_file(tmp_path, fleet.hosts)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def fleet_lan(request: pytest.FixtureRequest) -> Iterator[lan.Lan]:
+    """The lan, booted for the module."""
+    # Fleet.up stops every fleet host, the lan's too: where this module also uses the
+    # fleet, boot the fleet first.
+    fleet_fixtures = FLEET_FIXTURES - {"fleet_lan"}
+    if any(
+        getattr(item, "module", None) is request.module
+        and fleet_fixtures & set(getattr(item, "fixturenames", ()))
+        for item in request.session.items
+    ):
+        request.getfixturevalue("fleet_session")
+    problem = None
+    try:
+        booted = lan.up(Fleet())
+    except FleetError as e:
+        problem = str(e)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    try:
+        yield booted
+    finally:
+        booted.down()
