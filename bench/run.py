@@ -5,7 +5,9 @@
     pyinfra INVENTORY deploy.py --dry  (bench/desired/deploy.py; no -y, which skips detection)
 
 With --mode apply each tool makes the changes instead (tendr apply --yes, ansible-playbook
-without --check, pyinfra -y), every run on hosts reset to the base image first.
+without --check, pyinfra -y), every run on hosts reset to the base image first. With
+--mode reapply each tool's apply runs once untimed on reset hosts, then the timed run is
+its second apply, which has nothing to do.
 
 Per tool and host count: wall time (median and best of --repeat runs), peak memory (the
 sampled sum of RSS over the tool's process tree, and the largest single process's max RSS
@@ -53,6 +55,7 @@ TOOLS = ("tendr", "pyinfra", "ansible")
 EXPECTED_EXIT = {
     "plan": {"tendr": 2, "pyinfra": 0, "ansible": 0},
     "apply": {"tendr": 0, "pyinfra": 0, "ansible": 0},
+    "reapply": {"tendr": 0, "pyinfra": 0, "ansible": 0},
 }
 SAMPLE_INTERVAL = 0.1  # seconds between samples of the process tree's memory
 RUN_TIMEOUT = 1800.0
@@ -571,9 +574,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="leave the fleet up at the end")
     p.add_argument(
         "--mode",
-        choices=("plan", "apply"),
+        choices=("plan", "apply", "reapply"),
         default="plan",
-        help="audit the drift (default) or make the changes, from fresh hosts",
+        help="audit the drift (default), make the changes from fresh hosts, or apply again "
+        "where they are made",
     )
     p.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     p.add_argument(
@@ -637,8 +641,8 @@ def runs_for(args: argparse.Namespace, fleet: Fleet, n: int, work: Path) -> list
 
     def reset_for(tool: str) -> Callable[[], None] | None:
         """Apply changes the hosts: every run starts from the base image (plus python3-apt
-        for Ansible, as in plan mode), untimed."""
-        if args.mode != "apply":
+        for Ansible, as in plan mode), untimed; for reapply, then applied once, untimed."""
+        if args.mode == "plan":
             return None
 
         def reset() -> None:
@@ -646,6 +650,21 @@ def runs_for(args: argparse.Namespace, fleet: Fleet, n: int, work: Path) -> list
                 list(pool.map(fleet.reset, hosts))
             if tool == "ansible":
                 ansible_prerequisite(hosts)
+            if args.mode == "reapply":
+                first = prepared[tool]
+                first.before()
+                done = subprocess.run(
+                    first.argv,
+                    cwd=first.cwd,
+                    env=first.env,
+                    capture_output=True,
+                    text=True,
+                    timeout=RUN_TIMEOUT,
+                    check=False,
+                )
+                first.after()
+                if done.returncode != 0:
+                    raise SystemExit(f"bench: {tool}'s first apply failed: {done.stdout[-2000:]}")
 
         return reset
 

@@ -1,14 +1,19 @@
 """Making a plan's permitted changes on hosts, through pyinfra's connector.
 
-Each Step becomes one command (`Host.run_shell_command`): a Run its argument vector,
-a Put one root shell script that receives the content on standard input, so the
-content never rests in a file another account could read or replace. Hosts run in
-parallel, each its changes in plan order; a change that does not succeed stops the
-rest of its host (they may depend on it), never the other hosts.
+A host's changes run as one command after the one that takes its lock: one root
+script making every Step in plan order (a Run its argument vector, a Put a script
+that receives the content through a pipe, so it never rests in a file another
+account could read or replace), each under command_timeout. After each step the
+script prints its status, on both streams so each step's output can be told apart,
+and keeps it in the lock's folder; the first step that fails ends it, since the
+changes after it may depend on it. Hosts run in parallel; one host's failure never
+stops another.
 
-Every change is recorded in the audit log as started before it runs and with its
-outcome right after; an interrupt, a lost connection or a log that cannot be written
-stops the work, and what was underway is recorded as interrupted.
+Every change is recorded in the audit log as started before the script is sent and
+with its outcome after. An interrupt, a lost connection or a command that outlives
+its time stops the script (the lock's folder names it) and reads how far it came:
+changes it finished are done, the one it was making is interrupted, the rest were
+not run.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 import base64
 import os
 import re
+import secrets as tokens
+import shlex
 import signal
 import socket
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +37,8 @@ import gevent
 
 from tendr.audit import Journal, room
 from tendr.changes import Change, ChangeResult, HostResult, Outcome, Run, Step
-from tendr.errors import CommandTimeout, ConnectionLost, HostError, TendrError
-from tendr.hosts.connect import Session, in_parallel, run
+from tendr.errors import ConnectionLost, HostError, TendrError
+from tendr.hosts.connect import Session, in_parallel, reconnect, run, run_long
 from tendr.plan import HostPlan, Plan
 from tendr.states.base import ResourceSpec
 from tendr.states.file import SAFE_FOLDERS
@@ -78,6 +85,12 @@ RUN_SCRIPT = 'exec "$@"'
 # /run: root's, so no local account can plant or hold the lock, and gone at reboot.
 LOCK_PATH = "/run/tendr/apply.lock"
 NOT_ROOT = 3  # the lock script's status when it runs as an account that is not root
+# Stops the batch running under the lock, if one is (the process only while it is still
+# the batch, by the start time it kept: never another process that got its pid).
+STOP_BATCH = f"""if read -r pid started < {LOCK_PATH}/batch 2>/dev/null &&
+        [ "$(cut -d' ' -f22 /proc/"$pid"/stat 2>/dev/null)" = "$started" ]; then
+        kill -KILL "$pid"
+    fi"""
 # $1: who takes it; $2, when given: a holder whose lock is stale, to be taken over.
 LOCK_SCRIPT = f"""umask 077
 if ! mkdir -p /run/tendr 2>/dev/null || ! [ -w /run/tendr ]; then
@@ -85,6 +98,7 @@ if ! mkdir -p /run/tendr 2>/dev/null || ! [ -w /run/tendr ]; then
     exit {NOT_ROOT}
 fi
 if [ -n "${{2:-}}" ] && [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$2" ]; then
+    {STOP_BATCH}
     rm -rf -- {LOCK_PATH}
 fi
 if mkdir {LOCK_PATH} 2>/dev/null; then printf '%s\\n' "$1" > {LOCK_PATH}/holder; exit 0; fi
@@ -93,7 +107,11 @@ exit 1
 """
 _HOLDER = re.compile(r"^locked by (?P<holder>.* from (?P<host>\S+), pid (?P<pid>\d+), .*)$")
 # $1: the holder that took it: another apply's lock (taken over meanwhile) is left alone.
+# A batch still running under it is stopped first, so no step starts after this; then
+# the statuses of the steps it finished are printed as it kept them, "INDEX STATUS".
 UNLOCK_SCRIPT = f"""if [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$1" ]; then
+    {STOP_BATCH}
+    cat {LOCK_PATH}/steps 2>/dev/null
     rm -rf -- {LOCK_PATH}
 fi"""
 
@@ -104,6 +122,125 @@ def command_for(step: Step) -> tuple[str, tuple[str, ...], str | None]:
         return RUN_SCRIPT, step.argv, None
     args = (step.path, step.mode or "", step.owner or "", step.group or "")
     return PUT_SCRIPT, args, base64.b64encode(step.content).decode() or None
+
+
+STEP_MARK = "@tendr-step"
+TIMED_OUT = 124  # coreutils timeout's status for a command it stopped
+
+
+def batch_script(steps: Sequence[Step], *, timeout: int, nonce: str, holder: str) -> str:
+    """One root script making `steps` in order, each under `timeout` seconds; after each,
+    `mark INDEX STATUS` keeps its status in the lock's folder (for UNLOCK_SCRIPT, which
+    can stop the script, the folder naming it) and prints it on both streams (after a
+    newline: a step's output may not end in one; with the nonce: no output forges it).
+    The first step that fails ends it; at its end it releases the lock it ran under.
+    Values are quoted here; the script travels on standard input. Pure."""
+    lines = [
+        f"nonce={shlex.quote(nonce)} holder={shlex.quote(holder)}",
+        f"echo $$ \"$(cut -d' ' -f22 /proc/$$/stat)\" > {LOCK_PATH}/batch",
+        f"""release() {{
+    if [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$holder" ]; then rm -rf -- {LOCK_PATH}; fi
+}}
+trap release EXIT
+mark() {{
+    printf '%s %s\\n' "$1" "$2" >> {LOCK_PATH}/steps
+    printf '\\n{STEP_MARK} %s %s %s\\n' "$nonce" "$1" "$2"
+    printf '\\n{STEP_MARK} %s %s %s\\n' "$nonce" "$1" "$2" >&2
+}}""",
+        f"put={shlex.quote(PUT_SCRIPT)}",
+    ]
+    limit = f"timeout -k 5 {int(timeout)}"
+    for index, step in enumerate(steps):
+        script, args, stdin = command_for(step)
+        if isinstance(step, Run):
+            command = f"{limit} {shlex.join(['sh', '-c', script, 'tendr', *args])}"
+        else:  # base64 is letters, digits, + / and =: safe between single quotes
+            command = f"printf '%s' '{stdin or ''}' | {limit} sh -c \"$put\" tendr "
+            command += shlex.join(args)
+        lines.append(f'{command}\ns=$?; mark {index} "$s"; [ "$s" -eq 0 ] || exit "$s"')
+    return "\n".join(lines) + "\n"
+
+
+def step_statuses(lines: Sequence[str], nonce: str | None = None) -> dict[int, int]:
+    """The steps' statuses from a batch's marks, or (no nonce) from the "INDEX STATUS"
+    lines UNLOCK_SCRIPT prints."""
+    prefix = "" if nonce is None else f"{STEP_MARK} {re.escape(nonce)} "
+    pattern = re.compile(rf"{prefix}(\d+) (\d+)")
+    return {
+        int(match[1]): int(match[2])
+        for line in lines
+        if (match := pattern.fullmatch(line)) is not None
+    }
+
+
+def step_errors(stderr: Sequence[str], nonce: str) -> dict[int, list[str]]:
+    """Each step's own error output, split at the marks."""
+    pattern = re.compile(rf"{STEP_MARK} {re.escape(nonce)} (\d+) \d+")
+    found: dict[int, list[str]] = {}
+    chunk: list[str] = []
+    for line in stderr:
+        if (match := pattern.fullmatch(line)) is not None:
+            found[int(match[1])] = [part for part in chunk if part.strip()]
+            chunk = []
+        else:
+            chunk.append(line)
+    return found
+
+
+Resolved = list[tuple[tuple[Change, ...], Outcome, str]]
+
+
+def outcomes(
+    groups: Sequence[tuple[tuple[Change, ...], int]],
+    statuses: dict[int, int] | None,
+    errors: dict[int, list[str]],
+    *,
+    unknown: str,
+    timeout: int,
+) -> Resolved:
+    """What became of each group of changes (its changes, its number of steps), from
+    the statuses of the steps that finished: done when all its steps were; the group of
+    the first step that failed failed (stopped by its time: interrupted); the group of
+    the first step with no status interrupted (`unknown` says why); the rest were not
+    run. With no statuses at all (None: the host could not say how far it came), every
+    group is interrupted. Pure."""
+    maybe = f"{unknown}: the change may or may not have been made"
+    if statuses is None:
+        return [(changes, "interrupted", maybe) for changes, _ in groups]
+    resolved: Resolved = []
+    first = 0
+    stopped = ""  # why the groups after a failed or interrupted one were not run
+    for changes, count in groups:
+        if stopped:
+            resolved.append((changes, "skipped", stopped))
+            continue
+        indices = range(first, first + count)
+        first += count
+        failed = next((i for i in indices if statuses.get(i, 0) != 0), None)
+        missing = next((i for i in indices if i not in statuses), None)
+        what = f"{changes[0].op} {', '.join(c.resource for c in changes)}"
+        if failed is not None and (missing is None or failed < missing):
+            status = statuses[failed]
+            said = "; ".join(line.strip() for line in errors.get(failed, [])[-3:])
+            if status == TIMED_OUT:
+                resolved.append((changes, "interrupted", timed_out(timeout)))
+            else:
+                reason = said or f"the command failed (exit status {status}) with no error output"
+                resolved.append((changes, "failed", reason))
+            stopped = f"{what} before it did not succeed"
+        elif missing is not None:
+            resolved.append((changes, "interrupted", maybe))
+            stopped = unknown
+        else:
+            resolved.append((changes, "done", ""))
+    return resolved
+
+
+def timed_out(seconds: int) -> str:
+    return (
+        f"timed out after {seconds} s (command_timeout in tendr.toml) and was stopped: the "
+        "change may or may not have been made"
+    )
 
 
 class Progress(Protocol):
@@ -191,8 +328,10 @@ class Execution:
     progress: Progress = field(default_factory=NoProgress)
     results: dict[str, HostResult] = field(default_factory=dict)
     pending: dict[str, Queued] = field(default_factory=dict)  # not started yet
-    underway: dict[str, tuple[Change, ...]] = field(default_factory=dict)
+    underway: dict[str, Queued] = field(default_factory=dict)  # sent, outcome not known
     locked: set[str] = field(default_factory=set)
+    # How far each stopped batch came, as its host said when its lock was released.
+    reached: dict[str, dict[int, int]] = field(default_factory=dict)
 
     def host(self, name: str, host_plan: HostPlan, queued: Queued) -> None:
         """Run one host's changes, each recorded before and after."""
@@ -221,36 +360,53 @@ class Execution:
         self._changes(name)
 
     def _changes(self, name: str) -> None:
-        result = self.results[name]
-        while self.pending[name]:
-            group, steps = self.pending[name][0]
-            if not self.journal.write(name, [(change, "started", "") for change in group]):
-                return self._stop(name, "stopped", str(self.journal.broken))
-            self.pending[name].pop(0)
-            self.underway[name] = group
-            self.progress.working(name, f"{group[0].op} {', '.join(c.resource for c in group)}")
-            outcome, reason = self._run(name, steps)
-            del self.underway[name]
-            recorded = self.journal.write(name, [(c, outcome, reason) for c in group])
-            result.results.extend(ChangeResult(c, outcome, reason, recorded) for c in group)
-            for _ in group:
-                self.progress.advance(name)
-            if outcome != "done":
-                what = f"{group[0].op} {', '.join(c.resource for c in group)}"
-                return self._skip_rest(name, f"{what} before it did not succeed")
+        """All the host's changes in one command: recorded as started before it is
+        sent, each with its outcome after."""
+        queued = self.pending[name]
+        changes = [change for group, _ in queued for change in group]
+        if not self.journal.write(name, [(change, "started", "") for change in changes]):
+            return self._stop(name, "stopped", str(self.journal.broken))
+        self.pending[name] = []
+        self.underway[name] = queued
+        first = queued[0][0]
+        more = f" and {len(changes) - len(first)} more" if len(changes) > len(first) else ""
+        self.progress.working(name, f"{first[0].op} {', '.join(c.resource for c in first)}{more}")
+        steps = [step for _, group_steps in queued for step in group_steps]
+        nonce = tokens.token_hex(8)
+        script = batch_script(steps, timeout=self.timeout, nonce=nonce, holder=self.holder)
+        try:
+            # Each step has its own time; this only bounds a host that stops answering.
+            output = run_long(
+                self.session, name, script, timeout=(self.timeout + 10) * len(steps) + 30
+            )
+        except HostError as exc:  # lost, or out of time: how far it came is asked
+            if isinstance(exc, ConnectionLost):
+                reconnect(self.session, name)
+            self._resolve(name, self._unlock(name), {}, exc.reason)
+        else:
+            self.locked.discard(name)  # the script released it
+            statuses = step_statuses(output.stdout, nonce)
+            errors = step_errors(output.stderr, nonce)
+            self._resolve(name, statuses, errors, "the script ended early")
 
-    def _run(self, name: str, steps: Sequence[Step]) -> tuple[Outcome, str]:
-        for step in steps:
-            script, args, stdin = command_for(step)
-            try:
-                output = run(self.session, name, script, args, timeout=self.timeout, stdin=stdin)
-            except (ConnectionLost, CommandTimeout) as exc:  # its outcome is not known
-                return "interrupted", f"{exc.reason}: the change may or may not have been made"
-            except HostError as exc:
-                return "failed", exc.reason
-            if not output.ok:
-                return "failed", output.reason()
-        return "done", ""
+    def _resolve(
+        self,
+        name: str,
+        statuses: dict[int, int] | None,
+        errors: dict[int, list[str]],
+        unknown: str,
+    ) -> None:
+        """Record and report what became of the host's underway changes."""
+        queued = self.underway.pop(name)
+        groups = [(group, len(steps)) for group, steps in queued]
+        resolved = outcomes(groups, statuses, errors, unknown=unknown, timeout=self.timeout)
+        rows = [(change, outcome, why) for group, outcome, why in resolved for change in group]
+        recorded = self.journal.write(name, rows)
+        self.results[name].results.extend(ChangeResult(c, o, r, recorded) for c, o, r in rows)
+        if not recorded:  # each was recorded as started; what became of it is said here
+            self.results[name].error = f"outcomes not recorded: {self.journal.broken}"
+        for _ in rows:
+            self.progress.advance(name)
 
     def _stop(self, name: str, what: str, why: str) -> None:
         self.results[name].error = f"{what}: {why}"
@@ -286,17 +442,27 @@ class Execution:
         self.locked.add(name)
         return None
 
-    def _unlock(self, name: str) -> None:
-        if name in self.locked:
-            self.locked.discard(name)
-            with suppress(HostError):  # the lock is in /run: a reboot clears it too
-                run(
-                    self.session, name, UNLOCK_SCRIPT, (self.holder,), timeout=min(self.timeout, 10)
-                )
+    def _unlock(self, name: str) -> dict[int, int] | None:
+        """Release the host's lock, stopping a batch still running under it. The
+        statuses of the steps it finished (kept by the batch), or None when the host
+        could not be asked."""
+        if name not in self.locked:
+            return self.reached.get(name)
+        self.locked.discard(name)
+        try:  # the lock is in /run: a reboot clears it too
+            output = run(
+                self.session, name, UNLOCK_SCRIPT, (self.holder,), timeout=min(self.timeout, 10)
+            )
+        except HostError:
+            return None
+        self.reached[name] = step_statuses(output.stdout)
+        return self.reached[name]
 
     def interrupted(self, why: str, work: dict[str, tuple[HostPlan, Queued]]) -> None:
-        """Record the work of an interrupted apply: what was underway as interrupted, what
-        had not started as not run (hosts not begun yet included)."""
+        """Record the work of an interrupted apply: what each stopped batch finished as
+        done, what it was making as interrupted, the rest as not run (hosts not begun yet
+        included). Every lock still held is released, its batch stopped, first."""
+        gevent.joinall([gevent.spawn(self._unlock, n) for n in list(self.locked)], timeout=10)
         for name, (host_plan, queued) in work.items():
             if name not in self.results:
                 self.results[name] = HostResult(name, refused(host_plan))
@@ -304,13 +470,8 @@ class Execution:
                 self.journal.write(
                     name, [(r.change, r.outcome, r.reason) for r in self.results[name].results]
                 )
-        for name, group in list(self.underway.items()):
-            reason = f"{why}: the change may or may not have been made"
-            recorded = self.journal.write(name, [(c, "interrupted", reason) for c in group])
-            self.results[name].results.extend(
-                ChangeResult(c, "interrupted", reason, recorded) for c in group
-            )
-        self.underway.clear()
+        for name in list(self.underway):
+            self._resolve(name, self.reached.get(name), {}, why)
         for name in list(self.pending):
             self._skip_rest(name, why)
 
@@ -386,9 +547,6 @@ def apply(
         execution.interrupted(
             "apply was interrupted" if interrupt else "apply stopped on an internal error",
             {name: (by_name[name], queued) for name, queued in work.items()},
-        )
-        gevent.joinall(
-            [gevent.spawn(execution._unlock, n) for n in list(execution.locked)], timeout=10
         )
         if interrupt:
             raise Interrupted(results=_ordered(plan, execution)) from None

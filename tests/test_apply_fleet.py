@@ -78,6 +78,14 @@ def started(ws: Path, op: str, host: str | None = None) -> Callable[[], bool]:
     )
 
 
+def activating(host: Host) -> Callable[[], bool]:
+    """The slow unit's start is underway on the host (apply sends every change at once:
+    the records say what was sent, the host what it is doing)."""
+    return lambda: (
+        host.run("systemctl is-active tendr-slow.service").stdout.strip() == ("activating")
+    )
+
+
 @contextmanager
 def program(*args: str) -> Iterator[subprocess.Popen[str]]:
     """The installed tendr running in the background; killed if the test leaves early."""
@@ -254,6 +262,7 @@ def test_a_failed_change_is_reported_failed_with_its_error(
     assert "1 done" not in text and "0 done, 1 failed" in text
     assert outcomes(ws, fresh_host.name) == [
         ("file.write", "/proc/tendr-x", "started"),
+        ("file.write", "/etc/tendr-after", "started"),
         ("file.write", "/proc/tendr-x", "failed"),
         ("file.write", "/etc/tendr-after", "skipped"),
     ]
@@ -288,21 +297,23 @@ def test_an_interrupted_apply_is_recorded(fresh_host: Host, tmp_path: Path, sign
     free for the next apply (once: nothing was recorded at all)."""
     ws = workspace(tmp_path, [fresh_host], {"s": slow_state()})
     with program("apply", "-w", str(ws), "--yes") as running:
-        wait_for(started(ws, "service.start"), "the slow unit to start")
+        wait_for(activating(fresh_host), "the slow unit to start")
         running.send_signal(signum)
         stdout, stderr = running.communicate(timeout=60)
     assert running.returncode == 130, stdout + stderr
     assert "interrupted service.start tendr-slow.service" in stdout
     assert "recorded as interrupted" in stderr and "Traceback" not in stderr
     assert outcomes(ws, fresh_host.name)[-4:] == [
-        ("service.start", "tendr-slow.service", "started"),
+        ("service.configure", "tendr-slow.service", "done"),
         ("service.start", "tendr-slow.service", "interrupted"),
         ("service.configure", "tendr-after.service", "skipped"),
         ("service.start", "tendr-after.service", "skipped"),
     ]
+    # Stopped on the host too: nothing after the change underway is made later.
+    fresh_host.run(f"touch {GO}")
+    time.sleep(1)
     assert tendr("audit-log", "verify", "-w", str(ws))[0] == 0
     assert fresh_host.run("test -e /etc/systemd/system/tendr-after.service").returncode == 1
-    fresh_host.run(f"touch {GO}")
     code, text = tendr("apply", "-w", str(ws), "--yes")
     assert code == 0, text
 
@@ -320,26 +331,31 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-def test_a_record_that_cannot_be_written_stops_apply(fresh_host: Host, tmp_path: Path) -> None:
-    """The audit log stops taking records while a change runs (here: the file size limit,
-    as a full disk would): its outcome goes unrecorded, so apply stops there, says so, and
-    changes nothing more; the log keeps whole records only (once five changes were made
-    and their records lost)."""
+def test_a_record_that_cannot_be_written_is_said(fresh_host: Host, tmp_path: Path) -> None:
+    """The audit log stops taking records while the host's changes run (here: the file
+    size limit, as a full disk would): every change was recorded as started before it was
+    sent; their outcomes, which could not be, are said on the terminal, marked so, and the
+    log keeps whole records only (once five changes were made and their records lost)."""
     ws = workspace(tmp_path / "ws", [fresh_host], {"s": slow_state()})
     log = ws / ".tendr" / "audit.log"
     with program("apply", "-w", str(ws), "--yes") as run:
-        wait_for(started(ws, "service.start"), "the slow unit to start")
+        wait_for(activating(fresh_host), "the slow unit to start")
         size = log.stat().st_size
         resource.prlimit(run.pid, resource.RLIMIT_FSIZE, (size, size))
         fresh_host.run(f"touch {GO}")
         stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 1, stdout + stderr
-    assert f"{fresh_host.name}: error: stopped: the audit log {log} could not be written" in stdout
+    assert f"{fresh_host.name}: error: outcomes not recorded: the audit log {log}" in stdout
     assert "done service.start tendr-slow.service (not in the audit log)" in stdout
-    assert "not run service.configure tendr-after.service" in stdout
-    assert fresh_host.run("test -e /etc/systemd/system/tendr-after.service").returncode == 1
+    assert "done service.start tendr-after.service (not in the audit log)" in stdout
     assert log.stat().st_size == size
     assert tendr("audit-log", "verify", "-w", str(ws))[0] == 0
+    assert outcomes(ws, fresh_host.name) == [
+        ("service.configure", "tendr-slow.service", "started"),
+        ("service.start", "tendr-slow.service", "started"),
+        ("service.configure", "tendr-after.service", "started"),
+        ("service.start", "tendr-after.service", "started"),
+    ]
 
 
 def test_no_room_for_the_records_means_no_change(fresh_host: Host, tmp_path: Path) -> None:
@@ -433,8 +449,9 @@ def test_every_remote_command_has_a_timeout(fresh_host: Host, tmp_path: Path) ->
     assert code == 1, text + done.stderr
     assert (
         "interrupted service.start tendr-slow.service: timed out after 3 s (command_timeout "
-        "in tendr.toml); it may still be running on the host" in text
+        "in tendr.toml) and was stopped: the change may or may not have been made" in text
     )
+    assert "not run service.configure tendr-after.service" in text
     fresh_host.run(f"touch {GO}")
 
 
@@ -455,25 +472,56 @@ def test_the_program_prints_no_library_noise(fresh_host: Host, tmp_path: Path) -
 def test_a_lost_connection_is_recorded_and_its_lock_taken_over(
     fresh_host: Host, tmp_path: Path
 ) -> None:
-    """The connection drops while a change runs: the change is recorded as interrupted (its
-    outcome unknown), the rest as not run; the next apply from this controller takes over
-    the host lock the lost one left (its process is gone) and converges."""
+    """The connection drops while a change runs: tendr connects again, stops what was
+    underway and asks how far it came: the changes made are done, the one underway is
+    interrupted (its outcome unknown), the rest not run, and the host is free again."""
     ws = workspace(tmp_path, [fresh_host], {"s": slow_state()})
     with program("apply", "-w", str(ws), "--yes") as running:
-        wait_for(started(ws, "service.start"), "the slow unit to start")
+        wait_for(activating(fresh_host), "the slow unit to start")
         fresh_host.run("pkill -f 'sshd: root@notty'")
         stdout, stderr = running.communicate(timeout=120)
     assert running.returncode == 1, stdout + stderr
     assert "interrupted service.start tendr-slow.service: the connection was lost" in stdout
-    assert outcomes(ws, fresh_host.name)[-3:] == [
+    assert outcomes(ws, fresh_host.name)[-4:] == [
+        ("service.configure", "tendr-slow.service", "done"),
         ("service.start", "tendr-slow.service", "interrupted"),
         ("service.configure", "tendr-after.service", "skipped"),
         ("service.start", "tendr-after.service", "skipped"),
     ]
-    assert fresh_host.run("cat /run/tendr/apply.lock/holder").stdout.startswith("root from")
+    assert fresh_host.run("test -e /run/tendr/apply.lock").returncode == 1
     fresh_host.run(f"touch {GO}")
+    time.sleep(1)
+    assert fresh_host.run("test -e /etc/systemd/system/tendr-after.service").returncode == 1
     code, text = tendr("apply", "-w", str(ws), "--yes")
     assert code == 0, text
+    assert fresh_host.run("test -e /run/tendr/apply.lock").returncode == 1
+
+
+def test_a_killed_apply_leaves_a_lock_the_next_takes_over(fresh_host: Host, tmp_path: Path) -> None:
+    """tendr killed outright while a host's changes run: the lock stays, held for a process
+    that is gone; the next apply from this controller takes it over, stopping the batch
+    the killed one left running, and converges."""
+    ws = workspace(tmp_path, [fresh_host], {"s": slow_state()})
+    with program("apply", "-w", str(ws), "--yes") as running:
+        wait_for(activating(fresh_host), "the slow unit to start")
+        running.kill()
+        running.wait(timeout=30)
+    left = fresh_host.run("cat /run/tendr/apply.lock/holder /run/tendr/apply.lock/batch")
+    holder, batch = left.stdout.splitlines()
+    assert holder.startswith("root from") and f"pid {running.pid}," in holder
+    pid = batch.split()[0]
+    assert fresh_host.run(f"test -d /proc/{pid}").returncode == 0  # still waiting there
+    with program("apply", "-w", str(ws), "--yes") as second:
+
+        def taken_over() -> bool:
+            now = fresh_host.run("cat /run/tendr/apply.lock/holder").stdout
+            return bool(now) and now.strip() != holder
+
+        wait_for(taken_over, "the next apply to take the lock over")
+        assert fresh_host.run(f"test -d /proc/{pid}").returncode == 1  # stopped, not finished
+        fresh_host.run(f"touch {GO}")
+        stdout, stderr = second.communicate(timeout=120)
+    assert second.returncode == 0, stdout + stderr
     assert fresh_host.run("test -e /run/tendr/apply.lock").returncode == 1
 
 

@@ -63,8 +63,8 @@ def test_records_cut_off_the_end_are_detected_with_a_kept_head() -> None:
 
 @needs_root
 def test_apply_records_every_change_and_verify_catches_tampering(tmp_path: Path) -> None:
-    """apply records each change as started before it runs and with its outcome after;
-    editing the log makes `audit-log verify` fail."""
+    """apply records each change as started before the host's changes are sent and with
+    its outcome after; editing the log makes `audit-log verify` fail."""
     out = tmp_path / "out"
     ws = build_tree(
         tmp_path / "ws",
@@ -81,8 +81,8 @@ def test_apply_records_every_change_and_verify_catches_tampering(tmp_path: Path)
     records = json.loads(raw)["records"]
     assert [(r["op"], r["resource"], r["outcome"], r["person"]) for r in records] == [
         ("file.write", f"{out}/a", "started", "root"),
-        ("file.write", f"{out}/a", "done", "root"),
         ("file.write", f"{out}/b", "started", "root"),
+        ("file.write", f"{out}/a", "done", "root"),
         ("file.write", f"{out}/b", "done", "root"),
     ]
     times = [datetime.fromisoformat(r["time"]) for r in records]

@@ -20,7 +20,17 @@ from hypothesis import strategies as st
 
 from tendr import apply as workflow
 from tendr.changes import Change, FieldChange, Put, Run
-from tendr.execute import PUT_SCRIPT, RUN_SCRIPT, command_for
+from tendr.execute import (
+    LOCK_PATH,
+    LOCK_SCRIPT,
+    PUT_SCRIPT,
+    RUN_SCRIPT,
+    batch_script,
+    command_for,
+    outcomes,
+    step_errors,
+    step_statuses,
+)
 from tendr.hosts.connect import ended, remote_command
 from tendr.states.file import FileSpec
 from tendr.states.file import steps as file_steps
@@ -191,8 +201,8 @@ class Recorder:
 
 @needs_root
 def test_progress_moves_per_change_and_names_it(tmp_path: Path) -> None:
-    """Progress knows the total, names each change as it starts, advances per change, and
-    says nothing of a host after it finished."""
+    """Progress knows the total, names what the host's one command makes as it starts,
+    advances per change, and says nothing of a host after it finished."""
     out = tmp_path / "out"
     ws = load(
         local_workspace(
@@ -208,9 +218,8 @@ def test_progress_moves_per_change_and_names_it(tmp_path: Path) -> None:
     assert applied.ok
     assert recorder.events == [
         ("start", "2"),
-        ("working", "here", f"file.write {out}/a"),
+        ("working", "here", f"file.write {out}/a and 1 more"),
         ("advance", "here"),
-        ("working", "here", f"file.write {out}/b"),
         ("advance", "here"),
         ("finished", "here"),
     ]
@@ -520,3 +529,96 @@ def test_an_owner_change_alone_is_made() -> None:
     spec = FileSpec(path="/etc/x", owner="lp")
     [step] = file_steps(spec, change("change", FieldChange("owner", "root", "lp")), Context())
     assert isinstance(step, Run) and step.argv[-3:] == ("/etc/x", "lp", "")
+
+
+# -- one command per host: what became of each change ----------------------------------
+
+
+def _change(index: int) -> Change:
+    return Change(kind="file", resource=f"/etc/t{index}", op="file.write", action="add")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=6),
+    st.lists(st.integers(min_value=0, max_value=2), max_size=15),
+    st.booleans(),
+)
+def test_outcomes_follow_the_steps_that_finished(
+    sizes: list[int], statuses: list[int], asked: bool
+) -> None:
+    """Done while every step of a change finished well; the change of the first step that
+    failed failed (124: interrupted by its time); the change of the first step with no
+    status interrupted; every change after either not run; nothing known: all
+    interrupted."""
+    groups = [((_change(i),), size) for i, size in enumerate(sizes)]
+    known = dict(enumerate(statuses)) if asked else None
+    found = outcomes(groups, known, {}, unknown="lost", timeout=5)
+    assert [changes for changes, _, _ in found] == [changes for changes, _ in groups]
+    kinds = [outcome for _, outcome, _ in found]
+    if known is None:
+        assert kinds == ["interrupted"] * len(groups)
+        return
+    first = 0
+    for (_, size), outcome in zip(groups, kinds, strict=True):
+        steps = range(first, first + size)
+        first += size
+        if outcome == "done":
+            assert all(known.get(i) == 0 for i in steps)
+        elif outcome != "skipped":
+            assert any(known.get(i) != 0 for i in steps)
+    ended = [i for i, kind in enumerate(kinds) if kind != "done"]
+    if ended:
+        assert kinds[ended[0]] in ("failed", "interrupted")
+        assert all(kind == "skipped" for kind in kinds[ended[0] + 1 :])
+
+
+def test_a_step_stopped_by_its_time_is_interrupted_and_its_error_is_its_own() -> None:
+    groups = [((_change(0),), 1), ((_change(1), _change(2)), 2), ((_change(3),), 1)]
+    nonce = "n0nce"
+    stderr = [
+        "apt says hello",
+        f"@tendr-step {nonce} 0 0",
+        "",
+        "first line",
+        "mv: cannot move",
+        f"@tendr-step {nonce} 1 0",
+        f"@tendr-step {nonce} 2 1",
+        "@tendr-step forged 3 0",
+    ]
+    statuses = step_statuses([line for line in stderr if "tendr-step" in line], nonce)
+    assert statuses == {0: 0, 1: 0, 2: 1}
+    errors = step_errors(stderr, nonce)
+    assert errors[0] == ["apt says hello"] and errors[1] == ["first line", "mv: cannot move"]
+    found = outcomes(groups, statuses, errors, unknown="lost", timeout=5)
+    assert [(o, r) for _, o, r in found] == [
+        ("done", ""),
+        ("failed", "the command failed (exit status 1) with no error output"),
+        ("skipped", "file.write /etc/t1, /etc/t2 before it did not succeed"),
+    ]
+    timed = outcomes(groups, {0: 124}, {}, unknown="lost", timeout=5)
+    assert timed[0][1] == "interrupted" and "timed out after 5 s" in timed[0][2]
+    assert step_statuses(["0 0", "1 124", "junk"]) == {0: 0, 1: 124}  # the kept file
+
+
+@needs_root
+def test_one_script_makes_every_step_and_stops_at_the_first_failure(tmp_path: Path) -> None:
+    """The batch as a host runs it (here: this machine, as root, under a lock of its own
+    making): every step's status marked, content written byte for byte, the first
+    failure ends it, and it releases the lock it ran under."""
+    out = tmp_path / "out"
+    steps: list[Run | Put] = [
+        Put(str(out / "a"), b"\x00one'\n", "0600", None, None),
+        Run(("sh", "-c", "echo oops >&2; exit 3")),
+        Put(str(out / "b"), b"never", None, None, None),
+    ]
+    holder = f"test {os.getpid()}"
+    subprocess.run(["sh", "-c", LOCK_SCRIPT, "tendr", holder], check=True)
+    script = batch_script(steps, timeout=30, nonce="abc", holder=holder)
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 3
+    assert step_statuses(done.stdout.splitlines(), "abc") == {0: 0, 1: 3}
+    assert step_errors(done.stderr.splitlines(), "abc")[1] == ["oops"]
+    assert (out / "a").read_bytes() == b"\x00one'\n" and (out / "a").stat().st_mode & 0o777 == 0o600
+    assert not (out / "b").exists()
+    assert not Path(LOCK_PATH).exists()

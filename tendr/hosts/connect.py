@@ -411,6 +411,19 @@ def run(
     return result
 
 
+def reconnect(session: Session, name: str) -> bool:
+    """Connect to a host again after its connection was lost, to ask what became of the
+    work underway; False when it cannot be reached (a host behind a gateway cannot: its
+    tunnel went with the connection)."""
+    pyhost = session.hosts[name]
+    pyhost.connected = False  # pyinfra connects only a host it holds unconnected
+    try:
+        pyhost.connect(show_errors=False, raise_exceptions=True)
+    except (PyinfraError, SSHException, OSError, EOFError):
+        return False
+    return True
+
+
 def close_session(session: Session) -> None:
     """Close every connection, the gateways' last (the tunnels run through them)."""
     for pyhost in session.hosts.values():
