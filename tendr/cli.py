@@ -942,14 +942,20 @@ def _new_host(
     from tendr.workspace import gateway_problem
 
     existing = next((h for h in loaded.hosts if h.name == name), None)
-    if existing is not None and (existing.address, existing.port, existing.client) != (
-        address,
-        port,
-        client,
-    ):
-        raise UserError(
-            f"{name} is in {existing.file} already, at {existing.address} port {existing.port}"
-        )
+    if existing is not None:
+        # Run again, a host keeps its way in: never straight to an address that is only
+        # meaningful behind its gateway.
+        via = via or existing.via
+        if (existing.address, existing.port, existing.client, existing.via) != (
+            address,
+            port,
+            client,
+            via,
+        ):
+            raise UserError(
+                f"{name} is in {existing.file} already, at {route(existing)}: onboarding "
+                "does not move a host"
+            )
     known = existing or next((h for h in loaded.hosts if h.client == client and h.ssh_key), None)
     key = ssh_key or (Path(known.ssh_key) if known and known.ssh_key else None)
     if key is None:

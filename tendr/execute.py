@@ -85,11 +85,20 @@ RUN_SCRIPT = 'exec "$@"'
 # /run: root's, so no local account can plant or hold the lock, and gone at reboot.
 LOCK_PATH = "/run/tendr/apply.lock"
 NOT_ROOT = 3  # the lock script's status when it runs as an account that is not root
-# Stops the batch running under the lock, if one is (the process only while it is still
-# the batch, by the start time it kept: never another process that got its pid).
-STOP_BATCH = f"""if read -r pid started < {LOCK_PATH}/batch 2>/dev/null &&
-        [ "$(cut -d' ' -f22 /proc/"$pid"/stat 2>/dev/null)" = "$started" ]; then
-        kill -KILL "$pid"
+# Stops the batch running under the lock, if one is, and the step it is making: each only
+# while it is still the process kept ("PID STARTTIME", the start time read after the
+# command name, which may hold spaces), never another that got its pid. `timeout` passes
+# TERM on to its step (and kills it 5 s later); the lock is freed only once it is gone.
+STARTED = r"""started() { awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null; }"""
+STOP_BATCH = f"""{STARTED}
+    stop() {{
+        read -r pid when < "$1" 2>/dev/null && [ "$(started "$pid")" = "$when" ] &&
+            kill -"$2" "$pid" 2>/dev/null
+    }}
+    stop {LOCK_PATH}/batch KILL
+    if stop {LOCK_PATH}/step TERM; then
+        n=0
+        while [ -d "/proc/$pid" ] && [ "$n" -lt 150 ]; do sleep 0.1; n=$((n + 1)); done
     fi"""
 # $1: who takes it; $2, when given: a holder whose lock is stale, to be taken over.
 LOCK_SCRIPT = f"""umask 077
@@ -108,8 +117,9 @@ exit 1
 _HOLDER = re.compile(r"^locked by (?P<holder>.* from (?P<host>\S+), pid (?P<pid>\d+), .*)$")
 # $1: the holder that took it: another apply's lock (taken over meanwhile) is left alone.
 # A batch still running under it is stopped first, so no step starts after this; then
-# the statuses of the steps it finished are printed as it kept them, "INDEX STATUS".
+# `held` and the statuses of the steps it finished, as it kept them: "INDEX STATUS".
 UNLOCK_SCRIPT = f"""if [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$1" ]; then
+    echo held
     {STOP_BATCH}
     cat {LOCK_PATH}/steps 2>/dev/null
     rm -rf -- {LOCK_PATH}
@@ -126,6 +136,7 @@ def command_for(step: Step) -> tuple[str, tuple[str, ...], str | None]:
 
 STEP_MARK = "@tendr-step"
 TIMED_OUT = 124  # coreutils timeout's status for a command it stopped
+KILLED = 137  # a command killed: by timeout after TERM did not stop it, or by the system
 
 
 def batch_script(steps: Sequence[Step], *, timeout: int, nonce: str, holder: str) -> str:
@@ -137,8 +148,9 @@ def batch_script(steps: Sequence[Step], *, timeout: int, nonce: str, holder: str
     Values are quoted here; the script travels on standard input. Pure."""
     lines = [
         f"nonce={shlex.quote(nonce)} holder={shlex.quote(holder)}",
-        f"echo $$ \"$(cut -d' ' -f22 /proc/$$/stat)\" > {LOCK_PATH}/batch",
-        f"""release() {{
+        STARTED,
+        f"""echo "$$ $(started $$)" > {LOCK_PATH}/batch
+release() {{
     if [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$holder" ]; then rm -rf -- {LOCK_PATH}; fi
 }}
 trap release EXIT
@@ -157,7 +169,11 @@ mark() {{
         else:  # base64 is letters, digits, + / and =: safe between single quotes
             command = f"printf '%s' '{stdin or ''}' | {limit} sh -c \"$put\" tendr "
             command += shlex.join(args)
-        lines.append(f'{command}\ns=$?; mark {index} "$s"; [ "$s" -eq 0 ] || exit "$s"')
+        # In the background, so that the lock's folder can name it (UNLOCK_SCRIPT).
+        lines.append(
+            f'{command} &\npid=$!; echo "$pid $(started $pid)" > {LOCK_PATH}/step\n'
+            f'wait "$pid"; s=$?; mark {index} "$s"; [ "$s" -eq 0 ] || exit "$s"'
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -224,6 +240,12 @@ def outcomes(
             said = "; ".join(line.strip() for line in errors.get(failed, [])[-3:])
             if status == TIMED_OUT:
                 resolved.append((changes, "interrupted", timed_out(timeout)))
+            elif status == KILLED:
+                reason = (
+                    f"killed (exit status {KILLED}: by its time limit of {timeout} s, or by "
+                    "the system): the change may or may not have been made"
+                )
+                resolved.append((changes, "interrupted", reason))
             else:
                 reason = said or f"the command failed (exit status {status}) with no error output"
                 resolved.append((changes, "failed", reason))
@@ -380,12 +402,16 @@ class Execution:
                 self.session, name, script, timeout=(self.timeout + 10) * len(steps) + 30
             )
         except HostError as exc:  # lost, or out of time: how far it came is asked
-            if isinstance(exc, ConnectionLost):
-                reconnect(self.session, name)
+            if isinstance(exc, ConnectionLost) and not reconnect(self.session, name):
+                self.locked.discard(name)  # unreachable: the next apply takes it over
+                return self._resolve(name, None, {}, exc.reason)
             self._resolve(name, self._unlock(name), {}, exc.reason)
         else:
-            self.locked.discard(name)  # the script released it
             statuses = step_statuses(output.stdout, nonce)
+            if len(statuses) == len(steps) or any(statuses.values()):
+                self.locked.discard(name)  # it ended as written: it released the lock
+            else:  # it was stopped (a signal): its lock is freed here
+                self._unlock(name)
             errors = step_errors(output.stderr, nonce)
             self._resolve(name, statuses, errors, "the script ended early")
 
@@ -454,6 +480,8 @@ class Execution:
                 self.session, name, UNLOCK_SCRIPT, (self.holder,), timeout=min(self.timeout, 10)
             )
         except HostError:
+            return None
+        if "held" not in output.stdout:  # the batch had ended and freed it: not known here
             return None
         self.reached[name] = step_statuses(output.stdout)
         return self.reached[name]

@@ -139,13 +139,31 @@ def offered_key(workspace: Workspace, host: Host) -> paramiko.PKey:
             raise UserError(f"{route(host)} does not speak SSH: {exc}") from None
 
 
+def pins_name(line: str, name: str) -> bool:
+    """Whether a known_hosts line pins a key for `name`: among its names, or as one of
+    them hashed (`|1|SALT|HASH`, as ssh-keygen -H writes them)."""
+    names = line.split()[0] if line.split() else ""
+    for entry in names.split(","):
+        if entry == name:
+            return True
+        if entry.startswith("|1|") and entry.count("|") == 3:
+            salt = entry.split("|")[2]
+            try:
+                size = len(base64.b64decode(salt, validate=True))
+            except ValueError:  # not base64: no hash paramiko would match either
+                continue
+            if size == 20 and paramiko.HostKeys.hash_host(name, salt) == entry:
+                return True
+    return False
+
+
 def pinned_keys(known_hosts: Path, name: str) -> list[str]:
     """The keys pinned under `name` (see key_name), as "TYPE BASE64"."""
     found = []
     if known_hosts.exists():
         for line in known_hosts.read_text(encoding="utf-8").splitlines():
             parts = line.split()
-            if len(parts) >= 3 and name in parts[0].split(","):
+            if len(parts) >= 3 and pins_name(line, name):
                 found.append(f"{parts[1]} {parts[2]}")
     return found
 
@@ -409,7 +427,7 @@ def repin(workspace: Workspace, person: str, host: Host) -> None:
         for line in (
             known_hosts.read_text(encoding="utf-8").splitlines() if known_hosts.exists() else []
         )
-        if not (line.split() and name in line.split()[0].split(","))
+        if not pins_name(line, name)
     ]
     text = "".join(f"{line}\n" for line in kept) + f"{name} {key.get_name()} {key.get_base64()}\n"
     fd, temporary = tempfile.mkstemp(dir=known_hosts.parent, prefix=".known_hosts.")

@@ -131,7 +131,7 @@ def ssh_argv(host: Host, known_hosts: Path, settings: Settings) -> list[str]:
     if host.gateway is not None:
         # The gateway makes the TCP connection (-W, as ProxyJump does), logged into with
         # its own pinned key; the host's key is checked under the name it is pinned by.
-        # ssh runs ProxyCommand with /bin/sh after expanding %: both are kept out.
+        # ssh expands % in ProxyCommand, then runs it with $SHELL (/bin/sh, see _interact).
         jump = [
             "ssh",
             *_checked_options(known_hosts, settings),
@@ -246,7 +246,8 @@ def _interact(argv: list[str], size: tuple[int, int], output: Callable[[bytes], 
     pid, master = pty.fork()
     if pid == 0:  # the child: ssh on the pseudo-terminal
         try:
-            os.execvp(argv[0], argv)
+            # ssh runs a ProxyCommand with $SHELL: the POSIX shell it is quoted for.
+            os.execvpe(argv[0], argv, {**os.environ, "SHELL": "/bin/sh"})
         finally:
             os._exit(127)
     _resize(master, size)

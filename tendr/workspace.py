@@ -618,6 +618,8 @@ def gateway_problem(host: Host, gateway: Host | None, hosts_complete: bool) -> s
     via = host.via
     if host.connector != "ssh":
         return "only an SSH host is reached through a gateway"
+    if via == host.name:
+        return "a host is not reached through itself: name its gateway, or leave via out"
     if gateway is None:
         # With a hosts file unreadable, the gateway may be in it: that file's error says so.
         return f"no host {via!r} in hosts/ to reach this host through" if hosts_complete else None

@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from tendr.execute import (
     LOCK_SCRIPT,
     PUT_SCRIPT,
     RUN_SCRIPT,
+    UNLOCK_SCRIPT,
     batch_script,
     command_for,
     outcomes,
@@ -598,6 +601,8 @@ def test_a_step_stopped_by_its_time_is_interrupted_and_its_error_is_its_own() ->
     ]
     timed = outcomes(groups, {0: 124}, {}, unknown="lost", timeout=5)
     assert timed[0][1] == "interrupted" and "timed out after 5 s" in timed[0][2]
+    killed = outcomes(groups, {0: 137}, {}, unknown="lost", timeout=5)
+    assert killed[0][1] == "interrupted" and "killed (exit status 137" in killed[0][2]
     assert step_statuses(["0 0", "1 124", "junk"]) == {0: 0, 1: 124}  # the kept file
 
 
@@ -622,3 +627,51 @@ def test_one_script_makes_every_step_and_stops_at_the_first_failure(tmp_path: Pa
     assert (out / "a").read_bytes() == b"\x00one'\n" and (out / "a").stat().st_mode & 0o777 == 0o600
     assert not (out / "b").exists()
     assert not Path(LOCK_PATH).exists()
+
+
+def _running(word: str) -> bool:
+    """Some process of this machine has `word` among its arguments."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with suppress(OSError):
+            if word.encode() in cmdline.read_bytes().split(b"\0"):
+                return True
+    return False
+
+
+@needs_root
+def test_unlock_stops_the_batch_and_the_step_underway(tmp_path: Path) -> None:
+    """Released while a batch runs (an interrupted or lost apply): the batch and the step
+    it is making are stopped before the lock is freed, nothing after it runs, and what it
+    finished is said (once the step ran on after the lock was gone)."""
+    after = tmp_path / "after"
+    steps: list[Run | Put] = [
+        Run(("true",)),
+        Run(("sleep", "299.25")),
+        Run(("touch", str(after))),
+    ]
+    holder = f"test {os.getpid()}"
+    subprocess.run(["sh", "-c", LOCK_SCRIPT, "tendr", holder], check=True)
+    script = batch_script(steps, timeout=600, nonce="abc", holder=holder)
+    batch = subprocess.Popen(["sh", "-c", script], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if _running("299.25"):
+                break
+            time.sleep(0.1)
+        assert _running("299.25")
+        unlock = subprocess.run(
+            ["sh", "-c", UNLOCK_SCRIPT, "tendr", holder], capture_output=True, text=True
+        )
+        assert unlock.stdout.splitlines()[0] == "held"
+        assert step_statuses(unlock.stdout.splitlines()) == {0: 0}
+        assert batch.wait(timeout=10) != 0
+        assert not _running("299.25")
+        assert not after.exists() and not Path(LOCK_PATH).exists()
+        # Asked again, the lock is no longer this holder's: nothing is claimed.
+        again = subprocess.run(
+            ["sh", "-c", UNLOCK_SCRIPT, "tendr", holder], capture_output=True, text=True
+        )
+        assert again.stdout == ""
+    finally:
+        batch.kill()
+        subprocess.run(["rm", "-rf", LOCK_PATH], check=False)

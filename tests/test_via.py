@@ -8,11 +8,13 @@ import socket
 from pathlib import Path
 
 import pytest
+from paramiko import HostKeys
 
-from tendr.errors import WorkspaceError
+from tendr.cli import _new_host
+from tendr.errors import UserError, WorkspaceError
 from tendr.hosts.connect import open_session
 from tendr.hosts.model import key_name, route
-from tendr.onboard import pinned_keys
+from tendr.onboard import pinned_keys, pins_name
 from tendr.settings import Settings
 from tendr.shell import ssh_argv
 from tendr.workspace import Workspace, load
@@ -159,3 +161,34 @@ def test_hosts_behind_an_unreachable_gateway_say_so_and_the_others_connect(
     assert session.errors["gw"].startswith("cannot connect")
     assert session.errors["pc1"] == f"its gateway gw: {session.errors['gw']}"
     assert session.errors["pc2"] == f"its gateway gw: {session.errors['gw']}"
+
+
+def test_a_host_naming_itself_as_its_gateway_is_refused(tmp_path: Path) -> None:
+    """A typo that would reach the host directly is an error, not a silent direct route."""
+    text = '[hosts.pc]\naddress = "192.168.1.10"\nvia = "pc"\n'
+    problems = [p for p in _problems(tmp_path, acme=text) if "hosts.pc.via" in p]
+    assert problems and "not reached through itself" in problems[0]
+
+
+def test_onboarding_again_keeps_the_way_in(tmp_path: Path) -> None:
+    """Run again without --via, a host behind a gateway is still reached through it (never
+    straight to its private address); another gateway is refused."""
+    text = (
+        '[hosts.acme-gw01]\naddress = "203.0.113.10"\n'
+        '[hosts.acme-pc01]\naddress = "192.168.1.10"\nvia = "acme-gw01"\nssh_key = "/k"\n'
+    )
+    workspace = _workspace(tmp_path, acme=text)
+    key = tmp_path / "key"
+    again = _new_host(workspace, "acme-pc01", "192.168.1.10", 22, "acme", [], key, None)
+    assert again.gateway is not None and again.gateway.name == "acme-gw01"
+    with pytest.raises(UserError, match="onboarding does not move a host"):
+        _new_host(workspace, "acme-pc01", "192.168.1.10", 22, "acme", [], key, "acme-pc02")
+
+
+def test_a_hashed_pin_is_found_under_its_name() -> None:
+    name = "acme-gw01/192.168.1.10:22"
+    hashed = HostKeys.hash_host(name)
+    assert pins_name(f"{hashed} {KEY}", name)
+    assert not pins_name(f"{hashed} {KEY}", "beta-gw01/192.168.1.10:22")
+    assert pins_name(f"other,{name} {KEY}", name)
+    assert not pins_name(f"|1|not base64!|x= {KEY}", name)

@@ -130,8 +130,9 @@ class Host(Strict):
             file=file,
             health=defaults.health if entry.health is None else entry.health,
             approved=entry.approved,
-            # The gateway named in [defaults] is itself reached directly.
-            via=None if (entry.via or defaults.via) == name else (entry.via or defaults.via),
+            # The gateway named in [defaults] is itself reached directly; an entry naming
+            # itself is kept, for the workspace to refuse.
+            via=entry.via or (defaults.via if defaults.via != name else None),
         )
 
 
