@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -53,17 +54,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.fleet)
 
 
+T = TypeVar("T")
+
+
+def _or_fail(start: Callable[[], T]) -> T:
+    """start(); where the fleet cannot run here, the test fails saying why (never a skip,
+    and without the traceback of FleetError: the reason is the message)."""
+    problem = ""
+    try:
+        return start()
+    except FleetError as e:
+        problem = str(e)
+    pytest.fail(problem, pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def fleet_session() -> Iterator[Fleet]:
     """The fleet, booted once per test run."""
     f = Fleet()
-    problem = None
-    try:
-        f.up(fleet_size_from_env())
-    except FleetError as e:
-        problem = str(e)
-    if problem is not None:
-        pytest.fail(problem, pytrace=False)
+    _or_fail(lambda: f.up(fleet_size_from_env()))
     try:
         yield f
     finally:
@@ -123,13 +132,7 @@ def fleet_lan(request: pytest.FixtureRequest) -> Iterator[lan.Lan]:
         for item in request.session.items
     ):
         request.getfixturevalue("fleet_session")
-    problem = None
-    try:
-        booted = lan.up(Fleet())
-    except FleetError as e:
-        problem = str(e)
-    if problem is not None:
-        pytest.fail(problem, pytrace=False)
+    booted = _or_fail(lambda: lan.up(Fleet()))
     try:
         yield booted
     finally:
