@@ -50,8 +50,13 @@ def simulated_printer(host: Host) -> int:
 
 
 def answers(host: Host, port: int) -> bool:
-    probe = f"exec 3<>/dev/tcp/127.0.0.1/{port}"
-    return host.run(["bash", "-c", probe]).returncode == 0
+    """The printer serves requests (a listening socket alone is not enough: CUPS asks it
+    for its attributes as soon as tendr makes the queue)."""
+    probe = (
+        f"exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 "
+        "&& head -c 9 <&3"
+    )
+    return host.run(["bash", "-c", probe]).stdout.startswith("HTTP/1.")
 
 
 def wait_for(condition: Callable[[], bool], what: str, limit: float = 30) -> None:

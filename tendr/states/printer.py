@@ -560,9 +560,12 @@ def _state(spec: PrinterSpec, actual: PrinterActual, note: str) -> list[Change]:
 
 # After lpadmin -m everywhere: CUPS made the queue without a driver (a raw queue) when the
 # printer did not answer. $1 queue, $2 1 when the queue was just made (then removed).
+# cupsd may write the driverless PPD a moment after lpadmin returns: it is waited for
+# (10 s at most, only when the printer does not answer).
 _CHECK_DRIVERLESS = (
+    "n=0; while [ $n -lt 100 ]; do "
     f'grep -q \'^\\*PCFileName: "{EVERYWHERE_PPD}"\' -- "{PPD_DIR}/$1.ppd" 2>/dev/null '
-    "&& exit 0; "
+    "&& exit 0; sleep 0.1; n=$((n + 1)); done; "
     'if [ "$2" = 1 ]; then lpadmin -x "$1"; what="the queue was removed again"; '
     'else what="the queue has no driver now"; fi; '
     'echo "tendr: the printer did not answer while CUPS set up the driverless queue $1, so '
