@@ -65,8 +65,7 @@ def listed(fleet: Fleet, count: int) -> list[Host]:
 def files_state(count: int) -> str:
     """`count` files to write on every host of the state, each with its own content."""
     return 'hosts = ["all"]\n' + "".join(
-        f'[[file]]\npath = "/srv/tendr-bench/f{i:05d}"\ncontent = "{i}\\n"\n'
-        for i in range(count)
+        f'[[file]]\npath = "/srv/tendr-bench/f{i:05d}"\ncontent = "{i}\\n"\n' for i in range(count)
     )
 
 
