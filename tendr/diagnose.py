@@ -21,15 +21,16 @@ from tendr import audit, engine
 from tendr.authorize import readable
 from tendr.changes import Change
 from tendr.errors import CommandTimeout, ConnectionLost, HostError
-from tendr.hosts.connect import close_session, in_parallel, run_long
+from tendr.hosts.connect import in_parallel, run_long
 from tendr.hosts.model import Host
 from tendr.logs import entries
+from tendr.plan import split_sections
 from tendr.workspace import Workspace
 
 HEALTH_TAG = "tendr-health"  # the journal identifier the health check records under
 FULL = 90  # percent of a file system in use that is a problem
 LINE = 300  # characters of a host's line kept
-_MARK = "@@diagnose "
+_MARK = "@@diagnose "  # a section marker as plan.split_sections reads them
 
 
 def probe(since_epoch: int) -> str:
@@ -81,24 +82,13 @@ class Facts:
     health: tuple[tuple[str, str], ...] = ()  # (time, message) recorded by the health check
 
 
-def _sections(lines: Sequence[str]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in lines:
-        if line.startswith(_MARK):
-            current = found.setdefault(line[len(_MARK) :].strip(), [])
-        elif current is not None:
-            current.append(line)
-    return found
-
-
 def _journal(lines: Sequence[str], *keys: str) -> list[dict[str, str]]:
     return [{k: v[:LINE] for k, v in e.items()} for e in entries(lines, *keys)]
 
 
 def parse(lines: Sequence[str]) -> Facts:
     """The probe's output as facts; what is missing or malformed is left out."""
-    sections = _sections(lines)
+    sections = split_sections(lines, "diagnose")
     errors = tuple(
         (e["SYSLOG_IDENTIFIER"] or "?", e["MESSAGE"])
         for e in _journal(sections.get("errors", []), "SYSLOG_IDENTIFIER", "MESSAGE")
@@ -314,11 +304,11 @@ def diagnose(
     if not allowed:
         return [found[h.name] for h in hosts]
     visits = _last_visits(workspace, allowed)
-    session = engine.connect(workspace, allowed)
-    try:
-        for name, why in session.errors.items():
-            found[name].error = why
-        reachable = [h for h in allowed if h.name in session.hosts]
+
+    def failed(name: str, why: str) -> None:
+        found[name].error = why
+
+    with engine.connected(workspace, allowed, failed) as (session, reachable):
         drift = {h.host: h for h in engine.gather(workspace, reachable, session).hosts}
 
         def one(host: Host) -> None:
@@ -330,19 +320,17 @@ def diagnose(
                     timeout=workspace.settings.command_timeout,
                 )
             except (CommandTimeout, ConnectionLost, HostError) as exc:
-                found[host.name].error = exc.reason
+                failed(host.name, exc.reason)
                 return
             planned = drift.get(host.name)
             changes = planned.changes if planned is not None and planned.error is None else ()
             found[host.name].problems = problems(parse(output.stdout), changes)
             if planned is not None and planned.error:
-                found[host.name].error = planned.error
+                failed(host.name, planned.error)
             if progress:
                 progress(host.name)
 
         in_parallel(session.state, one, reachable)
-    finally:
-        close_session(session)
     return [found[h.name] for h in hosts]
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets as tokens
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from tendr.authorize import mark, readable
 from tendr.errors import HostError
@@ -82,6 +83,21 @@ def connect(
     return open_session(
         hosts, workspace.path(workspace.settings.known_hosts), workspace.settings, progress
     )
+
+
+@contextmanager
+def connected(
+    workspace: Workspace, hosts: Sequence[Host], failed: Callable[[str, str], None]
+) -> Iterator[tuple[Session, list[Host]]]:
+    """Connected to `hosts`: the session and the hosts that connected; each that did not
+    is said through failed(name, why). Disconnected at the end."""
+    session = connect(workspace, hosts)
+    try:
+        for name, why in session.errors.items():
+            failed(name, why)
+        yield session, [h for h in hosts if h.name in session.hosts]
+    finally:
+        close_session(session)
 
 
 def gather(

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from tendr import engine
 from tendr.authorize import readable
 from tendr.errors import CommandTimeout, ConnectionLost, HostError, UserError
-from tendr.hosts.connect import close_session, in_parallel, run
+from tendr.hosts.connect import in_parallel, run
 from tendr.hosts.model import Host
 from tendr.workspace import Workspace
 
@@ -122,33 +122,33 @@ def read(
     """The journal of every selected host the rules let `person` read, in parallel."""
     allowed, refused = readable(workspace, person, "logs", hosts)
     found = {h.name: HostLogs(h.name, error=refused.get(h.name, "")) for h in hosts}
-    if allowed:
-        session = engine.connect(workspace, allowed)
-        try:
-            for name, why in session.errors.items():
-                found[name].error = why
 
-            def one(host: Host) -> None:
-                try:
-                    output = run(
-                        session,
-                        host.name,
-                        RUN_SCRIPT,
-                        wanted.argv(),
-                        timeout=workspace.settings.command_timeout,
-                    )
-                except (CommandTimeout, ConnectionLost, HostError) as exc:
-                    found[host.name].error = exc.reason
-                    return
-                # journalctl exits 1 when --grep matches nothing: no lines, no error.
-                if output.status not in (0, 1) or (output.status == 1 and output.stderr):
-                    found[host.name].error = f"journalctl failed: {output.reason()}"
-                keys = ("__REALTIME_TIMESTAMP", *_FIELDS.split(","))
-                found[host.name].lines = [journal_line(e) for e in entries(output.stdout, *keys)]
-                if progress:
-                    progress(host.name)
+    def failed(name: str, why: str) -> None:
+        found[name].error = why
 
-            in_parallel(session.state, one, [h for h in allowed if h.name in session.hosts])
-        finally:
-            close_session(session)
+    if not allowed:
+        return [found[h.name] for h in hosts]
+    with engine.connected(workspace, allowed, failed) as (session, reachable):
+
+        def one(host: Host) -> None:
+            try:
+                output = run(
+                    session,
+                    host.name,
+                    RUN_SCRIPT,
+                    wanted.argv(),
+                    timeout=workspace.settings.command_timeout,
+                )
+            except (CommandTimeout, ConnectionLost, HostError) as exc:
+                failed(host.name, exc.reason)
+                return
+            # journalctl exits 1 when --grep matches nothing: no lines, no error.
+            if output.status not in (0, 1) or (output.status == 1 and output.stderr):
+                failed(host.name, f"journalctl failed: {output.reason()}")
+            keys = ("__REALTIME_TIMESTAMP", *_FIELDS.split(","))
+            found[host.name].lines = [journal_line(e) for e in entries(output.stdout, *keys)]
+            if progress:
+                progress(host.name)
+
+        in_parallel(session.state, one, reachable)
     return [found[h.name] for h in hosts]

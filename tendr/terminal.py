@@ -94,21 +94,21 @@ def run_command(
     results = {host.name: _decided(workspace, person, host, words) for host in hosts}
     allowed = [host for host in hosts if not results[host.name].refused]
     journal = audit.Journal(log, person=person, account=real_account(), command="run")
-    session = engine.connect(workspace, allowed) if allowed else None
+
+    def failed(name: str, why: str) -> None:
+        results[name].error = why
+
     try:
-        if session is not None:
-            for name, why in session.errors.items():
-                results[name].error = why
+        if allowed:
+            with engine.connected(workspace, allowed, failed) as (session, reachable):
 
-            def one(host: Host) -> None:
-                _run_one(session, host.name, argv, results[host.name], workspace)
-                if progress:
-                    progress(host.name)
+                def one(host: Host) -> None:
+                    _run_one(session, host.name, argv, results[host.name], workspace)
+                    if progress:
+                        progress(host.name)
 
-            in_parallel(session.state, one, [h for h in allowed if h.name in session.hosts])
+                in_parallel(session.state, one, reachable)
     finally:
-        if session is not None:
-            close_session(session)
         for result in results.values():
             _record(journal, result, recorded)
     if journal.broken:
