@@ -78,15 +78,15 @@ class Workspace:
             if not any(matches(selector, host) for selector in state.hosts):
                 continue
             for key_path, spec in state.resources():
-                known = seen.get((spec.kind, spec.key))
+                known = seen.get((spec.kind, spec.same_key))
                 # A package declared as such prevails over the same one as a driver.
                 if known is None or (
                     isinstance(known.spec, DriverSpec) and not isinstance(spec, DriverSpec)
                 ):
-                    seen[(spec.kind, spec.key)] = Declared(name, key_path, spec)
+                    seen[(spec.kind, spec.same_key)] = Declared(name, key_path, spec)
         for index, spec in enumerate(baseline.resources(host)):
             seen.setdefault(
-                (spec.kind, spec.key), Declared(baseline.SOURCE, f"baseline[{index}]", spec)
+                (spec.kind, spec.same_key), Declared(baseline.SOURCE, f"baseline[{index}]", spec)
             )
         return list(seen.values())
 
@@ -398,7 +398,7 @@ class _Loader:
                 if not any(matches(s, host) for s in state.selectors):
                     continue
                 for key_path, spec in state.resources:
-                    ident = (spec.kind, spec.key)
+                    ident = (spec.kind, spec.same_key)
                     if ident not in seen:
                         seen[ident] = (state.file, key_path, spec)
                         continue

@@ -26,6 +26,14 @@ class ResourceSpec(Strict):
         """The resource's name on the host, e.g. the unit or the path."""
         return str(getattr(self, self.identity))
 
+    @property
+    def same_key(self) -> str:
+        """The resource's identity as the host sees it, from the text alone: two
+        declarations with one `same_key` are one resource on the host however they spell
+        it (CUPS queue names are case-insensitive, modprobe reads '-' as '_'). What only
+        the host knows (a unit's aliases, a path through a link) is decided at plan."""
+        return self.key
+
 
 class SecretRef(Strict):
     """A reference to a secret: a file in the workspace or an environment variable.
