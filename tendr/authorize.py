@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from tendr.changes import Change
 from tendr.hosts.model import Host
 from tendr.plan import HostPlan, Plan
 from tendr.rules.decide import Decision, decide
@@ -38,6 +39,24 @@ def may(
     )
 
 
+def may_change(workspace: Workspace, person: str, host: Host, change: Change) -> Decision:
+    """The decision on a change, made on what the host means rather than on how the
+    state spells it: a deny naming any name the host knows the resource by refuses it
+    (the alias sshd.service of ssh.service, the path as declared or through its links);
+    an allow must name the resource as the host resolves it (a write to /etc/cups/x
+    where /etc/cups links to /etc/sudoers.d is a write to /etc/sudoers.d/x), or one of
+    its aliases (a rule naming either name of a unit covers both)."""
+    decisions = {name: may(workspace, person, change.op, host, name) for name in change.names}
+    for decision in decisions.values():
+        if not decision.allowed and decision.rule is not None:
+            return decision
+    primary = change.resolved or change.resource
+    for name in (primary, *change.aliases):
+        if name in decisions and decisions[name].allowed:
+            return decisions[name]
+    return decisions[primary]
+
+
 def readable(
     workspace: Workspace, person: str, op: str, hosts: Sequence[Host]
 ) -> tuple[list[Host], dict[str, str]]:
@@ -64,7 +83,7 @@ def mark(workspace: Workspace, person: str, plan: Plan) -> Plan:
             if change.action == "unknown":  # nothing would be done; nothing to permit
                 changes.append(change)
                 continue
-            decision = may(workspace, person, change.op, host, change.resource)
+            decision = may_change(workspace, person, host, change)
             changes.append(
                 replace(change, allowed=decision.allowed, rule=decision.rule or decision.reason)
             )

@@ -61,6 +61,17 @@ class Change:
     source: str = ""
     allowed: bool | None = None  # set by the permission rules; None until decided
     rule: str = ""  # the rule that decided, or why none did
+    # The resource as the host resolves the name the state gives (a unit alias's unit,
+    # a path with the links of its folders resolved), where that differs; the rules
+    # decide on it, and on `aliases`, the other names the host knows it by.
+    resolved: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name the host knows the resource by, the state's own first."""
+        found = [self.resource, self.resolved, *self.aliases]
+        return tuple(dict.fromkeys(n for n in found if n))
 
     @property
     def sign(self) -> str:

@@ -11,15 +11,25 @@ import secrets as tokens
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+from tendr import baseline
 from tendr.authorize import mark, readable
 from tendr.errors import HostError
 from tendr.hosts.connect import Session, close_session, in_parallel, open_session, run_long
 from tendr.hosts.model import Host
-from tendr.plan import Desired, HostPlan, Plan, plan_host, probe_script, split_sections
+from tendr.plan import (
+    Desired,
+    HostPlan,
+    Plan,
+    Twice,
+    declared_twice,
+    plan_host,
+    probe_script,
+    split_sections,
+)
 from tendr.states.base import ResourceSpec
 from tendr.states.kind import workspace_bytes
 from tendr.states.kinds import KINDS
-from tendr.workspace import Workspace
+from tendr.workspace import Declared, Workspace
 
 Progress = Callable[[str], None]
 
@@ -132,7 +142,8 @@ def _plan_one(
     sources: dict[str, bytes],
     secrets: dict[str, bytes],
 ) -> HostPlan:
-    desired = desired_for(workspace, host)
+    declared = workspace.desired(host)
+    desired = [(d.file, d.spec) for d in declared]
     if not desired:
         return HostPlan(host=host.name)
     nonce = tokens.token_hex(8)
@@ -140,7 +151,27 @@ def _plan_one(
     output = run_long(session, host.name, script, timeout=workspace.settings.command_timeout)
     if not output.ok:
         return HostPlan(host=host.name, error=f"reading its state failed: {output.reason()}")
-    return plan_host(host.name, desired, split_sections(output.stdout, nonce), sources, secrets)
+    sections = split_sections(output.stdout, nonce)
+    if twice := declared_twice(desired, sections):
+        # The baseline yields to a state that declares the same resource by another name.
+        dropped = {id(t.second[1]) for t in twice if t.second[0] == baseline.SOURCE}
+        desired = [(f, spec) for f, spec in desired if id(spec) not in dropped]
+        if problems := [t for t in twice if id(t.second[1]) not in dropped]:
+            return HostPlan(host=host.name, error=_declared_twice(workspace, declared, problems))
+    return plan_host(host.name, desired, sections, sources, secrets)
+
+
+def _declared_twice(workspace: Workspace, declared: Sequence[Declared], twice: list[Twice]) -> str:
+    """One resource on the host declared under two names: nothing is planned for the host
+    (each apply would undo the other), and both places are named."""
+    where = {id(d.spec): workspace.where(d) for d in declared}
+    found = [
+        f"{t.first[1].kind} {t.first[1].key!r} at {where[id(t.first[1])]} and "
+        f"{t.second[1].key!r} at {where[id(t.second[1])]} are one resource on this host "
+        f"({t.identity})"
+        for t in twice
+    ]
+    return "; ".join(found) + ": declare it once"
 
 
 def plan(workspace: Workspace, hosts: Sequence[Host], progress: Progress | None = None) -> Plan:

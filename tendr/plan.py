@@ -91,6 +91,33 @@ def split_sections(lines: Sequence[str], nonce: str) -> dict[str, list[str]]:
     return sections
 
 
+@dataclass(frozen=True)
+class Twice:
+    """Two declarations that are one resource on the host (an alias and its unit, a
+    path and the same file through a linked folder), `identity` as the host has it."""
+
+    first: tuple[str, ResourceSpec]
+    second: tuple[str, ResourceSpec]
+    identity: str
+
+
+def declared_twice(desired: Desired, sections: dict[str, list[str]]) -> list[Twice]:
+    """Resources of one host that differ in the text but are one on the host: where
+    only the host knows (aliases, links), the loader could not tell."""
+    found: list[Twice] = []
+    for name, items in by_kind(desired).items():
+        kind = KINDS[name]
+        actual: dict[str, Any] = kind.parse([s for _, s in items], sections.get(name, []))
+        seen: dict[str, tuple[str, ResourceSpec]] = {}
+        for source, spec in items:
+            identity = kind.names(spec, actual[spec.key])[0]
+            if identity in seen:
+                found.append(Twice(seen[identity], (source, spec), identity))
+            else:
+                seen[identity] = (source, spec)
+    return found
+
+
 def plan_host(
     host: str,
     desired: Desired,
@@ -98,7 +125,9 @@ def plan_host(
     sources: dict[str, bytes],
     secrets: dict[str, bytes] | None = None,
 ) -> HostPlan:
-    """Compare every desired resource with its facts; changes in the order they will run."""
+    """Compare every desired resource with its facts; changes in the order they will run.
+    Each change of a resource carries the names the host knows it by (`resolved`,
+    `aliases`), on which the rules decide."""
     changes: list[Change] = []
     for name, items in by_kind(desired).items():
         kind = KINDS[name]
@@ -106,6 +135,13 @@ def plan_host(
         actual: dict[str, Any] = kind.parse(specs, sections.get(name, []))
         for source, spec in items:
             context = Context(earlier=tuple(changes), sources=sources, secrets=secrets or {})
+            identity, *aliases = kind.names(spec, actual[spec.key])
             for change in kind.diff(spec, actual[spec.key], context):
+                if (change.kind, change.resource) == (spec.kind, spec.key):
+                    change = replace(
+                        change,
+                        resolved=change.resolved or (identity if identity != spec.key else ""),
+                        aliases=change.aliases or tuple(aliases),
+                    )
                 changes.append(replace(change, source=source))
     return HostPlan(host=host, changes=tuple(changes))

@@ -30,6 +30,7 @@ def change_json(change: Change) -> dict[str, Any]:
     return {
         "kind": change.kind,
         "resource": change.resource,
+        "resolved": change.resolved or None,
         "op": change.op,
         "action": change.action,
         "before": change.before(),
@@ -80,6 +81,8 @@ def change_lines(change: Change) -> list[str]:
     """A change as rich-markup lines: sign, operation, resource, then each field."""
     color = COLORS[change.sign]
     lines = [f"  [{color}]{change.sign}[/] {change.op:<18} {escape(change.resource)}"]
+    if change.resolved and change.resolved != change.resource:
+        lines[0] += f" = {escape(change.resolved)}"
     if change.allowed is False:
         lines[0] += f"  [red bold]blocked[/] [red]({escape(change.rule)})[/]"
     elif change.allowed:

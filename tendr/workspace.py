@@ -90,6 +90,13 @@ class Workspace:
             )
         return list(seen.values())
 
+    def where(self, declared: Declared) -> str:
+        """Where a declaration stands, as a person looks it up: `states/a.toml:7
+        (service[0])`; the baseline is tendr's own and has no line."""
+        text = self.texts.get(declared.file)
+        line = locate(text, _loc(declared.key_path)) if text is not None else None
+        return f"{declared.file}{f':{line}' if line else ''} ({declared.key_path})"
+
     def path(self, relative: str) -> Path:
         """A workspace-relative path made absolute."""
         return self.root / relative

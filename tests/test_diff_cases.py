@@ -1,6 +1,8 @@
 """Kind diffs as data: each tests/cases/diff/*.toml holds desired state (one resource, or
 a list of them), the probe's raw output for that kind, workspace files a `source` names,
-and the expected changes (parse + pure diff together). A case of several kinds planned
+and the expected changes (parse + pure diff together). A file case without the probe's
+`@real` section is a host without links whose folders any account may pass (`plain`
+adds it). A case of several kinds planned
 together (a unit and the packages the plan installs) gives a `[kinds.NAME]` table with
 `desired` and `lines` for each. Fields are compared as JSON shows them, with "(none)"
 for null (TOML has no null)."""
@@ -26,7 +28,7 @@ def run_case(case: dict[str, Any]) -> list[dict[str, Any]]:
     for kind, part in case.get("kinds", {case.get("kind"): case}).items():
         items = part["desired"] if isinstance(part["desired"], list) else [part["desired"]]
         desired += [("states/case.toml", SPECS[kind].model_validate(d)) for d in items]
-        sections[kind] = part["lines"]
+        sections[kind] = plain(items, part["lines"]) if kind == "file" else part["lines"]
     sources = {k: v.encode() for k, v in case.get("sources", {}).items()}
     plan = plan_host("h", desired, sections, sources)
     return [
@@ -37,9 +39,18 @@ def run_case(case: dict[str, Any]) -> list[dict[str, Any]]:
             "depends_on": c.depends_on,
             "note": c.note,
             "resource": c.resource,
+            "resolved": c.resolved,
         }
         for c in plan.changes
     ]
+
+
+def plain(items: list[dict[str, Any]], lines: list[str]) -> list[str]:
+    """File probe lines for a host whose folders are what they say and open to all."""
+    if "@real" in lines:
+        return lines
+    folders = sorted({d["path"].rsplit("/", 1)[0] or "/" for d in items})
+    return [*lines, "@real", *folders, "@folders"]
 
 
 def _toml(value: Any) -> Any:
@@ -64,6 +75,8 @@ def test_diff_case(path: Path) -> None:
             assert bool(change["depends_on"]) == want["depends_on"]
         if "note" in want:
             assert change["note"] == want["note"]
+        if "resolved" in want:  # the resource as the host resolves it ("" where the same)
+            assert change["resolved"] == want["resolved"]
 
 
 def test_cases_exist() -> None:

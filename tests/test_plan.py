@@ -223,25 +223,34 @@ def sha(data: bytes) -> str:
 
 def test_a_root_only_file_shows_neither_hash_nor_size(tmp_path: Path) -> None:
     """A root-only file whose content differs: text and JSON say only that it differs (a
-    hash of a 4-digit PIN gave the PIN away to a person who may only plan). A
-    world-readable one shows size and hash: a short prefix in text, the whole in JSON."""
-    secret, public = tmp_path / "pin", tmp_path / "motd"
+    hash of a 4-digit PIN gave the PIN away to a person who may only plan); so does a
+    0644 file inside a 0700 folder, which no other account can read either. A file every
+    account can read shows size and hash: a short prefix in text, the whole in JSON."""
+    shared = tmp_path / "shared"  # pytest's own folders above are 0700: make a way through
+    shared.mkdir()
+    for folder in (shared, *shared.parents):
+        folder.chmod(folder.stat().st_mode | 0o005)
+    secret, public, walled = shared / "pin", shared / "motd", tmp_path / "walled" / "pin"
     secret.write_text("old secret 1234\n")
     secret.chmod(0o600)
     public.write_text("old\n")
     public.chmod(0o644)
+    walled.parent.mkdir(mode=0o700)
+    walled.write_text("4321\n")
+    walled.chmod(0o644)
     ws = str(
         build_tree(
             tmp_path / "ws",
             {
                 "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
                 "states/s.toml": f'hosts = ["all"]\n[[file]]\npath = "{secret}"\n'
-                f'content = "1234\\n"\n[[file]]\npath = "{public}"\ncontent = "new\\n"\n',
+                f'content = "1234\\n"\n[[file]]\npath = "{public}"\ncontent = "new\\n"\n'
+                f'[[file]]\npath = "{walled}"\ncontent = "1234\\n"\n',
                 "rules/roles.toml": ADMIN_RULES,
             },
         )
     )
-    hidden = [sha(b"1234\n"), sha(b"old secret 1234\n")]
+    hidden = [sha(b"1234\n"), sha(b"old secret 1234\n"), sha(b"4321\n")]
     old, new = sha(b"old\n"), sha(b"new\n")
 
     code, text = run_tendr("plan", "-w", ws)
@@ -258,6 +267,7 @@ def test_a_root_only_file_shows_neither_hash_nor_size(tmp_path: Path) -> None:
     changes = {c["resource"]: c for c in json.loads(raw)["hosts"][0]["changes"]}
     private = {"content": {"hidden": "not world-readable"}}
     assert changes[str(secret)]["before"] == changes[str(secret)]["after"] == private
+    assert changes[str(walled)]["before"] == changes[str(walled)]["after"] == private
     assert not any(digest[:12] in raw for digest in hidden)
     assert changes[str(public)]["before"] == {"content": {"size": 4, "sha256": old}}
     assert changes[str(public)]["after"] == {"content": {"size": 4, "sha256": new}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from pydantic import model_validator
@@ -82,6 +82,11 @@ class FileActual:
     size: int | None = None
     sha256: str | None = None
     existing: str | None = None  # when absent: the deepest folder above it that exists
+    # Where the path leads with its folders' links resolved (the file kind reads it;
+    # "" where not read), and whether every folder above it lets any account through
+    # (o+x): only then may a plan show a hash of it (see `shown`).
+    real: str = ""
+    searchable: bool = True
 
 
 # One line per path: "<type>", "absent<TAB>DEEPEST EXISTING FOLDER ABOVE" or
@@ -119,13 +124,73 @@ def parse_line(line: str) -> FileActual:
     return FileActual("file", mode, owner, group, int(size), sha)
 
 
+def _folder(path: str) -> str:
+    return path.rsplit("/", 1)[0] or "/"
+
+
+def _folders(specs: Sequence[FileSpec]) -> list[str]:
+    return sorted({_folder(spec.path) for spec in specs})
+
+
+# The folders' real paths (`readlink -m`: links resolved, missing parts kept), in the
+# order given; then the mode of every folder on the way to each, once (one stat for all,
+# so ten thousand files cost no more processes than one).
+_REAL = (
+    "echo '@real'; readlink -m -- {folders}; echo '@folders'; "
+    'readlink -m -- {folders} | awk \'{{p=$0; while (p != "") {{print p; '
+    'sub(/\\/[^\\/]*$/, "", p)}}; print "/"}}\' | sort -u '
+    "| xargs -d '\\n' -r stat -L --printf '%a %n\\n' -- 2>/dev/null"
+)
+
+
 def probe(specs: Sequence[FileSpec]) -> str:
-    return probe_paths([spec.path for spec in specs])
+    folders = " ".join(shlex.quote(f) for f in _folders(specs))
+    return probe_paths([spec.path for spec in specs]) + "; " + _REAL.format(folders=folders)
 
 
 def parse(specs: Sequence[FileSpec], lines: list[str]) -> dict[str, Any]:
-    padded = lines + ["unreadable"] * (len(specs) - len(lines))
-    return {spec.key: parse_line(line) for spec, line in zip(specs, padded, strict=False)}
+    end = lines.index("@real") if "@real" in lines else len(lines)
+    padded = lines[:end] + ["unreadable"] * (len(specs) - end)
+    found = {spec.key: parse_line(line) for spec, line in zip(specs, padded, strict=False)}
+    reals, modes = _real_folders(_folders(specs), lines[end + 1 :])
+    for spec in specs:
+        real_folder = reals.get(_folder(spec.path))
+        if real_folder is None:  # not read: a link's target that held a newline, say
+            found[spec.key] = FileActual("unreadable")
+            continue
+        real = f"{real_folder.rstrip('/')}/{spec.path.rsplit('/', 1)[1]}"
+        found[spec.key] = replace(
+            found[spec.key], real=real, searchable=_searchable(real_folder, modes)
+        )
+    return found
+
+
+def _real_folders(folders: list[str], lines: list[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """The probe's `@real` and `@folders` lines -> each folder's real path, and the
+    mode of each folder on the way (a folder not there yet is made 0755)."""
+    split = lines.index("@folders") if "@folders" in lines else len(lines)
+    real = lines[:split]
+    if len(real) != len(folders) or not all(r.startswith("/") for r in real):
+        return {}, {}
+    modes: dict[str, int] = {}
+    for line in lines[split + 1 :]:
+        mode, _, path = line.partition(" ")
+        if mode.isdigit():
+            modes[path] = int(mode, 8)
+    return dict(zip(folders, real, strict=True)), modes
+
+
+def _searchable(folder: str, modes: dict[str, int]) -> bool:
+    """Whether any account may pass every folder from / to `folder` (o+x)."""
+    parts = folder.strip("/").split("/") if folder != "/" else []
+    chain = ["/"] + ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+    return all(modes.get(f, 0o755) & 0o001 for f in chain)
+
+
+def names(spec: FileSpec, actual: FileActual) -> tuple[str, ...]:
+    """The file as the host has it: the path with its folders' links resolved, on which
+    the rules decide (a rule on /etc/cups/** says nothing of /etc/sudoers.d)."""
+    return (actual.real or spec.path,)
 
 
 def same_mode(a: str | None, b: str | None) -> bool:
@@ -142,10 +207,12 @@ def world_readable(mode: str | None) -> bool:
     return mode is not None and int(mode, 8) & 0o004 != 0
 
 
-def wanted_content(data: bytes, mode: str | None) -> dict[str, Any]:
+def wanted_content(data: bytes, mode: str | None, searchable: bool = True) -> dict[str, Any]:
     """The content tendr would write, as the plan shows it: never the bytes themselves,
-    and the size and hash only when the file is to be world-readable."""
-    return content_value(len(data), hashlib.sha256(data).hexdigest(), world_readable(mode))
+    and the size and hash only when the file is to be readable by every account (its
+    mode, and the folders above it: a 0644 file inside the 0700 /root is root's alone)."""
+    shown = world_readable(mode) and searchable
+    return content_value(len(data), hashlib.sha256(data).hexdigest(), shown)
 
 
 def content_of(spec: FileSpec, context: Context) -> bytes | None:
@@ -179,7 +246,7 @@ def diff(spec: FileSpec, actual: FileActual, context: Context) -> list[Change]:
                 fields=(FieldChange("exists", True, False),),
             )
         ]
-    return diff_file(
+    changes = diff_file(
         spec.path,
         content_of(spec, context),
         spec.mode,
@@ -189,6 +256,14 @@ def diff(spec: FileSpec, actual: FileActual, context: Context) -> list[Change]:
         op="file.write",
         kind="file",
     )
+    if actual.real and actual.real != spec.path:
+        # Root never writes through a linked folder (see SAFE_FOLDERS): say so now.
+        note = (
+            f"the path leads through a symbolic link to {actual.real}: tendr writes through "
+            f"no link, so apply fails here; declare {actual.real}"
+        )
+        changes = [replace(c, note=note) for c in changes]
+    return changes
 
 
 def diff_file(
@@ -208,7 +283,11 @@ def diff_file(
     if actual.type != "file":
         # A new file gets the mode given, else 0644 (see execute.PUT_SCRIPT).
         after = {
-            "content": wanted_content(data, mode or "0644") if data is not None else "(empty)",
+            "content": (
+                wanted_content(data, mode or "0644", actual.searchable)
+                if data is not None
+                else "(empty)"
+            ),
             "mode": mode,
             "owner": owner,
             "group": group,
@@ -231,8 +310,10 @@ def diff_file(
     if wanted_hash is not None and wanted_hash != actual.sha256:
         assert data is not None
         # New content keeps the file's mode unless one is given (see execute.PUT_SCRIPT).
-        before = content_value(actual.size, actual.sha256, world_readable(actual.mode))
-        fields.append(FieldChange("content", before, wanted_content(data, mode or actual.mode)))
+        shown = world_readable(actual.mode) and actual.searchable
+        before = content_value(actual.size, actual.sha256, shown)
+        after = wanted_content(data, mode or actual.mode, actual.searchable)
+        fields.append(FieldChange("content", before, after))
     if not same_mode(mode, actual.mode):
         fields.append(FieldChange("mode", _octal(actual.mode), _octal(mode)))
     for name, want, have in (("owner", owner, actual.owner), ("group", group, actual.group)):
@@ -327,5 +408,13 @@ def references(spec: FileSpec) -> list[Reference]:
 
 
 KIND: Kind[FileSpec] = Kind(
-    "file", FileSpec, probe, parse, diff, steps, references, verbs=("write", "remove")
+    "file",
+    FileSpec,
+    probe,
+    parse,
+    diff,
+    steps,
+    references,
+    verbs=("write", "remove"),
+    names=names,
 )

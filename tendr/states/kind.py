@@ -51,6 +51,11 @@ def no_secrets(spec: Any) -> list[SecretRef]:
     return []
 
 
+def as_declared(spec: Any, actual: Any) -> tuple[str, ...]:
+    """The names the host knows a resource by where only the text tells: its own."""
+    return (spec.same_key,)
+
+
 @dataclass(frozen=True)
 class Kind(Generic[S]):
     """A resource kind: how to read it (one shell snippet for all resources of the
@@ -75,6 +80,11 @@ class Kind(Generic[S]):
     # The secrets a resource's steps write (and its diff compares by hash), which plan and
     # apply put in Context.secrets by SecretRef.key.
     secrets: Callable[[S], list[SecretRef]] = field(default=no_secrets, kw_only=True)
+    # The names the host knows a resource by, from its facts: its identity there first
+    # (the unit an alias names, a path with its folders' links resolved), then the
+    # other names a rule naming any of them covers (a unit's aliases). Two resources
+    # of one host with one identity are one resource declared twice.
+    names: Callable[[S, Any], tuple[str, ...]] = field(default=as_declared, kw_only=True)
 
 
 def unknown(spec: ResourceSpec, actual: Unreadable) -> list[Change]:

@@ -42,6 +42,12 @@ class PackageSpec(ResourceSpec):
             )
         return self
 
+    @property
+    def same_key(self) -> str:
+        """The package whatever architecture is asked: tendr reads (and the rules match)
+        `hello:amd64` and `hello` as one package."""
+        return self.name.split(":", 1)[0]
+
 
 class DriverSpec(PackageSpec):
     """A package a printer or a module needs (its `packages`, and CUPS for a printer):
@@ -57,7 +63,7 @@ def agree(first: ResourceSpec, other: ResourceSpec) -> bool:
     return (
         isinstance(first, PackageSpec)
         and isinstance(other, PackageSpec)
-        and first.name == other.name
+        and first.same_key == other.same_key
         and first.present
         and other.present
     )

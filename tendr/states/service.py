@@ -65,7 +65,7 @@ class ServiceSpec(ResourceSpec):
 # -- facts, diff and steps -------------------------------------------------------
 
 UNIT_DIR = "/etc/systemd/system"
-_PROPERTIES = "Id,LoadState,ActiveState,SubState,UnitFileState"
+_PROPERTIES = "Id,Names,LoadState,ActiveState,SubState,UnitFileState"
 _RUNNING = {"active", "reloading", "activating"}
 _ENABLED = {"enabled", "enabled-runtime"}
 # What a plan shows as the state of a unit systemd does not know (yet).
@@ -84,6 +84,10 @@ class ServiceActual:
     unit_file_state: str
     unit_file: FileActual
     dropins: dict[str, FileActual]
+    # The unit systemd resolves the name to, and all its names (an alias such as
+    # sshd.service is ssh.service on Debian); empty where systemd did not say.
+    id: str = ""
+    aliases: tuple[str, ...] = ()
 
     @property
     def masked(self) -> bool:
@@ -150,8 +154,18 @@ def parse(specs: Sequence[ServiceSpec], lines: list[str]) -> dict[str, Any]:
             unit_file_state=props.get("UnitFileState", "") or "none",
             unit_file=unit_file,
             dropins=dropins,
+            id=props.get("Id", ""),
+            aliases=tuple(sorted(props.get("Names", "").split())),
         )
     return result
+
+
+def names(spec: ServiceSpec, actual: ServiceActual | Unreadable) -> tuple[str, ...]:
+    """The unit as systemd resolves the name, then every name it has: a rule naming an
+    alias covers the unit, and two declarations of one unit are one declared twice."""
+    if isinstance(actual, Unreadable) or not actual.id:
+        return (spec.unit,)
+    return (actual.id, *(n for n in actual.aliases if n != actual.id))
 
 
 def _blocks(lines: list[str]) -> list[dict[str, str]]:
@@ -343,4 +357,5 @@ KIND: Kind[ServiceSpec] = Kind(
     diff,
     steps,
     verbs=("start", "stop", "restart", "enable", "disable", "mask", "unmask", "configure"),
+    names=names,
 )
