@@ -324,24 +324,75 @@ def _copy(master: int, stdin: int, output: Callable[[bytes], None]) -> None:
                 readers.remove(stdin)
 
 
-# What a recorded host could make a reviewer's terminal do: answer (device status and
-# attribute queries, whose answers arrive as typed input), or take a title, a clipboard
-# or a colour table (OSC, DCS, APC, PM, SOS strings).
-_ACTIVE = re.compile(r"\x1b\[[0-9;?>=]*[cn]|\x1b[\]P_^X].*?(?:\x07|\x1b\\|$)", re.S)
+# What replay lets reach a reviewer's terminal: sequences that only draw (colours,
+# cursor movement and visibility, erase, insert and delete, scrolling and its region, the
+# alternate screen, character sets) and the key and paste modes shells and editors set
+# (keypad, cursor keys, bracketed paste). Anything else could make the terminal answer
+# as if typed (device status, attributes, window size, DECRQM, XTVERSION...), take a
+# title, a clipboard or a colour table, or report the mouse: it is shown escaped.
+_PRIVATE_MODES = {"1", "7", "12", "25", "47", "1047", "1048", "1049", "2004"}
+_DRAWING = re.compile(
+    r"""\x1b\[[0-9;:]*m                          # SGR: colours and attributes
+    |\x1b\[[0-9]*[@ABCDEFGIJKLMPSTXZ`ade]       # move, erase, insert, delete, scroll: one number
+    |\x1b\[[0-9]*(?:;[0-9]*)?[Hfr]              # cursor position, scroll region
+    |\x1b\[[su]                                 # save, restore the cursor
+    |\x1b\[\?(?P<modes>[0-9]+(?:;[0-9]+)*)[hl]  # private modes, checked below
+    |\x1b[78DEM=>]                              # save/restore cursor, index, keypad
+    |\x1b[()][0AB]                              # character sets (line drawing, ASCII)
+    """,
+    re.X,
+)
+_KEPT = "\n\r\b\t"  # line feed, carriage return, backspace, tab
+
+
+def _drawing_at(text: str, at: int) -> int:
+    """The end of the drawing sequence starting at `at`, or `at` when there is none."""
+    found = _DRAWING.match(text, at)
+    if found is None:
+        return at
+    modes = found.group("modes")
+    if modes is not None and not set(modes.split(";")) <= _PRIVATE_MODES:
+        return at
+    return found.end()
 
 
 def inert(text: str) -> str:
-    """Recorded output as a terminal may play it: what it shows, never what answers."""
-    return _ACTIVE.sub("", text)
+    """Recorded output as a terminal may play it: the drawing sequences kept, every
+    other control character shown as an escape (ESC as \\x1b, so ESC[18t reads as text)."""
+    shown: list[str] = []
+    at = 0
+    while at < len(text):
+        char = text[at]
+        if char == "\x1b" and (end := _drawing_at(text, at)) > at:
+            shown.append(text[at:end])
+            at = end
+            continue
+        shown.append(char if char.isprintable() or char in _KEPT else ascii(char)[1:-1])
+        at += 1
+    return "".join(shown)
+
+
+# The longest escape sequence a recording may have cut between two events and replay
+# holds back to join; a longer run is no drawing sequence anyway.
+_SPLIT = re.compile(r"\x1b(?:\[[0-9;:?]*|[()])?\Z")
+
+
+def _held(text: str) -> int:
+    """Where an escape sequence cut off at the end of `text` starts (len(text): none)."""
+    found = _SPLIT.search(text, max(0, len(text) - 64))
+    return found.start() if found else len(text)
 
 
 def replay(
     data: bytes, write: Callable[[str], None], *, speed: float = 1.0, max_wait: float = 1.0
 ) -> None:
     """Play a recording back: its output with its timing (pauses longer than
-    `max_wait` seconds shortened to it; speed 0: no waiting at all)."""
+    `max_wait` seconds shortened to it; speed 0: no waiting at all). An escape sequence
+    the recording cut between two events is written whole, with the later one, so that
+    `write` judges every sequence entire."""
     lines = data.decode("utf-8", "replace").splitlines()
     last = 0.0
+    pending = ""
     for line in lines[1:]:  # after the header
         try:
             at, kind, text = json.loads(line)
@@ -352,4 +403,10 @@ def replay(
         if speed > 0:
             time.sleep(min(max(at - last, 0.0), max_wait) / speed)
         last = at
-        write(text)
+        text = pending + text
+        cut = _held(text)
+        text, pending = text[:cut], text[cut:]
+        if text:
+            write(text)
+    if pending:
+        write(pending)
