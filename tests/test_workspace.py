@@ -172,6 +172,25 @@ BAD = {
         "states/a.toml:6: service[1]:",
         "service 'cups.service' is declared again here and in states/a.toml (service[0])",
     ),
+    "one-package-two-architectures": (
+        {
+            "states/a.toml": 'hosts = ["desk01"]\n[[package]]\nname = "hello:amd64"\n',
+            "states/b.toml": 'hosts = ["desk01"]\n\n[[package]]\nname = "hello"\npresent = false\n',
+        },
+        "states/b.toml:3: package[0]:",
+        "package 'hello' is declared differently here and in states/a.toml (package[0]) "
+        "for host desk01 (name, present differ)",
+    ),
+    "one-module-two-spellings": (
+        {
+            "states/a.toml": 'hosts = ["desk01"]\n[[module]]\nname = "snd-dummy"\n'
+            "blacklisted = true\n",
+            "states/b.toml": 'hosts = ["desk01"]\n[[module]]\nname = "snd_dummy"\n'
+            "blacklisted = false\n",
+        },
+        "states/b.toml:2: module[0]:",
+        "module 'snd_dummy' is declared differently here and in states/a.toml (module[0])",
+    ),
     "unit-name": (
         {"states/a.toml": 'hosts = ["all"]\n[[service]]\nunit = "cups.service; rm -rf /"\n'},
         "states/a.toml:3: service[0].unit:",
