@@ -12,6 +12,7 @@ there. A refused command is never sent.
 from __future__ import annotations
 
 import hashlib
+import secrets as tokens
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -19,17 +20,18 @@ from pydantic import ValidationError
 
 from tendr import audit, engine, execute
 from tendr.apply import workspace_lock
-from tendr.authorize import may
+from tendr.authorize import may, may_change
 from tendr.backup_check import check_command, verdict
 from tendr.changes import Change, ChangeResult, FieldChange, HostResult
 from tendr.errors import CommandTimeout, ConnectionLost, HostError, UserError
-from tendr.hosts.connect import Session, close_session, in_parallel, run
+from tendr.hosts.connect import Session, close_session, in_parallel, run, run_long
 from tendr.hosts.model import Host
-from tendr.plan import HostPlan, Plan
+from tendr.plan import HostPlan, Plan, probe_script, split_sections
 from tendr.rules.actor import real_account
 from tendr.rules.resources import command_words
 from tendr.states.backup import BackupSpec
 from tendr.states.base import ResourceSpec
+from tendr.states.kinds import KINDS
 from tendr.states.module import ModuleSpec
 from tendr.states.printer import PrinterSpec
 from tendr.states.service import ServiceSpec
@@ -237,6 +239,25 @@ def on_demand(op: str, resource: str) -> tuple[ResourceSpec, Change]:
     return spec, change
 
 
+def _as_the_host_names_it(
+    workspace: Workspace, session: Session, host: Host, spec: ResourceSpec, change: Change
+) -> Change:
+    """The change with the names the host knows its resource by (read with the plan's
+    probe of that one resource); where they cannot be read, the state's name alone."""
+    nonce = tokens.token_hex(8)
+    script = probe_script([("do", spec)], nonce)
+    output = run_long(session, host.name, script, timeout=workspace.settings.command_timeout)
+    if not output.ok:
+        return change
+    sections = split_sections(output.stdout, nonce)
+    kind = KINDS[spec.kind]
+    actual = kind.parse([spec], sections.get(spec.kind, []))[spec.key]
+    identity, *aliases = kind.names(spec, actual)
+    return replace(
+        change, resolved=identity if identity != spec.key else "", aliases=tuple(aliases)
+    )
+
+
 def do_operation(
     workspace: Workspace,
     hosts: Sequence[Host],
@@ -278,6 +299,21 @@ def do_operation(
             allowed = [h for h in hosts if h.name in decided]
             session = engine.connect(workspace, allowed)
             try:
+                # Decided again on the names the host knows the resource by: a deny of
+                # ssh.service also refuses `do service.stop sshd.service`.
+                for host in [h for h in allowed if h.name not in session.errors]:
+                    named = _as_the_host_names_it(workspace, session, host, spec, change)
+                    decision = may_change(workspace, person, host, named)
+                    if not decision.allowed:
+                        why = f"permission denied: {decision.reason}"
+                        marked = replace(named, allowed=False, rule=decision.rule or why)
+                        journal.write(host.name, [(marked, "refused", why)])
+                        results[host.name] = HostResult(
+                            host.name, [ChangeResult(marked, "refused", why)]
+                        )
+                        allowed.remove(host)
+                    else:
+                        decided[host.name] = replace(named, allowed=True, rule=decision.rule or "")
                 plan = Plan(
                     tuple(
                         HostPlan(h.name, (decided[h.name],), error=session.errors.get(h.name))

@@ -156,3 +156,19 @@ def test_a_file_in_a_private_folder_shows_no_hash(fresh_host: Host, tmp_path: Pa
     (change,) = changes(raw)
     assert change["before"] == {"content": {"hidden": "not world-readable"}}
     assert digest not in raw and digest[:12] not in text and "4 bytes" not in text
+
+
+def test_do_on_an_alias_is_decided_on_its_unit(fresh_host: Host, tmp_path: Path) -> None:
+    """`tendr do service.stop sshd.service` is refused where ssh.service may not be
+    stopped: the host is asked what the name means before anything runs."""
+    state = 'hosts = ["all"]\n[[service]]\nunit = "sshd.service"\n'
+    ws = workspace(tmp_path, fresh_host, {"states/ssh.toml": state})
+    code, text = tendr(
+        "do", "service.stop", "sshd.service", "-l", fresh_host.name, "-w", ws, "--as", "alice"
+    )
+    assert code == 1, text
+    assert "role helpdesk denies service.stop ssh.service" in text
+    assert fresh_host.run("systemctl is-active ssh.service").stdout.strip() == "active"
+    code, raw = tendr("audit-log", "show", "-w", ws, "--format", "json")
+    (record,) = [r for r in json.loads(raw)["records"] if r["op"] == "service.stop"]
+    assert (record["outcome"], record["person"]) == ("refused", "alice")
