@@ -212,7 +212,9 @@ def _load(workspace: Path | None) -> Workspace:
     if at_gateway is None:
         return load(find_root(workspace))
     loaded = load(at_gateway.workspace)
-    if problems := gateway.gateway_problems(loaded):
+    from tendr.gateway.served import own_keys
+
+    if problems := gateway.gateway_problems(loaded) + own_keys(loaded):
         raise UserError("\n".join(problems))
     return loaded
 
@@ -246,6 +248,14 @@ def _selected(
     reaches hosts starts from."""
     loaded = _load(workspace)
     return loaded, _person(as_person), limit(loaded, limit_ or [])
+
+
+def _changes_here(loaded: Workspace, command: str) -> None:
+    """A copy of a workspace a gateway serves changes no host: the gateway does."""
+    from tendr.gateway.served import served_elsewhere
+
+    if why := served_elsewhere(loaded, command):
+        raise UserError(why)
 
 
 def _named_hosts(limit_: list[str] | None) -> None:
@@ -533,6 +543,7 @@ def apply(
         from tendr.execute import Interrupted
 
         loaded, person, selected = _selected(workspace, limit_, as_person)
+        _changes_here(loaded, "apply")
         phase = "before any change was made"
         reading = _ReadingBar(fmt, len(selected))
 
@@ -1099,6 +1110,7 @@ def run(
 
         _named_hosts(limit_)
         loaded, person, selected = _selected(workspace, limit_, as_person)
+        _changes_here(loaded, "run")
         with _ReadingBar(fmt, len(selected)) as reading:
             ran = terminal.run_command(
                 loaded,
@@ -1138,6 +1150,7 @@ def do(
 
         _named_hosts(limit_)
         loaded, person, selected = _selected(workspace, limit_, as_person)
+        _changes_here(loaded, "do")
         progress = _ApplyProgress() if fmt is Format.text and err.is_terminal else None
         try:
             done = terminal.do_operation(loaded, selected, person, op, resource, progress=progress)
@@ -1176,6 +1189,7 @@ def shell(
         from tendr import shell as sessions
 
         loaded = _load(workspace)
+        _changes_here(loaded, "shell")
         person = _person(as_person)
         target = _host(loaded, host)
         recorded = sessions.session(loaded, target, person)

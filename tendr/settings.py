@@ -7,6 +7,11 @@ from pydantic import Field
 from tendr.model import Strict
 from tendr.names import AccountName
 
+# ACCOUNT@HOST[:PORT]: an account name, a DNS name or IPv4 address, an optional port.
+GATEWAY_ADDRESS = (
+    r"^[a-z_][a-z0-9_-]{0,31}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?(?::[0-9]{1,5})?$"
+)
+
 
 class Settings(Strict):
     """Workspace-wide settings; every key is optional.
@@ -19,6 +24,7 @@ class Settings(Strict):
     connect_timeout = 10             # seconds
     command_timeout = 600            # seconds one command on a host may take
     service_account = "tendr"        # the account tendr logs in as where a host sets no user
+    gateway = "tendr@controller.example.net:2222"   # the gateway serving this workspace
     ```
     """
 
@@ -38,3 +44,7 @@ class Settings(Strict):
     """Seconds one command on a host may take before it is given up as interrupted."""
     service_account: AccountName = "tendr"
     """The account tendr logs in as on an SSH host whose hosts file sets no `user`."""
+    gateway: str | None = Field(default=None, pattern=GATEWAY_ADDRESS)
+    """The gateway that serves this workspace, as ssh reaches it: ACCOUNT@HOST or
+    ACCOUNT@HOST:PORT. Any other copy of the workspace then only plans and reads: apply,
+    do, run and shell are made at the gateway, so a stale copy cannot undo a push."""
