@@ -10,8 +10,9 @@ import os
 import secrets as tokens
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
-from tendr import baseline
+from tendr import baseline, history
 from tendr.authorize import mark, readable
 from tendr.errors import HostError
 from tendr.hosts.connect import Session, close_session, in_parallel, open_session, run_long
@@ -116,11 +117,14 @@ def gather(
     """Plan every host: hosts that did not connect carry their error instead."""
     sources = workspace_sources(workspace, hosts)
     secrets = workspace_secrets(workspace, hosts)
+    seen = history.seen(workspace.path(workspace.settings.history), [h.name for h in hosts])
     results: dict[str, HostPlan] = {}
 
     def plan_one(host: Host) -> None:
         try:
-            results[host.name] = _plan_one(workspace, host, session, sources, secrets)
+            results[host.name] = _plan_one(
+                workspace, host, session, sources, secrets, seen.get(host.name, {})
+            )
         except HostError as exc:  # a bug is no host's error: it ends the run (exit 3)
             results[host.name] = HostPlan(
                 host=host.name, error=f"reading its state failed: {exc.reason}"
@@ -141,6 +145,7 @@ def _plan_one(
     session: Session,
     sources: dict[str, bytes],
     secrets: dict[str, bytes],
+    seen: dict[str, Any],
 ) -> HostPlan:
     declared = workspace.desired(host)
     desired = [(d.file, d.spec) for d in declared]
@@ -158,7 +163,7 @@ def _plan_one(
         desired = [(f, spec) for f, spec in desired if id(spec) not in dropped]
         if problems := [t for t in twice if id(t.second[1]) not in dropped]:
             return HostPlan(host=host.name, error=_declared_twice(workspace, declared, problems))
-    return plan_host(host.name, desired, sections, sources, secrets)
+    return plan_host(host.name, desired, sections, sources, secrets, seen)
 
 
 def _declared_twice(workspace: Workspace, declared: Sequence[Declared], twice: list[Twice]) -> str:

@@ -2,18 +2,24 @@
 workspace (`history` in tendr.toml), so a technician sees since when a resource has
 drifted and how often.
 
+It also keeps what the latest plans saw of each host's resources where a kind
+remembers something (a backup job's repository: its id, how many snapshots, the
+newest), so that a later plan tells "missing now" from "never there" (`seen`).
+
 `record` is the I/O edge (best effort: a history that cannot be written never stops a
-plan, and the caller says so); `runs` reads it back; `summarize` is pure.
+plan, and the caller says so); `runs` and `seen` read it back; `summarize` is pure.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tendr.errors import UserError
 from tendr.plan import Plan
@@ -34,6 +40,13 @@ CREATE TABLE IF NOT EXISTS changes (
     op TEXT NOT NULL,
     action TEXT NOT NULL,        -- add, change, remove, unknown
     note TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seen (
+    host TEXT NOT NULL,
+    resource TEXT NOT NULL,      -- KIND:KEY
+    time TEXT NOT NULL,          -- of the plan that saw it last
+    facts TEXT NOT NULL,         -- JSON, as the kind remembers it
+    PRIMARY KEY (host, resource)
 );
 CREATE INDEX IF NOT EXISTS runs_by_host ON runs(host, time);
 CREATE INDEX IF NOT EXISTS changes_by_run ON changes(run);
@@ -66,9 +79,41 @@ def record(path: Path, plan: Plan, person: str, when: datetime | None = None) ->
                         for c in host.changes
                     ],
                 )
+                # What was not seen this time (a repository missing) stays as it was.
+                db.executemany(
+                    "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?)",
+                    [
+                        (host.host, resource, at, json.dumps(facts, sort_keys=True))
+                        for resource, facts in host.seen.items()
+                    ],
+                )
     except (OSError, sqlite3.Error) as exc:
         return f"the drift history {path} could not be written: {exc}"
     return None
+
+
+def seen(path: Path, hosts: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per host, what the latest plans remembered of its resources, by "KIND:KEY" (none
+    when there is no history)."""
+    if not path.exists() or not hosts:
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    marks = ", ".join("?" for _ in hosts)
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'seen'").fetchone():
+                return {}  # a history from before tendr remembered anything
+            rows = db.execute(
+                f"SELECT host, resource, facts FROM seen WHERE host IN ({marks})", list(hosts)
+            ).fetchall()
+    except sqlite3.Error as exc:
+        raise UserError(f"the drift history {path} cannot be read: {exc}") from None
+    for host, resource, facts in rows:
+        try:
+            found.setdefault(host, {})[resource] = json.loads(facts)
+        except ValueError:
+            continue
+    return found
 
 
 @dataclass(frozen=True)

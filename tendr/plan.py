@@ -25,6 +25,9 @@ class HostPlan:
     host: str
     changes: tuple[Change, ...] = ()
     error: str | None = None
+    # What this plan remembers of the host's resources for later plans (Kind.remember),
+    # by "KIND:KEY"; the drift history keeps it.
+    seen: dict[str, Any] = field(default_factory=dict)
 
     @property
     def in_sync(self) -> bool:
@@ -124,17 +127,22 @@ def plan_host(
     sections: dict[str, list[str]],
     sources: dict[str, bytes],
     secrets: dict[str, bytes] | None = None,
+    seen: dict[str, Any] | None = None,
 ) -> HostPlan:
     """Compare every desired resource with its facts; changes in the order they will run.
     Each change of a resource carries the names the host knows it by (`resolved`,
-    `aliases`), on which the rules decide."""
+    `aliases`), on which the rules decide. `seen`: what earlier plans remembered of the
+    host's resources; the plan carries what it remembers now."""
     changes: list[Change] = []
+    remembered: dict[str, Any] = {}
     for name, items in by_kind(desired).items():
         kind = KINDS[name]
         specs = [spec for _, spec in items]
         actual: dict[str, Any] = kind.parse(specs, sections.get(name, []))
         for source, spec in items:
-            context = Context(earlier=tuple(changes), sources=sources, secrets=secrets or {})
+            context = Context(
+                earlier=tuple(changes), sources=sources, secrets=secrets or {}, seen=seen or {}
+            )
             identity, *aliases = kind.names(spec, actual[spec.key])
             for change in kind.diff(spec, actual[spec.key], context):
                 if (change.kind, change.resource) == (spec.kind, spec.key):
@@ -144,4 +152,6 @@ def plan_host(
                         aliases=change.aliases or tuple(aliases),
                     )
                 changes.append(replace(change, source=source))
-    return HostPlan(host=host, changes=tuple(changes))
+            if (facts := kind.remember(spec, actual[spec.key])) is not None:
+                remembered[f"{name}:{spec.key}"] = facts
+    return HostPlan(host=host, changes=tuple(changes), seen=remembered)

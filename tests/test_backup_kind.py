@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tendr import backup_check as bc
-from tendr.changes import HIDDEN, Change, Put, Run, Step
+from tendr.changes import HIDDEN, Change, FieldChange, Put, Run, Step, Unreadable
 from tendr.report import change_json, change_lines
 from tendr.states import backup as b
 from tendr.states.backup import BackupActual, BackupSpec, Lock, RepoState
@@ -405,6 +405,7 @@ SNAPSHOTS = (
     '"hostname":"fs01","username":"root","tags":["tendr-documents"],'
     '"id":"a7fdc718","short_id":"a7fdc718"}]'
 )
+REPO_ID = "5157b33fe5a530e37c66898d8aeb7fd615e73a0577c868e46019f36ca989f011"
 FILES = [
     "file\t600\troot\troot\t38\t" + sha(PASSWORD),
     "absent\t/etc/tendr/backup",
@@ -439,7 +440,9 @@ def job(*lines: str, name: str = "documents", files: list[str] = FILES) -> list[
 
 
 def test_parse_reads_the_units_the_repository_and_the_last_check() -> None:
-    lines = HEAD + job(*FAILED_SERVICE, "@repo\t0", f"@out\t{SNAPSHOTS}", "@checked\t1732000000")
+    lines = HEAD + job(
+        *FAILED_SERVICE, "@repo\t0", f"@out\t{SNAPSHOTS}", f"@id\t{REPO_ID}", "@checked\t1732000000"
+    )
     found = b.parse([LOCAL], lines)["documents"]
     assert isinstance(found, BackupActual)
     assert found.now == NOW and found.restic is not None and "0.14.0" in found.restic
@@ -456,8 +459,8 @@ def test_parse_reads_the_units_the_repository_and_the_last_check() -> None:
         "Fatal: unable to save snapshot: write /mnt/backup/restic/data/5d/x: "
         "no space left on device",
     )
-    # The newest of the groups `--latest 1` lists, whatever its offset.
-    assert found.repository == RepoState("ok", newest=1732845604)
+    # The newest of the job's snapshots, whatever its offset; how many; restic's id.
+    assert found.repository == RepoState("ok", newest=1732845604, snapshots=2, id=REPO_ID)
     assert found.checked == 1732000000 and not found.checked_unreadable
 
 
@@ -639,6 +642,123 @@ def test_a_missing_repository_is_initialised() -> None:
     assert changes[0].action == "add" and changes[0].depends_on == ""
     assert field(changes[0], "repository").before == "not initialised"
     assert field(changes[1], "newest_snapshot").before == "none"
+
+
+# -- a repository seen before and missing now; a disk not mounted
+
+SEEN = {
+    "backup:documents": {
+        "repository": "/mnt/backup/restic",
+        "id": REPO_ID,
+        "snapshots": 14,
+        "newest": 1796097600,  # 2026-12-01 04:00 UTC
+    }
+}
+MISSING = RepoState("missing", b.classify(NOT_INITIALISED_LOCAL, 1))
+
+
+def test_a_repository_seen_before_and_missing_now_is_unknown_and_never_initialised() -> None:
+    context = replace(CONTEXT, seen=SEEN)
+    changes = b.diff(LOCAL, in_sync(LOCAL, repository=MISSING), context)
+    assert [(c.op, c.action) for c in changes] == [("backup.read", "unknown")]
+    assert changes[0].note == (
+        "/mnt/backup/restic: repository missing: it held 14 snapshots, newest 2026-12-01 "
+        "04:00 UTC; is its disk mounted? (to start a new, empty one instead: tendr do "
+        "backup.init documents)"
+    )
+
+
+def test_a_repository_never_seen_or_seen_elsewhere_is_initialised_when_missing() -> None:
+    moved = {"backup:documents": {**SEEN["backup:documents"], "repository": "/srv/old"}}
+    other_job = {"backup:mail": SEEN["backup:documents"]}
+    for seen in ({}, moved, other_job):
+        changes = b.diff(LOCAL, in_sync(LOCAL, repository=MISSING), replace(CONTEXT, seen=seen))
+        assert ops(changes) == ["backup.init", "backup.run"], seen
+
+
+def test_a_repository_seen_before_and_not_read_yet_is_not_initialised() -> None:
+    """Its password file gone: configure writes it, and nothing makes a repository on a
+    guess; the run that follows reads it (and fails there when it is gone)."""
+    files = {**in_sync(LOCAL).files, "password": FileActual("absent", existing="/etc")}
+    actual = in_sync(LOCAL, repository=RepoState("skipped"), files=files)
+    changes = b.diff(LOCAL, actual, replace(CONTEXT, seen=SEEN))
+    assert ops(changes) == ["backup.configure", "backup.run"]
+    assert ops(b.diff(LOCAL, actual, CONTEXT)) == [
+        "backup.configure",
+        "backup.init",
+        "backup.run",
+    ]
+
+
+def test_what_a_plan_remembers_is_what_it_read_of_an_opened_repository() -> None:
+    opened = RepoState("ok", newest=NOW - 60, snapshots=3, id=REPO_ID)
+    assert b.remember(LOCAL, in_sync(LOCAL, repository=opened)) == {
+        "repository": "/mnt/backup/restic",
+        "id": REPO_ID,
+        "snapshots": 3,
+        "newest": NOW - 60,
+    }
+    for repo in (MISSING, RepoState("skipped"), RepoState("error", b.classify(WRONG_PASSWORD))):
+        assert b.remember(LOCAL, in_sync(LOCAL, repository=repo)) is None
+    assert b.remember(LOCAL, Unreadable("no report")) is None
+
+
+def test_held_says_what_the_repository_held() -> None:
+    assert b.held({"snapshots": 1, "newest": NOW}) == "1 snapshot, newest 2024-11-29 04:00 UTC"
+    assert b.held({"snapshots": 0, "newest": None}) == "no snapshot yet"
+    assert b.held({}) == "snapshots not counted"
+
+
+MOUNTED = spec_with(LOCAL, mount="/mnt/backup")
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ("32", "/mnt/backup is not mounted: the repository at /mnt/backup/restic cannot be"),
+        ("1", "/mnt/backup is not mounted"),
+        ("127", "whether /mnt/backup is mounted cannot be told: mountpoint (util-linux)"),
+    ],
+)
+def test_a_job_whose_mount_is_not_mounted_writes_nothing(status: str, words: str) -> None:
+    for actual in (in_sync(MOUNTED, mount=status), fresh_host(MOUNTED)):
+        actual = replace(actual, mount=status)
+        changes = b.diff(MOUNTED, actual, CONTEXT)
+        assert [(c.op, c.action) for c in changes] == [("backup.read", "unknown")]
+        assert words in changes[0].note
+        assert "nothing is written for the job" in changes[0].note
+
+
+def test_a_job_whose_mount_is_mounted_is_planned_as_any() -> None:
+    assert b.diff(MOUNTED, in_sync(MOUNTED, mount="0"), CONTEXT) == []
+    assert ops(b.diff(MOUNTED, replace(fresh_host(MOUNTED), mount="0"), CONTEXT)) == [
+        "backup.configure",
+        "backup.init",
+        "backup.run",
+        "backup.check",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"mount": "mnt"}, "absolute"),
+        ({"mount": "/mnt/other"}, "is not under mount /mnt/other"),
+        ({"mount": "/mnt/back"}, "is not under mount /mnt/back"),
+    ],
+)
+def test_a_mount_must_hold_the_local_repository(changes: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValidationError, match=words):
+        spec_with(LOCAL, **changes)
+    with pytest.raises(ValidationError, match="mount: only a local repository takes it"):
+        spec_with(SFTP, mount="/mnt/backup")
+    assert spec_with(LOCAL, mount="/").mount == "/"
+
+
+def test_the_job_script_of_a_job_with_a_mount_runs_only_on_it() -> None:
+    text = b.script(MOUNTED)
+    assert "mountpoint -q -- /mnt/backup || { echo '<3>tendr: /mnt/backup is not mounted" in text
+    assert "mountpoint" not in b.script(LOCAL)
 
 
 def test_an_uninitialised_repository_behind_files_still_to_write_waits_for_them() -> None:
@@ -1045,6 +1165,38 @@ def test_init_makes_a_repository_once_and_refuses_one_it_cannot_open(host: Path)
 
 
 @needs_restic
+def test_starting_over_makes_a_repository_only_where_none_is(host: Path) -> None:
+    """`tendr do backup.init`'s step: a new repository where there is none, a failure
+    where one opens (kept as it is), and never one under a mount that is not mounted."""
+    spec = local_spec(host)
+    new = Change(
+        "backup", spec.name, "backup.init", "change", (FieldChange("repository", None, b.NEW),)
+    )
+    (found,) = b.steps(spec, new, CONTEXT)
+    assert isinstance(found, Run)
+    made = shell(host, found.argv)
+    assert made.returncode == 0, made.stderr
+    assert "created restic repository" in made.stdout
+    again = shell(host, found.argv)
+    assert again.returncode == 1
+    assert again.stderr == (
+        "tendr: restic init was not run: a repository is there and opens (kept as it is)\n"
+    )
+    unmounted = spec_with(spec, repository=str(host / "disk/repo"), mount=str(host / "disk"))
+    (host / "disk").mkdir()
+    for change in (new, Change("backup", spec.name, "backup.init", "add")):
+        (found,) = b.steps(unmounted, change, CONTEXT)
+        assert isinstance(found, Run)
+        refused = shell(host, found.argv)
+        assert refused.returncode == 1
+        assert refused.stderr == f"tendr: restic init was not run: {host}/disk is not mounted\n"
+        assert list((host / "disk").iterdir()) == []
+    probed = probe(host, unmounted)["documents"]
+    assert isinstance(probed, BackupActual) and probed.mount not in (None, "0")
+    assert probed.repository.status == "skipped"
+
+
+@needs_restic
 def test_the_probe_reads_a_real_repository(host: Path) -> None:
     spec = local_spec(host)
     found = probe(host, spec)["documents"]
@@ -1055,10 +1207,14 @@ def test_the_probe_reads_a_real_repository(host: Path) -> None:
     assert found.files["password"].sha256 == sha(PASSWORD)
     assert found.folders[str(host / "etc")] == "0700 root root"
     assert found.restic is not None and found.restic.startswith("restic ")
-    assert step(host, spec, "init").returncode == 0
+    made = step(host, spec, "init")
+    assert made.returncode == 0
     found = probe(host, spec)["documents"]
     assert isinstance(found, BackupActual)
-    assert found.repository == RepoState("ok", newest=None)
+    repo = found.repository
+    assert (repo.status, repo.newest, repo.snapshots) == ("ok", None, 0)
+    # restic's repository id, as init said its first ten digits.
+    assert repo.id is not None and f"created restic repository {repo.id[:10]} " in made.stdout
     (host / "etc/documents.password").write_bytes(b"another password")
     found = probe(host, spec)["documents"]
     assert isinstance(found, BackupActual)

@@ -149,6 +149,10 @@ class BackupSpec(ResourceSpec):
     "ssh-ed25519 AAAA..." (key type and key, no comment); ssh accepts no other."""
     port: int = Field(default=22, ge=1, le=65535)
     """For an sftp repository: the repository host's SSH port."""
+    mount: AbsolutePath | None = None
+    """For a local repository: the mount point of the disk it lives on, such as
+    "/mnt/backup". While nothing is mounted there, nothing is written for the job (no
+    restic init on the disk underneath, no run) and the plan says so."""
     present: bool = True
     """true: the job exists; false: it is removed."""
 
@@ -197,6 +201,13 @@ class BackupSpec(ResourceSpec):
     @model_validator(mode="after")
     def _sftp(self) -> BackupSpec:
         sftp = sftp_parts(self.repository)
+        if self.mount is not None:
+            if sftp is not None:
+                raise ValueError("mount: only a local repository takes it")
+            if not _under(self.repository, self.mount):
+                raise ValueError(
+                    f"the repository {self.repository} is not under mount {self.mount}"
+                )
         if sftp is None:
             # A port of 22 is the default a dump writes back: only another one is refused.
             given = [name for name in ("ssh_key", "host_key") if getattr(self, name) is not None]
@@ -215,6 +226,11 @@ class BackupSpec(ResourceSpec):
         if not sftp[1][0].isalnum():
             raise ValueError("the repository host must start with a letter or a digit")
         return self
+
+
+def _under(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or inside it, as text (both absolute, without `..`)."""
+    return path.rstrip("/") == folder.rstrip("/") or path.startswith(folder.rstrip("/") + "/")
 
 
 def valid_host_key(value: str) -> bool:
@@ -362,6 +378,7 @@ def script(spec: BackupSpec) -> str:
         "# Without arguments: restic backup, then forget --prune when a retention is set.",
         f"# With arguments: restic on the job's repository, as in `{script_path(spec)} snapshots`.",
         "set -u",
+        *_mount_guard(spec),
         f"export RESTIC_REPOSITORY={q(spec.repository)}",
         f"export RESTIC_PASSWORD_FILE={q(password_path(spec))}",
         f"export RESTIC_CACHE_DIR=${{RESTIC_CACHE_DIR:-{CACHE_DIR}}}",
@@ -385,6 +402,15 @@ def script(spec: BackupSpec) -> str:
             'exit "$s"',
         ]
     return "\n".join(lines) + "\n"
+
+
+def _mount_guard(spec: BackupSpec) -> list[str]:
+    """The script's first act when the job names its disk's mount: no run while nothing is
+    mounted there (the repository's folder on the disk underneath is not the repository)."""
+    if spec.mount is None:
+        return []
+    said = shlex.quote(f"<3>tendr: {spec.mount} is not mounted: no backup was made")
+    return [f"mountpoint -q -- {shlex.quote(spec.mount)} || {{ echo {said} >&2; exit 1; }}"]
 
 
 def service_unit(spec: BackupSpec) -> str:
@@ -714,11 +740,15 @@ _tb_restic() {
 
 # Per job: $1 name, $2 password file ("": the repository is not read), $3 ssh key and
 # $4 known_hosts ("" for a local repository), $5 repository, $6 sftp command, $7 the
-# check's file. The units' state, a failed run's error lines (priority err, of its last
-# invocation), the repository (only with every file restic needs there: the password
-# never leaves tendr in a probe), its locks where they may matter (each restic run
-# costs a key derivation, about half a second: only after a failed run, with no
-# snapshot yet, or a local repository's locks folder not empty), and the last check.
+# check's file, $8 the mount the repository lives on ("": none named). The units' state,
+# a failed run's error lines (priority err, of its last invocation), whether the mount
+# is one (`mountpoint` exits 0; the repository is not read when not), the repository
+# (only with every file restic needs there: the password never leaves tendr in a
+# probe): the job's snapshots and restic's repository id (tendr remembers both: a
+# repository seen before and missing now is never made anew on a guess), its locks
+# where they may matter (each restic run costs a key derivation, about half a second:
+# only after a failed run, with no snapshot yet, or a local repository's locks folder
+# not empty), and the last check.
 _JOB_PROBE = r"""_tb_job() {
     _tb_u=tendr-backup-$1 _tb_f=
     if [ -d /run/systemd/system ]; then
@@ -738,13 +768,24 @@ _JOB_PROBE = r"""_tb_job() {
             fi 2>/dev/null | _tb_tag @error ;;
         esac
     fi
-    if [ -n "$2" ] && [ -f "$2" ] && { [ -z "$3" ] || { [ -f "$3" ] && [ -f "$4" ]; }; } &&
+    _tb_m=0
+    if [ -n "$8" ]; then
+        mountpoint -q -- "$8" 2>/dev/null
+        _tb_m=$?
+        printf '@mount\t%s\n' "$_tb_m"
+    fi
+    if [ "$_tb_m" = 0 ] && [ -n "$2" ] && [ -f "$2" ] &&
+            { [ -z "$3" ] || { [ -f "$3" ] && [ -f "$4" ]; }; } &&
             command -v restic >/dev/null 2>&1; then
         _tb_o=$(_tb_restic "$2" "$5" "$6" snapshots --json --tag "tendr-$1" \
-            --host "$(uname -n)" --latest 1 2>&1)
+            --host "$(uname -n)" 2>&1)
         _tb_r=$?
         printf '@repo\t%s\n' "$_tb_r"
         printf '%s\n' "$_tb_o" | head -n 20 | _tb_tag @out
+        if [ "$_tb_r" = 0 ]; then
+            printf '@id\t%s\n' "$(_tb_restic "$2" "$5" "$6" cat config 2>/dev/null |
+                sed -n 's/^ *"id": *"\([0-9a-f]*\)".*/\1/p' | head -n 1)"
+        fi
         if [ "$_tb_r" = 0 ] && { [ -n "$_tb_f" ] || [ "$_tb_o" = '[]' ] ||
                 { [ -z "$6" ] && [ -n "$(ls -A -- "$5/locks" 2>/dev/null)" ]; }; }; then
             _tb_n=0
@@ -779,6 +820,7 @@ def probe(specs: Sequence[BackupSpec]) -> str:
             spec.repository,
             sftp_command(spec) or "",
             checked_path(spec),
+            spec.mount or "",
         ]
         parts.append(
             f"printf '@job\\t%s\\n' {shlex.quote(spec.name)}; echo '@files'; "
@@ -816,6 +858,8 @@ class RepoState:
     problem: Problem | None = None
     newest: int | None = None  # UNIX time of the job's newest snapshot from this host
     locks: tuple[Lock, ...] = ()
+    snapshots: int = 0  # how many the job has from this host
+    id: str | None = None  # restic's repository id (None: not told)
 
 
 @dataclass(frozen=True)
@@ -834,6 +878,8 @@ class BackupActual:
     repository: RepoState
     checked: int | None = None
     checked_unreadable: bool = False
+    # `mountpoint`'s exit status for the job's `mount` ("0": mounted); None: none named.
+    mount: str | None = None
 
 
 _EPOCH = re.compile(r"[0-9]{1,11}")
@@ -945,6 +991,7 @@ def _job(
         repository=_repository_state(tagged),
         checked=checked,
         checked_unreadable=bool(checked_text) and checked is None,
+        mount=_first(tagged, "@mount") if "@mount" in tagged else None,
     )
 
 
@@ -972,7 +1019,14 @@ def _repository_state(tagged: dict[str, list[str]]) -> RepoState:
         unreadable = Problem("other", "restic's list of snapshots could not be read")
         return RepoState("error", unreadable)
     locks = tuple(lock for lock in map(_lock, tagged.get("@lock", [])) if lock is not None)
-    return RepoState("ok", newest=max(times, default=None), locks=locks)
+    found = _first(tagged, "@id")
+    return RepoState(
+        "ok",
+        newest=max(times, default=None),
+        locks=locks,
+        snapshots=len(times),
+        id=found if re.fullmatch("[0-9a-f]{64}", found) else None,
+    )
 
 
 def _json(text: str) -> Any:
@@ -1063,11 +1117,13 @@ def diff(spec: BackupSpec, actual: BackupActual | Unreadable, context: Context) 
         return unknown(spec, actual)
     if not spec.present:
         return _remove(spec, actual)
+    if spec.mount is not None and actual.mount != "0":
+        return [_unmounted(spec, actual.mount)]
     changes: list[Change] = []
     configure = _configure(spec, actual, context)
     if configure is not None:
         changes.append(configure)
-    repository, usable = _repository(spec, actual, configure)
+    repository, usable = _repository(spec, actual, configure, seen(spec, context))
     changes += repository
     if usable:
         earlier = changes[-1] if changes else None
@@ -1075,6 +1131,57 @@ def diff(spec: BackupSpec, actual: BackupActual | Unreadable, context: Context) 
         changes += _check(spec, actual, earlier)
     # The host's words (restic's, the journal's) never carry a secret into a plan.
     return [replace(c, note=_scrub(c.note, spec, context)) for c in changes]
+
+
+# -- what tendr remembers of a repository, and a job's disk not mounted
+
+
+def remember(spec: BackupSpec, actual: BackupActual | Unreadable) -> dict[str, Any] | None:
+    """What a plan keeps of the job's repository when it opened (the drift history holds
+    it per host and job): where, restic's id, how many snapshots, the newest."""
+    if isinstance(actual, Unreadable) or actual.repository.status != "ok":
+        return None
+    repo = actual.repository
+    return {
+        "repository": spec.repository,
+        "id": repo.id,
+        "snapshots": repo.snapshots,
+        "newest": repo.newest,
+    }
+
+
+def seen(spec: BackupSpec, context: Context) -> dict[str, Any] | None:
+    """What an earlier plan found of the job's repository, where it is declared now; None:
+    never seen there (a new job, or one whose repository moved in the state)."""
+    found = context.seen.get(f"backup:{spec.key}")
+    if isinstance(found, dict) and found.get("repository") == spec.repository:
+        return found
+    return None
+
+
+def held(before: dict[str, Any]) -> str:
+    """What a repository held when last seen: "14 snapshots, newest 2026-12-01 03:00 UTC"."""
+    count = before.get("snapshots")
+    newest = before.get("newest")
+    if not isinstance(count, int) or isinstance(count, bool):
+        return "snapshots not counted"
+    if count == 0:
+        return "no snapshot yet"
+    text = f"{count} snapshot{'s' if count != 1 else ''}"
+    return text + (f", newest {_when(newest)}" if isinstance(newest, int) else "")
+
+
+def _unmounted(spec: BackupSpec, status: str | None) -> Change:
+    assert spec.mount is not None
+    if status == "127":
+        why = f"whether {spec.mount} is mounted cannot be told: mountpoint (util-linux) is missing"
+    else:
+        why = f"{spec.mount} is not mounted"
+    note = (
+        f"{why}: the repository at {spec.repository} cannot be seen, and nothing is written "
+        "for the job (no restic init on the disk underneath, no run) until it is"
+    )
+    return _change(spec, "read", "unknown", note=note)
 
 
 # -- configure: restic, folders, files, timer
@@ -1182,12 +1289,25 @@ def _touched(change: Change | None, *ids: str) -> list[str]:
 
 
 def _repository(
-    spec: BackupSpec, actual: BackupActual, configure: Change | None
+    spec: BackupSpec,
+    actual: BackupActual,
+    configure: Change | None,
+    seen_before: dict[str, Any] | None,
 ) -> tuple[list[Change], bool]:
     """The repository's change, and whether runs and checks can be planned after it."""
     repo = actual.repository
     name = spec.name
     where = mask_credentials(spec.repository)
+    if repo.status == "missing" and seen_before is not None:
+        # Seen here before: a disk not mounted or a folder moved, not a job to start
+        # afresh. Only `tendr do backup.init` starts a new repository over it.
+        note = (
+            f"{where}: repository missing: it held {held(seen_before)}; is its disk mounted? "
+            f"(to start a new, empty one instead: tendr do backup.init {name})"
+        )
+        return [_change(spec, "read", "unknown", note=note)], False
+    if repo.status == "skipped" and seen_before is not None:
+        return [], True  # read again once configure wrote its files; never made anew here
     if repo.status in ("skipped", "missing"):
         if repo.status == "skipped":
             before = "not known yet"
@@ -1384,13 +1504,23 @@ shift 3
 )
 
 # Make the repository, never over one there: one that opens with the password is kept
-# (the step succeeds: it is what the state asks), anything else but "no repository
-# there" fails the step with the reason, and so does restic init's own refusal.
+# (the step succeeds: it is what the state asks; for `tendr do backup.init`, $2 "new",
+# it fails: nothing was started over), anything else but "no repository there" fails
+# the step with the reason, and so does restic init's own refusal. $1: the mount the
+# repository lives on ("": none named), which must be one: never a repository on the
+# disk underneath.
 INIT = (
     _RESTIC
-    + r"""out=$(r snapshots --no-lock --json --latest 1 2>&1)
+    + r"""if [ -n "$1" ] && ! mountpoint -q -- "$1"; then
+    echo "tendr: restic init was not run: $1 is not mounted" >&2
+    exit 1
+fi
+out=$(r snapshots --no-lock --json --latest 1 2>&1)
 rc=$?
-if [ "$rc" = 0 ]; then
+if [ "$rc" = 0 ] && [ "$2" = new ]; then
+    echo "tendr: restic init was not run: a repository is there and opens (kept as it is)" >&2
+    exit 1
+elif [ "$rc" = 0 ]; then
     echo "tendr: the repository exists and opens with the password: kept as it is"
     exit 0
 fi
@@ -1482,6 +1612,9 @@ exit 0
 """
 
 _FAIL = 'echo "tendr: $1" >&2; exit 1'
+# The after of `tendr do backup.init`'s repository field: a new repository, started over
+# deliberately where none opens, never kept in place of one that does.
+NEW = "a new, empty one"
 
 
 def steps(spec: BackupSpec, change: Change, context: Context) -> list[Step]:
@@ -1490,7 +1623,8 @@ def steps(spec: BackupSpec, change: Change, context: Context) -> list[Step]:
     if verb == "configure":
         return _configure_steps(spec, change, context)
     if verb == "init":
-        init: tuple[str, ...] = ("sh", "-c", INIT, "sh", *restic_args(spec))
+        mode = "new" if change.after().get("repository") == NEW else ""
+        init = ("sh", "-c", INIT, "sh", *restic_args(spec), spec.mount or "", mode)
         return [Run(init, f"initialise the repository of backup {spec.name}")]
     if verb == "run":
         return [Run(("sh", "-c", RUN, "sh", unit), f"run backup {spec.name}")]
@@ -1549,4 +1683,5 @@ KIND: Kind[BackupSpec] = Kind(
     references,
     verbs=("configure", "init", "run", "check", "remove"),
     secrets=secrets,
+    remember=remember,
 )

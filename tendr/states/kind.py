@@ -19,11 +19,14 @@ class Context:
     workspace files already read (a file's `source`), and the secrets resources name
     (a backup's password), keyed as `backup.secret_key` says. A secret is compared by
     its hash and written by a Put, never shown: plan and apply fill `secrets`; a secret
-    missing from it is reported as not known, never guessed."""
+    missing from it is reported as not known, never guessed. `seen`: what earlier plans
+    of the host remembered of its resources (`Kind.remember`), by "KIND:KEY", so that
+    "not there now" is told from "never there"."""
 
     earlier: tuple[Change, ...] = ()
     sources: dict[str, bytes] = field(default_factory=dict)
     secrets: dict[str, bytes] = field(default_factory=dict, repr=False)
+    seen: dict[str, Any] = field(default_factory=dict)
 
     def planned(self, op: str) -> list[Change]:
         return [c for c in self.earlier if c.op == op]
@@ -45,6 +48,10 @@ def no_references(spec: Any) -> list[Reference]:
 
 def no_drivers(spec: Any) -> list[tuple[str, str]]:
     return []
+
+
+def nothing_to_remember(spec: Any, actual: Any) -> dict[str, Any] | None:
+    return None
 
 
 def no_secrets(spec: Any) -> list[SecretRef]:
@@ -72,6 +79,11 @@ class Kind(Generic[S]):
     # The steps of several changes with the same operation made together, where the tool
     # does that better (one apt run for many packages); None: one change at a time.
     batch: Callable[[Sequence[tuple[S, Change]], Context], list[Step]] | None = None
+    # What a plan keeps of a resource's facts (JSON values) for later plans' Context.seen;
+    # None: nothing (what was kept before stays).
+    remember: Callable[[S, Any], dict[str, Any] | None] = field(
+        default=nothing_to_remember, kw_only=True
+    )
     # The operations (KIND.VERB) its changes carry, which rules may name; nothing else.
     verbs: tuple[str, ...] = field(kw_only=True)
     # The packages a resource needs installed first (`driver.install`), each with where
