@@ -1136,10 +1136,14 @@ def do(
     fmt: FormatOpt = Format.text,
     limit_: LimitOpt = None,
     as_person: AsOpt = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="backup.init: start over without asking.")
+    ] = False,
 ) -> None:
     """Make one operation on one resource of the selected hosts, now, without a state:
     `tendr do service.restart cups.service -l acme-fs01`, `tendr do printer.enable
-    frontdesk`.
+    frontdesk`, `tendr do backup.init documents -l acme-fs01` (a new, empty repository
+    where none is; asked first, or --yes).
 
     The same rules, audit log and progress as apply. Exit 0 when it was done on every
     host, 1 otherwise, 130 when interrupted.
@@ -1152,8 +1156,23 @@ def do(
         loaded, person, selected = _selected(workspace, limit_, as_person)
         _changes_here(loaded, "do")
         progress = _ApplyProgress() if fmt is Format.text and err.is_terminal else None
+
+        def confirm(lines: list[str]) -> None:
+            for line in lines:
+                err.print(escape(line))
+            if yes:
+                return
+            if not sys.stdin.isatty():
+                raise UserError("no terminal to confirm on: pass --yes to start over")
+            if fmt is Format.json or not typer.confirm(
+                "Start over with a new, empty repository?", default=False
+            ):
+                raise UserError("not confirmed; nothing was done")
+
         try:
-            done = terminal.do_operation(loaded, selected, person, op, resource, progress=progress)
+            done = terminal.do_operation(
+                loaded, selected, person, op, resource, progress=progress, confirm=confirm
+            )
         except Interrupted as exc:
             _render_done(exc.results, fmt)
             err.print("interrupted: what was underway is recorded as interrupted in the audit log")

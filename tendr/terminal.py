@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 
-from tendr import audit, engine, execute
+from tendr import audit, engine, execute, history
 from tendr.apply import workspace_lock
 from tendr.authorize import may, may_change
 from tendr.backup_check import check_command, verdict
@@ -29,8 +29,10 @@ from tendr.hosts.model import Host
 from tendr.plan import HostPlan, Plan, probe_script, split_sections
 from tendr.rules.actor import real_account
 from tendr.rules.resources import command_words
+from tendr.states import backup
 from tendr.states.backup import BackupSpec
 from tendr.states.base import ResourceSpec
+from tendr.states.kind import Context
 from tendr.states.kinds import KINDS
 from tendr.states.module import ModuleSpec
 from tendr.states.printer import PrinterSpec
@@ -208,6 +210,17 @@ def _module(load: bool) -> OnDemand:
     return build
 
 
+def _backup_init(resource: str) -> tuple[ResourceSpec, tuple[FieldChange, ...]]:
+    # A stand-in with the job's kind and name: the job itself is the one a state declares
+    # for each host (AS_DECLARED), with its repository and password.
+    try:
+        name = backup.job_name(resource)
+    except ValueError as exc:
+        raise UserError(f"backup.init {resource!r}: {exc}") from None
+    spec = BackupSpec.model_construct(name=name)  # type: ignore[call-arg]
+    return spec, (FieldChange("repository", None, backup.NEW),)
+
+
 ON_DEMAND: dict[str, OnDemand] = {
     **{
         f"service.{verb}": _service(verb)
@@ -217,8 +230,16 @@ ON_DEMAND: dict[str, OnDemand] = {
     "printer.disable": _printer(False),
     "module.load": _module(True),
     "module.unload": _module(False),
+    "backup.init": _backup_init,
 }
-"""The operations `tendr do` makes: those a resource's name alone says how to do."""
+"""The operations `tendr do` makes: those a resource's name alone says how to do, and
+starting a backup job's repository over."""
+
+# Operations made on the resource as a state declares it for each host (a backup job's
+# repository and password), and confirmed first (`tendr do` asks, or takes --yes): a
+# new repository in place of one seen before is a decision, never a side effect.
+AS_DECLARED = frozenset({"backup.init"})
+Confirm = Callable[[list[str]], None]  # shows what will be done; raises when not confirmed
 
 
 def on_demand(op: str, resource: str) -> tuple[ResourceSpec, Change]:
@@ -266,22 +287,30 @@ def do_operation(
     resource: str,
     *,
     progress: execute.Progress | None = None,
+    confirm: Confirm | None = None,
 ) -> list[HostResult]:
     """Make one operation on one resource of every selected host the rules allow, like
-    apply does a change: locked, recorded before and after, in parallel."""
+    apply does a change: locked, recorded before and after, in parallel. An operation
+    AS_DECLARED is made on each host's declared resource, once `confirm` passed."""
     spec, change = on_demand(op, resource)
     log = workspace.path(workspace.settings.audit_log)
     if problem := audit.ready(log):
         raise UserError(f"{problem}; nothing was done")
     journal = audit.Journal(log, person=person, account=real_account(), command="do")
     decided: dict[str, Change] = {}
+    targets: dict[str, ResourceSpec] = {}
     refusals: list[HostResult] = []
     for host in hosts:
         decision = may(workspace, person, op, host, change.resource)
         marked = replace(change, allowed=decision.allowed, rule=decision.rule or decision.reason)
-        declared = {(d.spec.kind, d.spec.key) for d in workspace.desired(host)}
+        declared = {
+            (d.spec.kind, d.spec.key): d.spec
+            for d in workspace.desired(host)
+            if getattr(d.spec, "present", True)  # not a job the states remove
+        }
         if decision.allowed and (spec.kind, spec.key) in declared:
             decided[host.name] = marked
+            targets[host.name] = declared[(spec.kind, spec.key)] if op in AS_DECLARED else spec
             continue
         # Only what a state declares for the host: a rule for service.start was written
         # for the units the states name, not for reboot.target or debug-shell.service.
@@ -294,6 +323,11 @@ def do_operation(
         journal.write(host.name, [(marked, "refused", why)])
         refusals.append(HostResult(host.name, [ChangeResult(marked, "refused", why)]))
     results = {r.host: r for r in refusals}
+    if decided and op in AS_DECLARED:
+        decided = _started_over(workspace, decided, targets)
+        if confirm is None:
+            raise UserError(f"{op} is made only once confirmed")
+        confirm([_starting_over(host, targets[host], c) for host, c in decided.items()])
     if decided:
         with workspace_lock(workspace, person):
             allowed = [h for h in hosts if h.name in decided]
@@ -302,7 +336,9 @@ def do_operation(
                 # Decided again on the names the host knows the resource by: a deny of
                 # ssh.service also refuses `do service.stop sshd.service`.
                 for host in [h for h in allowed if h.name not in session.errors]:
-                    named = _as_the_host_names_it(workspace, session, host, spec, change)
+                    named = _as_the_host_names_it(
+                        workspace, session, host, targets[host.name], decided[host.name]
+                    )
                     decision = may_change(workspace, person, host, named)
                     if not decision.allowed:
                         why = f"permission denied: {decision.reason}"
@@ -320,7 +356,7 @@ def do_operation(
                         for h in allowed
                     )
                 )
-                specs = {h.name: {(spec.kind, spec.key): spec} for h in allowed}
+                specs = {h.name: {(spec.kind, spec.key): targets[h.name]} for h in allowed}
                 for result in execute.apply(
                     plan,
                     specs,
@@ -334,6 +370,34 @@ def do_operation(
             finally:
                 close_session(session)
     return [results[h.name] for h in hosts if h.name in results]
+
+
+def _started_over(
+    workspace: Workspace, decided: dict[str, Change], targets: dict[str, ResourceSpec]
+) -> dict[str, Change]:
+    """Each host's backup.init with what plans saw there before as its `before`, for the
+    question and the audit record."""
+    seen = history.seen(workspace.path(workspace.settings.history), list(decided))
+    found = {}
+    for host, change in decided.items():
+        spec = targets[host]
+        assert isinstance(spec, BackupSpec)
+        before = backup.seen(spec, Context(seen=seen.get(host, {})))
+        said = "never seen by tendr"
+        if before is not None:
+            said = f"seen before, restic id {str(before.get('id'))[:10]}: {backup.held(before)}"
+        fields = (FieldChange("repository", said, backup.NEW),)
+        found[host] = replace(change, fields=fields)
+    return found
+
+
+def _starting_over(host: str, spec: ResourceSpec, change: Change) -> str:
+    assert isinstance(spec, BackupSpec)
+    return (
+        f"{host}: backup {spec.name}: a new, empty repository at "
+        f"{backup.mask_credentials(spec.repository)} (the one there was "
+        f"{change.fields[0].before}); restic init refuses where a repository is found"
+    )
 
 
 # -- a backup's restore test (tendr backup check) ------------------------------------
