@@ -130,6 +130,83 @@ def _odd_entries(commit: str) -> list[str]:
     return odd
 
 
+PRIVATE = (".tendr", "secrets")
+"""The controller's own folders (the audit log, the secrets): never in git, never pushed."""
+
+
+def _tracked(commit: str) -> set[str]:
+    """The files of `commit` (none for a new branch)."""
+    if commit == ZERO:
+        return set()
+    return set(_git("ls-tree", "-r", "-z", "--name-only", "--full-tree", commit).split("\0"))
+
+
+def _ignored(live: Path, work_tree: Path, paths: list[str]) -> set[str]:
+    """Which of `paths` the .gitignore files of `work_tree` (and the excludes of the
+    live workspace's repository) ignore, tracked or not (--no-index)."""
+    if not paths:
+        return set()
+    done = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin", "-z"],
+        input="".join(f"{p}\0" for p in paths),
+        cwd=work_tree,
+        env={**os.environ, "GIT_DIR": str(live / ".git"), "GIT_WORK_TREE": str(work_tree)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode not in (0, 1):  # 1: none of them is ignored
+        raise UserError(f"git check-ignore failed: {done.stderr.strip()}")
+    return {p for p in done.stdout.split("\0") if p}
+
+
+def _in_the_way(root: Path, path: str, tracked: set[str]) -> bool:
+    """Whether writing `path` would replace something of the live workspace git does
+    not carry: git's update of the checked-out branch overwrites ignored files (the
+    audit log, a secret) without a word."""
+    parts = Path(path).parts
+    for depth in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:depth])
+        here = root / prefix
+        if prefix in tracked or not os.path.lexists(here):
+            continue
+        if depth == len(parts) or here.is_symlink() or not here.is_dir():
+            return True
+    return False
+
+
+def _not_carried(root: Path, update: Update, paths: list[str]) -> list[str]:
+    """Why changed paths are refused: the controller's own folders, what the live
+    workspace's .gitignore ignores (as it is before the push: a push does not choose its
+    own ignore rules), and a new file where the live workspace holds one git does not
+    carry."""
+    tracked = _tracked(update.old)
+    ignored = _ignored(root, root, paths)
+    refused = []
+    for path in paths:
+        if Path(path).parts[0] in PRIVATE:
+            refused.append(
+                f"{path} (the controller's own: the audit log and secrets stay out of git)"
+            )
+        elif path in ignored:
+            refused.append(f"{path} (ignored by the gateway's .gitignore)")
+        elif _in_the_way(root, path, tracked):
+            refused.append(
+                f"{path} (would replace a file on the controller that git does not carry)"
+            )
+    return refused
+
+
+def _unignored(root: Path, tree: Path, kept: set[str]) -> list[str]:
+    """What the pushed .gitignore would no longer ignore of what the live one does: the
+    controller's own folders, the audit log, and each file only the controller holds."""
+    log = str(audit_log(root).relative_to(root))
+    private = [f"{folder}/" for folder in PRIVATE]
+    wanted = sorted(_ignored(root, root, [*private, log, *sorted(kept)]))
+    still = _ignored(root, tree, wanted)
+    return [path for path in wanted if path not in still]
+
+
 def _candidate(session: Session, update: Update, into: Path) -> tuple[Workspace, set[str]]:
     """The workspace as the push would leave it, checked out into `into` with the files
     git tracks neither before nor after the push (secrets/) copied from the live
@@ -230,7 +307,7 @@ def _judge(session: Session, person: str, live: Workspace, update: Update, head:
         return Verdict([], RULES_EDIT, "the gateway's branch cannot be deleted")
     paths = _changed(update)
     op = strongest(required(paths, live, live))
-    odd = _odd_entries(update.new)
+    odd = _odd_entries(update.new) + _not_carried(live.root, update, paths)
     if odd:
         return Verdict(paths, op, "refused in a push: " + ", ".join(odd))
     home = Path(pwd.getpwnam(session.account).pw_dir)
@@ -242,6 +319,15 @@ def _judge(session: Session, person: str, live: Workspace, update: Update, head:
             return Verdict(paths, op, f"the pushed workspace does not validate:\n{listed}")
         except OSError as exc:
             return Verdict(paths, op, f"the pushed files cannot be checked out: {exc}")
+        unignored = _unignored(live.root, Path(scratch) / "workspace", copied)
+    if unignored:
+        return Verdict(
+            paths,
+            op,
+            ".gitignore: the push would stop ignoring "
+            + ", ".join(unignored)
+            + " (the audit log and the secrets stay out of git)",
+        )
     if problems := gateway_problems(after):
         return Verdict(paths, op, "\n".join(problems))
     edits = required(paths, live, after, copied)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import errno
 import hashlib
+import json
 import os
 import pwd
 import re
@@ -25,10 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tendr import audit
 from tendr.errors import UserError, WorkspaceError
 from tendr.gateway import session
 from tendr.gateway.session import check_person
 from tendr.init import create_workspace
+from tendr.rules.actor import acting_person
 from tendr.states.kinds import KINDS
 from tendr.workspace import load
 
@@ -103,10 +106,44 @@ def setup(account: str, workspace: Path, admin: str | None) -> list[str]:
     key = _client_key(home, entry, done)
     _check_authorized_keys(home / ".ssh" / "authorized_keys", entry)
     _write_config(account, workspace, done)
+    _record(workspace, entry, "setup", str(workspace), {"changes": list(done)})
     done.append(
         f"the gateway's key for client machines (authorize it for their service account): {key}"
     )
     return done
+
+
+def _record(
+    workspace: Path, entry: pwd.struct_passwd, what: str, resource: str, after: dict[str, Any]
+) -> None:
+    """Record a change root made to the gateway (`gateway setup/allow/revoke`) in its
+    audit log, with the account that ran it and, through sudo, the person. Written as the
+    gateway account: the log is its alone, and root appending to a path the account
+    controls could be led by a link to any file."""
+    record = audit.event(
+        f"gateway.{what}",
+        resource,
+        "done",
+        person=acting_person(None),
+        account=pwd.getpwuid(os.geteuid()).pw_name,
+        command=f"gateway {what}",
+        after=after,
+    )
+    log = session.audit_log(workspace)
+    code = (
+        "import json, sys, pathlib; from tendr import audit; "
+        "audit.append(pathlib.Path(sys.argv[1]), json.load(sys.stdin))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(log)],
+        input=json.dumps([record]),
+        **_as_account(entry, workspace),
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        raise GatewayError(
+            f"gateway {what} was done but not recorded in the audit log {log}: {last}"
+        )
 
 
 def _account(name: str, done: list[str]) -> pwd.struct_passwd:
@@ -472,16 +509,23 @@ def _check_authorized_keys(path: Path, entry: pwd.struct_passwd) -> None:
         os.fchown(fd, entry.pw_uid, entry.pw_gid)
         os.close(fd)
         return
+    _refuse_foreign(path)
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Refuse an authorized_keys holding a line not exactly as `allow` writes it: its
+    options or command could open a shell as the gateway account, around every rule."""
     others = [
-        n
+        f"line {n}: {line[:100]!r}"
         for n, line in enumerate(_lines(path), 1)
         if line.strip() and not line.startswith("#") and parse_line(line) is None
     ]
     if others:
         raise GatewayError(
-            f"{path} has keys tendr did not write (line {', '.join(map(str, others))}): each "
-            "opens a shell as the gateway account, around every rule; remove them, then "
-            "let their people in with tendr gateway allow"
+            f"{path} has keys tendr did not write, each of which could open a shell as the "
+            "gateway account, around every rule:\n"
+            + "\n".join(others)
+            + "\nremove them, then let their people in with tendr gateway allow"
         )
 
 
@@ -558,28 +602,34 @@ def gateway_line(person: str, key: PublicKey) -> str:
     return f'restrict,pty,command="{command}" {key.type} {key.blob} {TAG}{person}'
 
 
-_LINE = re.compile(
-    r'restrict,(?:pty,)?command="[^"]* gateway serve --person (?P<person>[a-z_][a-z0-9_-]{0,31})" '
-    r"(?P<type>\S+) (?P<blob>\S+) " + re.escape(TAG) + r"(?P=person)"
-)
-
-
 def parse_line(line: str) -> tuple[str, PublicKey] | None:
-    """(person, key) of a line `allow` wrote, else None."""
-    found = _LINE.fullmatch(line.strip())
+    """(person, key) of a line exactly as `allow` writes it (this tendr's command, no
+    other option), else None."""
+    found = re.fullmatch(
+        r'restrict,pty,command="'
+        + re.escape(program())
+        + r' gateway serve --person (?P<person>[a-z_][a-z0-9_-]{0,31})" '
+        r"(?P<type>\S+) (?P<blob>[A-Za-z0-9+/=]+) " + re.escape(TAG) + r"(?P=person)",
+        line.rstrip("\n"),
+    )
     if found is None:
         return None
-    return found["person"], PublicKey(found["type"], found["blob"])
+    try:
+        key = parse_public_key(f"{found['type']} {found['blob']}", "the line")
+    except GatewayError:
+        return None
+    return found["person"], key
 
 
-def _authorized_keys() -> tuple[Path, pwd.struct_passwd]:
+def _authorized_keys() -> tuple[Path, pwd.struct_passwd, Path]:
+    """The account's authorized_keys, the account, and the gateway's workspace."""
     config = session.read_config()
     if config is None:
         raise GatewayError(
             f"this machine is no gateway yet ({session.CONFIG} is missing): run tendr gateway setup"
         )
     entry = pwd.getpwnam(config.account)
-    return Path(entry.pw_dir) / ".ssh" / "authorized_keys", entry
+    return Path(entry.pw_dir) / ".ssh" / "authorized_keys", entry, Path(config.workspace)
 
 
 def allow(person: str, key_file: Path) -> str:
@@ -592,7 +642,8 @@ def allow(person: str, key_file: Path) -> str:
         raise GatewayError(
             f"{key_file} cannot be read: {getattr(exc, 'strerror', None) or exc}"
         ) from None
-    path, entry = _authorized_keys()
+    path, entry, workspace = _authorized_keys()
+    _refuse_foreign(path)
     lines = _lines(path)
     for line in lines:
         found = parse_line(line)
@@ -607,6 +658,7 @@ def allow(person: str, key_file: Path) -> str:
         entry.pw_uid,
         entry.pw_gid,
     )
+    _record(workspace, entry, "allow", person, {"key": f"{key.type} {key.fingerprint}"})
     where = f"{entry.pw_name}@{socket.gethostname()}"
     return f"let {person} in with {key.type} {key.fingerprint}: ssh {where} plan"
 
@@ -615,17 +667,19 @@ def revoke(person: str) -> str:
     """Remove every key of `person`; say how many."""
     _need_root("tendr gateway revoke")
     check_person(person)
-    path, entry = _authorized_keys()
+    path, entry, workspace = _authorized_keys()
     lines = _lines(path)
     kept = [line for line in lines if (parse_line(line) or ("",))[0] != person]
     if len(kept) == len(lines):
         raise GatewayError(f"{person} has no key at this gateway")
     _write_atomic(path, "".join(f"{line}\n" for line in kept), 0o600, entry.pw_uid, entry.pw_gid)
+    _record(workspace, entry, "revoke", person, {"keys removed": len(lines) - len(kept)})
     return f"removed {len(lines) - len(kept)} key(s) of {person}"
 
 
 def people() -> list[tuple[str, PublicKey]]:
     """Each person let in, with their key."""
     _need_root("tendr gateway people")
-    path, _ = _authorized_keys()
+    path, _, _ = _authorized_keys()
+    _refuse_foreign(path)
     return [found for line in _lines(path) if (found := parse_line(line)) is not None]
