@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from tendr.changes import Change
 from tendr.hosts.model import Host
 from tendr.plan import HostPlan, Plan
-from tendr.rules.decide import Decision, decide
+from tendr.rules.decide import EVERYWHERE, Decision, decide, roles_of
 from tendr.rules.model import READING_OPS
 from tendr.workspace import Workspace
 
@@ -70,6 +70,51 @@ def readable(
         else:
             refused[host.name] = f"permission denied: {decision.reason}"
     return allowed, refused
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a person may read of a workspace, decided like acting: a host's hosts entry,
+    plans, journals and audit records when they hold any reading operation on it; the
+    records about the workspace as a whole (pushes, grants, what the gateway was asked)
+    and those of hosts no longer in it when they may edit the rules everywhere (who may
+    rewrite the rules could give themselves any reading anyway)."""
+
+    person: str
+    hosts: tuple[Host, ...]  # the hosts they may read, in the workspace's order
+    workspace: bool  # rules.edit on every host
+    role: bool  # they hold a role of their own (grants aside)
+    known: frozenset[str]  # every host name of the workspace
+
+    @property
+    def nothing(self) -> bool:
+        return not self.hosts and not self.workspace
+
+    def host(self, name: str) -> bool:
+        """May they read what concerns host `name` (an audit record's `host`)? A record of
+        the workspace itself ("(workspace)", or none) or of a host gone from hosts/ is
+        the workspace's."""
+        if name in self.known:
+            return any(h.name == name for h in self.hosts)
+        return self.workspace
+
+
+def reading(workspace: Workspace, person: str) -> Reading:
+    """The one decision on what `person` may read (hosts, audit-log show, rules)."""
+    hosts = tuple(
+        h
+        for h in workspace.hosts
+        if any(may(workspace, person, op, h).allowed for op in READING_OPS)
+    )
+    # As the gateway decides a push of rules/: a rule for `all` hosts (grants never count).
+    edits = decide(person, "rules.edit", EVERYWHERE, workspace.rules, workspace.owner)
+    return Reading(
+        person,
+        hosts,
+        edits.allowed,
+        bool(roles_of(person, workspace.rules, workspace.owner)),
+        frozenset(h.name for h in workspace.hosts),
+    )
 
 
 def mark(workspace: Workspace, person: str, plan: Plan) -> Plan:

@@ -31,11 +31,18 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from tendr import __version__, audit, history
-from tendr.authorize import may, readable
-from tendr.errors import PermissionDenied, TendrError, UserError, WorkspaceError
+from tendr.authorize import Reading, may, readable, reading
+from tendr.errors import (
+    PermissionDenied,
+    SelectionError,
+    TendrError,
+    UserError,
+    WorkspaceError,
+)
 from tendr.gateway import session as gateway
 from tendr.hosts.inventory import host_rows, limit
 from tendr.hosts.model import Host, route
+from tendr.hosts.selection import check_selector, no_match, select
 from tendr.init import create_workspace
 from tendr.plan import Plan
 from tendr.report import (
@@ -49,7 +56,7 @@ from tendr.report import (
 )
 from tendr.rules.actor import acting_person
 from tendr.rules.decide import matching_rules, roles_of
-from tendr.rules.model import check_op_pattern, check_operation
+from tendr.rules.model import READING_OPS, check_op_pattern, check_operation
 from tendr.rules.resources import FIELDS, field_of
 from tendr.schema import FAMILIES, FILE_NAMES, schema_for
 from tendr.workspace import Workspace, find_root, load
@@ -258,6 +265,19 @@ def _changes_here(loaded: Workspace, command: str) -> None:
         raise UserError(why)
 
 
+def _reader(loaded: Workspace, as_person: str | None) -> Reading:
+    """What the acting person may read (see authorize.reading); one who may read nothing
+    is refused, rather than shown an empty answer."""
+    found = reading(loaded, _person(as_person))
+    if found.nothing:
+        why = "is in no role" if not found.role else "holds no reading operation"
+        raise PermissionDenied(
+            message=f"permission denied: {found.person} {why}, and may read nothing here "
+            f"(reading a host takes one of {', '.join(READING_OPS)} on it)"
+        )
+    return found
+
+
 def _named_hosts(limit_: list[str] | None) -> None:
     """run and do act at once, without a plan to confirm: the hosts must be named."""
     if not limit_:
@@ -314,13 +334,22 @@ def hosts(
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.text,
     limit_: LimitOpt = None,
+    as_person: AsOpt = None,
 ) -> None:
-    """The inventory: each host, its client, address, connector, groups and state files."""
+    """The inventory: each host you may read, its client, address, connector, groups and
+    state files."""
     if ctx.invoked_subcommand is not None:
         return
     with _reporting(fmt):
         loaded = _load(workspace)
-        rows = host_rows(loaded, limit(loaded, limit_ or []))
+        shown = list(_reader(loaded, as_person).hosts)
+        for selector in limit_ or []:  # as --limit, among the hosts they may read only
+            reason = check_selector(selector)
+            if reason is None and not select([selector], shown):
+                reason = no_match(selector, shown)  # suggesting only a host they may read
+            if reason:
+                raise SelectionError(selector=selector, reason=reason)
+        rows = host_rows(loaded, select(limit_, shown) if limit_ else shown)
         if fmt is Format.json:
             _print_json({"hosts": rows})
             return
@@ -615,6 +644,7 @@ def logs(
 
         wanted = journal.query(since, errors, unit, grep, lines)
         loaded, person, selected = _selected(workspace, limit_, as_person)
+        _reader(loaded, as_person)  # one who may read nothing is not shown every host refused
         with _ReadingBar(fmt, len(selected)) as reading:
             found = journal.read(loaded, selected, person, wanted, progress=reading)
         if fmt is Format.json:
@@ -655,6 +685,7 @@ def diagnose(
         from tendr import diagnose as diagnosis
 
         loaded, person, selected = _selected(workspace, limit_, as_person)
+        _reader(loaded, as_person)  # one who may read nothing is not shown every host refused
         with _ReadingBar(fmt, len(selected)) as reading:
             found = diagnosis.diagnose(loaded, selected, person, reading)
         if fmt is Format.json:
@@ -707,7 +738,7 @@ def history_command(
     """
     with _reporting(fmt):
         loaded = _load(workspace)
-        person, target = _person(as_person), _host(loaded, host)
+        person, target = _reader(loaded, as_person).person, _host(loaded, host)
         if not (decision := may(loaded, person, "history", target)).allowed:
             raise PermissionDenied(message=f"permission denied: {decision.reason}")
         start = _time_option("--since", since)
@@ -1041,6 +1072,7 @@ def report(
         if out_file is not None and gateway.session() is not None:
             raise PermissionDenied(message="the gateway writes no file you name: --out is refused")
         loaded, person, selected = _selected(workspace, limit_, as_person)
+        _reader(loaded, as_person)
         allowed, refused = readable(loaded, person, "report", selected)
         if not allowed:
             raise PermissionDenied(message=f"permission denied: {person} may report on no host")
@@ -1346,17 +1378,26 @@ def rules_explain(
     ] = None,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = Format.text,
+    as_person: AsOpt = None,
 ) -> None:
     """Why PERSON may or may not apply OPERATION on HOST (to RESOURCE), and the rule
-    that decides.
+    that decides. You may ask about yourself on a host you may read; about someone
+    else, or any host, with rules.edit on every host.
 
     Exit 0 when allowed, 1 when not.
     """
     with _reporting(fmt):
         loaded = _load(workspace)
-        target = next((h for h in loaded.hosts if h.name == host), None)
-        if target is None:
-            raise UserError(f"no host named {host!r} in hosts/")
+        reader = _reader(loaded, as_person)
+        if person != reader.person and not reader.workspace:
+            raise PermissionDenied(
+                message=f"permission denied: {reader.person} may ask about themselves only "
+                f"(asking about others needs rules.edit on every host)"
+            )
+        visible = loaded.hosts if reader.workspace else reader.hosts
+        target = next((h for h in visible if h.name == host), None)
+        if target is None:  # the same answer whether it exists or is not theirs to read
+            raise UserError(f"no host named {host!r} among those you may read (tendr hosts)")
         if reason := check_operation(operation):
             raise UserError(reason)
         if resource is not None and field_of(operation) is None:
@@ -1389,10 +1430,24 @@ def rules_explain(
 
 
 @rules_app.command("list")
-def rules_list(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> None:
-    """Every role: its file, members and rules; and the grants, holding or not."""
+def rules_list(
+    workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text, as_person: AsOpt = None
+) -> None:
+    """Every role: its file, members and rules; and the grants, holding or not. With
+    rules.edit on every host, all of them; otherwise your own roles and the grants to or
+    by you."""
     with _reporting(fmt):
         loaded = _load(workspace)
+        reader = reading(loaded, _person(as_person))
+        now = datetime.now(UTC)
+        mine = [g for g in loaded.grants if reader.person in (g.person, g.granted_by)]
+        held = {g.role for g in mine if g.person == reader.person and g.holds_at(now)}
+        if not (reader.workspace or reader.role or held):
+            raise PermissionDenied(
+                message=f"permission denied: {reader.person} holds no role: the rules are "
+                "shown to those who hold one"
+            )
+        shown = set(roles_of(reader.person, loaded.rules, loaded.owner)) | held
         rows: list[dict[str, Any]] = [
             {
                 "file": file,
@@ -1406,9 +1461,12 @@ def rules_list(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> 
             }
             for file, rules_file in loaded.rules
             for name, role in rules_file.roles.items()
+            if reader.workspace or name in shown
         ]
-        now = datetime.now(UTC)
-        grants = [{**g.model_dump(), "holds": g.holds_at(now)} for g in loaded.grants]
+        grants = [
+            {**g.model_dump(), "holds": g.holds_at(now)}
+            for g in (loaded.grants if reader.workspace else mine)
+        ]
         if fmt is Format.json:
             _print_json({"roles": rows, "grants": grants})
             return
@@ -1504,10 +1562,15 @@ def audit_verify(
     head: Annotated[
         str | None, typer.Option(help="A head kept earlier: it must still be in the log.")
     ] = None,
+    as_person: AsOpt = None,
 ) -> None:
-    """Check the audit log's hash chain. Exit 0 when intact, 1 when broken."""
+    """Check the audit log's hash chain. Exit 0 when intact, 1 when broken.
+
+    The whole chain, whoever asks (it shows no record), but not to a person who may read
+    nothing here."""
     with _reporting(fmt):
         loaded = _load(workspace)
+        _reader(loaded, as_person)
         path = loaded.path(loaded.settings.audit_log)
         verdict = audit.verify(audit.read_lines(path), head)
         if fmt is Format.json:
@@ -1542,13 +1605,14 @@ def _broken(log: str, verdict: audit.Verdict) -> None:
 
 
 @audit_app.command("head")
-def audit_head(workspace: WorkspaceOpt = None) -> None:
+def audit_head(workspace: WorkspaceOpt = None, as_person: AsOpt = None) -> None:
     """The hash of the last record: keep it elsewhere to detect records cut off later.
 
     Exit 1, printing no head, when the log is broken.
     """
     with _reporting():
         loaded = _load(workspace)
+        _reader(loaded, as_person)
         verdict = audit.verify(audit.read_lines(loaded.path(loaded.settings.audit_log)))
         if not verdict.ok:
             _broken(loaded.settings.audit_log, verdict)
@@ -1583,13 +1647,23 @@ def audit_show(
     until: Annotated[
         str | None, typer.Option(help=f"Records at or before this time: {_TIME_HELP}")
     ] = None,
+    as_person: AsOpt = None,
 ) -> None:
-    """The latest records: when, who, which host, what, and how it went.
+    """The latest records you may read: when, who, which host, what, and how it went.
+    Records of a host need a reading operation on it; those of the workspace as a whole
+    (pushes, grants, requests to the gateway) need rules.edit on every host.
 
     Exit 1 when the log is broken (reported as verify reports it, after the records).
     """
     with _reporting(fmt):
         loaded = _load(workspace)
+        reader = _reader(loaded, as_person)
+        if host is not None and not reader.host(host):
+            # Refused, not an empty answer: the person would take it for "nothing happened".
+            raise PermissionDenied(
+                message=f"permission denied: {reader.person} may not read the records of "
+                f"{host} (no reading operation on it)"
+            )
         if op is not None and (reason := check_op_pattern(op)):
             raise UserError(f"--op: {reason}")
         query = audit.Query(
@@ -1601,7 +1675,9 @@ def audit_show(
         )
         lines = list(audit.read_lines(loaded.path(loaded.settings.audit_log)))
         verdict = audit.verify(lines)
-        records = [r for r in audit.records(lines) if query(r)][-last:]
+        records = [
+            r for r in audit.records(lines) if reader.host(str(r.get("host") or "")) and query(r)
+        ][-last:]
         if fmt is Format.json:
             _print_json({"records": records, "chain": _verdict_json(verdict)})
         else:

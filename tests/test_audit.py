@@ -206,6 +206,7 @@ def logged_workspace(tmp_path: Path, log: str | None = None) -> Path:
         {
             "hosts/local.toml": LOCAL_HOSTS,
             "states/s.toml": 'hosts = ["all"]\n',
+            "rules/roles.toml": ADMIN_RULES,  # records of hosts gone from hosts/: rules.edit
             ".tendr/audit.log": "".join(lines_of(chain(LOGGED, GENESIS, 0)))
             if log is None
             else log,

@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 from tendr import __version__
 from tendr.cli import app
 from tendr.workspace import ENV_WORKSPACE
-from tests.helpers import TENDR_PROGRAM, build_tree, requires
+from tests.helpers import ADMIN_RULES, TENDR_PROGRAM, build_tree, requires
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +37,7 @@ tags = ["printing"]
     "states/front.toml": 'hosts = ["group:frontdesk"]\n[[package]]\nname = "cups"\n',
     "states/all.toml": 'hosts = ["all"]\n[[package]]\nname = "curl"\n',
     "known_hosts": "",
+    "rules/roles.toml": ADMIN_RULES,  # hosts shows what the rules let you read
 }
 
 
@@ -65,7 +66,7 @@ def test_validate_json_for_scripts(sample: Path) -> None:
         "problems": [],
         "hosts": 3,
         "states": 2,
-        "rules": 0,
+        "rules": 1,
     }
 
 
@@ -124,6 +125,7 @@ def test_hosts_shows_the_account_tendr_logs_in_as(tmp_path: Path) -> None:
             '[hosts.c]\nconnector = "local"\n',
             "known_hosts": "",
             "tendr.toml": 'service_account = "msp"\n',
+            "rules/roles.toml": ADMIN_RULES,
         },
     )
     result = run("hosts", "-w", str(root), "--format", "json")

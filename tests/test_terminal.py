@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tendr.errors import UserError
 from tendr.rules.resources import check_pattern, command_words, covers
 from tendr.terminal import ON_DEMAND, masked, on_demand
-from tests.helpers import build_tree, run_tendr
+from tests.helpers import ADMIN_RULES, build_tree, run_tendr
 
 RULE = "lpstat"
 STATUS = "systemctl status *"
@@ -108,6 +108,7 @@ def test_rules_name_commands_and_explain_answers_for_one(tmp_path: Path) -> None
             "rules/roles.toml": (
                 "[roles.helpdesk]\nmembers = ['dave']\n"
                 "allow = [{ ops = ['command.run'], hosts = ['all'], commands = ['lpstat'] }]\n"
+                + ADMIN_RULES  # asking about someone else takes rules.edit
             ),
         },
     )
