@@ -18,7 +18,13 @@ from tendr.errors import UserError
 from tendr.gateway import session
 from tendr.gateway.edits import RULES_EDIT, STATE_EDIT, refusals, required, strongest
 from tendr.gateway.session import GitCommand, Session, TendrCommand, parse_remote
-from tendr.gateway.setup import GatewayError, gateway_line, parse_line, parse_public_key
+from tendr.gateway.setup import (
+    GatewayError,
+    gateway_line,
+    parse_line,
+    parse_public_key,
+    program,
+)
 from tendr.rules.decide import EVERYWHERE
 from tendr.workspace import Workspace, load
 from tests.helpers import build_tree, needs_root, run_tendr
@@ -255,6 +261,18 @@ def test_other_lines_are_not_taken_for_the_gateway_s() -> None:
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKH5Q1dHy3hUbW9qD4Ib8o3Y9H2BfOQm4u0o2Z1H4Xq2"
     assert parse_line(f"{key} admin@laptop") is None
     assert parse_line(f'command="/bin/sh" {key} tendr-gateway:dave') is None
+    written = gateway_line("dave", parse_public_key(key, "k"))
+    # Only exactly what allow writes: not another command ending the same way, not
+    # another option, not a key that is not one.
+    for line in [
+        written.replace(program(), "/bin/sh -c id"),
+        written.replace("restrict,pty,", "restrict,pty,agent-forwarding,"),
+        written.replace("restrict,pty,", "restrict,"),
+        written.replace(" gateway serve", "; sh; echo gateway serve"),
+        written.replace("ssh-ed25519 ", "ssh-rsa "),
+        " " + written,
+    ]:
+        assert parse_line(line) is None, line
 
 
 # -- which operation a pushed file needs --------------------------------------------------
@@ -342,6 +360,7 @@ def test_naming_a_file_is_not_a_way_around_rules_edit(tmp_path: Path) -> None:
     edits = required(["states/acme.toml", "rules/roles.toml"], live, after)
     assert [(e.path, e.op) for e in edits] == [
         ("rules/roles.toml", RULES_EDIT),
+        ("rules/roles.toml", STATE_EDIT),  # and its content now reaches a1
         ("states/acme.toml", STATE_EDIT),
     ]
     assert refusals(edits, "dave", live) == [
@@ -385,3 +404,30 @@ def test_a_file_whose_state_moves_needs_both_clients(tmp_path: Path) -> None:
         e.path: sorted(h.name for h in e.hosts) for e in required(["files/motd"], before, after)
     }
     assert edits == {"files/motd": ["a1", "b1"]}
+
+
+def test_a_state_file_another_state_names_needs_that_state_s_hosts_too(tmp_path: Path) -> None:
+    """states/acme.toml named as a source by beta's state: its content reaches b1, so
+    changing it needs state.edit there as well as on its own hosts."""
+    borrowing = BETA + '[[file]]\npath = "/etc/acme.toml"\nsource = "states/acme.toml"\n'
+    files = {"states/acme.toml": ACME, "states/beta.toml": borrowing}
+    live = _workspace(tmp_path / "a", files)
+    after = _workspace(tmp_path / "b", {**files, "states/acme.toml": ACME + "# changed\n"})
+    (edit,) = required(["states/acme.toml"], live, after)
+    assert sorted(h.name for h in edit.hosts) == ["a1", "b1"]
+    assert refusals([edit], "dave", live) == [
+        "states/acme.toml: no rule allows state.edit on b1 for dave (roles: helpdesk)"
+    ]
+    assert refusals([edit], "carol", live) == []
+
+
+def test_a_rules_file_a_state_names_needs_rules_edit_and_that_state_s_hosts(
+    tmp_path: Path,
+) -> None:
+    naming = BETA + '[[file]]\npath = "/etc/r"\nsource = "rules/roles.toml"\n'
+    live = _workspace(tmp_path / "a", {"states/beta.toml": naming})
+    edits = required(["rules/roles.toml"], live, live)
+    assert [(e.op, sorted(h.name for h in e.hosts)) for e in edits] == [
+        (RULES_EDIT, sorted([EVERYWHERE.name, "a1", "b1"])),
+        (STATE_EDIT, ["b1"]),
+    ]

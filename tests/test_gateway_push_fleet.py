@@ -174,3 +174,24 @@ def test_a_line_tendr_did_not_write_is_refused_and_never_listed(gateway: Gateway
     people = gateway.on_controller(f"{TENDR} gateway people")
     assert people.returncode == 1 and "line 3" in people.stderr
     assert " x " not in people.stdout
+
+
+def test_a_state_file_another_client_s_state_names_needs_that_client_too(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    """beta's state takes a file's content from states/acme.toml: dave, who may edit
+    acme's states only, may no longer change it, since the change would reach beta."""
+    borrowing = BETA_STATE + '\n[[file]]\npath = "/etc/acme.toml"\nsource = "states/acme.toml"\n'
+    carol = _clone(gateway, "carol", tmp_path)
+    named = _commit_and_push(gateway, "carol", carol, {"states/beta.toml": borrowing})
+    assert named.returncode == 0, named.stderr
+    live = _controller(gateway, f"cat {WORKSPACE}/states/acme.toml")
+
+    dave = _clone(gateway, "dave", tmp_path)
+    pushed = _commit_and_push(gateway, "dave", dave, {"states/acme.toml": live + "# dave\n"})
+    assert pushed.returncode != 0
+    assert (
+        f"states/acme.toml: no rule allows state.edit on {gateway.beta.name} for dave"
+        in pushed.stderr
+    )
+    assert _controller(gateway, f"cat {WORKSPACE}/states/acme.toml") == live

@@ -10,6 +10,10 @@
   `rules.edit` on every host, since it decides what tendr may do anywhere, whatever a
   state names.
 
+What a file needs is the union of all its uses: any file a state names (as a `source`
+or a secret file), a state file or a rules file included, also needs `state.edit` on
+that state's hosts, since its content reaches them.
+
 Decided with the rules in force before the push, never the pushed ones: a push could
 grant itself.
 """
@@ -68,12 +72,15 @@ def required(
     named = (_names(before), _names(after))
     edits = []
     for path in sorted(set(paths)):
+        users = _users_hosts(path, before, after, named)
         if path.startswith("states/"):
-            hosts = _state_hosts(path, before, after, named, controller_only)
+            hosts = {**_state_hosts(path, before, after, named, controller_only), **users}
         elif path.startswith("files/"):
-            hosts = _file_hosts(path, before, after, named)
+            hosts = users
         else:
             edits.append(Edit(path, RULES_EDIT, (EVERYWHERE, *every_host.values())))
+            if users:
+                edits.append(Edit(path, STATE_EDIT, tuple(users.values())))
             continue
         edits.append(Edit(path, STATE_EDIT, tuple(hosts.values()) or (EVERYWHERE,)))
     return edits
@@ -103,9 +110,10 @@ def _state_hosts(
     return hosts
 
 
-def _file_hosts(
+def _users_hosts(
     path: str, before: Workspace, after: Workspace, named: Named
 ) -> dict[str, HostLike]:
+    """The hosts of every state that names `path`, before or after the push."""
     hosts: dict[str, HostLike] = {}
     for names in named:
         for user in (s for s, listed in names.items() if path in listed):
