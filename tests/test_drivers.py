@@ -848,17 +848,102 @@ def test_no_cups_adds_the_queue_after_cups_is_installed() -> None:
     assert plan(frontdesk(present=False), ["@nocups"]) == []
 
 
-def test_cups_stopped_is_started_first() -> None:
-    spec = frontdesk()
-    [change] = plan(spec, ["@stopped"])
-    assert (change.op, change.sign) == ("printer.configure", "~")
+def conf(
+    name: str = "frontdesk", default: bool = True, state: str = "Idle", uri: str = URI
+) -> list[str]:
+    """A queue as the probe reads it from printers.conf and its PPD (CUPS stopped)."""
+    lines = [f"N\t{name}", *(["Y\tdefault"] if default else [])]
+    lines += ["C\tInfo\tFront desk", "C\tLocation\tReception", f"C\tDeviceURI\t{uri}"]
+    lines += [f"C\tState\t{state}", "C\tAccepting\tYes", "C\tShared\tNo", *EVERYWHERE_PPD]
+    return lines
+
+
+def test_cups_stopped_is_its_own_finding_and_the_queue_is_kept() -> None:
+    """printers.conf still lists the queue: CUPS is started, nothing is added."""
+    spec = frontdesk(default=True)
+    [change] = plan(spec, ["@stopped", "P\tfrontdesk", *conf()])
+    assert (change.op, change.sign) == ("printer.enable", "~")
     assert fields(change) == {"cups": ("not running", "running")}
-    assert "plan again after this apply" in change.note
+    assert change.note.startswith("CUPS is not running, so no queue prints: apply starts it")
     assert printer.steps(spec, change, CTX) == [
         Run(("systemctl", "enable", "--now", "cups.service"))
     ]
-    [unknown] = plan(frontdesk(present=False), ["@stopped"])
+    actual = actual_of(spec, ["@stopped", "P\tfrontdesk", *conf()])
+    assert actual.exists and actual.default and actual.driver == "everywhere"
+    assert actual.summary() == f"now: driver everywhere, {URI}, idle, CUPS not running"
+
+
+def test_cups_stopped_plans_what_its_files_tell_and_says_what_they_cannot() -> None:
+    """Two queues: CUPS is started once; a queue stopped in printers.conf is enabled, a
+    missing one added; options and a driver model, which only a running CUPS tells, are
+    not guessed."""
+    other = PrinterSpec(name="labels", uri="usb://DYMO/x", driver=DYMO, options={"sides": "x"})
+    lines = ["@stopped", "P\tfrontdesk", *conf(state="Stopped"), "P\tlabels", "P\tback"]
+    back = PrinterSpec(name="back", uri="socket://192.0.2.9", driver="raw")
+    changes = plan_host(
+        "h", [("s", frontdesk()), ("s", other), ("s", back)], {"printer": lines}, {}
+    ).changes
+    assert [(c.op, c.resource, c.sign) for c in changes] == [
+        ("printer.enable", "frontdesk", "~"),
+        ("printer.enable", "frontdesk", "~"),
+        ("printer.add", "labels", "+"),
+        ("printer.add", "back", "+"),
+    ]
+    assert fields(changes[0]) == {"cups": ("not running", "running")}
+    assert fields(changes[1]) == {"enabled": (False, True)}
+    assert changes[2].note == ""  # lpinfo cannot be asked: no word on the model either
+    known = PrinterSpec(name="labels", uri="usb://DYMO/x", driver=DYMO, options={"sides": "x"})
+    lines = ["@stopped", "P\tlabels", *conf(name="labels", default=False, uri="usb://DYMO/x")]
+    [start, unseen] = plan(known, lines)
+    assert start.op == "printer.enable" and (unseen.op, unseen.sign) == ("printer.read", "?")
+    assert unseen.note == (
+        "CUPS is not running: the queue's options and driver model cannot be read without "
+        "it; plan again once it runs"
+    )
+
+
+def test_cups_stopped_removes_nothing_and_reads_what_it_can() -> None:
+    [unknown] = plan(frontdesk(present=False), ["@stopped", "P\tfrontdesk", *conf()])
     assert unknown.op == "printer.read" and "CUPS is not running" in unknown.note
+    assert plan(frontdesk(present=False), ["@stopped", "P\tfrontdesk"]) == []
+    [unread] = plan(frontdesk(), ["@stopped", "U", "P\tfrontdesk"])
+    assert unread.note == "CUPS is not running, and /etc/cups/printers.conf could not be read"
+    # A PPD with no entry in printers.conf: cupsd ended before it wrote it. Not added.
+    [unread] = plan(frontdesk(), ["@stopped", "P\tfrontdesk", "G\tFrontDesk"])
+    assert unread.op == "printer.read"
+    assert "does not list the queue FrontDesk its PPD is for" in unread.note
+
+
+def test_a_queue_is_found_whatever_case_the_state_gives_it() -> None:
+    """CUPS names queues ignoring case: FRONTDESK is the host's frontdesk, and the plan
+    acts on, and shows, that queue."""
+    spec = PrinterSpec(name="FRONTDESK", present=False)
+    lines = cups(["P\tFRONTDESK", "N\tfrontdesk", *queue()[1:]])
+    [change] = plan(spec, lines)
+    assert (change.op, change.resource, change.resolved) == (
+        "printer.remove",
+        "FRONTDESK",
+        "frontdesk",
+    )
+    assert "printer.remove     FRONTDESK = frontdesk" in shown([change])
+    assert printer.steps(spec, change, CTX) == [Run(("lpadmin", "-x", "frontdesk"))]
+    wanted = frontdesk(name="FrontDesk", default=True)
+    lines = cups(["P\tFrontDesk", "N\tfrontdesk", *queue()[1:]], default=DEFAULT)
+    assert plan(wanted, lines) == []
+    stopped = ["@stopped", "P\tFRONTDESK", *conf()]
+    assert actual_of(spec, stopped).name == "frontdesk"
+
+
+def test_two_spellings_of_one_queue_for_one_host_are_refused(tmp_path: Path) -> None:
+    ws = workspace(
+        tmp_path,
+        '[[printer]]\nname = "rt-front"\nuri = "socket://192.0.2.9"\n',
+        '[[printer]]\nname = "RT-FRONT"\nuri = "socket://192.0.2.9"\n',
+    )
+    code, text = run_tendr("validate", "-w", str(ws))
+    assert code == 1, text
+    assert "printer 'RT-FRONT' is declared differently here and in states/s0.toml" in text
+    assert "states/s1.toml" in text
 
 
 def test_a_uri_change_is_configured() -> None:
@@ -1004,14 +1089,22 @@ def test_the_default_is_not_unset() -> None:
     assert plan(frontdesk(default=False), cups(queue())) == []
 
 
-def test_a_printer_that_does_not_answer_is_said_with_the_queues_state() -> None:
+def test_a_printer_switched_off_is_no_drift() -> None:
+    """Whether the printer answers is its health: a queue as declared is in sync."""
     spec = frontdesk(uri="ipp://192.0.2.50/ipp/print")
-    lines = cups(queue(uri="ipp://192.0.2.50/ipp/print", options=STOPPED, jobs=[JOB], answers="no"))
-    [enable, silent] = plan(spec, lines)
+    lines = cups(queue(uri="ipp://192.0.2.50/ipp/print", answers="no"))
+    assert plan(spec, lines) == []
+    [enable] = plan(spec, cups(queue(uri=spec.uri, options=STOPPED, answers="no")))
     assert enable.op == "printer.enable"
-    assert (silent.op, silent.sign) == ("printer.read", "?")
-    assert silent.note.startswith("the printer at 192.0.2.50:631 does not answer; the queue now:")
-    assert "stopped (paused), 1 job(s) waiting" in silent.note
+
+
+def test_a_silent_printer_is_said_when_its_queue_gets_the_driverless_driver() -> None:
+    [change] = plan(frontdesk(), cups(queue(options=RAW, ppd=(), answers="no")))
+    assert fields(change) == {"driver": ("raw", "everywhere")}
+    assert change.note.startswith(
+        "the printer at localhost:8631 does not answer: a queue made now would have no "
+        "driver, so apply fails until it does; the queue now: driver raw"
+    )
 
 
 @pytest.mark.parametrize(
@@ -1040,6 +1133,17 @@ def test_the_probe_tries_network_printers_only(uri: str) -> None:
     assert "/dev/tcp/" not in probe
     assert "/dev/tcp/" in printer.probe([frontdesk(uri="socket://192.0.2.5")])
     assert "/dev/tcp/" not in printer.probe([frontdesk(uri="socket://192.0.2.5", present=False)])
+
+
+@pytest.mark.parametrize("driver", ["raw", DYMO])
+def test_a_queue_with_a_driver_of_its_own_never_asks_the_printer(driver: str) -> None:
+    """Only a driverless queue needs its printer to be set up: a raw queue never gets
+    the warning that it would have no driver."""
+    spec = frontdesk(uri="socket://192.0.2.5", driver=driver)
+    assert "/dev/tcp/" not in printer.probe([spec])
+    models = [f"{DYMO} DYMO Label Printer"]
+    [add] = plan(spec, cups(queue(uri=None, answers=None), models=models))
+    assert add.op == "printer.add" and "does not answer" not in add.note
 
 
 def test_the_driver_of_a_model_queue_is_shown_by_name() -> None:
@@ -1242,7 +1346,8 @@ def test_the_printer_probe_reads_fake_cups_and_plans_nothing(tmp_path: Path, she
     found = printer.parse(specs, lines)
     desk, labels = found["frontdesk"], found["labels"]
     assert isinstance(desk, PrinterActual) and isinstance(labels, PrinterActual)
-    assert (desk.uri, desk.driver, desk.default, desk.answers) == (URI, "everywhere", True, True)
+    # Its driverless PPD is there: the printer is not asked.
+    assert (desk.uri, desk.driver, desk.default, desk.answers) == (URI, "everywhere", True, None)
     assert desk.choices == {"PageSize": "A4"} and (desk.jobs, desk.oldest_job) == (1, JOB)
     assert not labels.exists and labels.models == {DYMO: "DYMO Label Printer"}
     assert printer.diff(specs[0], desk, CTX) == []
@@ -1253,7 +1358,85 @@ def test_the_printer_probe_reads_fake_cups_and_plans_nothing(tmp_path: Path, she
 @pytest.mark.parametrize("shell", SHELLS)
 def test_the_printer_probe_says_when_cups_is_missing(tmp_path: Path, shell: str) -> None:
     lines = run_probe(shell, printer.probe([frontdesk()]), "/nonexistent")
-    assert lines == ["@nocups"]
+    # No CUPS yet: the queue is to be made, so whether its printer answers is asked (no
+    # `timeout` on this PATH: it does not).
+    assert lines == ["@nocups", "P\tfrontdesk", "R\tno"]
+    [add] = plan(frontdesk(), lines)
+    assert add.op == "printer.add" and "localhost:8631 does not answer" in add.note
+
+
+# printers.conf as cupsd 2.4 wrote it when it stopped (a driverless default, a raw queue).
+PRINTERS_CONF = f"""# Printer configuration file for CUPS v2.4.2
+# Written by cupsd
+NextPrinterId 3
+<DefaultPrinter frontdesk>
+PrinterId 1
+Info Front desk
+Location Reception
+MakeModel Printer - IPP Everywhere
+DeviceURI {URI}
+State Idle
+Accepting Yes
+Shared No
+Option media iso_a4_210x297mm
+</DefaultPrinter>
+<Printer rawq>
+Info rawq
+DeviceURI socket://localhost:30001
+State Stopped
+Accepting No
+Shared No
+</Printer>
+"""
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_printer_probe_reads_printers_conf_while_cups_is_stopped(
+    tmp_path: Path, shell: str
+) -> None:
+    """lpstat knows no queue while the scheduler is stopped: printers.conf and the PPDs
+    are read, whatever case the state gives a name; a queue is never taken for missing."""
+    path, log = fake_bin(tmp_path)
+    (tmp_path / "bin" / "lpstat").write_text(
+        '#!/bin/sh\n[ "$1" = -r ] && echo "scheduler is not running" && exit 0\n'
+        'echo "lpstat: Scheduler is not running." >&2; exit 1\n'
+    )
+    build_tree(
+        tmp_path / "cups",
+        {
+            "printers.conf": PRINTERS_CONF,
+            "ppd/frontdesk.ppd": '*PCFileName: "ippeve.ppd"\n*NickName: "Printer - IPP"\n',
+        },
+    )
+    specs = [
+        frontdesk(name="FrontDesk", default=True),
+        PrinterSpec(
+            name="RAWQ",
+            uri="socket://localhost:30001",
+            driver="raw",
+            enabled=False,
+            accepting=False,
+        ),
+        PrinterSpec(name="new", uri="socket://192.0.2.9"),
+    ]
+    script = (
+        printer.probe(specs)
+        .replace(printer.PRINTERS_CONF, str(tmp_path / "cups/printers.conf"))
+        .replace(printer.PPD_DIR, str(tmp_path / "cups/ppd"))
+    )
+    lines = run_probe(shell, script, path)
+    assert lines[0] == "@stopped"
+    desired = [("states/s.toml", spec) for spec in specs]
+    changes = plan_host("h", desired, {"printer": lines}, {}).changes
+    assert [(c.op, c.resource, c.resolved) for c in changes] == [
+        ("printer.enable", "FrontDesk", "frontdesk"),  # CUPS started, nothing else
+        ("printer.add", "new", ""),  # not in printers.conf: made once CUPS runs
+    ]
+    assert fields(changes[0]) == {"cups": ("not running", "running")}
+    raw = printer.parse(specs, lines)["RAWQ"]
+    assert isinstance(raw, PrinterActual) and raw.name == "rawq" and raw.driver == "raw"
+    assert (raw.enabled, raw.accepting, raw.default) == (False, False, False)
+    assert not log.exists()
 
 
 LOCALIZED_LPSTAT = f"""#!/bin/sh

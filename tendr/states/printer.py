@@ -97,6 +97,11 @@ class PrinterSpec(ResourceSpec):
     present: bool = True
     """true: the queue exists; false: it is removed."""
 
+    @property
+    def same_key(self) -> str:
+        """CUPS compares queue names ignoring case: `FRONTDESK` is the queue `frontdesk`."""
+        return self.name.casefold()
+
     @field_validator("uri")
     @classmethod
     def _uri(cls, value: str | None) -> str | None:
@@ -147,10 +152,14 @@ class PrinterSpec(ResourceSpec):
 # -- facts, diff and steps -------------------------------------------------------
 
 PPD_DIR = "/etc/cups/ppd"
+# cupsd keeps its queues here and writes it as it stops; root's alone (0600). With the
+# scheduler stopped, lpstat and lpoptions know no queue: this file and the PPDs do.
+PRINTERS_CONF = "/etc/cups/printers.conf"
 EVERYWHERE_PPD = "ippeve.ppd"  # the PCFileName of every PPD CUPS makes for IPP Everywhere
 RAW = "Local Raw Printer"  # a raw queue's make and model
 _PORTS = {"ipp": 631, "ipps": 631, "http": 631, "https": 443, "socket": 9100, "lpd": 515}
 _STOPPED = "5"  # printer-state: 3 idle, 4 printing, 5 stopped
+START_CUPS = ("systemctl", "enable", "--now", "cups.service")
 
 
 def drivers(spec: PrinterSpec) -> list[tuple[str, str]]:
@@ -163,10 +172,14 @@ def drivers(spec: PrinterSpec) -> list[tuple[str, str]]:
 @dataclass(frozen=True)
 class PrinterActual:
     """A CUPS queue as lpstat, lpoptions and its PPD show it. `cups` is "" when the
-    scheduler runs, else "missing" or "stopped" (then nothing else is known)."""
+    scheduler runs; "missing" (not installed: no queue); or "stopped", when the queue
+    comes from printers.conf and its PPD, and its options, jobs and the driver models
+    installed cannot be known. `name` is the queue's name on the host, whatever case
+    the state gives it."""
 
     cups: str = ""
     exists: bool = False
+    name: str = ""
     uri: str = ""
     options: dict[str, str] = field(default_factory=dict)
     ppd: dict[str, str] = field(default_factory=dict)  # PCFileName, NickName
@@ -200,6 +213,8 @@ class PrinterActual:
             self.options.get("printer-state", ""), "in an unknown state"
         )
         reasons = self.options.get("printer-state-reasons", "none")
+        if self.cups == "stopped":
+            return f"now: driver {self.driver}, {self.uri or 'no URI'}, {state}, CUPS not running"
         jobs = f"{self.jobs} job(s) waiting" if self.jobs else "no jobs waiting"
         if self.jobs and self.oldest_job:
             jobs += f", the oldest: {self.oldest_job}"
@@ -225,62 +240,109 @@ def _models(specs: Sequence[PrinterSpec]) -> list[str]:
     return sorted({s.driver for s in specs if s.present and s.driver not in ("everywhere", "raw")})
 
 
+# Each branch defines how one queue is read ($1 its name as declared, $2 the same in lower
+# case, CUPS's comparison; $3 the options to read from the PPD, as KEY|KEY): by cupsd
+# while it runs; else from printers.conf and the PPDs, so a queue is never taken for
+# missing only because the scheduler is stopped. N is the queue's name on the host.
+_READ_RUNNING = f"""tendr_printer_queue() {{
+    v=$(lpstat -v "$1" 2>/dev/null) || return 0
+    r=${{v#device for }}; r=${{r%%: *}}
+    printf 'N\\t%s\\nV\\t%s\\n' "$r" "${{v#*: }}"
+    printf 'O\\t%s\\n' "$(lpoptions -p "$r" 2>/dev/null)"
+    [ -f "{PPD_DIR}/$r.ppd" ] && grep -E '^\\*(PCFileName|NickName):' -- "{PPD_DIR}/$r.ppd" |
+        head -n 2 | sed 's/^\\*/F\\t/'
+    [ -n "$3" ] && lpoptions -p "$r" -l 2>/dev/null | grep -E "^($3)/" | sed 's/^/K\\t/'
+    printf 'J\\t%s\\n' "$(lpstat -o "$r" 2>/dev/null | wc -l)"
+    lpstat -o "$r" 2>/dev/null | head -n 1 | sed 's/^/W\\t/'
+}}
+"""
+# printers.conf: <Printer NAME> or <DefaultPrinter NAME>, then KEY VALUE lines.
+_CONF_AWK = r"""/^<(Default)?Printer [^>]*>$/ {
+    n = substr($2, 1, length($2) - 1); on = tolower(n) == want
+    if (on) { print "N\t" n; if ($1 == "<DefaultPrinter") print "Y\tdefault" }
+    next
+}
+/^<\/(Default)?Printer>/ { on = 0; next }
+on && $1 ~ /^(DeviceURI|State|Accepting|Shared|Info|Location)$/ {
+    v = $0; sub(/^[^ ]* ?/, "", v); print "C\t" $1 "\t" v
+}"""
+# A PPD with no queue in printers.conf (cupsd ended before it wrote the file): G.
+_READ_STOPPED = f"""tendr_printer_queue() {{
+    b=$(awk -v want="$2" {shlex.quote(_CONF_AWK)} {PRINTERS_CONF} 2>/dev/null)
+    r=$(printf '%s\\n' "$b" | sed -n 's/^N\\t//p')
+    [ -n "$b" ] && printf '%s\\n' "$b"
+    if [ -z "$r" ]; then
+        for f in {PPD_DIR}/*.ppd; do
+            n=${{f##*/}}; n=${{n%.ppd}}
+            [ "$(printf '%s' "$n" | tr '[:upper:]' '[:lower:]')" = "$2" ] &&
+                printf 'G\\t%s\\n' "$n" && r=$n
+        done
+    fi
+    [ -n "$r" ] && [ -f "{PPD_DIR}/$r.ppd" ] && grep -E '^\\*(PCFileName|NickName):' \\
+        -- "{PPD_DIR}/$r.ppd" | head -n 2 | sed 's/^\\*/F\\t/'
+}}
+"""
+
+
+def _answers(spec: PrinterSpec) -> str:
+    """Whether the printer answers (a TCP connection, given 3 seconds), asked only where
+    a driverless queue is to be set up: CUPS then needs the printer, and makes the queue
+    without a driver when it does not answer. A queue that has its driverless PPD needs
+    no printer to be in sync ($o: what was read of the queue)."""
+    endpoint = _endpoint(spec.uri or "") if spec.present and spec.driver == "everywhere" else None
+    if endpoint is None:
+        return ""
+    host, port = endpoint
+    return (
+        f'case "$o" in *\'PCFileName: "{EVERYWHERE_PPD}"\'*) ;; *) '
+        "if timeout 3 bash -c 'exec 3<>\"/dev/tcp/$0/$1\"' "
+        f"{shlex.quote(host)} {port} 2>/dev/null; then printf 'R\\tyes\\n'; "
+        "else printf 'R\\tno\\n'; fi ;; esac; "
+    )
+
+
 def probe(specs: Sequence[PrinterSpec]) -> str:
     parts = [
         "if ! command -v lpstat >/dev/null 2>&1 || ! command -v lpadmin >/dev/null 2>&1; "
-        "then echo '@nocups'; "
+        "then echo '@nocups'; tendr_printer_queue() { :; }\n"
         'elif [ "$(lpstat -r 2>/dev/null)" != "scheduler is running" ]; then echo '
-        "'@stopped'; else echo '@cups'; printf 'D\\t%s\\n' \"$(lpstat -d 2>/dev/null)\"; "
+        f"'@stopped'; [ -e {PRINTERS_CONF} ] && [ ! -r {PRINTERS_CONF} ] && echo 'U'\n"
+        f"{_READ_STOPPED}"
+        "else echo '@cups'; printf 'D\\t%s\\n' \"$(lpstat -d 2>/dev/null)\"\n"
     ]
     if models := _models(specs):
         wanted = " ".join(f"-e {shlex.quote(model + ' ')}" for model in models)
-        parts.append(f"lpinfo -m 2>/dev/null | grep -F {wanted} | sed 's/^/M\\t/'; ")
+        parts.append(f"lpinfo -m 2>/dev/null | grep -F {wanted} | sed 's/^/M\\t/'\n")
+    parts.append(f"{_READ_RUNNING}fi\n")
     for spec in specs:
-        name = shlex.quote(spec.name)
-        keys = "|".join(re.escape(key) for key in spec.options)
         parts.append(
-            f"p={name}; printf 'P\\t%s\\n' \"$p\"; "
-            'if v=$(lpstat -v "$p" 2>/dev/null); then printf \'V\\t%s\\n\' "${v#*: }"; '
-            'printf \'O\\t%s\\n\' "$(lpoptions -p "$p" 2>/dev/null)"; '
-            f'[ -f "{PPD_DIR}/$p.ppd" ] && '
-            f"grep -E '^\\*(PCFileName|NickName):' -- \"{PPD_DIR}/$p.ppd\" | head -n 2 "
-            "| sed 's/^\\*/F\\t/'; "
-            + (
-                f"lpoptions -p \"$p\" -l 2>/dev/null | grep -E '^({keys})/' | sed 's/^/K\\t/'; "
-                if keys
-                else ""
-            )
-            + 'printf \'J\\t%s\\n\' "$(lpstat -o "$p" 2>/dev/null | wc -l)"; '
-            "lpstat -o \"$p\" 2>/dev/null | head -n 1 | sed 's/^/W\\t/'; fi; "
+            f"printf 'P\\t%s\\n' {shlex.quote(spec.name)}; "
+            f"o=$(tendr_printer_queue {shlex.quote(spec.name)} "
+            f"{shlex.quote(spec.name.lower())} {shlex.quote('|'.join(spec.options))}); "
+            '[ -n "$o" ] && printf \'%s\\n\' "$o"; ' + _answers(spec) + "\n"
         )
-        if spec.present and spec.uri and (endpoint := _endpoint(spec.uri)):
-            host, port = endpoint
-            # Does the printer answer? A TCP connection, given 3 seconds.
-            parts.append(
-                "if timeout 3 bash -c 'exec 3<>\"/dev/tcp/$0/$1\"' "
-                f"{shlex.quote(host)} {port} 2>/dev/null; then printf 'R\\tyes\\n'; "
-                "else printf 'R\\tno\\n'; fi; "
-            )
-    parts.append("fi")
-    return "".join(parts)
+    return "".join(parts) + "true\n"
 
 
 def parse(specs: Sequence[PrinterSpec], lines: list[str]) -> dict[str, Any]:
     head = lines[0] if lines else ""
-    if head in ("@nocups", "@stopped"):
-        cups = "missing" if head == "@nocups" else "stopped"
-        return {spec.key: PrinterActual(cups=cups) for spec in specs}
-    if head != "@cups":
+    cups = {"@cups": "", "@nocups": "missing", "@stopped": "stopped"}.get(head)
+    if cups is None:
         return {spec.key: Unreadable("the host did not report on CUPS") for spec in specs}
+    if cups == "stopped" and lines[1:2] == ["U"]:
+        return {
+            spec.key: Unreadable(f"CUPS is not running, and {PRINTERS_CONF} could not be read")
+            for spec in specs
+        }
     default, models, blocks = _sections(lines[1:])
     found: dict[str, Any] = {}
     for spec in specs:
-        block = blocks.get(spec.name)
+        block = blocks.get(spec.name, [] if cups == "missing" else None)  # no CUPS: no queue
         if block is None:
             found[spec.key] = Unreadable(f"the host did not report on the queue {spec.name}")
             continue
         try:
-            found[spec.key] = _queue(spec, block, default, models)
+            found[spec.key] = _queue(spec, block, default, models, cups)
         except ValueError as exc:  # lpoptions' quoting not as expected
             found[spec.key] = Unreadable(f"the queue {spec.name} could not be read: {exc}")
     return found
@@ -343,20 +405,30 @@ def lpoptions(line: str) -> dict[str, str]:
 
 
 def _queue(
-    spec: PrinterSpec, block: list[str], default: str, models: dict[str, str]
-) -> PrinterActual:
+    spec: PrinterSpec, block: list[str], default: str, models: dict[str, str], cups: str
+) -> PrinterActual | Unreadable:
     values: dict[str, list[str]] = {}
     for line in block:
         tag, _, value = line.partition("\t")
         values.setdefault(tag, []).append(value)
     answers = {"yes": True, "no": False}.get(values.get("R", [""])[0])
-    if "V" not in values:
-        return PrinterActual(answers=answers, models=models)
-    options = lpoptions(values.get("O", [""])[0])
     ppd = {}
     for line in values.get("F", []):
         key, _, value = line.partition(": ")
         ppd[key] = value.strip().strip('"')
+    name = values.get("N", [spec.name])[0]
+    if cups == "stopped":
+        if "G" in values:
+            return Unreadable(
+                f"CUPS is not running, and {PRINTERS_CONF} does not list the queue "
+                f"{values['G'][0]} its PPD is for: plan again once CUPS runs"
+            )
+        if "N" not in values:
+            return PrinterActual(cups=cups, answers=answers)
+        return _from_conf(name, values, ppd, answers)
+    if "V" not in values:
+        return PrinterActual(cups=cups, answers=answers, models=models)
+    options = lpoptions(values.get("O", [""])[0])
     choices = {}
     for line in values.get("K", []):
         key = line.partition("/")[0]
@@ -365,11 +437,12 @@ def _queue(
     jobs = values.get("J", ["0"])[0].strip()
     return PrinterActual(
         exists=True,
+        name=name,
         uri=values["V"][0],
         options=options,
         ppd=ppd,
         choices=choices,
-        default=default == spec.name,
+        default=default.lower() == name.lower(),
         jobs=int(jobs) if jobs.isdigit() else 0,
         oldest_job=values.get("W", [""])[0],
         answers=answers,
@@ -377,41 +450,61 @@ def _queue(
     )
 
 
+def _from_conf(
+    name: str, values: dict[str, list[str]], ppd: dict[str, str], answers: bool | None
+) -> PrinterActual:
+    """A queue as printers.conf keeps it, in lpoptions' words."""
+    conf: dict[str, str] = {}
+    for line in values.get("C", []):
+        key, _, value = line.partition("\t")
+        conf[key] = value
+    options = {
+        "printer-info": conf.get("Info", ""),
+        "printer-location": conf.get("Location", ""),
+        "printer-is-shared": str(conf.get("Shared") == "Yes").lower(),
+        "printer-is-accepting-jobs": str(conf.get("Accepting") == "Yes").lower(),
+        "printer-state": _STOPPED if conf.get("State") == "Stopped" else "3",
+    }
+    return PrinterActual(
+        cups="stopped",
+        exists=True,
+        name=name,
+        uri=conf.get("DeviceURI", ""),
+        options=options,
+        ppd=ppd,
+        default="Y" in values,
+        answers=answers,
+    )
+
+
 def diff(spec: PrinterSpec, actual: PrinterActual | Unreadable, context: Context) -> list[Change]:
     if isinstance(actual, Unreadable):
         return unknown(spec, actual)
-    if actual.cups == "stopped":
-        if not spec.present:
-            return unknown(spec, Unreadable("CUPS is not running: the queue cannot be read"))
-        return [
-            _change(
-                spec,
-                "printer.configure",
-                "change",
-                (FieldChange("cups", "not running", "running"),),
-                note="the queue's own state shows once CUPS runs: plan again after this apply",
-            )
-        ]
     if not spec.present:
-        if not actual.exists:
-            return []
-        return [_change(spec, "printer.remove", "remove", (FieldChange("exists", True, False),))]
-    if not actual.exists:
-        return _add(spec, actual, context)
+        return _removal(spec, actual)
+    stopped = actual.cups == "stopped"
     changes = []
+    if stopped and not any("cups" in c.after() for c in context.planned("printer.enable")):
+        changes.append(_start(spec))  # once per host: its own finding, not the queue's
+    if not actual.exists:
+        return changes + _add(spec, actual, context)
+    configured = len(changes)
     if fields := _configure(spec, actual):
+        note = actual.summary()
+        if any(f.name == "driver" for f in fields) and actual.answers is False:
+            note = f"{_silent(spec)}{_NO_DRIVER}; the queue {note}"
         changes.append(
             _change(
                 spec,
                 "printer.configure",
                 "change",
                 fields,
-                note=actual.summary(),
+                note=note,
                 depends_on=_driver_depends(spec, actual, context),
             )
         )
     # What the queue uses now is said once, on its first change.
-    changes += _state(spec, actual, "" if changes else actual.summary())
+    changes += _state(spec, actual, "" if len(changes) > configured else actual.summary())
     if spec.default is False and actual.default:
         changes += unknown(
             spec,
@@ -420,14 +513,56 @@ def diff(spec: PrinterSpec, actual: PrinterActual | Unreadable, context: Context
                 "declare another queue with default = true"
             ),
         )
-    if actual.answers is False:
-        changes += unknown(spec, Unreadable(_silent(spec, actual)))
+    if stopped and (unseen := _unseen(spec)):
+        changes += unknown(
+            spec,
+            Unreadable(
+                f"CUPS is not running: the queue's {unseen} cannot be read without it; "
+                "plan again once it runs"
+            ),
+        )
     return changes
 
 
-def _silent(spec: PrinterSpec, actual: PrinterActual) -> str:
+def _removal(spec: PrinterSpec, actual: PrinterActual) -> list[Change]:
+    if not actual.exists:
+        return []
+    if actual.cups == "stopped":
+        return unknown(
+            spec,
+            Unreadable(
+                "CUPS is not running, so the queue cannot be removed now: tendr starts CUPS "
+                "only for the queues it keeps; plan again once it runs"
+            ),
+        )
+    return [_change(spec, "printer.remove", "remove", (FieldChange("exists", True, False),))]
+
+
+def _start(spec: PrinterSpec) -> Change:
+    return _change(
+        spec,
+        "printer.enable",
+        "change",
+        (FieldChange("cups", "not running", "running"),),
+        note="CUPS is not running, so no queue prints: apply starts it; its queues stay as "
+        "they are",
+    )
+
+
+def _unseen(spec: PrinterSpec) -> str:
+    """What the state declares that only a running CUPS tells (lpoptions, lpinfo)."""
+    unseen = ["options"] if spec.options else []
+    if spec.driver not in ("everywhere", "raw"):
+        unseen.append("driver model")
+    return " and ".join(unseen)
+
+
+_NO_DRIVER = ": a queue made now would have no driver, so apply fails until it does"
+
+
+def _silent(spec: PrinterSpec) -> str:
     host, port = _endpoint(spec.uri or "") or ("?", 0)
-    return f"the printer at {host}:{port} does not answer; the queue {actual.summary()}"
+    return f"the printer at {host}:{port} does not answer"
 
 
 def _change(
@@ -488,11 +623,8 @@ def _add(spec: PrinterSpec, actual: PrinterActual, context: Context) -> list[Cha
     depends = _driver_depends(spec, actual, context)
     note = ""
     if actual.answers is False:
-        note = (
-            _silent(spec, actual).partition(";")[0]
-            + ": a queue made now would have no driver, so apply fails until it does"
-        )
-    elif not depends and _model_missing(spec, actual):
+        note = _silent(spec) + _NO_DRIVER
+    elif not depends and actual.cups != "stopped" and _model_missing(spec, actual):
         note = _MODEL_MISSING
     changes = [_change(spec, "printer.add", "add", tuple(fields), note=note, depends_on=depends)]
     return changes
@@ -511,6 +643,8 @@ def _model_missing(spec: PrinterSpec, actual: PrinterActual) -> bool:
 def _driver_matches(spec: PrinterSpec, actual: PrinterActual) -> bool:
     if spec.driver in ("everywhere", "raw"):
         return actual.driver == spec.driver
+    if actual.cups == "stopped":  # lpinfo needs the scheduler: said as not known
+        return True
     wanted = actual.models.get(spec.driver)
     return wanted is not None and actual.ppd.get("NickName") == wanted
 
@@ -530,7 +664,7 @@ def _configure(spec: PrinterSpec, actual: PrinterActual) -> tuple[FieldChange, .
     ):
         if wanted is not None and actual.options.get(key, "") != wanted:
             fields.append(FieldChange(name, actual.options.get(key, ""), wanted))
-    for key, wanted in spec.options.items():
+    for key, wanted in spec.options.items() if actual.cups != "stopped" else ():
         have = actual.choices[key] if key in actual.choices else actual.options.get(key)
         if have != wanted:
             fields.append(FieldChange(f"option_{key}", have, wanted, label=f"option {key}"))
@@ -602,25 +736,27 @@ done
 
 def steps(spec: PrinterSpec, change: Change, context: Context) -> list[Step]:
     changed = change.after()
+    if "cups" in changed:
+        return [Run(START_CUPS)]
+    # The queue the host has (its name may differ from the state's in case, and the
+    # driverless check reads its PPD by that name), or the one to make.
+    name = change.resolved or spec.name
     if change.op == "printer.remove":
-        return [Run(("lpadmin", "-x", spec.name))]
+        return [Run(("lpadmin", "-x", name))]
     if change.op in ("printer.enable", "printer.disable"):
         enable = change.op == "printer.enable"
         found: list[Step] = []
         if "enabled" in changed:
-            found.append(Run(("cupsenable" if enable else "cupsdisable", spec.name)))
+            found.append(Run(("cupsenable" if enable else "cupsdisable", name)))
         if "accepting" in changed:
-            found.append(Run(("cupsaccept" if enable else "cupsreject", spec.name)))
+            found.append(Run(("cupsaccept" if enable else "cupsreject", name)))
         return found
-    if "cups" in changed:
-        return [Run(("systemctl", "enable", "--now", "cups.service"))]
-    return _queue_steps(spec, change.op == "printer.add", set(changed))
+    return _queue_steps(spec, name, change.op == "printer.add", set(changed))
 
 
-def _queue_steps(spec: PrinterSpec, added: bool, changed: set[str]) -> list[Step]:
+def _queue_steps(spec: PrinterSpec, name: str, added: bool, changed: set[str]) -> list[Step]:
     """Make the queue (added: every field is in `changed`) or change the fields named;
     settings after the queue is made, since lpadmin may ignore those given as it makes one."""
-    name = spec.name
     found: list[Step] = []
     if added and spec.uri is not None:  # the plan adds no queue without a URI
         found.append(Run(("lpadmin", "-p", name, "-v", spec.uri, "-m", spec.driver)))
@@ -654,6 +790,12 @@ def _settings(spec: PrinterSpec, changed: set[str]) -> list[str]:
     return found
 
 
+def names(spec: PrinterSpec, actual: PrinterActual | Unreadable) -> tuple[str, ...]:
+    """The queue's name on the host (CUPS ignores case: FRONTDESK may be its frontdesk),
+    or the state's for a queue still to be made."""
+    return (actual.name or spec.name,) if isinstance(actual, PrinterActual) else (spec.name,)
+
+
 KIND: Kind[PrinterSpec] = Kind(
     "printer",
     PrinterSpec,
@@ -663,4 +805,5 @@ KIND: Kind[PrinterSpec] = Kind(
     steps,
     verbs=("add", "configure", "enable", "disable", "remove"),
     drivers=drivers,
+    names=names,
 )
