@@ -159,9 +159,7 @@ class BackupSpec(ResourceSpec):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _JOB.fullmatch(value):
-            raise ValueError(f"{value!r} is not a job name (lower case letters, digits, _ -)")
-        return value
+        return job_name(value)
 
     @field_validator("repository")
     @classmethod
@@ -226,6 +224,13 @@ class BackupSpec(ResourceSpec):
         if not sftp[1][0].isalnum():
             raise ValueError("the repository host must start with a letter or a digit")
         return self
+
+
+def job_name(value: str) -> str:
+    """`value` when it is a job's name; else ValueError saying what one is."""
+    if not _JOB.fullmatch(value):
+        raise ValueError(f"{value!r} is not a job name (lower case letters, digits, _ -)")
+    return value
 
 
 def _under(path: str, folder: str) -> bool:
