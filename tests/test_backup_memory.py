@@ -6,8 +6,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tendr import history
+from tendr.errors import UserError
 from tendr.plan import HostPlan, Plan, plan_host
+from tendr.terminal import on_demand
 from tests.test_backup_kind import (
     HEAD,
     LOCAL,
@@ -71,3 +75,11 @@ def test_a_history_from_before_tendr_remembered_anything_remembers_nothing(
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, time TEXT)")
     assert history.seen(path, ["fs01"]) == {}
+
+
+def test_starting_over_is_an_operation_on_a_job_name() -> None:
+    spec, change = on_demand("backup.init", "documents")
+    assert (spec.kind, spec.key, change.op) == ("backup", "documents", "backup.init")
+    assert change.after() == {"repository": "a new, empty one"}
+    with pytest.raises(UserError, match="'Docs; reboot' is not a job name"):
+        on_demand("backup.init", "Docs; reboot")
