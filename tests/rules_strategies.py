@@ -31,7 +31,8 @@ class FakeHost:
 def fits(pattern: str, field: str) -> bool:
     """Whether a rule with the operation pattern `pattern` may name resources of `field`
     (tendr refuses a rule whose resources fit none of an operation pattern's kinds)."""
-    placeholder = "/x" if field == "paths" else "x"
+    # A pattern every field accepts: '*' names anything but is no path nor command.
+    placeholder = {"paths": "/x", "commands": "x"}.get(field, "*")
     try:
         Rule(ops=(pattern,), hosts=("all",), **{field: (placeholder,)})
     except ValidationError:

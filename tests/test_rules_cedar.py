@@ -3,8 +3,12 @@
 Users are members of Role entities; each operation is an Action; the thing acted on
 is a Resource entity named by the operation's kind and the resource's name
 (`Resource::"file:/etc/motd"`, or `Resource::"none"` for an operation on no particular
-resource); the host is an entity in the request's context, with client, groups and
-tags, and so is the time (`context.now`, seconds since the epoch). An allow rule becomes
+resource). A name spelled otherwise than the host reads it (`printer:FrontDesk`,
+`module:snd-dummy`, `package:hello:i386`) is a member of the entity of its identity
+(`printer:frontdesk`, `module:snd_dummy`, `package:hello`) and rules name identities, so
+Cedar's `resource in [...]` decides every spelling as the resource it is. The host is an
+entity in the request's context, with client, groups and tags, and so is the time
+(`context.now`, seconds since the epoch). An allow rule becomes
 a `permit`, a deny a `forbid`, each annotated with the rule's reference. Operation and
 resource patterns are expanded over finite universes by regular expressions written
 here, independently of tendr's matchers.
@@ -43,8 +47,8 @@ from tests.rules_strategies import rule_sets as rule_sets_of
 from tests.rules_strategies import rules as rules_of
 
 PERSONS = ("alice", "bob", "carol", "dave")
-KINDS = ("service", "printer", "file", "package", "driver")
-VERBS = ("start", "remove", "write", "install")
+KINDS = ("service", "printer", "file", "package", "driver", "module")
+VERBS = ("start", "remove", "write", "install", "load")
 READING = ("plan", "logs", "report")
 # Operations tendr's patterns must not confuse with the real ones (anchoring).
 TRAPS = ("service.a.b", "services.start", "printer", "file.remove.x")
@@ -60,6 +64,7 @@ PATTERNS = (
     "file.write",
     "package.install",
     "driver.install",
+    "module.load",
 )
 HOST_NAMES = ("h1", "h2", "h3")
 CLIENTS = ("acme", "beta")
@@ -89,10 +94,12 @@ FIELD_KINDS = {
 # The resources requests name, by the kind of their operation. The same names recur
 # under several kinds ('cups' a package, a driver and a printer) so that a pattern of
 # one field matching a name of another kind would show. Paths include ones to be
-# normalised ('..', '.', '//', a trailing '/').
+# normalised ('..', '.', '//', a trailing '/'), and names of one resource spelled as the
+# host reads them alike: a queue in any case, a module with '-' or '_', a package with
+# an architecture.
 NAMES: dict[str, tuple[str, ...]] = {
     "service": ("cups.service", "cups-browsed.service", "sshd.service"),
-    "printer": ("office", "office-2", "cups"),
+    "printer": ("office", "office-2", "cups", "frontdesk", "FRONTDESK", "FrontDesk", "OFFICE-2"),
     "file": (
         "/etc/cups",
         "/etc/cups/cupsd.conf",
@@ -106,8 +113,9 @@ NAMES: dict[str, tuple[str, ...]] = {
         "/..",
         "/etc/..",
     ),
-    "package": ("cups", "cups-filters", "printer-driver-hp"),
-    "driver": ("printer-driver-hp", "cups"),
+    "package": ("cups", "cups-filters", "printer-driver-hp", "hello", "hello:amd64", "hello:i386"),
+    "driver": ("printer-driver-hp", "cups", "printer-driver-hp:arm64"),
+    "module": ("snd_dummy", "snd-dummy", "usb-storage", "usb_storage", "cups"),
 }
 # What an operation without a resource kind ('plan', 'printer', 'services.start') is
 # asked about besides no resource: no rule naming resources may apply to it.
@@ -127,8 +135,9 @@ RESOURCE_PATTERNS = {
         "/*/cups/*.conf",
         "/etc/cups*",
     ),
-    "packages": ("cups", "cups*", "printer-driver-*", "*"),
-    "printers": ("office", "office-*", "cups", "*"),
+    "packages": ("cups", "cups*", "printer-driver-*", "*", "hello"),
+    "printers": ("office", "office-*", "cups", "*", "FrontDesk", "front*", "OFFICE-*"),
+    "modules": ("snd_dummy", "snd-*", "usb-storage", "*"),
 }
 
 
@@ -187,12 +196,31 @@ def path_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(out)
 
 
+FIELD_OF_KIND = {kind: field for field, kinds in FIELD_KINDS.items() for kind in kinds}
+
+
+def same(kind: str, name: str) -> str:
+    """A name of `kind` as the host reads it (README): CUPS folds ASCII case alone,
+    modprobe reads '-' as '_', and a package is itself whatever architecture is asked."""
+    field = FIELD_OF_KIND.get(kind)
+    if field == "printers":
+        return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in name)
+    if field == "modules":
+        return name.replace("-", "_")
+    if field == "packages":
+        return name.partition(":")[0]
+    return name
+
+
 def named_by(field: str, pattern: str, name: str) -> bool:
     """Whether a resource pattern of `field` names `name`: names whole, '*' for any run
-    of characters; paths as path_regex says, compared normalised."""
+    of characters, both as the host reads them; paths as path_regex says, compared
+    normalised."""
     if field == "paths":
         as_segments = "" if normal(name) == "/" else normal(name)
         return bool(path_regex(pattern).fullmatch(as_segments))
+    kind = FIELD_KINDS[field][0]
+    pattern, name = same(kind, pattern), same(kind, name)
     regex = "".join(".*" if c == "*" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, name, re.DOTALL) is not None
 
@@ -208,6 +236,14 @@ def resource_id(op: str, name: str | None) -> str:
 
 
 RESOURCE_IDS = sorted({resource_id(op, r) for op in UNIVERSE for r in resources_of(op)})
+IDENTITY_OF = {
+    rid: f"{kind}:{same(kind, name)}"
+    for rid in RESOURCE_IDS
+    if rid != "none"
+    for kind, _, name in [rid.partition(":")]
+}
+"""Each resource's entity -> the entity of what the host reads its name as (itself, or
+the one it is a member of)."""
 
 
 def cedar_str(value: str) -> str:
@@ -245,11 +281,13 @@ def resource_condition(rule: Rule) -> str | None:
     if not named:
         return None
     ids = sorted(
-        f"{kind}:{name}"
-        for field, patterns in named.items()
-        for kind in FIELD_KINDS[field]
-        for name in NAMES.get(kind, ())
-        if any(named_by(field, p, name) for p in patterns)
+        {
+            f"{kind}:{same(kind, name)}"
+            for field, patterns in named.items()
+            for kind in FIELD_KINDS[field]
+            for name in NAMES.get(kind, ())
+            if any(named_by(field, p, name) for p in patterns)
+        }
     )
     return f"resource in {uid_list('Resource', ids)}"
 
@@ -361,7 +399,14 @@ def entities(rules: Rules, hosts: list[FakeHost], owner: str | None) -> list[dic
     out += [{"uid": {"type": "Role", "id": r}, "attrs": {}, "parents": []} for r in roles]
     out += [{"uid": {"type": "Action", "id": a}, "attrs": {}, "parents": []} for a in UNIVERSE]
     out += [
-        {"uid": {"type": "Resource", "id": r}, "attrs": {}, "parents": []} for r in RESOURCE_IDS
+        {
+            "uid": {"type": "Resource", "id": r},
+            "attrs": {},
+            "parents": [{"type": "Resource", "id": IDENTITY_OF[r]}]
+            if IDENTITY_OF.get(r, r) != r
+            else [],
+        }
+        for r in sorted({*RESOURCE_IDS, *IDENTITY_OF.values()})
     ]
     out += [
         {
@@ -545,6 +590,7 @@ def test_expansion_is_anchored() -> None:
         "service.remove",
         "service.write",
         "service.install",
+        "service.load",
     ]
     assert "printer" not in expand("*.*") and "service.a.b" not in expand("*.*")
     assert "file.remove.x" not in expand("*.remove")
@@ -576,4 +622,57 @@ def test_resource_expansion_follows_the_documented_semantics() -> None:
     for pattern, paths in expected.items():
         assert {p for p in NAMES["file"] if named_by("paths", pattern, p)} == paths, pattern
     assert named_by("paths", "/**", "/") and not named_by("paths", "/*", "/")
+    # Names as the host reads them.
+    assert named_by("printers", "FrontDesk", "FRONTDESK") and named_by("printers", "f*", "Fx")
+    assert not named_by("printers", "frontdesk", "FRONTDES\u212a")  # CUPS folds ASCII alone
+    assert named_by("modules", "snd-*", "snd_dummy") and named_by(
+        "modules", "snd_dummy", "snd-dummy"
+    )
+    assert named_by("packages", "hello", "hello:i386") and not named_by(
+        "units", "A.service", "a.service"
+    )
     assert set(ROOT_PATHS) <= set(NAMES["file"])
+
+
+def test_tendr_agrees_with_cedar_on_every_spelling_of_a_resource() -> None:
+    """A deny naming a resource one way holds for every spelling the host reads as it (a
+    queue in any case, a module with '-' or '_', a package of any architecture), and an
+    allow naming it one way allows every spelling; decided alike by both engines."""
+    example = RulesFile.model_validate(
+        {
+            "roles": {
+                "helpdesk": {
+                    "members": ["alice"],
+                    "allow": [{"ops": ["*"], "hosts": ["all"]}],
+                    "deny": [
+                        {"ops": ["printer.*"], "hosts": ["all"], "printers": ["FrontDesk"]},
+                        {"ops": ["module.*"], "hosts": ["all"], "modules": ["snd-dummy"]},
+                        {"ops": ["package.*"], "hosts": ["all"], "packages": ["hello"]},
+                    ],
+                },
+                "printing": {
+                    "members": ["bob"],
+                    "allow": [
+                        {"ops": ["printer.remove"], "hosts": ["all"], "printers": ["office-*"]},
+                        {"ops": ["module.load"], "hosts": ["all"], "modules": ["usb_storage"]},
+                        {"ops": ["driver.*"], "hosts": ["all"], "packages": ["printer-driver-*"]},
+                    ],
+                },
+            }
+        }
+    )
+    rules = [("rules/roles.toml", example)]
+    hosts = [FakeHost("h1", "acme", (), ())]
+    compare(rules, hosts, None)
+
+    def allowed(person: str, op: str, resource: str) -> bool:
+        return decide(person, op, hosts[0], rules, None, resource).allowed
+
+    for name in ("frontdesk", "FRONTDESK", "FrontDesk"):
+        assert not allowed("alice", "printer.remove", name)
+    assert not allowed("alice", "module.load", "snd_dummy")
+    assert not allowed("alice", "package.install", "hello:i386")
+    assert allowed("alice", "package.install", "cups")
+    assert allowed("bob", "printer.remove", "OFFICE-2")
+    assert allowed("bob", "module.load", "usb-storage")
+    assert allowed("bob", "driver.install", "printer-driver-hp:arm64")

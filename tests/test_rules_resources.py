@@ -81,8 +81,8 @@ def test_name_patterns(pattern: str, name: str, expected: bool) -> None:
         ("paths", "/**x", "'**' stands only as a whole segment"),
         ("paths", "/etc/\x1f", "control character"),
         ("paths", "/etc/\x7f", "control character"),
-        ("units", "cups service", "not a name pattern"),
-        ("packages", "", "not a name pattern"),
+        ("units", "cups service", "can name no systemd unit: names hold only"),
+        ("packages", "", "an empty pattern names nothing"),
     ],
 )
 def test_bad_resource_patterns(field: str, pattern: str, expected: str) -> None:

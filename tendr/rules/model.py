@@ -208,7 +208,10 @@ def _resource_pattern(field: str) -> AfterValidator:
 UnitPattern = Annotated[
     str,
     _resource_pattern("units"),
-    Documented("A systemd unit name, '*' for any run of characters ('cups-*.service')"),
+    Documented(
+        "A systemd unit name ending in its type, '*' for any run of characters "
+        "('cups.service', 'cups-*.service', 'cups*')"
+    ),
 ]
 PathPattern = Annotated[
     str,
@@ -218,17 +221,42 @@ PathPattern = Annotated[
         "any depth ('/etc/cups/**'); no '.' or '..' segments"
     ),
 ]
-NamePattern = Annotated[
+PackagePattern = Annotated[
     str,
     _resource_pattern("packages"),
-    Documented("A name, '*' for any run of characters ('printer-driver-*')"),
+    Documented(
+        "A Debian package name without its architecture (lower case), '*' for any run of "
+        "characters ('printer-driver-*')"
+    ),
+]
+PrinterPattern = Annotated[
+    str,
+    _resource_pattern("printers"),
+    Documented(
+        "A CUPS queue name, '*' for any run of characters, in any case as CUPS reads it "
+        "('frontdesk' covers 'FrontDesk')"
+    ),
+]
+BackupPattern = Annotated[
+    str,
+    _resource_pattern("backups"),
+    Documented("A backup job name, '*' for any run of characters ('documents', 'doc*')"),
+]
+ModulePattern = Annotated[
+    str,
+    _resource_pattern("modules"),
+    Documented(
+        "A kernel module name, '*' for any run of characters, '-' and '_' alike as modprobe "
+        "reads them ('usb_storage', 'snd-*')"
+    ),
 ]
 CommandPattern = Annotated[
     str,
     _resource_pattern("commands"),
     Documented(
-        "A command as words ('lpstat', 'systemctl status *'): the start of the command's "
-        "argument vector, each word one whole argument, '*' for any run of characters in it"
+        "A command as words ('lpstat -p', 'systemctl status *'): the start of the command's "
+        "argument vector, each word one whole argument, '*' for any run of characters in it; "
+        "an option (an argument starting with '-') only as written out in the pattern"
     ),
 ]
 Selector = Annotated[
@@ -276,22 +304,27 @@ class Rule(Strict):
     """Hosts the rule is about: 'all', a host name, 'group:NAME', 'client:NAME' or
     'tag:NAME'."""
     units: tuple[UnitPattern, ...] = ()
-    """Only these systemd units ('cups.service', 'cups-*.service'), for service operations."""
+    """Only these systemd units ('cups.service', 'cups-*.service'), for service operations:
+    a pattern ends in the unit's type or in a '*' ('ssh' names no unit)."""
     paths: tuple[PathPattern, ...] = ()
     """Only these paths, for file operations: absolute, anchored; '*' within one segment,
     '**' as a whole segment for any depth ('/etc/cups/**')."""
-    packages: tuple[NamePattern, ...] = ()
+    packages: tuple[PackagePattern, ...] = ()
     """Only these packages ('printer-driver-*'), for package and driver operations."""
-    printers: tuple[NamePattern, ...] = ()
-    """Only these printer queues, for printer operations."""
-    backups: tuple[NamePattern, ...] = ()
+    printers: tuple[PrinterPattern, ...] = ()
+    """Only these printer queues, for printer operations; in any case, as CUPS reads
+    queue names ('frontdesk' covers 'FRONTDESK')."""
+    backups: tuple[BackupPattern, ...] = ()
     """Only these backup jobs, for backup operations."""
-    modules: tuple[NamePattern, ...] = ()
-    """Only these kernel modules, for module operations."""
+    modules: tuple[ModulePattern, ...] = ()
+    """Only these kernel modules, for module operations; '-' and '_' alike, as modprobe
+    reads them."""
     commands: tuple[CommandPattern, ...] = ()
-    """Only these commands, for command.run ('lpstat', 'systemctl status *'): each the
-    start of the argument vector, word for whole argument; what follows it is allowed,
-    so name commands whose arguments cannot run other programs."""
+    """Only these commands, for command.run ('lpstat -p', 'systemctl status *'): each the
+    start of the argument vector, word for whole argument; more arguments may follow it,
+    but an option (an argument starting with '-') only where the pattern writes it out,
+    never through a '*' or after the pattern. Name commands whose other arguments cannot
+    run programs or read what they should not."""
 
     def resource_fields(self) -> list[str]:
         """The resource fields this rule names; none: it covers every resource."""
