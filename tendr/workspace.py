@@ -10,7 +10,8 @@ import copy
 import datetime
 import json
 import os
-from collections.abc import Callable, Iterator
+import stat
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +22,13 @@ from tendr import baseline, validation
 from tendr.errors import Problem, WorkspaceError
 from tendr.hosts.model import Host, HostsFile
 from tendr.hosts.selection import matches, no_match, select
-from tendr.rules.actor import GRANT, check_trust, holding_folders, workspace_owner
+from tendr.rules.actor import (
+    GRANT,
+    check_trust,
+    holding_folders,
+    real_account,
+    workspace_owner,
+)
 from tendr.rules.model import GRANTS_FILE, Grant, GrantsFile, RulesFile
 from tendr.settings import Settings
 from tendr.states import SPECS
@@ -156,6 +163,7 @@ class _Loader:
         self.hosts_complete = True  # False once a hosts file could not be read
         self.owner_uid = workspace_owner(root)[0] if root.is_dir() else 0
         self.folders: dict[Path, bool] = {}  # folder -> trusted, each checked once per load
+        self.keys: set[tuple[str, tuple[str, ...]]] = set()  # ssh_key settings checked
 
     def load(self) -> Workspace:
         if not self.root.is_dir():
@@ -322,7 +330,23 @@ class _Loader:
                     )
                 hosts.append(host)
                 via_keys[name] = ("hosts", name, "via") if entry.via else ("defaults", "via")
+                self._check_key(display, host, own=entry.ssh_key is not None)
         return self._gateways(hosts, via_keys)
+
+    def _check_key(self, display: str, host: Host, own: bool) -> None:
+        """An SSH host's ssh_key (its `own`, or that of [defaults]) must be readable by its
+        owner alone, as ssh requires (paramiko, which connects, does not check), and be
+        this account's, root's or the workspace owner's. Checked once where it is written;
+        `~` is this account's home."""
+        written = ("hosts", host.name, "ssh_key") if own else ("defaults", "ssh_key")
+        if host.connector != "ssh" or not host.ssh_key or (display, written) in self.keys:
+            return
+        self.keys.add((display, written))
+        owners = {0, os.geteuid(), self.owner_uid}
+        path = Path(host.ssh_key).expanduser()
+        if reason := secret_problem(path, owners, "private key", real_account()):
+            line = locate(self.texts[display], list(written))
+            self._problem(display, ".".join(written), line, reason)
 
     def _gateways(self, hosts: list[Host], via_keys: dict[str, tuple[str, ...]]) -> list[Host]:
         """Resolve each host's `via` to the host it names: an SSH host of the workspace
@@ -501,6 +525,12 @@ class _Loader:
                         self._problem(
                             state.file, where, line, f"{shown} does not exist in the workspace"
                         )
+                    elif reference.secret:
+                        self._trust_folders(target)  # a folder refused is reported once
+                        owner = workspace_owner(self.root)[1]
+                        reason = secret_problem(target, {0, self.owner_uid}, "secret file", owner)
+                        if reason:
+                            self._problem(state.file, where, line, reason)
                     else:
                         self._trust_folders(target)  # a folder refused is reported once
                         if reason := check_trust(target, self.owner_uid, "change what it holds"):
@@ -518,6 +548,41 @@ class _Declarations:
     file: str
     selectors: tuple[str, ...]
     resources: list[tuple[str, ResourceSpec]]
+
+
+def secret_problem(path: Path, owners: Collection[int], what: str, owner: str) -> str | None:
+    """Why tendr refuses the private key or secret file at `path` (`what`), or None. Like
+    ssh for a private key: readable by its owner alone (0600 or 0400), and that owner one
+    of `owners`, since whoever owns it can read it (`owner`: whose it should be). A link is
+    followed, as ssh does and as the loader does for rules files: what it leads to is
+    checked. A file that does not exist is said where it is needed."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return f"the {what} {path}: cannot check who may read it ({error.strerror})"
+    if not stat.S_ISREG(info.st_mode):
+        return f"the {what} {path} is not a file"
+    problems = []
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        who = " and ".join(
+            w for w, bits in (("its group", 0o070), ("others", 0o007)) if mode & bits
+        )
+        verb = "readable by" if mode & 0o044 else "open to"
+        problems.append(
+            f"is {verb} {who} (mode {mode:04o}); it must be readable by its owner alone, "
+            f"as ssh requires of a private key; fix: chmod 600 {path}"
+        )
+    if info.st_uid not in owners:
+        problems.append(
+            f"belongs to uid {info.st_uid}, who can read it and is neither root nor {owner}; "
+            f"fix: chown {owner} {path} (as root), or use a file of {owner}'s own"
+        )
+    if not problems:
+        return None
+    return f"the {what} {path} " + "; and it ".join(problems)
 
 
 def _salvage_state(display: str, data: dict[str, Any]) -> _Declarations:

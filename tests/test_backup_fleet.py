@@ -81,6 +81,8 @@ def setup(client: Host, store: Host, root: Path) -> str:
             "secrets/offsite.key": (keys / "offsite").read_text(),
         },
     )
+    for secret in ("acme.pass", "offsite.key"):  # its owner's alone, as validation requires
+        (root / "secrets" / secret).chmod(0o600)
     return str(root)
 
 

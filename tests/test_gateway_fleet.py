@@ -228,7 +228,13 @@ def test_setup_refuses_a_workspace_it_cannot_make_safe(
         "files/y": "y\n",
         ".gitignore": ".tendr/\nsecrets/\n",
     }.items():
-        put(gateway.controller, f"/srv/other/{relative}", text)
+        # A secret is its owner's alone (validation refuses it otherwise).
+        put(
+            gateway.controller,
+            f"/srv/other/{relative}",
+            text,
+            "0600" if "secrets/" in relative else "0644",
+        )
     gateway.on_controller(prepare)
     listing = "find /srv/other /etc/shadow -printf '%p %u %m\\n' | sort"
     before = gateway.on_controller(listing).stdout
