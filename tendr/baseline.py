@@ -15,6 +15,7 @@ from tendr.states.service import ServiceSpec
 
 SOURCE = "(baseline)"  # what the plan names as the state of these resources
 HEALTH_TAG = "tendr-health"
+HEALTH_UNIT = "tendr-health.service"  # the unit whose output diagnose takes as the check's
 SCRIPT_PATH = "/usr/local/lib/tendr/health"
 JOURNALD_PATH = "/etc/systemd/journald.conf.d/tendr.conf"
 
@@ -25,13 +26,18 @@ Storage=persistent
 SystemMaxUse=200M
 """
 
-# Each problem is one journal record under HEALTH_TAG: warning, or err for what failed.
+# Each problem is one line of the service's standard output, a journal record with a
+# priority prefix: warning, or err for what failed. Not `logger`: any account can log
+# under any identifier, while journald itself marks the lines of the service's output
+# with its unit and uid (_SYSTEMD_UNIT, _UID), which is what diagnose trusts. (A record
+# sent by a process that has already exited may even lack its unit.)
 SCRIPT = f"""\
 #!/bin/sh
-# Written by tendr: the health check. It records what is wrong in the journal (identifier
-# {HEALTH_TAG}), read by `tendr diagnose`; it changes nothing but the journal's settings.
+# Written by tendr: the health check. It records what is wrong in the journal (its output,
+# identifier {HEALTH_TAG}), read by `tendr diagnose`; it changes nothing but the journal's
+# settings.
 LC_ALL=C; export LC_ALL
-say() {{ logger -t {HEALTH_TAG} -p "user.$1" -- "$2"; }}
+say() {{ case $1 in err) p=3 ;; *) p=4 ;; esac; printf '<%s>%s\\n' "$p" "$2"; }}
 
 # The journal's own settings take effect when journald restarts: once per change.
 stamp=/var/lib/tendr-health/journald.sha256
@@ -74,6 +80,8 @@ Description=tendr health check (records problems in the journal as {HEALTH_TAG})
 [Service]
 Type=oneshot
 ExecStart={SCRIPT_PATH}
+StandardOutput=journal
+SyslogIdentifier={HEALTH_TAG}
 """
 
 TIMER = """\
@@ -97,6 +105,6 @@ def resources(host: Host) -> list[ResourceSpec]:
     return [
         FileSpec(path=JOURNALD_PATH, content=JOURNALD, mode="0644", owner="root", group="root"),
         FileSpec(path=SCRIPT_PATH, content=SCRIPT, mode="0755", owner="root", group="root"),
-        ServiceSpec(unit="tendr-health.service", content=SERVICE, restart_on_change=False),
+        ServiceSpec(unit=HEALTH_UNIT, content=SERVICE, restart_on_change=False),
         ServiceSpec(unit="tendr-health.timer", content=TIMER, enabled=True, running=True),
     ]

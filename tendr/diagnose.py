@@ -19,6 +19,7 @@ from typing import Any
 
 from tendr import audit, engine
 from tendr.authorize import readable
+from tendr.baseline import HEALTH_UNIT
 from tendr.changes import Change
 from tendr.errors import CommandTimeout, ConnectionLost, HostError
 from tendr.hosts.connect import in_parallel, run_long
@@ -28,6 +29,10 @@ from tendr.plan import split_sections
 from tendr.workspace import Workspace
 
 HEALTH_TAG = "tendr-health"  # the journal identifier the health check records under
+# The health check's records are its unit's output, run as root: these fields journald
+# sets itself, where any account can log under the identifier (logger -t tendr-health).
+HEALTH_FIELDS = {"_SYSTEMD_UNIT": HEALTH_UNIT, "_UID": "0"}
+_HEALTH_MATCH = " ".join(f"{field}={value}" for field, value in HEALTH_FIELDS.items())
 FULL = 90  # percent of a file system in use that is a problem
 LINE = 300  # characters of a host's line kept
 _MARK = "@@diagnose "  # a section marker as plan.split_sections reads them
@@ -57,8 +62,8 @@ command -v lpstat >/dev/null 2>&1 && lpstat -p 2>/dev/null | grep -E '^printer '
 echo '{_MARK}jobs'
 command -v lpstat >/dev/null 2>&1 && lpstat -o 2>/dev/null | cut -d' ' -f1
 echo '{_MARK}health'
-journalctl -q --no-pager -t {HEALTH_TAG} --since=@{since_epoch} -n 200 -o json \
-    --output-fields=MESSAGE,PRIORITY 2>/dev/null
+journalctl -q --no-pager {_HEALTH_MATCH} --since=@{since_epoch} -n 200 -o json \
+    --output-fields=MESSAGE,PRIORITY,_SYSTEMD_UNIT,_UID 2>/dev/null
 true
 """
 
@@ -89,9 +94,12 @@ def _journal(lines: Sequence[str], *keys: str) -> list[dict[str, str]]:
 def parse(lines: Sequence[str]) -> Facts:
     """The probe's output as facts; what is missing or malformed is left out."""
     sections = split_sections(lines, "diagnose")
+    # The health check's own errors are its records below; any other account's under its
+    # name are not to be shown as either.
     errors = tuple(
         (e["SYSLOG_IDENTIFIER"] or "?", e["MESSAGE"])
         for e in _journal(sections.get("errors", []), "SYSLOG_IDENTIFIER", "MESSAGE")
+        if e["SYSLOG_IDENTIFIER"] != HEALTH_TAG
     )
     pressure, available = _memory(sections.get("memory", []))
     stopped = tuple(
@@ -100,7 +108,9 @@ def parse(lines: Sequence[str]) -> Facts:
         if len(line.split()) > 2 and " disabled " in line
     )
     health = tuple(
-        ("", e["MESSAGE"]) for e in _journal(sections.get("health", []), "MESSAGE", "PRIORITY")
+        ("", e["MESSAGE"])
+        for e in _journal(sections.get("health", []), "MESSAGE", *HEALTH_FIELDS)
+        if all(e[k] == v for k, v in HEALTH_FIELDS.items())  # journalctl matched them too
     )
     # lpstat -o names each job QUEUE-ID, and a queue name may hold '-' itself.
     waiting = Counter(job.rpartition("-")[0] for job in sections.get("jobs", []) if "-" in job)

@@ -38,7 +38,14 @@ OUTPUT = [
     "frontdesk-4",
     "back-office-7",
     "@@diagnose health",
-    json.dumps({"MESSAGE": "disk /srv is 100% full", "PRIORITY": "4"}),
+    json.dumps(
+        {
+            "MESSAGE": "disk /srv is 100% full",
+            "PRIORITY": "4",
+            "_SYSTEMD_UNIT": "tendr-health.service",
+            "_UID": "0",
+        }
+    ),
 ]
 
 
