@@ -87,7 +87,8 @@ def test_at_the_gateway_a_host_naming_its_own_key_is_refused(
         tmp_path / "ws",
         {
             "hosts/acme.toml": '[hosts.desk01]\naddress = "192.0.2.1"\n\n[hosts.desk02]\n'
-            'address = "192.0.2.2"\nssh_key = "~/.ssh/dave_ed25519"\n',
+            'address = "192.0.2.2"\nssh_key = "~/.ssh/dave_ed25519"\n\n[hosts.desk03]\n'
+            'address = "192.0.2.3"\nssh_key = "~/.ssh/id_ed25519"\n',
             "known_hosts": "192.0.2.1 ssh-ed25519 AAAA\n",
             "rules/roles.toml": (
                 '[roles.admin]\nmembers = ["erin"]\nallow = [{ ops = ["*"], hosts = ["all"] }]\n'
@@ -104,4 +105,5 @@ def test_at_the_gateway_a_host_naming_its_own_key_is_refused(
     assert code == 1, text
     assert "hosts/acme.toml:6: host desk02 names ssh_key '~/.ssh/dave_ed25519'" in text
     assert "the gateway's own key" in text and "remove the line" in text
+    assert "desk03" not in text  # the gateway's own key (this account's) is fine
     assert (root / ".tendr" / "audit.log").exists()  # what was asked is recorded

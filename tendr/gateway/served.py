@@ -7,6 +7,8 @@ there, where hosts are reached with the gateway's key.
 
 from __future__ import annotations
 
+import os
+import pwd
 import shlex
 from pathlib import Path
 
@@ -44,12 +46,25 @@ def served_elsewhere(workspace: Workspace, command: str) -> str | None:
     )
 
 
+def gateway_key() -> Path:
+    """The gateway's own key for client machines, which `gateway setup` made: in the home
+    of the account this process runs as (from the password database: sudo may keep the
+    caller's $HOME)."""
+    return Path(pwd.getpwuid(os.geteuid()).pw_dir) / ".ssh" / "id_ed25519"
+
+
 def own_keys(workspace: Workspace) -> list[str]:
-    """Host entries naming an `ssh_key` of their own, which the gateway refuses: it
+    """Host entries naming an `ssh_key` other than the gateway's, which it refuses: it
     reaches every host with its own key (the one `gateway setup` printed)."""
     problems = []
+    home = gateway_key().parent.parent
     for host in workspace.hosts:
         if host.ssh_key is None:
+            continue
+        named = host.ssh_key
+        if named == "~" or named.startswith("~/"):
+            named = str(home) + named[1:]
+        if Path(named) == gateway_key():
             continue
         text = workspace.texts.get(host.file, "")
         line = locate(text, ["hosts", host.name, "ssh_key"]) or locate(
@@ -59,6 +74,7 @@ def own_keys(workspace: Workspace) -> list[str]:
         problems.append(
             f"{where}: host {host.name} names ssh_key {host.ssh_key!r}: at the gateway every "
             "host is reached with the gateway's own key (authorize the public key `tendr "
-            "gateway setup` printed for the clients' service account); remove the line"
+            "gateway setup` printed for the clients' service account); remove the line, or "
+            f"name {gateway_key()}"
         )
     return problems
