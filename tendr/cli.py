@@ -1444,7 +1444,7 @@ def rules_list(
         held = {g.role for g in mine if g.person == reader.person and g.holds_at(now)}
         if not (reader.workspace or reader.role or held):
             raise PermissionDenied(
-                message=f"permission denied: {reader.person} holds no role: the rules are "
+                message=f"permission denied: {reader.person} is in no role: the rules are "
                 "shown to those who hold one"
             )
         shown = set(roles_of(reader.person, loaded.rules, loaded.owner)) | held

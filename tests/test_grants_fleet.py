@@ -105,7 +105,7 @@ def test_a_grant_allows_until_it_expires(acme: tuple[Host, str]) -> None:
         "carol",
     )
     assert code == 0, text
-    listed = json.loads(tendr("rules", "list", "-w", ws, "--format", "json")[1])
+    listed = json.loads(tendr("rules", "list", "-w", ws, "--as", "dave", "--format", "json")[1])
     (made,) = listed["grants"]
     assert (made["person"], made["role"], made["holds"]) == ("dave", "printing", True)
 
