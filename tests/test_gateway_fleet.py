@@ -67,7 +67,8 @@ SNAPSHOT = (
 
 def hosts_file(client: str, host: Host) -> str:
     return (
-        '[defaults]\nconnector = "ssh"\nuser = "root"\nssh_key = "~/.ssh/id_ed25519"\n'
+        # No ssh_key: at the gateway every host is reached with the gateway's own key.
+        '[defaults]\nconnector = "ssh"\nuser = "root"\n'
         "health = false\n\n"
         f'[hosts.{host.name}]\naddress = "{host.address}"\nport = {host.port}\n'
     )

@@ -18,18 +18,6 @@ pytestmark = pytest.mark.fleet
 gateway = test_gateway_fleet.gateway  # the fixture: a controller set up as the gateway
 
 
-@pytest.fixture(autouse=True)
-def _gateway_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hosts files without `ssh_key`: at the gateway hosts are reached with its own key,
-    and a host naming another is an error there."""
-    given = test_gateway_fleet.hosts_file
-    monkeypatch.setattr(
-        test_gateway_fleet,
-        "hosts_file",
-        lambda client, host: given(client, host).replace('ssh_key = "~/.ssh/id_ed25519"\n', ""),
-    )
-
-
 def _let_in(gateway: Gateway, person: str) -> None:
     """Let `person` reach the gateway with a key of their own, naming no role for them."""
     key = gateway.keys / person
