@@ -87,6 +87,9 @@ class FileActual:
     # (o+x): only then may a plan show a hash of it (see `shown`).
     real: str = ""
     searchable: bool = True
+    # The mount point, named in /etc/fstab and not mounted now, that the path lies
+    # under: what is (or is not) there cannot be seen.
+    unmounted: str = ""
 
 
 # One line per path: "<type>", "absent<TAB>DEEPEST EXISTING FOLDER ABOVE" or
@@ -142,25 +145,41 @@ _REAL = (
     "| xargs -d '\\n' -r stat -L --printf '%a %n\\n' -- 2>/dev/null"
 )
 
+# The file systems /etc/fstab names that are not mounted now (a backup disk, a share):
+# a path under one is not there to be seen, and writing it would fill the disk below.
+_UNMOUNTED = (
+    "echo '@unmounted'; [ ! -r /etc/fstab ] || "
+    "awk '$1 !~ /^#/ && $2 ~ /^\\/./ && $3 != \"swap\" {print $2}' /etc/fstab "
+    '| while IFS= read -r m; do mountpoint -q -- "$m" 2>/dev/null || printf \'%s\\n\' "$m"; done'
+)
+
 
 def probe(specs: Sequence[FileSpec]) -> str:
     folders = " ".join(shlex.quote(f) for f in _folders(specs))
-    return probe_paths([spec.path for spec in specs]) + "; " + _REAL.format(folders=folders)
+    return "; ".join(
+        [probe_paths([spec.path for spec in specs]), _REAL.format(folders=folders), _UNMOUNTED]
+    )
 
 
 def parse(specs: Sequence[FileSpec], lines: list[str]) -> dict[str, Any]:
     end = lines.index("@real") if "@real" in lines else len(lines)
     padded = lines[:end] + ["unreadable"] * (len(specs) - end)
     found = {spec.key: parse_line(line) for spec, line in zip(specs, padded, strict=False)}
-    reals, modes = _real_folders(_folders(specs), lines[end + 1 :])
+    cut = lines.index("@unmounted") if "@unmounted" in lines else len(lines)
+    reals, modes = _real_folders(_folders(specs), lines[end + 1 : cut])
+    unmounted = [m.rstrip("/") + "/" for m in lines[cut + 1 :] if m.startswith("/")]
     for spec in specs:
         real_folder = reals.get(_folder(spec.path))
         if real_folder is None:  # not read: a link's target that held a newline, say
             found[spec.key] = FileActual("unreadable")
             continue
         real = f"{real_folder.rstrip('/')}/{spec.path.rsplit('/', 1)[1]}"
+        away = [m for m in unmounted if real.startswith(m) or spec.path.startswith(m)]
         found[spec.key] = replace(
-            found[spec.key], real=real, searchable=_searchable(real_folder, modes)
+            found[spec.key],
+            real=real,
+            searchable=_searchable(real_folder, modes),
+            unmounted=max(away, key=len).rstrip("/") if away else "",
         )
     return found
 
@@ -232,6 +251,15 @@ def diff(spec: FileSpec, actual: FileActual, context: Context) -> list[Change]:
             Unreadable(
                 f"{spec.path} is a directory or a special file: tendr manages regular files "
                 "only and leaves it alone; move it away by hand"
+            ),
+        )
+    if actual.unmounted:
+        return unknown(
+            spec,
+            Unreadable(
+                f"{spec.path} is on {actual.unmounted}, which /etc/fstab names and which is "
+                "not mounted: what is there cannot be seen, and tendr writes nothing there "
+                f"(it would land on the disk below); mount it (mount {actual.unmounted})"
             ),
         )
     if not spec.present:
