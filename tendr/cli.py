@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -836,13 +836,22 @@ def onboard(
             "--apply", help="Approve the host now (host.approve) and apply its plan (--yes)."
         ),
     ] = False,
+    adopt_account: Annotated[
+        bool,
+        typer.Option(
+            "--adopt-account",
+            help="Take over a service account tendr did not make: its keys are shown and, "
+            "once confirmed (--yes or on a terminal), replaced by tendr's alone.",
+        ),
+    ] = False,
     workspace: WorkspaceOpt = None,
     as_person: AsOpt = None,
 ) -> None:
     """Bring a new client machine under management: pin its host key (shown; confirmed),
     read its facts, make the service account with the controller's key and passwordless
     sudo (visudo-checked), write it into hosts/CLIENT.toml, then show its plan. The host
-    stays audit-only (plans, no changes) until `tendr approve HOST`, or `--apply`.
+    stays audit-only (plans, no changes) until `tendr approve HOST`, or `--apply`. An
+    existing account tendr did not make is refused, unless `--adopt-account`.
 
     Run again, it changes nothing and says so. Operation `host.onboard`.
     """
@@ -880,6 +889,7 @@ def onboard(
             controller_key=controller_key,
             confirm=confirm,
             approve=apply_now,
+            adopt=_adopting(yes) if adopt_account else None,
         )
         _render_onboarded(name, done)
         if apply_now:
@@ -948,6 +958,20 @@ def approve_command(
             out.print(f"{escape(host)} approved: apply, do, run and shell may act on it now")
         else:
             out.print(f"{escape(host)} was approved already: nothing changed")
+
+
+def _adopting(yes: bool) -> Callable[[str], bool]:
+    """Onboarding's question before it takes over an account: shown, then --yes or asked."""
+
+    def adopt(shown: str) -> bool:
+        out.print("\n".join(escape(line) for line in shown.split("\n")))
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UserError("no terminal to confirm on: pass --yes to adopt the account")
+        return typer.confirm("Adopt this account?", default=False)
+
+    return adopt
 
 
 def _render_onboarded(name: str, done: Any) -> None:

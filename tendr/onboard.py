@@ -9,7 +9,10 @@ In order, and nothing written anywhere before the step that needs it:
    tendr does not support is refused before anything changes;
 4. as root (sudo -n): the service account, the controller's key for it, and a sudoers
    rule checked with `visudo -c` before it is put in place; each only if missing, so a
-   run cut short completes when run again;
+   run cut short completes when run again. An account that is there already must be
+   tendr's (marked so as it was made) with no key but tendr's: any other is refused,
+   before anything changes, unless the person adopts it (its keys shown, then replaced
+   by tendr's alone);
 5. tendr logs in as the service account with the controller's key and checks sudo;
 6. only then the workspace: the host key pinned, the host written into
    hosts/CLIENT.toml (comments and layout of an existing file kept), a record in the
@@ -53,20 +56,81 @@ for f in /etc/tendr/backup/*.sh; do [ -f "$f" ] && printf 'backup\t%s\n' "$f"; d
 true
 """
 
-# $1 the service account, $2 the controller's public key line. Each part only if missing,
-# and said ("made WHAT"); the sudoers rule passes visudo -c before it is put in place.
-SETUP = r"""set -eu
-account=$1 key=$2
+# The service account tendr makes carries this comment, set as it is made (useradd), so a
+# run cut short is known as tendr's when run again. An account without it was made by
+# someone else: whoever holds its keys or password would get root through tendr's sudo.
+MARK = "tendr service account"
+
+# The files sshd reads an account's keys from ($1 the account, $2 its home), one a line:
+# the per-account ones (relative to the home, or naming it or the account).
+KEY_FILES = r"""key_files() {
+    files=$(sshd -T -C "user=$1,host=localhost,addr=127.0.0.1" 2>/dev/null |
+        sed -n 's/^authorizedkeysfile //p')
+    for f in ${files:-.ssh/authorized_keys .ssh/authorized_keys2}; do
+        case $f in none) continue ;; /*%[hu]*|[!/]*) ;; *) continue ;; esac
+        f=$(printf '%s\n' "$f" | awk -v h="$2" -v u="$1" \
+            '{ gsub(/%%/, "\001"); gsub(/%h/, h); gsub(/%u/, u); gsub(/\001/, "%"); print }')
+        case $f in /*) printf '%s\n' "$f" ;; *) printf '%s\n' "$2/$f" ;; esac
+    done
+}
+"""
+
+# $1 the service account: whether it exists, its comment, and the keys sshd takes for
+# it, each file's lines (comments and blank lines left out) and their fingerprints as
+# ssh-keygen -l shows them. A link is named, never followed.
+ACCOUNT = (
+    KEY_FILES
+    + r"""ent=$(getent passwd -- "$1") || { printf 'account\tabsent\n'; exit 0; }
+printf 'account\tpresent\t%s\n' "$(printf '%s' "$ent" | cut -d: -f5)"
+key_files "$1" "$(printf '%s' "$ent" | cut -d: -f6)" | while IFS= read -r f; do
+    if [ -L "$f" ]; then printf 'link\t%s\n' "$f"; continue; fi
+    [ -f "$f" ] || continue
+    printf 'file\t%s\n' "$f"
+    grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' -- "$f" | sed 's/^/key\t/'
+    ssh-keygen -lf "$f" 2>/dev/null | sed 's/^/fp\t/'
+done
+true
+"""
+)
+
+# $1 the service account, $2 the controller's public key line, $3 "adopt" to take over
+# an account tendr did not make (its other keys removed, its password locked, marked as
+# tendr's). Each part only if missing, and said ("made WHAT"). An existing account that
+# is not tendr's, or holds other keys, is refused here too, before anything changes; the
+# sudoers rule passes visudo -c before it is put in place.
+SETUP = (
+    KEY_FILES
+    + f"""set -eu
+account=$1 key=$2 mode=${{3:-}}
 if ! id -u -- "$account" >/dev/null 2>&1; then
-    useradd --system --create-home --shell /bin/sh -- "$account"
+    useradd --system --create-home --shell /bin/sh --comment '{MARK}' -- "$account"
     echo "made account"
+elif [ "$mode" = adopt ]; then
+    usermod --comment '{MARK}' --password '!' -- "$account"
+    echo "made account adopted"
+elif [ "$(getent passwd -- "$account" | cut -d: -f5)" != '{MARK}' ]; then
+    echo "tendr: the account $account exists and tendr did not make it" >&2; exit 1
 fi
-home=$(getent passwd -- "$account" | cut -d: -f6)
+"""
+    + r"""home=$(getent passwd -- "$account" | cut -d: -f6)
 [ -n "$home" ] && [ "$home" != / ] || { echo "tendr: $account has no home folder" >&2; exit 1; }
 [ ! -L "$home/.ssh" ] || { echo "tendr: $home/.ssh is a symbolic link" >&2; exit 1; }
 install -d -m 0700 -o "$account" -g "$(id -gn -- "$account")" -- "$home/.ssh"
 auth=$home/.ssh/authorized_keys
-[ ! -L "$auth" ] || { echo "tendr: $auth is a symbolic link" >&2; exit 1; }
+if [ "$mode" = adopt ]; then
+    key_files "$account" "$home" | while IFS= read -r f; do
+        [ "$f" = "$auth" ] || rm -f -- "$f"
+    done
+    tmp=$(mktemp "$home/.ssh/.tendr.XXXXXXXX")
+    printf '%s\n' "$key" > "$tmp"
+    chown -- "$account" "$tmp" && chmod 0600 -- "$tmp" && mv -f -T -- "$tmp" "$auth"
+    echo "made keys replaced"
+fi
+other=$(key_files "$account" "$home" | while IFS= read -r f; do
+    if [ -L "$f" ] || { [ -f "$f" ] && grep -v -x -F -e "$key" -- "$f" |
+        grep -q -v -e '^[[:space:]]*#' -e '^[[:space:]]*$'; }; then echo "$f"; fi
+done)
+[ -z "$other" ] || { echo "tendr: keys that are not tendr's in $other" >&2; exit 1; }
 if ! grep -qxF -- "$key" "$auth" 2>/dev/null; then
     printf '%s\n' "$key" >> "$auth"
     chown -- "$account" "$auth" && chmod 0600 -- "$auth"
@@ -85,6 +149,7 @@ if [ "$(cat -- "$target" 2>/dev/null)" != "$rule" ]; then
     echo "made sudoers"
 fi
 """
+)
 
 _KEY_LINE = re.compile(r"(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa) ([A-Za-z0-9+/]+=*)")
 
@@ -101,6 +166,52 @@ class Onboarded:
     @property
     def changed(self) -> bool:
         return bool(self.made)
+
+
+@dataclass
+class Account:
+    """The service account as the host has it, before onboarding changes anything."""
+
+    exists: bool = False
+    comment: str = ""
+    keys: list[str] = field(default_factory=list)  # authorized_keys lines, every file's
+    shown: list[str] = field(default_factory=list)  # "FILE: 256 SHA256:… comment (ED25519)"
+    links: list[str] = field(default_factory=list)  # key files that are symbolic links
+
+    def tendrs(self, public: str) -> bool:
+        """Made by tendr, and no key but tendr's (or none yet: a run cut short)."""
+        return (
+            not self.exists
+            or self.comment == MARK
+            and not self.links
+            and all(line == public for line in self.keys)
+        )
+
+    def listing(self, public: str) -> str:
+        """Its keys as ssh-keygen -l shows them, tendr's marked."""
+        own = _shown(public).split()[-1]
+        lines = [f"{line} (tendr's)" if own in line.split() else line for line in self.shown]
+        lines += [f"{link}: a symbolic link" for link in self.links]
+        return "\n".join(f"  {line}" for line in lines or ["(no keys)"])
+
+
+def account_facts(lines: list[str]) -> Account:
+    found = Account()
+    current = ""
+    for line in lines:
+        tag, _, value = line.partition("\t")
+        if tag == "account":
+            state, _, comment = value.partition("\t")
+            found.exists, found.comment = state == "present", comment
+        elif tag == "file":
+            current = value
+        elif tag == "key":
+            found.keys.append(value.strip())
+        elif tag == "fp":
+            found.shown.append(f"{current}: {value}")
+        elif tag == "link":
+            found.links.append(value)
+    return found
 
 
 def offered_key(workspace: Workspace, host: Host) -> paramiko.PKey:
@@ -218,9 +329,12 @@ def onboard(
     confirm: Callable[[str], bool],
     approve: bool = False,
     bootstrap_password: str | None = None,
+    adopt: Callable[[str], bool] | None = None,
 ) -> Onboarded:
     """Bring `host` (as it will stand in the workspace) under management; a new host is
-    written audit-only (`approved = false`) unless `approve`."""
+    written audit-only (`approved = false`) unless `approve`. A service account tendr did
+    not make is refused, or with `adopt` (shown its keys, says whether to go on) taken
+    over: its keys replaced by tendr's alone."""
     rule = _allowed(workspace, person, "host.onboard", host)
     if approve:
         _allowed(workspace, person, "host.approve", host)
@@ -252,8 +366,10 @@ def onboard(
         if problem := supported(done.facts):
             raise UserError(f"{host.name}: {problem}")
         account = workspace.settings.service_account
-        made = _run(workspace, bootstrap, trusted, SETUP, (account, public), passwords)
-        done.made += [line.split()[1] for line in made if line.startswith("made ")]
+        found = account_facts(_run(workspace, bootstrap, trusted, ACCOUNT, (account,), passwords))
+        mode = "" if found.tendrs(public) else _adopting(host, account, found, public, adopt)
+        made = _run(workspace, bootstrap, trusted, SETUP, (account, public, mode), passwords)
+        done.made += [line.partition(" ")[2] for line in made if line.startswith("made ")]
         managed = host.model_copy(update={"user": account, "ssh_key": str(controller_key)})
         _run(workspace, managed, trusted, "true", ())  # logs in, and sudo -n works
     if not pinned:
@@ -271,6 +387,30 @@ def onboard(
         after={"key": done.key, "made": done.made},
     )
     return done
+
+
+def _adopting(
+    host: Host, account: str, found: Account, public: str, adopt: Callable[[str], bool] | None
+) -> str:
+    """ "adopt" when the person confirms taking the account over; else refused, with its
+    keys: passwordless sudo for it would give whoever holds them root."""
+    why = "tendr did not make it" if found.comment != MARK else "it has keys that are not tendr's"
+    keys = f"its authorized keys:\n{found.listing(public)}"
+    if adopt is None:
+        raise UserError(
+            f"{host.name}: the account {account} exists already and {why}; {keys}\n"
+            "tendr would give these keys root (passwordless sudo): refused, nothing was "
+            "changed. To make it tendr's service account, run again with --adopt-account: "
+            "its keys are replaced by tendr's alone"
+        )
+    question = (
+        f"{host.name}: the account {account} exists already and {why}; {keys}\n"
+        "Adopting it replaces these keys with tendr's alone and locks its password; then "
+        "it gets passwordless sudo"
+    )
+    if not adopt(question):
+        raise UserError(f"the account {account} was not adopted; nothing was changed")
+    return "adopt"
 
 
 def _run(

@@ -3,13 +3,27 @@ file written with its comments kept."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tendr.errors import UserError
 from tendr.hosts.model import Host, known_hosts_name
-from tendr.onboard import _write_host, pinned_keys, public_key_line, supported
+from tendr.onboard import (
+    ACCOUNT,
+    KEY_FILES,
+    MARK,
+    SETUP,
+    Account,
+    _shown,
+    _write_host,
+    account_facts,
+    pinned_keys,
+    public_key_line,
+    supported,
+)
 from tendr.workspace import load
 from tests.helpers import ADMIN_RULES, build_tree
 
@@ -94,3 +108,65 @@ def test_an_audit_only_host_may_be_read_not_changed(tmp_path: Path) -> None:
     for op in ("file.write", "service.restart", "command.run", "shell"):
         decision = may(workspace, "root", op, host)
         assert not decision.allowed and "not approved yet" in decision.reason, op
+
+
+# -- the service account: made by tendr, or someone else's ---------------------------------
+
+OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2xYyX4mJ0a3Y6hZgq1xRkq9f2wXcVbNmLpQrStUvWx"
+
+
+def facts(comment: str, *keys: str, links: tuple[str, ...] = ()) -> list[str]:
+    """The account as onboarding's probe prints it: one authorized_keys file."""
+    lines = [f"account\tpresent\t{comment}", "file\t/home/tendr/.ssh/authorized_keys"]
+    lines += [f"key\t{key}" for key in keys]
+    lines += [f"fp\t256 {_shown(key).split()[1]} no comment (ED25519)" for key in keys]
+    return lines + [f"link\t{link}" for link in links]
+
+
+def test_an_account_is_tendrs_only_as_tendr_made_it() -> None:
+    assert account_facts(["account\tabsent"]).tendrs(KEY)
+    assert account_facts(facts(MARK)).tendrs(KEY)  # a run cut short after useradd
+    assert account_facts(facts(MARK, KEY)).tendrs(KEY)
+    assert not account_facts(facts("", KEY)).tendrs(KEY)  # someone else made it
+    assert not account_facts(facts(MARK, KEY, OTHER)).tendrs(KEY)
+    assert not account_facts(facts(MARK, f'command="/bin/sh" {KEY}')).tendrs(KEY)
+    linked = facts(MARK, KEY, links=("/home/tendr/.ssh/authorized_keys2",))
+    assert not account_facts(linked).tendrs(KEY)
+
+
+def test_the_keys_of_an_account_are_shown_as_ssh_keygen_does_tendrs_marked() -> None:
+    found = account_facts(facts("", KEY, OTHER, links=("/home/tendr/.ssh/authorized_keys2",)))
+    assert found.listing(KEY).splitlines() == [
+        f"  /home/tendr/.ssh/authorized_keys: 256 {_shown(KEY).split()[1]} no comment "
+        "(ED25519) (tendr's)",
+        f"  /home/tendr/.ssh/authorized_keys: 256 {_shown(OTHER).split()[1]} no comment (ED25519)",
+        "  /home/tendr/.ssh/authorized_keys2: a symbolic link",
+    ]
+    assert Account(exists=True).listing(KEY) == "  (no keys)"
+
+
+@pytest.mark.parametrize("shell", ["sh", "dash", "bash"])
+def test_the_key_files_are_those_sshd_reads_for_the_account(tmp_path: Path, shell: str) -> None:
+    """Relative to the home, or naming the home or the account; a file every account
+    shares is not the account's to empty."""
+    sshd = tmp_path / "sshd"
+    sshd.write_text(
+        "#!/bin/sh\necho 'authorizedkeysfile .ssh/authorized_keys /etc/ssh/keys/%u "
+        "/etc/ssh/shared %h/.keys 100%%'\n"
+    )
+    sshd.chmod(0o755)
+    for script in (ACCOUNT, SETUP):
+        assert subprocess.run([shell, "-n", "-c", script], check=False).returncode == 0
+    done = subprocess.run(
+        [shell, "-c", KEY_FILES + 'key_files tendr "/home/tendr"'],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        check=True,
+    )
+    assert done.stdout.splitlines() == [
+        "/home/tendr/.ssh/authorized_keys",
+        "/etc/ssh/keys/tendr",
+        "/home/tendr/.keys",
+        "/home/tendr/100%",
+    ]

@@ -145,7 +145,11 @@ def test_a_wrong_bootstrap_key_writes_nothing(fresh_host: Host, tmp_path: Path) 
 def test_an_onboarding_cut_short_completes_when_run_again(fresh_host: Host, tmp_path: Path) -> None:
     """Cut short after the account was made (the account is there, nothing else): run
     again, onboarding makes the rest and nothing twice."""
-    fresh_host.run("useradd --system --create-home --shell /bin/sh tendr", check=True)
+    # As onboarding makes it (tendr's mark on it): the run was cut short right after.
+    fresh_host.run(
+        "useradd --system --create-home --shell /bin/sh --comment 'tendr service account' tendr",
+        check=True,
+    )
     ws = build_tree(
         tmp_path / "ws",
         {"hosts/acme.toml": HOSTS, "known_hosts": "", "rules/roles.toml": ADMIN_RULES},
