@@ -22,10 +22,12 @@ from tendr.authorize import readable
 from tendr.baseline import HEALTH_UNIT
 from tendr.changes import Change
 from tendr.errors import CommandTimeout, ConnectionLost, HostError
-from tendr.hosts.connect import in_parallel, run_long
+from tendr.hosts.connect import Session, in_parallel, run_long
 from tendr.hosts.model import Host
 from tendr.logs import entries
 from tendr.plan import split_sections
+from tendr.states import printer
+from tendr.states.printer import PrinterSpec
 from tendr.workspace import Workspace
 
 HEALTH_TAG = "tendr-health"  # the journal identifier the health check records under
@@ -335,6 +337,7 @@ def diagnose(
             planned = drift.get(host.name)
             changes = planned.changes if planned is not None and planned.error is None else ()
             found[host.name].problems = problems(parse(output.stdout), changes)
+            found[host.name].problems += silent_printers(workspace, session, host)
             if planned is not None and planned.error:
                 failed(host.name, planned.error)
             if progress:
@@ -342,6 +345,26 @@ def diagnose(
 
         in_parallel(session.state, one, reachable)
     return [found[h.name] for h in hosts]
+
+
+def silent_printers(workspace: Workspace, session: Session, host: Host) -> list[Problem]:
+    """The declared network printers that do not answer the host: their health (the plan
+    counts a queue as declared in sync whatever its printer's power)."""
+    specs = [s for _, s in engine.desired_for(workspace, host) if isinstance(s, PrinterSpec)]
+    if not (script := printer.reachability(specs)):
+        return []
+    try:
+        output = run_long(session, host.name, script, timeout=workspace.settings.command_timeout)
+    except (CommandTimeout, ConnectionLost, HostError):
+        return []  # the host's own failure is said by the probe before this
+    return [
+        Problem(
+            "printer",
+            f"the printer of queue {name} at {where} does not answer",
+            "it is switched off, unplugged or out of this host's reach: jobs wait in its queue",
+        )
+        for name, where in printer.silent(output.stdout)
+    ]
 
 
 def _last_visits(workspace: Workspace, hosts: Sequence[Host]) -> dict[str, int]:

@@ -1135,6 +1135,23 @@ def test_the_probe_tries_network_printers_only(uri: str) -> None:
     assert "/dev/tcp/" not in printer.probe([frontdesk(uri="socket://192.0.2.5", present=False)])
 
 
+@pytest.mark.parametrize("shell", SHELLS)
+def test_diagnose_asks_every_declared_network_printer_at_once(shell: str) -> None:
+    """Whether a printer answers is its health: diagnose asks each network printer the
+    host's states declare, together, and names the ones that do not answer."""
+    specs = [
+        frontdesk(uri="ipp://127.0.0.1:9/ipp/print"),  # discard: nothing listens here
+        PrinterSpec(name="back", uri="socket://127.0.0.1:9", driver="raw"),
+        PrinterSpec(name="gone", uri="socket://127.0.0.1:9", present=False),
+        PrinterSpec(name="usb", uri="usb://DYMO/x", driver=DYMO),
+    ]
+    script = printer.reachability(specs)
+    assert script.count("/dev/tcp/") == 2 and printer.reachability(specs[2:]) == ""
+    lines = run_probe(shell, script)
+    assert printer.silent(lines) == [("back", "127.0.0.1:9"), ("frontdesk", "127.0.0.1:9")]
+    assert printer.silent(["A\tfrontdesk\t127.0.0.1:9\tyes", "A\tx", "junk"]) == []
+
+
 @pytest.mark.parametrize("driver", ["raw", DYMO])
 def test_a_queue_with_a_driver_of_its_own_never_asks_the_printer(driver: str) -> None:
     """Only a driverless queue needs its printer to be set up: a raw queue never gets

@@ -112,6 +112,8 @@ def test_a_printer_switched_off_leaves_its_queue_in_sync(
     code, text = tendr("plan", "-w", ws)
     assert code == 0, text
     assert "does not answer" not in text and "printer.read" not in text
+    code, text = tendr("diagnose", "-w", ws, "-l", client.name)
+    assert f"the printer of queue frontdesk at localhost:{port} does not answer" in text, text
 
     raw = f'[[printer]]\nname = "labels"\nuri = "socket://localhost:{port}"\ndriver = "raw"\n'
     ws = workspace(tmp_path, client, printer_state(client, "frontdesk", port, default="true") + raw)

@@ -790,6 +790,32 @@ def _settings(spec: PrinterSpec, changed: set[str]) -> list[str]:
     return found
 
 
+def reachability(specs: Sequence[PrinterSpec]) -> str:
+    """A script asking, at once, whether each declared network printer answers (a TCP
+    connection from the host, 3 s): its health, which diagnose reports; not drift."""
+    checks = []
+    for spec in specs:
+        if spec.present and (endpoint := _endpoint(spec.uri or "")):
+            host, port = endpoint
+            checks.append(
+                "{ if timeout 3 bash -c 'exec 3<>\"/dev/tcp/$0/$1\"' "
+                f"{shlex.quote(host)} {port} 2>/dev/null; then a=yes; else a=no; fi; "
+                f"printf 'A\\t%s\\t%s\\t%s\\n' {shlex.quote(spec.name)} "
+                f"{shlex.quote(f'{host}:{port}')} $a; }} &\n"
+            )
+    return "".join(checks) + "wait\n" if checks else ""
+
+
+def silent(lines: Sequence[str]) -> list[tuple[str, str]]:
+    """(queue, host:port) of each printer that did not answer, as `reachability` says."""
+    found = []
+    for line in lines:
+        tag, name, where, answers = (line.split("\t") + ["", "", ""])[:4]
+        if tag == "A" and answers == "no":
+            found.append((name, where))
+    return sorted(found)
+
+
 def names(spec: PrinterSpec, actual: PrinterActual | Unreadable) -> tuple[str, ...]:
     """The queue's name on the host (CUPS ignores case: FRONTDESK may be its frontdesk),
     or the state's for a queue still to be made."""
