@@ -40,6 +40,7 @@ from tendr.errors import (
     WorkspaceError,
 )
 from tendr.gateway import session as gateway
+from tendr.gateway.commit import commit_at_gateway
 from tendr.hosts.inventory import host_rows, limit
 from tendr.hosts.model import Host, route
 from tendr.hosts.selection import check_selector, no_match, select
@@ -861,6 +862,9 @@ def onboard(
 
         loaded = _load(workspace)
         person = _person(as_person)
+        at_gateway = gateway.session()
+        if at_gateway is not None:
+            ssh_key = _gateway_onboarding(ssh_key, bootstrap_key)
         host = _new_host(loaded, name, address, port, client, group or [], ssh_key, via)
         controller_key = Path(host.ssh_key or "")
 
@@ -876,8 +880,15 @@ def onboard(
                 )
             return typer.confirm("Pin this host key?", default=False)
 
+        onboarding.check_allowed(loaded, person, host, approve=apply_now)
         password = None
         if bootstrap_key is None:  # asked, never an argument (ps would show it)
+            if at_gateway is not None and not sys.stdin.isatty():
+                # Over SSH without a terminal, what is typed shows on the person's screen.
+                raise UserError(
+                    f"{bootstrap_user}'s password is asked on a terminal: connect with ssh -t "
+                    f"(ssh -t {at_gateway.account}@HOST onboard ...); nothing was changed"
+                )
             password = typer.prompt(f"{bootstrap_user}'s password", hide_input=True)
         done = onboarding.onboard(
             loaded,
@@ -889,9 +900,13 @@ def onboard(
             controller_key=controller_key,
             confirm=confirm,
             approve=apply_now,
+            name_key=at_gateway is None,
             adopt=_adopting(yes) if adopt_account else None,
         )
         _render_onboarded(name, done)
+        changed = [loaded.settings.known_hosts] if "pin" in done.made else []
+        changed += [f"hosts/{client}.toml"] if "hosts file" in done.made else []
+        commit_at_gateway(loaded.root, changed, f"onboard {name} (client {client}) by {person}")
         if apply_now:
             apply(workspace, Format.text, [name], as_person, yes=yes, only_allowed=False)
         reloaded = _load(workspace)
@@ -917,10 +932,6 @@ def hosts_pin(
     with _reporting():
         from tendr import onboard as onboarding
 
-        if gateway.session() is not None:
-            raise PermissionDenied(
-                message="at the gateway, keys are pinned by pushing known_hosts (rules.edit)"
-            )
         loaded = _load(workspace)
         target = _host(loaded, host)
         old, new = onboarding.repin_keys(loaded, _person(as_person), target)
@@ -939,8 +950,12 @@ def hosts_pin(
             raise UserError("no terminal to confirm on: pass --yes or --expect-fingerprint")
         if not confirmed:
             raise UserError("the offered key was not confirmed; nothing was changed")
-        onboarding.repin(loaded, _person(as_person), target)
+        person = _person(as_person)
+        onboarding.repin(loaded, person, target)
         out.print(f"{escape(host)}: pinned the offered key")
+        commit_at_gateway(
+            loaded.root, [loaded.settings.known_hosts], f"pin {host}'s key {new} by {person}"
+        )
 
 
 @app.command("approve")
@@ -954,10 +969,32 @@ def approve_command(
         from tendr import onboard as onboarding
 
         loaded = _load(workspace)
-        if onboarding.approve(loaded, _person(as_person), _host(loaded, host)):
+        person, target = _person(as_person), _host(loaded, host)
+        if onboarding.approve(loaded, person, target):
             out.print(f"{escape(host)} approved: apply, do, run and shell may act on it now")
+            commit_at_gateway(loaded.root, [target.file], f"approve {host} by {person}")
         else:
             out.print(f"{escape(host)} was approved already: nothing changed")
+
+
+def _gateway_onboarding(ssh_key: Path | None, bootstrap_key: Path | None) -> Path:
+    """At the gateway the client machines get the gateway's own key, and the bootstrap
+    user logs in with a password: a key path would be read as the gateway account, which
+    alone may read its files (the technician's key is on their machine)."""
+    from tendr.gateway.served import gateway_key
+
+    if ssh_key is not None:
+        raise PermissionDenied(
+            message="at the gateway, --ssh-key is refused: client machines get the gateway's "
+            f"own key ({gateway_key()}.pub)"
+        )
+    if bootstrap_key is not None:
+        raise PermissionDenied(
+            message="at the gateway, --bootstrap-key is refused: it would name a file the "
+            "gateway account reads; leave it out and give the bootstrap user's password "
+            "when asked (ssh -t tendr@controller onboard ...)"
+        )
+    return gateway_key()
 
 
 def _adopting(yes: bool) -> Callable[[str], bool]:

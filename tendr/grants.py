@@ -13,7 +13,6 @@ import json
 import os
 import re
 import secrets
-import subprocess
 import tempfile
 import tomllib
 from collections.abc import Iterator, Sequence
@@ -25,6 +24,7 @@ from pydantic import ValidationError
 
 from tendr import audit
 from tendr.errors import PermissionDenied, UserError
+from tendr.gateway.commit import commit_at_gateway
 from tendr.hosts.selection import HostLike, check_selector, no_match, select
 from tendr.rules.actor import real_account
 from tendr.rules.decide import EVERYWHERE, decide
@@ -180,25 +180,4 @@ def _write(workspace: Workspace, grants: Sequence[Grant], message: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    if (workspace.root / ".git").is_dir() and _at_gateway():
-        _commit(workspace.root, message)
-
-
-def _at_gateway() -> bool:
-    from tendr.gateway import session
-
-    return session.session() is not None
-
-
-def _commit(root: Path, message: str) -> None:
-    """At the gateway a grant is committed: clones see it, and pushes build on it."""
-    for argv in (
-        ["git", "add", "--", GRANTS_FILE],
-        ["git", "commit", "--quiet", "-m", message, "--", GRANTS_FILE],
-    ):
-        done = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise UserError(
-                f"{GRANTS_FILE} is written and in force, but could not be committed "
-                f"({done.stderr.strip()}); commit it on the controller"
-            )
+    commit_at_gateway(workspace.root, [GRANTS_FILE], message)

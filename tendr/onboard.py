@@ -318,6 +318,14 @@ def supported(facts: dict[str, list[str]]) -> str | None:
     return None
 
 
+def check_allowed(workspace: Workspace, person: str, host: Host, *, approve: bool) -> None:
+    """Refused unless the rules let `person` onboard `host` (and approve it): decided
+    before a password is asked or the host is reached."""
+    _allowed(workspace, person, "host.onboard", host)
+    if approve:
+        _allowed(workspace, person, "host.approve", host)
+
+
 def onboard(
     workspace: Workspace,
     person: str,
@@ -328,13 +336,15 @@ def onboard(
     controller_key: Path,
     confirm: Callable[[str], bool],
     approve: bool = False,
+    name_key: bool = True,
     bootstrap_password: str | None = None,
     adopt: Callable[[str], bool] | None = None,
 ) -> Onboarded:
     """Bring `host` (as it will stand in the workspace) under management; a new host is
     written audit-only (`approved = false`) unless `approve`. A service account tendr did
     not make is refused, or with `adopt` (shown its keys, says whether to go on) taken
-    over: its keys replaced by tendr's alone."""
+    over: its keys replaced by tendr's alone. Without `name_key` (at the gateway, whose
+    own key reaches every host) the entry names no ssh_key."""
     rule = _allowed(workspace, person, "host.onboard", host)
     if approve:
         _allowed(workspace, person, "host.approve", host)
@@ -375,7 +385,7 @@ def onboard(
     if not pinned:
         _append(known_hosts, f"{key_name(host)} {line}\n")
         done.made.append("pin")
-    if _write_host(workspace, host, controller_key, approved=approve):
+    if _write_host(workspace, host, controller_key if name_key else None, approved=approve):
         done.made.append("hosts file")
     _record(
         workspace,
@@ -448,19 +458,21 @@ def _append(path: Path, text: str) -> None:
 
 
 def _write_host(
-    workspace: Workspace, host: Host, controller_key: Path, *, approved: bool = False
+    workspace: Workspace, host: Host, controller_key: Path | None, *, approved: bool = False
 ) -> bool:
     """Add [hosts.NAME] to hosts/CLIENT.toml (made if needed), keeping what the file
-    holds, audit-only unless `approved`; False when it is there already."""
+    holds, audit-only unless `approved`; False when it is there already. With no
+    `controller_key` no ssh_key is written (the gateway reaches hosts with its own)."""
     path = workspace.root / "hosts" / f"{host.client}.toml"
     document = (
         tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
     )
     if not path.exists():
         document.add(tomlkit.comment(f"hosts/{host.client}.toml: {host.client}'s machines"))
-        defaults = tomlkit.table()
-        defaults.add("ssh_key", str(controller_key))
-        document.add("defaults", defaults)
+        if controller_key is not None:
+            defaults = tomlkit.table()
+            defaults.add("ssh_key", str(controller_key))
+            document.add("defaults", defaults)
     hosts = document.setdefault("hosts", tomlkit.table(is_super_table=True))
     if host.name in hosts:
         return False
@@ -473,8 +485,13 @@ def _write_host(
     if host.groups:
         entry.add("groups", list(host.groups))
     defaults_key = document.get("defaults", {}).get("ssh_key")
-    if defaults_key != str(controller_key):
+    if controller_key is not None and defaults_key != str(controller_key):
         entry.add("ssh_key", str(controller_key))
+    account = workspace.settings.service_account
+    if document.get("defaults", {}).get("user", account) != account:
+        # The file's other hosts log in as another user; this one has only the account
+        # onboarding made for the controller's key.
+        entry.add("user", account)
     if not approved:
         entry.add("approved", tomlkit.item(False).comment("plans only, until `tendr approve`"))
     hosts.add(host.name, entry)

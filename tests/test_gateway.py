@@ -171,6 +171,83 @@ def test_serve_and_hook_are_not_for_sudo(at_gateway: Path) -> None:
         assert "does not serve 'gateway'" in output
 
 
+ONBOARD = ["onboard", "desk02", "--address", "192.0.2.2", "--client", "acme"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--ssh-key", "/var/lib/tendr/.ssh/id_ed25519"], "--ssh-key is refused"),
+        (["--bootstrap-key", "/var/lib/tendr/.ssh/id_ed25519"], "--bootstrap-key is refused"),
+        # No terminal (ssh without -t): what the person typed would show on their screen.
+        ([], "password is asked on a terminal: connect with ssh -t"),
+    ],
+)
+def test_onboarding_at_the_gateway_uses_its_key_and_a_password_asked_on_a_terminal(
+    at_gateway: Path, extra: list[str], expected: str
+) -> None:
+    before = {
+        p: p.read_bytes() for p in (at_gateway / "hosts/acme.toml", at_gateway / "known_hosts")
+    }
+    code, output = run_tendr(*ONBOARD, "--bootstrap-user", "admin", *extra)
+    assert code == 1
+    assert expected in output
+    assert "password:" not in output  # refused before anything is asked
+    assert {p: p.read_bytes() for p in before} == before
+    assert '"op": "host.onboard"' not in (at_gateway / ".tendr" / "audit.log").read_text()
+
+
+def test_onboarding_is_decided_by_the_rules_before_a_password_is_asked(
+    at_gateway: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with (at_gateway / "rules/roles.toml").open("a") as rules:
+        rules.write(
+            '[roles.helpdesk]\nmembers = ["dave"]\nallow = [{ ops = ["plan"], hosts = ["all"] }]\n'
+        )
+    monkeypatch.setenv("SUDO_USER", "dave")
+    code, output = run_tendr(*ONBOARD, "--bootstrap-user", "admin")
+    assert code == 1
+    assert "permission denied" in output and "host.onboard" in output
+    assert "password" not in output
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_approving_at_the_gateway_is_committed_naming_the_person(at_gateway: Path) -> None:
+    hosts = at_gateway / "hosts/acme.toml"
+    hosts.write_text('[hosts.desk01]\naddress = "192.0.2.1"\napproved = false\n')
+    _git(at_gateway, "init", "--quiet")
+    _git(at_gateway, "config", "user.name", "tendr gateway")
+    _git(at_gateway, "config", "user.email", "tendr@controller")
+    (at_gateway / ".gitignore").write_text(".tendr/\n")
+    _git(at_gateway, "add", ".")
+    _git(at_gateway, "commit", "--quiet", "-m", "start")
+    (at_gateway / "notes.txt").write_text("someone's work, not approve's\n")
+    _git(at_gateway, "add", "notes.txt")  # staged: must not ride along
+    code, output = run_tendr("approve", "desk01")
+    assert code == 0, output
+    assert "desk01 approved" in output
+    assert _git(at_gateway, "log", "-1", "--format=%s") == "approve desk01 by erin\n"
+    assert _git(at_gateway, "show", "--name-only", "--format=", "HEAD") == "hosts/acme.toml\n"
+    assert "approved" not in _git(at_gateway, "show", "HEAD:hosts/acme.toml")
+    assert _git(at_gateway, "status", "--porcelain") == "A  notes.txt\n"
+
+
+def test_a_change_the_gateway_cannot_commit_is_said_to_be_in_force(at_gateway: Path) -> None:
+    hosts = at_gateway / "hosts/acme.toml"
+    hosts.write_text('[hosts.desk01]\naddress = "192.0.2.1"\napproved = false\n')
+    (at_gateway / ".git").mkdir()  # no repository git can use
+    code, output = run_tendr("approve", "desk01")
+    assert code == 1
+    assert "desk01 approved" in output
+    assert "hosts/acme.toml is written and in force, but could not be committed" in output
+    assert "approved" not in hosts.read_text()
+
+
 def test_elsewhere_serve_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(session, "current", lambda: None)
     code, output = run_tendr("gateway", "serve", "--person", "carol")

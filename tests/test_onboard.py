@@ -90,6 +90,38 @@ def test_the_host_is_added_with_the_file_kept(tmp_path: Path) -> None:
     assert 'ssh_key = "/k2"' in (root / "hosts/beta.toml").read_text()
 
 
+def test_at_the_gateway_the_entry_names_no_key_and_logs_in_as_the_service_account(
+    tmp_path: Path,
+) -> None:
+    """The gateway reaches every host with its own key (an entry naming one is refused
+    there); a file whose hosts log in as another user gets the service account named."""
+    text = '[defaults]\nuser = "root"\n\n[hosts.a]\naddress = "192.0.2.1"\n'
+    root = build_tree(
+        tmp_path, {"hosts/acme.toml": text, "known_hosts": "", "rules/roles.toml": ADMIN_RULES}
+    )
+    new = Host(
+        name="b",
+        client="acme",
+        connector="ssh",
+        address="192.0.2.2",
+        port=22,
+        user=None,
+        ssh_key=None,
+        groups=(),
+        tags=(),
+        file="hosts/acme.toml",
+    )
+    assert _write_host(load(root), new, None)
+    written = (root / "hosts/acme.toml").read_text()
+    assert "ssh_key" not in written
+    assert '[hosts.b]\naddress = "192.0.2.2"\nuser = "tendr"\n' in written
+    (b,) = [h for h in load(root).hosts if h.name == "b"]
+    assert (b.user, b.ssh_key) == ("tendr", None)
+    fresh = new.model_copy(update={"client": "beta", "file": "hosts/beta.toml"})
+    assert _write_host(load(root), fresh, None)
+    assert "ssh_key" not in (root / "hosts/beta.toml").read_text()
+
+
 def test_an_audit_only_host_may_be_read_not_changed(tmp_path: Path) -> None:
     from tendr.authorize import may
 
