@@ -217,15 +217,20 @@ def _git(root: Path, *args: str) -> str:
     ).stdout
 
 
+def _repository(root: Path) -> None:
+    """The workspace as `gateway setup` leaves it: a repository, all committed."""
+    _git(root, "init", "--quiet")
+    _git(root, "config", "user.name", "tendr gateway")
+    _git(root, "config", "user.email", "tendr@controller")
+    (root / ".gitignore").write_text(".tendr/\n")
+    _git(root, "add", ".")
+    _git(root, "commit", "--quiet", "-m", "start")
+
+
 def test_approving_at_the_gateway_is_committed_naming_the_person(at_gateway: Path) -> None:
     hosts = at_gateway / "hosts/acme.toml"
     hosts.write_text('[hosts.desk01]\naddress = "192.0.2.1"\napproved = false\n')
-    _git(at_gateway, "init", "--quiet")
-    _git(at_gateway, "config", "user.name", "tendr gateway")
-    _git(at_gateway, "config", "user.email", "tendr@controller")
-    (at_gateway / ".gitignore").write_text(".tendr/\n")
-    _git(at_gateway, "add", ".")
-    _git(at_gateway, "commit", "--quiet", "-m", "start")
+    _repository(at_gateway)
     (at_gateway / "notes.txt").write_text("someone's work, not approve's\n")
     _git(at_gateway, "add", "notes.txt")  # staged: must not ride along
     code, output = run_tendr("approve", "desk01")
@@ -235,6 +240,27 @@ def test_approving_at_the_gateway_is_committed_naming_the_person(at_gateway: Pat
     assert _git(at_gateway, "show", "--name-only", "--format=", "HEAD") == "hosts/acme.toml\n"
     assert "approved" not in _git(at_gateway, "show", "HEAD:hosts/acme.toml")
     assert _git(at_gateway, "status", "--porcelain") == "A  notes.txt\n"
+
+
+def test_re_pinning_at_the_gateway_commits_known_hosts_alone(
+    at_gateway: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import paramiko
+
+    from tendr import onboard
+    from tendr.hosts.connect import fingerprint
+
+    _repository(at_gateway)
+    offered = paramiko.ECDSAKey.generate()  # the machine was reinstalled
+    monkeypatch.setattr(onboard, "offered_key", lambda *_: offered)  # no machine here
+    code, output = run_tendr("hosts", "pin", "desk01", "--yes")
+    assert code == 0, output
+    assert "desk01: pinned the offered key" in output
+    subject = _git(at_gateway, "log", "-1", "--format=%s")
+    assert subject == f"pin desk01's key {fingerprint(offered)} by erin\n"
+    assert _git(at_gateway, "show", "--name-only", "--format=", "HEAD") == "known_hosts\n"
+    assert offered.get_base64() in _git(at_gateway, "show", "HEAD:known_hosts")
+    assert _git(at_gateway, "status", "--porcelain") == ""
 
 
 def test_a_change_the_gateway_cannot_commit_is_said_to_be_in_force(at_gateway: Path) -> None:
