@@ -23,8 +23,10 @@ STATUS = "systemctl status *"
     ("argv", "allowed"),
     [
         (["lpstat"], True),
-        (["lpstat", "-p"], True),
-        (["lpstat", "-p", "x; rm -rf /"], True),  # an argument, never run as shell
+        (["lpstat", "frontdesk"], True),
+        (["lpstat", "x; rm -rf /"], True),  # an argument, never run as shell
+        (["lpstat", "-p"], False),  # an option the pattern does not write out
+        (["lpstat", "frontdesk", "-h", "elsewhere"], False),
         (["lpstat -p; rm -rf /tmp/x"], False),  # one word: not the program lpstat
         (["/tmp/lpstat"], False),
         (["/usr/bin/lpstat"], False),
@@ -67,11 +69,13 @@ words = st.lists(st.text(min_size=0, max_size=8), min_size=1, max_size=5)
 
 @given(words, words)
 def test_a_command_is_covered_only_by_its_own_program(pattern: list[str], argv: list[str]) -> None:
-    """Whatever the words, a pattern without '*' covers exactly the vectors it begins."""
+    """Whatever the words, a pattern without '*' covers exactly the vectors it begins
+    whose further arguments are no options (none starts with '-')."""
     pattern = [w.replace("*", "") for w in pattern]
     if check_pattern("commands", command_words(pattern)) is not None:
         return
-    expected = argv[: len(pattern)] == pattern
+    further = argv[len(pattern) :]
+    expected = argv[: len(pattern)] == pattern and not any(w.startswith("-") for w in further)
     assert covers("commands", command_words(pattern), command_words(argv)) is expected
 
 
@@ -107,7 +111,7 @@ def test_rules_name_commands_and_explain_answers_for_one(tmp_path: Path) -> None
             "hosts/local.toml": '[hosts.here]\nconnector = "local"\n',
             "rules/roles.toml": (
                 "[roles.helpdesk]\nmembers = ['dave']\n"
-                "allow = [{ ops = ['command.run'], hosts = ['all'], commands = ['lpstat'] }]\n"
+                "allow = [{ ops = ['command.run'], hosts = ['all'], commands = ['lpstat -p'] }]\n"
                 + ADMIN_RULES  # asking about someone else takes rules.edit
             ),
         },

@@ -25,7 +25,8 @@ HELPDESK = """
 members = ["dave"]
 allow = [
   { ops = ["plan"], hosts = ["all"] },
-  { ops = ["command.run"], hosts = ["all"], commands = ["lpstat", "systemctl status *"] },
+  { ops = ["command.run"], hosts = ["all"],
+    commands = ["lpstat -p", "lpstat -r", "systemctl status *"] },
 ]
 """
 
@@ -85,9 +86,9 @@ def test_run_returns_each_hosts_output_and_status(fleet: Fleet, tmp_path: Path) 
 def test_a_refused_command_never_reaches_the_host(
     fresh_host: Host, tmp_path: Path, command: list[str]
 ) -> None:
-    """helpdesk may run lpstat and systemctl status, nothing else: shell syntax, another
-    program or a path is refused, recorded, and never sent (what it would have done
-    is not done)."""
+    """helpdesk may run lpstat -p, lpstat -r and systemctl status, nothing else: shell
+    syntax, another program or a path is refused, recorded, and never sent (what it
+    would have done is not done)."""
     fresh_host.run("touch /tmp/keep; printf '#!/bin/sh\\ntouch /tmp/marker\\n' > /tmp/lpstat")
     fresh_host.run("chmod +x /tmp/lpstat")
     ws = workspace(tmp_path, [fresh_host], HELPDESK)
@@ -103,8 +104,8 @@ def test_a_refused_command_never_reaches_the_host(
 def test_an_allowed_command_runs_with_its_arguments_as_data(
     fresh_host: Host, tmp_path: Path
 ) -> None:
-    """`lpstat` covers `lpstat -p` and any further argument; shell syntax in an argument
-    reaches lpstat as text and is never run."""
+    """`lpstat -p` covers any further argument that is no option; shell syntax in an
+    argument reaches lpstat as text and is never run."""
     ws = workspace(tmp_path, [fresh_host], HELPDESK)
     code, text = tendr(
         "run", "-w", ws, "-l", "all", "--as", "dave", "--format", "json", "--", "lpstat", "-r"
