@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TENDR = Path(sys.executable).with_name("tendr")
 COMMANDS: dict[str, list[str]] = {
     "python3 -c pass": [sys.executable, "-c", "pass"],
-    "import tendr.cli": [sys.executable, "-c", "import tendr.cli"],
+    "import tendr.cli.app": [sys.executable, "-c", "import tendr.cli.app"],
     "tendr --version": [str(TENDR), "--version"],
     "tendr validate": [str(TENDR), "validate", "-w", str(ROOT)],
     "tendr hosts": [str(TENDR), "hosts", "-w", str(ROOT)],
@@ -57,7 +57,7 @@ def measure(argv: list[str]) -> tuple[float, int]:
 def heaviest_imports(count: int = 8) -> list[tuple[int, str]]:
     """The top-level imports of tendr.cli that cost most, cumulative microseconds."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import tendr.cli"],
+        [sys.executable, "-X", "importtime", "-c", "import tendr.cli.app"],
         capture_output=True,
         text=True,
         check=True,

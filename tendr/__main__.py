@@ -34,7 +34,7 @@ def main() -> None:
         # Ctrl-C reaches tendr as KeyboardInterrupt; gevent need not print it as well.
         hub = get_hub()
         hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
-    from tendr.cli import main as cli_main
+    from tendr.cli.app import main as cli_main
 
     cli_main()
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 import pytest
 from typer.testing import CliRunner
 
-from tendr.cli import app
+from tendr.cli.app import app
 
 # A minimal valid workspace: one local host, one state file, no rules.
 LOCAL_HOSTS = """\

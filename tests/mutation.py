@@ -1,7 +1,7 @@
 """Mutation testing of tendr's pure core: how much of it the fast tests really pin down.
 
     python3 -m tests.mutation                    # every module in MODULES
-    python3 -m tests.mutation tendr/plan.py      # one module
+    python3 -m tests.mutation tendr/core/plan.py      # one module
     python3 -m tests.mutation --workers 2 --list # also print each surviving mutant
 
 Each mutant is one small change to one module's syntax tree (a comparison or boolean
@@ -36,7 +36,7 @@ EQUIVALENT = ROOT / "tests" / "mutation.toml"
 
 # Each module of the pure core, with the fast tests that speak for it.
 MODULES: dict[str, list[str]] = {
-    "tendr/plan.py": [
+    "tendr/core/plan.py": [
         "tests/test_plan.py",
         "tests/test_diff_cases.py",
         "tests/test_diff_properties.py",
@@ -58,19 +58,19 @@ MODULES: dict[str, list[str]] = {
     ],
     "tendr/gateway/edits.py": ["tests/test_gateway.py"],
     "tendr/rules/actor.py": ["tests/test_rules.py", "tests/test_cli.py"],
-    "tendr/states/file.py": [
+    "tendr/kinds/file.py": [
         "tests/test_diff_cases.py",
         "tests/test_diff_properties.py",
         "tests/test_execute.py",
         "tests/test_plan.py",
     ],
-    "tendr/states/service.py": [
+    "tendr/kinds/service.py": [
         "tests/test_diff_cases.py",
         "tests/test_diff_properties.py",
         "tests/test_execute.py",
         "tests/test_plan.py",
     ],
-    "tendr/states/package.py": [
+    "tendr/kinds/package.py": [
         "tests/test_diff_cases.py",
         "tests/test_diff_properties.py",
         "tests/test_execute.py",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tendr.cli import app
+from tendr.cli.app import app
 from tests.helpers import ADMIN_RULES, build_tree, needs_root
 
 REPO = Path(__file__).resolve().parent.parent

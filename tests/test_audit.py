@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tendr.audit import GENESIS, chain, verify
+from tendr.core.audit import GENESIS, chain, verify
 from tests.helpers import ADMIN_RULES, LOCAL_HOSTS, build_tree, needs_root, run_tendr
 
 ENTRIES = [{"host": f"h{i}", "op": "file.write", "resource": f"/etc/f{i}"} for i in range(5)]

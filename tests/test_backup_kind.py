@@ -21,13 +21,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tendr import backup_check as bc
-from tendr.changes import HIDDEN, Change, FieldChange, Put, Run, Step, Unreadable
-from tendr.report import change_json, change_lines
-from tendr.states import backup as b
-from tendr.states.backup import BackupActual, BackupSpec, Lock, RepoState
-from tendr.states.file import FileActual
-from tendr.states.kind import Context
+from tendr.base.changes import HIDDEN, Change, FieldChange, Put, Run, Step, Unreadable
+from tendr.cli.render import change_json, change_lines
+from tendr.kinds import backup as b
+from tendr.kinds.backup import BackupActual, BackupSpec, Lock, RepoState
+from tendr.kinds.file import FileActual
+from tendr.kinds.kind import Context
+from tendr.ops import backup_check as bc
 from tests.helpers import needs_root, requires
 
 HAS_RESTIC = shutil.which("restic") is not None

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tendr import history
-from tendr.errors import UserError
-from tendr.plan import HostPlan, Plan, plan_host
-from tendr.terminal import on_demand
+from tendr.base.errors import UserError
+from tendr.core import history
+from tendr.core.plan import HostPlan, Plan, plan_host
+from tendr.ops.on_demand import on_demand
 from tests.test_backup_kind import (
     HEAD,
     LOCAL,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tendr import baseline
-from tendr.workspace import load
+from tendr.workspace import baseline
+from tendr.workspace.loader import load
 from tests.helpers import ADMIN_RULES, build_tree
 
 HOSTS = """\

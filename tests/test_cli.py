@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tendr import __version__
-from tendr.cli import app
-from tendr.workspace import ENV_WORKSPACE
+from tendr.cli.app import app
+from tendr.workspace.loader import ENV_WORKSPACE
 from tests.helpers import ADMIN_RULES, TENDR_PROGRAM, build_tree, requires
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ import typer
 from pyinfra.api.host import Host as PyinfraHost
 from typer.testing import CliRunner
 
-from tendr.cli import app
+from tendr.cli.app import app
 from tests.helpers import ADMIN_RULES, ME, build_tree
 
 # Commands that connect to hosts, with the arguments they need.

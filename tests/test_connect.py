@@ -14,9 +14,9 @@ from typing import Any
 from paramiko import BadHostKeyException, PKey, SSHException
 from pyinfra.api.exceptions import ConnectError
 
-from tendr.hosts.connect import connect_reason, host_data, needs_sudo, open_session
-from tendr.hosts.model import Host
-from tendr.settings import Settings
+from tendr.base.settings import Settings
+from tendr.remote.connect import connect_reason, host_data, needs_sudo, open_session
+from tendr.workspace.hosts import Host
 from tests.helpers import requires
 
 PINNED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDp/zq2PtRFv7sR/KBUHYUZDKexpIWdratu066JnqzpS"

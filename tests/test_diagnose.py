@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tendr.changes import Change, FieldChange
-from tendr.diagnose import parse, problems
+from tendr.base.changes import Change, FieldChange
+from tendr.ops.diagnose import parse, problems
 
 OUTPUT = [
     "@@diagnose failed",

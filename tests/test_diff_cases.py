@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from tendr.plan import plan_host
+from tendr.core.plan import plan_host
 
 CASES = sorted((Path(__file__).parent / "cases" / "diff").glob("*.toml"))
 
 
 def run_case(case: dict[str, Any]) -> list[dict[str, Any]]:
-    from tendr.states import SPECS
+    from tendr.kinds import SPECS
 
     desired: list[tuple[str, Any]] = []
     sections: dict[str, list[str]] = {}

@@ -10,14 +10,14 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tendr.changes import Change
-from tendr.states.file import FileActual, FileSpec
-from tendr.states.file import diff as file_diff
-from tendr.states.kind import Context
-from tendr.states.package import PackageActual, PackageSpec
-from tendr.states.package import diff as package_diff
-from tendr.states.service import ServiceActual, ServiceSpec
-from tendr.states.service import diff as service_diff
+from tendr.base.changes import Change
+from tendr.kinds.file import FileActual, FileSpec
+from tendr.kinds.file import diff as file_diff
+from tendr.kinds.kind import Context
+from tendr.kinds.package import PackageActual, PackageSpec
+from tendr.kinds.package import diff as package_diff
+from tendr.kinds.service import ServiceActual, ServiceSpec
+from tendr.kinds.service import diff as service_diff
 
 CTX = Context()
 modes = st.sampled_from(["0644", "0600", "0755", "0640"])

@@ -23,16 +23,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.text import Text
 
-from tendr.changes import Change, FieldChange, Put, Run, Step, Unreadable
-from tendr.plan import plan_host, probe_script, split_sections
-from tendr.report import change_lines
-from tendr.states import module, printer
-from tendr.states.base import ResourceSpec
-from tendr.states.kind import Context
-from tendr.states.module import ModuleActual, ModuleSpec
-from tendr.states.package import DriverSpec, PackageSpec
-from tendr.states.printer import PrinterActual, PrinterSpec
-from tendr.workspace import load
+from tendr.base.changes import Change, FieldChange, Put, Run, Step, Unreadable
+from tendr.cli.render import change_lines
+from tendr.core.plan import plan_host, probe_script, split_sections
+from tendr.kinds import module, printer
+from tendr.kinds.base import ResourceSpec
+from tendr.kinds.kind import Context
+from tendr.kinds.module import ModuleActual, ModuleSpec
+from tendr.kinds.package import DriverSpec, PackageSpec
+from tendr.kinds.printer import PrinterActual, PrinterSpec
+from tendr.workspace.loader import load
 from tests.helpers import LOCAL_HOSTS, build_tree, run_tendr
 
 CTX = Context()

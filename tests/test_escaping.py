@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from tendr.changes import Change, ChangeResult, HostResult
-from tendr.plan import HostPlan
-from tendr.report import escape, host_lines, result_lines
+from tendr.base.changes import Change, ChangeResult, HostResult
+from tendr.cli.render import escape, host_lines, result_lines
+from tendr.core.plan import HostPlan
 from tests.helpers import ADMIN_RULES, build_tree, needs_root, run_program, run_tendr
 
 # Moves the cursor up five lines and erases the screen below: raw, it hides a plan's

@@ -20,9 +20,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tendr import apply as workflow
-from tendr.changes import Change, FieldChange, Put, Run
-from tendr.execute import (
+from tendr.base.changes import Change, FieldChange, Put, Run
+from tendr.kinds.file import FileSpec
+from tendr.kinds.file import steps as file_steps
+from tendr.kinds.kind import Context
+from tendr.kinds.package import PackageSpec
+from tendr.kinds.registry import KINDS
+from tendr.kinds.service import ServiceSpec
+from tendr.ops import apply as workflow
+from tendr.ops.execute import (
     LOCK_PATH,
     LOCK_SCRIPT,
     PUT_SCRIPT,
@@ -34,14 +40,8 @@ from tendr.execute import (
     step_errors,
     step_statuses,
 )
-from tendr.hosts.connect import ended, remote_command
-from tendr.states.file import FileSpec
-from tendr.states.file import steps as file_steps
-from tendr.states.kind import Context
-from tendr.states.kinds import KINDS
-from tendr.states.package import PackageSpec
-from tendr.states.service import ServiceSpec
-from tendr.workspace import load
+from tendr.remote.connect import ended, remote_command
+from tendr.workspace.loader import load
 from tests.helpers import ADMIN_RULES, ME, build_tree, needs_root, run_program, run_tendr
 
 
@@ -292,7 +292,8 @@ def test_a_workspace_lock_held_elsewhere_is_named(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, pathlib\nfrom tendr import apply, workspace\n"
+            "import sys, pathlib\nfrom tendr.ops import apply\n"
+            "from tendr.workspace import loader as workspace\n"
             f"ws = workspace.load(pathlib.Path({str(ws_path)!r}))\n"
             "with apply.workspace_lock(ws, 'alice'):\n"
             "    print('held', flush=True); sys.stdin.read()",
@@ -364,7 +365,7 @@ def service_change(op: str, **before: str) -> Change:
 def test_service_steps() -> None:
     """Configure writes the unit and drop-ins root's 0644 then reloads systemd; the other
     verbs are one systemctl each; a unit enabled for this boot only is disabled so."""
-    from tendr.states.service import steps
+    from tendr.kinds.service import steps
 
     spec = ServiceSpec(unit="a.service", content="[Service]\n", dropins={"10-x.conf": "y"})
     assert steps(spec, service_change("service.configure"), Context()) == [
@@ -388,7 +389,7 @@ def test_service_steps() -> None:
 def test_package_steps() -> None:
     """Install from the host's lists, refreshing them once only if that fails; remove
     without questions; the name is one argument."""
-    from tendr.states.package import steps
+    from tendr.kinds.package import steps
 
     spec = PackageSpec(name="hello")
     [install] = steps(
@@ -440,8 +441,8 @@ def test_a_command_ends_with_its_status_and_exactly_its_output(text: str, status
 def test_consecutive_package_changes_run_as_one_apt_command() -> None:
     """Installs next to each other in the plan go together (apt resolves them at once);
     a removal, or another kind in between, starts a new command."""
-    from tendr.execute import queue
-    from tendr.plan import HostPlan
+    from tendr.core.plan import HostPlan
+    from tendr.ops.execute import queue
 
     def pkg(name: str, op: str = "package.install") -> Change:
         return Change(kind="package", resource=name, op=op, action="add", allowed=True)

@@ -14,19 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tendr.errors import UserError
+from tendr.base.errors import UserError
 from tendr.gateway import session
 from tendr.gateway.edits import RULES_EDIT, STATE_EDIT, refusals, required, strongest
 from tendr.gateway.session import GitCommand, Session, TendrCommand, parse_remote
-from tendr.gateway.setup import (
-    GatewayError,
-    gateway_line,
-    parse_line,
-    parse_public_key,
-    program,
-)
+from tendr.gateway.setup import GatewayError, gateway_line, parse_line, parse_public_key, program
 from tendr.rules.decide import EVERYWHERE
-from tendr.workspace import Workspace, load
+from tendr.workspace.loader import Workspace, load
 from tests.helpers import build_tree, needs_root, run_tendr
 
 # -- what a person may send over SSH --------------------------------------------------
@@ -247,8 +241,8 @@ def test_re_pinning_at_the_gateway_commits_known_hosts_alone(
 ) -> None:
     import paramiko
 
-    from tendr import onboard
-    from tendr.hosts.connect import fingerprint
+    from tendr.ops import onboard
+    from tendr.remote.connect import fingerprint
 
     _repository(at_gateway)
     offered = paramiko.ECDSAKey.generate()  # the machine was reinstalled

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tendr import audit
+from tendr.core import audit
 from tests import test_gateway_fleet
 from tests.test_gateway_fleet import BETA_STATE, TENDR, WORKSPACE, Gateway
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tendr.baseline import SCRIPT, SERVICE
-from tendr.diagnose import parse, problems
+from tendr.ops.diagnose import parse, problems
+from tendr.workspace.baseline import SCRIPT, SERVICE
 
 REAL = {"_SYSTEMD_UNIT": "tendr-health.service", "_UID": "0", "PRIORITY": "3"}
 

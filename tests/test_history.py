@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tendr.history import Change, Run, summarize
+from tendr.core.history import Change, Run, summarize
 from tests.helpers import ADMIN_RULES, build_tree, needs_root, run_tendr
 
 

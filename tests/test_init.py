@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from tendr.cli import app
-from tendr.schema import schema_for
+from tendr.cli.app import app
+from tendr.workspace.schema import schema_for
 from tests.helpers import requires
 
 

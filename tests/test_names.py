@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from tendr import names
+from tendr.base import names
 from tests.helpers import requires
 
 HOSTILE = ["cups.service; rm -rf /", "$(reboot)", "`reboot`", "../etc/passwd", "a b", "a\nb", ""]

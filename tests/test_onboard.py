@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tendr.errors import UserError
-from tendr.hosts.model import Host, known_hosts_name
-from tendr.onboard import (
+from tendr.base.errors import UserError
+from tendr.ops.onboard import (
     ACCOUNT,
     KEY_FILES,
     MARK,
@@ -24,7 +23,8 @@ from tendr.onboard import (
     public_key_line,
     supported,
 )
-from tendr.workspace import load
+from tendr.workspace.hosts import Host, known_hosts_name
+from tendr.workspace.loader import load
 from tests.helpers import ADMIN_RULES, build_tree
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKH5Q1dHy3hUbW9qD4Ib8o3Y9H2BfOQm4u0o2Z1H4Xq2"
@@ -123,7 +123,7 @@ def test_at_the_gateway_the_entry_names_no_key_and_logs_in_as_the_service_accoun
 
 
 def test_an_audit_only_host_may_be_read_not_changed(tmp_path: Path) -> None:
-    from tendr.authorize import may
+    from tendr.core.authorize import may
 
     root = build_tree(
         tmp_path,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tendr.cli import app
+from tendr.cli.app import app
 from tests.fleet.host import Host
 from tests.helpers import ADMIN_RULES, build_tree
 from tests.helpers import run_tendr as tendr

@@ -14,12 +14,12 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from rich.text import Text
 
-from tendr.changes import Change, ChangeResult, HostResult
-from tendr.plan import HostPlan, Plan, plan_host, probe_script, split_sections
-from tendr.report import change_json, change_lines, host_lines, result_lines
-from tendr.states.file import FileSpec
-from tendr.states.package import PackageSpec
-from tendr.states.service import ServiceSpec
+from tendr.base.changes import Change, ChangeResult, HostResult
+from tendr.cli.render import change_json, change_lines, host_lines, result_lines
+from tendr.core.plan import HostPlan, Plan, plan_host, probe_script, split_sections
+from tendr.kinds.file import FileSpec
+from tendr.kinds.package import PackageSpec
+from tendr.kinds.service import ServiceSpec
 from tests.helpers import ADMIN_RULES, build_tree, requires, run_tendr
 
 
@@ -191,7 +191,7 @@ def test_plans_are_values_nobody_changes_in_place() -> None:
 
 def test_the_service_probe_reads_every_unit_file_and_drop_in(tmp_path: Path) -> None:
     """One file line for each unit's file and each of its drop-ins, in order."""
-    from tendr.states.service import KIND as SERVICE
+    from tendr.kinds.service import KIND as SERVICE
 
     specs = [
         ServiceSpec(unit="a.service", dropins={"1.conf": "x", "2.conf": "y"}),

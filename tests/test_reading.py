@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tendr import audit
-from tendr.changes import Change
+from tendr.base.changes import Change
+from tendr.core import audit
 from tests.helpers import ME, build_tree, run_tendr
 
 HOSTS = {  # never connected to: what is read here is the workspace's

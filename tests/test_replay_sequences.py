@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tendr import audit
-from tendr.changes import Change, FieldChange
-from tendr.shell import inert, replay
+from tendr.base.changes import Change, FieldChange
+from tendr.core import audit
+from tendr.ops.shell import inert, replay
 from tests.helpers import ADMIN_RULES, ME, TENDR_PROGRAM, build_tree
 
 # The sequences the issue found passing: each makes a terminal answer or report itself.

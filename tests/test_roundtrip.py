@@ -10,17 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from tendr.hosts.model import HostDefaults, HostEntry, HostsFile
-from tendr.names import UNIT_SUFFIXES
-from tendr.states.backup import BackupSpec, Retention
-from tendr.states.base import SecretRef
-from tendr.states.file import FileSpec
-from tendr.states.model import StateFile
-from tendr.states.module import ModuleSpec
-from tendr.states.package import PackageSpec
-from tendr.states.printer import PrinterSpec
-from tendr.states.service import ServiceSpec
-from tendr.workspace import validate_data
+from tendr.base.names import UNIT_SUFFIXES
+from tendr.kinds.backup import BackupSpec, Retention
+from tendr.kinds.base import SecretRef
+from tendr.kinds.file import FileSpec
+from tendr.kinds.module import ModuleSpec
+from tendr.kinds.package import PackageSpec
+from tendr.kinds.printer import PrinterSpec
+from tendr.kinds.service import ServiceSpec
+from tendr.workspace.hosts import HostDefaults, HostEntry, HostsFile
+from tendr.workspace.loader import validate_data
+from tendr.workspace.statefile import StateFile
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from tendr.errors import PermissionDenied
-from tendr.hosts.model import Host
-from tendr.names import AccountName
+from tendr.base.errors import PermissionDenied
+from tendr.base.names import AccountName
 from tendr.rules.actor import (
     acting_person,
     check_trust,
@@ -31,6 +30,7 @@ from tendr.rules.model import (
     check_operation,
     op_matches,
 )
+from tendr.workspace.hosts import Host
 from tests.helpers import needs_root
 
 EXAMPLE = """

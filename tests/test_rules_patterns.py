@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from tendr.names import UNIT_SUFFIXES, ModuleName, PackageName, PrinterName, UnitName
+from tendr.base.names import UNIT_SUFFIXES, ModuleName, PackageName, PrinterName, UnitName
+from tendr.kinds.backup import BackupSpec
 from tendr.rules.resources import check_pattern, covers
-from tendr.states.backup import BackupSpec
 from tests.helpers import ADMIN_RULES, build_tree, run_tendr
 
 # -- what each kind accepts as a name, by the states' own validators ------------------------

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tendr.errors import UserError
-from tendr.grants import parse_duration
+from tendr.base.errors import UserError
+from tendr.ops.grants import parse_duration
 from tendr.rules.decide import decide
 from tendr.rules.model import Grant, RulesFile
 from tendr.rules.resources import check_pattern, covers

@@ -12,10 +12,10 @@ import jsonschema
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from tendr import names
-from tendr.init import create_workspace
-from tendr.schema import FAMILIES, schema_for
-from tendr.workspace import validate_data
+from tendr.base import names
+from tendr.workspace.init import create_workspace
+from tendr.workspace.loader import validate_data
+from tendr.workspace.schema import FAMILIES, schema_for
 from tests.test_names import CASES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -316,11 +316,11 @@ def test_each_name_pattern_accepts_what_tendr_accepts(kind: Any, value: str, ok:
 
 
 def test_state_files_have_a_field_for_every_kind_in_the_registry() -> None:
-    """The registry (tendr/states/kinds.py) is the one list of kinds: state files accept
+    """The registry (tendr/kinds/registry.py) is the one list of kinds: state files accept
     exactly its kinds, and the rules know every kind's operations."""
+    from tendr.kinds.registry import KINDS
     from tendr.rules.model import KINDS as OPERATION_KINDS
-    from tendr.states.kinds import KINDS
-    from tendr.states.model import StateFile
+    from tendr.workspace.statefile import StateFile
 
     assert set(StateFile.model_fields) - {"description", "hosts"} == set(KINDS)
     assert set(KINDS) <= set(OPERATION_KINDS)

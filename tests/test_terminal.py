@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tendr.errors import UserError
+from tendr.base.errors import UserError
+from tendr.ops.on_demand import ON_DEMAND, masked, on_demand
 from tendr.rules.resources import check_pattern, command_words, covers
-from tendr.terminal import ON_DEMAND, masked, on_demand
 from tests.helpers import ADMIN_RULES, build_tree, run_tendr
 
 RULE = "lpstat"
@@ -161,7 +161,7 @@ def test_a_deny_cannot_name_commands(tmp_path: Path) -> None:
 
 
 def test_journal_entries_are_read_whole_and_as_text() -> None:
-    from tendr.logs import entries, journal_line
+    from tendr.ops.logs import entries, journal_line
 
     lines = [
         json.dumps(

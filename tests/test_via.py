@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from paramiko import HostKeys
 
-from tendr.cli import _new_host
-from tendr.errors import UserError, WorkspaceError
-from tendr.hosts.connect import open_session
-from tendr.hosts.model import key_name, route
-from tendr.onboard import pinned_keys, pins_name
-from tendr.settings import Settings
-from tendr.shell import ssh_argv
-from tendr.workspace import Workspace, load
+from tendr.base.errors import UserError, WorkspaceError
+from tendr.base.settings import Settings
+from tendr.cli.app import _new_host
+from tendr.ops.onboard import pinned_keys, pins_name
+from tendr.ops.shell import ssh_argv
+from tendr.remote.connect import open_session
+from tendr.workspace.hosts import key_name, route
+from tendr.workspace.loader import Workspace, load
 from tests.helpers import build_tree
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKH5Q1dHy3hUbW9qD4Ib8o3Y9H2BfOQm4u0o2Z1H4Xq2"

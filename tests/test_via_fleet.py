@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tendr.hosts.model import key_name
-from tendr.settings import Settings
-from tendr.shell import ssh_argv
-from tendr.workspace import load
+from tendr.base.settings import Settings
+from tendr.ops.shell import ssh_argv
+from tendr.workspace.hosts import key_name
+from tendr.workspace.loader import load
 from tests.fleet.host import Host
 from tests.fleet.lan import Lan
 from tests.helpers import ADMIN_RULES, build_tree

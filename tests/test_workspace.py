@@ -11,16 +11,16 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner, Result
 
-from tendr.cli import app
-from tendr.errors import WorkspaceError
-from tendr.hosts.model import HostsFile
-from tendr.init import create_workspace
+from tendr.base.errors import WorkspaceError
+from tendr.base.settings import Settings
+from tendr.base.tomlfile import locate
+from tendr.base.validation import key_path
+from tendr.cli.app import app
 from tendr.rules.model import RulesFile
-from tendr.settings import Settings
-from tendr.states.model import StateFile
-from tendr.tomlfile import locate
-from tendr.validation import key_path
-from tendr.workspace import load, validate_data
+from tendr.workspace.hosts import HostsFile
+from tendr.workspace.init import create_workspace
+from tendr.workspace.loader import load, validate_data
+from tendr.workspace.statefile import StateFile
 from tests.helpers import LOCAL_HOSTS, build_tree, needs_root
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -692,7 +692,7 @@ def test_locate_counts_nested_arrays_per_entry() -> None:
 def test_locating_many_problems_reads_each_file_once(tmp_path: Path) -> None:
     """Two thousand problems in one file are located in one pass over it, not one pass
     each (which made `validate` quadratic: 96 s for 2000 errors)."""
-    from tendr.tomlfile import _key_lines
+    from tendr.base.tomlfile import _key_lines
 
     entries = "".join(f'[[service]]\nunit = "u{i}.service"\nenabled = "yes"\n' for i in range(2000))
     root = workspace(tmp_path, {"states/many.toml": 'hosts = ["all"]\n' + entries})

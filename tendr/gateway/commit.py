@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from subprocess import run
 
-from tendr.errors import UserError
+from tendr.base.errors import UserError
 from tendr.gateway.session import session
 
 

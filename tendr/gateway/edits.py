@@ -25,10 +25,10 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tendr.hosts.selection import HostLike
+from tendr.base.selection import HostLike
+from tendr.kinds.registry import KINDS
 from tendr.rules.decide import EVERYWHERE, decide
-from tendr.states.kinds import KINDS
-from tendr.workspace import Workspace
+from tendr.workspace.loader import Workspace
 
 STATE_EDIT = "state.edit"
 RULES_EDIT = "rules.edit"

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tendr import audit
-from tendr.errors import PermissionDenied, UserError, WorkspaceError
+from tendr.base.errors import PermissionDenied, UserError, WorkspaceError
+from tendr.core import audit
 from tendr.gateway.edits import RULES_EDIT, refusals, required, strongest
 from tendr.gateway.session import (
     PERSON_ENV,
@@ -30,7 +30,7 @@ from tendr.gateway.session import (
     gateway_problems,
 )
 from tendr.rules.decide import roles_of
-from tendr.workspace import Workspace, load
+from tendr.workspace.loader import Workspace, load
 
 ZERO = "0" * 40
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree

@@ -12,9 +12,9 @@ import pwd
 import shlex
 from pathlib import Path
 
+from tendr.base.tomlfile import locate
 from tendr.gateway.session import read_config, session
-from tendr.tomlfile import locate
-from tendr.workspace import Workspace
+from tendr.workspace.loader import Workspace
 
 CHANGING = ("apply", "do", "run", "shell")
 """The commands only the gateway makes for a workspace it serves."""

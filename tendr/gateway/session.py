@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
-from tendr.errors import PermissionDenied, UserError
-from tendr.model import Strict
-from tendr.names import AccountName
-from tendr.settings import Settings
-from tendr.tomlfile import read_toml
+from tendr.base.errors import PermissionDenied, UserError
+from tendr.base.model import Strict
+from tendr.base.names import AccountName
+from tendr.base.settings import Settings
+from tendr.base.tomlfile import read_toml
 
 if TYPE_CHECKING:
-    from tendr.workspace import Workspace
+    from tendr.workspace.loader import Workspace
 
 M = TypeVar("M", bound=Strict)
 

@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tendr import audit
-from tendr.errors import UserError, WorkspaceError
+from tendr.base.errors import UserError, WorkspaceError
+from tendr.core import audit
 from tendr.gateway import session
 from tendr.gateway.session import check_person
-from tendr.init import create_workspace
+from tendr.kinds.registry import KINDS
 from tendr.rules.actor import acting_person
-from tendr.states.kinds import KINDS
-from tendr.workspace import load
+from tendr.workspace.init import create_workspace
+from tendr.workspace.loader import load
 
 HOOKS = ("pre-receive", "post-receive")
 KEY_TYPES = frozenset(
@@ -131,7 +131,7 @@ def _record(
     )
     log = session.audit_log(workspace)
     code = (
-        "import json, sys, pathlib; from tendr import audit; "
+        "import json, sys, pathlib; from tendr.core import audit; "
         "audit.append(pathlib.Path(sys.argv[1]), json.load(sys.stdin))"
     )
     done = subprocess.run(

@@ -15,7 +15,7 @@ import re
 import stat
 from pathlib import Path
 
-from tendr.errors import PermissionDenied
+from tendr.base.errors import PermissionDenied
 
 _ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}\$?")  # as tendr.names.AccountName
 

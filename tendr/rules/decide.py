@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from tendr.hosts.selection import HostLike, matches
+from tendr.base.selection import HostLike, matches
 from tendr.rules.model import OWNER, Grant, Rule, RulesFile, op_matches
 from tendr.rules.resources import covers, field_of
 

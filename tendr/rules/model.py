@@ -15,11 +15,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from tendr.hosts.selection import SELECTOR_HELP, SELECTOR_REGEX, check_selector
-from tendr.model import Strict
-from tendr.names import Documented
+from tendr.base.model import Strict
+from tendr.base.names import Documented
+from tendr.base.selection import SELECTOR_HELP, SELECTOR_REGEX, check_selector
+from tendr.kinds.registry import KINDS as RESOURCE_KINDS
 from tendr.rules.resources import FIELDS, check_pattern, field_of
-from tendr.states.kinds import KINDS as RESOURCE_KINDS
 
 OWNER = "@owner"
 """The member that stands for the account owning the workspace root directory."""

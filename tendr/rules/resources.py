@@ -25,7 +25,7 @@ import string
 from dataclasses import dataclass
 from functools import cache
 
-from tendr.names import UNIT_SUFFIXES
+from tendr.base.names import UNIT_SUFFIXES
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "units": ("service",),

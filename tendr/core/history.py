@@ -1,0 +1,221 @@
+"""Drift history: every plan's verdict per host and resource, kept in SQLite in the
+workspace (`history` in tendr.toml), so a technician sees since when a resource has
+drifted and how often.
+
+It also keeps what the latest plans saw of each host's resources where a kind
+remembers something (a backup job's repository: its id, how many snapshots, the
+newest), so that a later plan tells "missing now" from "never there" (`seen`).
+
+`record` is the I/O edge (best effort: a history that cannot be written never stops a
+plan, and the caller says so); `runs` and `seen` read it back; `summarize` is pure.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tendr.base.errors import UserError
+from tendr.core.plan import Plan
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,          -- ISO 8601, UTC
+    person TEXT NOT NULL,
+    host TEXT NOT NULL,
+    status TEXT NOT NULL,        -- in_sync, drift, error
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS changes (
+    run INTEGER NOT NULL REFERENCES runs(id),
+    kind TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    op TEXT NOT NULL,
+    action TEXT NOT NULL,        -- add, change, remove, unknown
+    note TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seen (
+    host TEXT NOT NULL,
+    resource TEXT NOT NULL,      -- KIND:KEY
+    time TEXT NOT NULL,          -- of the plan that saw it last
+    facts TEXT NOT NULL,         -- JSON, as the kind remembers it
+    PRIMARY KEY (host, resource)
+);
+CREATE INDEX IF NOT EXISTS runs_by_host ON runs(host, time);
+CREATE INDEX IF NOT EXISTS changes_by_run ON changes(run);
+"""
+
+
+@contextmanager
+def _database(path: Path) -> Iterator[sqlite3.Connection]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, timeout=30)) as db:
+        db.executescript(SCHEMA)
+        yield db
+
+
+def record(path: Path, plan: Plan, person: str, when: datetime | None = None) -> str | None:
+    """Keep every host's verdict of `plan`; None when kept, else why not."""
+    at = (when or datetime.now(UTC)).isoformat(timespec="seconds")
+    try:
+        with _database(path) as db, db:
+            for host in plan.hosts:
+                status = "error" if host.error else ("in_sync" if host.in_sync else "drift")
+                cursor = db.execute(
+                    "INSERT INTO runs (time, person, host, status, error) VALUES (?, ?, ?, ?, ?)",
+                    (at, person, host.host, status, host.error),
+                )
+                db.executemany(
+                    "INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (cursor.lastrowid, c.kind, c.resource, c.op, c.action, c.note)
+                        for c in host.changes
+                    ],
+                )
+                # What was not seen this time (a repository missing) stays as it was.
+                db.executemany(
+                    "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?)",
+                    [
+                        (host.host, resource, at, json.dumps(facts, sort_keys=True))
+                        for resource, facts in host.seen.items()
+                    ],
+                )
+    except (OSError, sqlite3.Error) as exc:
+        return f"the drift history {path} could not be written: {exc}"
+    return None
+
+
+def seen(path: Path, hosts: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per host, what the latest plans remembered of its resources, by "KIND:KEY" (none
+    when there is no history)."""
+    if not path.exists() or not hosts:
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    marks = ", ".join("?" for _ in hosts)
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'seen'").fetchone():
+                return {}  # a history from before tendr remembered anything
+            rows = db.execute(
+                f"SELECT host, resource, facts FROM seen WHERE host IN ({marks})", list(hosts)
+            ).fetchall()
+    except sqlite3.Error as exc:
+        raise UserError(f"the drift history {path} cannot be read: {exc}") from None
+    for host, resource, facts in rows:
+        try:
+            found.setdefault(host, {})[resource] = json.loads(facts)
+        except ValueError:
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    resource: str
+    op: str
+    action: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One plan of one host: when, by whom, its verdict and what differed."""
+
+    time: str
+    person: str
+    host: str
+    status: str
+    error: str | None = None
+    changes: tuple[Change, ...] = ()
+
+
+def runs(path: Path, hosts: Sequence[str], since: str | None = None) -> list[Run]:
+    """The recorded runs of these hosts, oldest first (none when there is no history)."""
+    if not path.exists() or not hosts:
+        return []
+    marks = ", ".join("?" for _ in hosts)
+    query = f"SELECT id, time, person, host, status, error FROM runs WHERE host IN ({marks})"
+    arguments: list[str] = list(hosts)
+    if since is not None:
+        query += " AND time >= ?"
+        arguments.append(since)
+    try:
+        return _read(path, query + " ORDER BY time, id", arguments)
+    except sqlite3.Error as exc:
+        raise UserError(f"the drift history {path} cannot be read: {exc}") from None
+
+
+def _read(path: Path, query: str, arguments: list[str]) -> list[Run]:
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        rows = db.execute(query, arguments).fetchall()
+        changes: dict[int, list[Change]] = {}
+        ids = [row[0] for row in rows]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for run, *rest in db.execute(
+                "SELECT run, kind, resource, op, action, note FROM changes WHERE run IN "
+                f"({', '.join('?' for _ in chunk)})",
+                chunk,
+            ):
+                changes.setdefault(run, []).append(Change(*rest))
+    return [
+        Run(time, person, host, status, error, tuple(changes.get(run, ())))
+        for run, time, person, host, status, error in rows
+    ]
+
+
+@dataclass
+class Drift:
+    """A resource's drift over the runs of its host: in how many it differed, since when
+    it has differed without a break (None: in sync at the last run), and its last op."""
+
+    kind: str
+    resource: str
+    drifted: int = 0
+    runs: int = 0
+    since: str | None = None
+    first: str = ""
+    last: str = ""
+    op: str = ""
+    times: list[str] = field(default_factory=list)
+
+    @property
+    def now(self) -> bool:
+        return self.since is not None
+
+
+def summarize(history: Sequence[Run], resource: str | None = None) -> list[Drift]:
+    """Per resource that ever drifted in `history` (one host's runs, oldest first): how
+    often and since when, drifting ones first. A run that ended in an error says nothing
+    about resources, so it neither counts nor breaks a streak."""
+    read = [run for run in history if run.status != "error"]
+    found: dict[tuple[str, str], Drift] = {}
+    for run in read:
+        for change in run.changes:
+            if resource in (None, change.resource):
+                found.setdefault(
+                    (change.kind, change.resource), Drift(change.kind, change.resource)
+                )
+    for (kind, name), drift in found.items():
+        streak: str | None = None
+        for run in read:
+            drift.runs += 1
+            ops = [c.op for c in run.changes if (c.kind, c.resource) == (kind, name)]
+            if not ops:
+                streak = None
+                continue
+            drift.drifted += 1
+            drift.times.append(run.time)
+            drift.first = drift.first or run.time
+            drift.last, drift.op = run.time, ops[0]
+            streak = streak or run.time
+        drift.since = streak
+    return sorted(found.values(), key=lambda d: (not d.now, d.kind, d.resource))

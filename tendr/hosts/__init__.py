@@ -1,1 +1,0 @@
-"""Inventory: the hosts of a workspace, selecting them, and connecting to them."""

@@ -1,0 +1,117 @@
+"""The contract every resource kind implements, and the per-host planning context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from tendr.base.changes import Change, Step, Unreadable
+from tendr.kinds.base import ResourceSpec, SecretRef
+
+S = TypeVar("S", bound=ResourceSpec)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a diff may know besides one resource: earlier changes of the same host plan,
+    workspace files already read (a file's `source`), and the secrets resources name
+    (a backup's password), keyed as `backup.secret_key` says. A secret is compared by
+    its hash and written by a Put, never shown: plan and apply fill `secrets`; a secret
+    missing from it is reported as not known, never guessed. `seen`: what earlier plans
+    of the host remembered of its resources (`Kind.remember`), by "KIND:KEY", so that
+    "not there now" is told from "never there"."""
+
+    earlier: tuple[Change, ...] = ()
+    sources: dict[str, bytes] = field(default_factory=dict)
+    secrets: dict[str, bytes] = field(default_factory=dict, repr=False)
+    seen: dict[str, Any] = field(default_factory=dict)
+
+    def planned(self, op: str) -> list[Change]:
+        return [c for c in self.earlier if c.op == op]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A workspace file a resource names: where (`source`, `password.file`) and which.
+    A secret one is never read into a plan, and never shown."""
+
+    key: str
+    path: str
+    secret: bool = False
+
+
+def no_references(spec: Any) -> list[Reference]:
+    return []
+
+
+def no_drivers(spec: Any) -> list[tuple[str, str]]:
+    return []
+
+
+def nothing_to_remember(spec: Any, actual: Any) -> dict[str, Any] | None:
+    return None
+
+
+def no_secrets(spec: Any) -> list[SecretRef]:
+    return []
+
+
+def as_declared(spec: Any, actual: Any) -> tuple[str, ...]:
+    """The names the host knows a resource by where only the text tells: its own."""
+    return (spec.same_key,)
+
+
+@dataclass(frozen=True)
+class Kind(Generic[S]):
+    """A resource kind: how to read it (one shell snippet for all resources of the
+    kind on a host), parse it, compare it (pure), and change it (pure Steps); and the
+    workspace files its resources name."""
+
+    name: str
+    spec: type[S]
+    probe: Callable[[Sequence[S]], str]
+    parse: Callable[[Sequence[S], list[str]], dict[str, Any]]
+    diff: Callable[[S, Any, Context], list[Change]]
+    steps: Callable[[S, Change, Context], list[Step]]
+    references: Callable[[S], list[Reference]] = no_references
+    # The steps of several changes with the same operation made together, where the tool
+    # does that better (one apt run for many packages); None: one change at a time.
+    batch: Callable[[Sequence[tuple[S, Change]], Context], list[Step]] | None = None
+    # What a plan keeps of a resource's facts (JSON values) for later plans' Context.seen;
+    # None: nothing (what was kept before stays).
+    remember: Callable[[S, Any], dict[str, Any] | None] = field(
+        default=nothing_to_remember, kw_only=True
+    )
+    # The operations (KIND.VERB) its changes carry, which rules may name; nothing else.
+    verbs: tuple[str, ...] = field(kw_only=True)
+    # The packages a resource needs installed first (`driver.install`), each with where
+    # the resource names it, relative to the resource's key path ("", ".packages[0]").
+    drivers: Callable[[S], list[tuple[str, str]]] = field(default=no_drivers, kw_only=True)
+    # The secrets a resource's steps write (and its diff compares by hash), which plan and
+    # apply put in Context.secrets by SecretRef.key.
+    secrets: Callable[[S], list[SecretRef]] = field(default=no_secrets, kw_only=True)
+    # The names the host knows a resource by, from its facts: its identity there first
+    # (the unit an alias names, a path with its folders' links resolved), then the
+    # other names a rule naming any of them covers (a unit's aliases). Two resources
+    # of one host with one identity are one resource declared twice.
+    names: Callable[[S, Any], tuple[str, ...]] = field(default=as_declared, kw_only=True)
+
+
+def unknown(spec: ResourceSpec, actual: Unreadable) -> list[Change]:
+    """The one change a resource gets when its state could not be read."""
+    return [
+        Change(
+            kind=spec.kind,
+            resource=spec.key,
+            op=f"{spec.kind}.read",
+            action="unknown",
+            note=actual.reason,
+        )
+    ]
+
+
+def workspace_bytes(root: Path, relative: str) -> bytes:
+    """A workspace file's bytes (the loader already checked it exists inside the root)."""
+    return (root / relative).read_bytes()

@@ -1,0 +1,404 @@
+"""`tendr diagnose`: one screen for a technician who just got a call. Per host, two SSH
+commands: the plan's probe (drift against the desired state) and this one (failed
+units and their last errors, the journal's errors, disk space, memory pressure,
+printer queues, the health check's records since the last visit: the last time tendr
+changed the host, by the audit log, or the last week). Each problem comes
+with its probable cause and, where there is one, the tendr operation that fixes it.
+
+`probe`, `parse` and `problems` are pure; `diagnose` is the I/O edge.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tendr.base.changes import Change
+from tendr.base.errors import CommandTimeout, ConnectionLost, HostError
+from tendr.core import audit
+from tendr.core.authorize import readable
+from tendr.core.plan import split_sections
+from tendr.kinds import printer
+from tendr.kinds.printer import PrinterSpec
+from tendr.ops import engine
+from tendr.ops.logs import entries
+from tendr.remote.connect import Session, in_parallel, run_long
+from tendr.workspace.baseline import HEALTH_UNIT
+from tendr.workspace.hosts import Host
+from tendr.workspace.loader import Workspace
+
+HEALTH_TAG = "tendr-health"  # the journal identifier the health check records under
+# The health check's records are its unit's output, run as root: these fields journald
+# sets itself, where any account can log under the identifier (logger -t tendr-health).
+HEALTH_FIELDS = {"_SYSTEMD_UNIT": HEALTH_UNIT, "_UID": "0"}
+_HEALTH_MATCH = " ".join(f"{field}={value}" for field, value in HEALTH_FIELDS.items())
+FULL = 90  # percent of a file system in use that is a problem
+LINE = 300  # characters of a host's line kept
+_MARK = "@@diagnose "  # a section marker as plan.split_sections reads them
+
+
+def probe(since_epoch: int) -> str:
+    """The facts, each section opened by a marker line; the health check's records from
+    `since_epoch` (the last visit) on."""
+    return rf"""LC_ALL=C; export LC_ALL
+echo '{_MARK}failed'
+systemctl list-units --state=failed --no-legend --plain --no-pager 2>/dev/null |
+while read -r u _; do
+    printf 'U\t%s\t%s\n' "$u" "$(systemctl show -p Result --value -- "$u" 2>/dev/null)"
+    journalctl -q --no-pager -o json --output-fields=MESSAGE -p warning -n 3 -u "$u" \
+        2>/dev/null | sed 's/^/L\t/'
+done
+echo '{_MARK}errors'
+journalctl -q --no-pager -p err --since=-24h -n 500 -o json \
+    --output-fields=SYSLOG_IDENTIFIER,MESSAGE 2>/dev/null
+echo '{_MARK}disk'
+df -P -k 2>/dev/null | tail -n +2
+echo '{_MARK}memory'
+cat /proc/pressure/memory 2>/dev/null
+grep -E '^(MemTotal|MemAvailable):' /proc/meminfo 2>/dev/null
+echo '{_MARK}printers'
+command -v lpstat >/dev/null 2>&1 && lpstat -p 2>/dev/null | grep -E '^printer '
+echo '{_MARK}jobs'
+command -v lpstat >/dev/null 2>&1 && lpstat -o 2>/dev/null | cut -d' ' -f1
+echo '{_MARK}health'
+journalctl -q --no-pager {_HEALTH_MATCH} --since=@{since_epoch} -n 200 -o json \
+    --output-fields=MESSAGE,PRIORITY,_SYSTEMD_UNIT,_UID 2>/dev/null
+true
+"""
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    result: str
+    lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Facts:
+    failed: tuple[Unit, ...] = ()
+    errors: tuple[tuple[str, str], ...] = ()  # (identifier, message)
+    disks: tuple[tuple[str, int, str], ...] = ()  # (file system, percent used, mount point)
+    pressure: float | None = None  # memory PSI "some avg60", percent
+    available: float | None = None  # MemAvailable / MemTotal, percent
+    stopped: tuple[str, ...] = ()  # printer queues stopped
+    waiting: dict[str, int] = field(default_factory=dict)  # queue -> jobs not printed yet
+    health: tuple[tuple[str, str], ...] = ()  # (time, message) recorded by the health check
+
+
+def _journal(lines: Sequence[str], *keys: str) -> list[dict[str, str]]:
+    return [{k: v[:LINE] for k, v in e.items()} for e in entries(lines, *keys)]
+
+
+def parse(lines: Sequence[str]) -> Facts:
+    """The probe's output as facts; what is missing or malformed is left out."""
+    sections = split_sections(lines, "diagnose")
+    # The health check's own errors are its records below; any other account's under its
+    # name are not to be shown as either.
+    errors = tuple(
+        (e["SYSLOG_IDENTIFIER"] or "?", e["MESSAGE"])
+        for e in _journal(sections.get("errors", []), "SYSLOG_IDENTIFIER", "MESSAGE")
+        if e["SYSLOG_IDENTIFIER"] != HEALTH_TAG
+    )
+    pressure, available = _memory(sections.get("memory", []))
+    stopped = tuple(
+        line.split()[1]
+        for line in sections.get("printers", [])
+        if len(line.split()) > 2 and " disabled " in line
+    )
+    health = tuple(
+        ("", e["MESSAGE"])
+        for e in _journal(sections.get("health", []), "MESSAGE", *HEALTH_FIELDS)
+        if all(e[k] == v for k, v in HEALTH_FIELDS.items())  # journalctl matched them too
+    )
+    # lpstat -o names each job QUEUE-ID, and a queue name may hold '-' itself.
+    waiting = Counter(job.rpartition("-")[0] for job in sections.get("jobs", []) if "-" in job)
+    return Facts(
+        failed=_failed(sections.get("failed", [])),
+        errors=errors,
+        disks=_disks(sections.get("disk", [])),
+        pressure=pressure,
+        available=available,
+        stopped=stopped,
+        waiting=dict(waiting),
+        health=health,
+    )
+
+
+def _failed(lines: Sequence[str]) -> tuple[Unit, ...]:
+    failed: list[Unit] = []
+    for line in lines:
+        tag, _, rest = line.partition("\t")
+        if tag == "U":
+            name, _, result = rest.partition("\t")
+            failed.append(Unit(name, result))
+        elif tag == "L" and failed:
+            last = failed[-1]
+            said = tuple(e["MESSAGE"][:LINE] for e in entries([rest], "MESSAGE"))
+            failed[-1] = Unit(last.name, last.result, (*last.lines, *said))
+    return tuple(failed)
+
+
+def _disks(lines: Sequence[str]) -> tuple[tuple[str, int, str], ...]:
+    """df -P lines; a file system of no size (proc, sysfs) is never full."""
+    disks = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 6 and parts[4].endswith("%") and parts[4][:-1].isdigit():
+            if parts[1] != "0":
+                disks.append((parts[0], int(parts[4][:-1]), " ".join(parts[5:])))
+    return tuple(disks)
+
+
+def _memory(lines: Sequence[str]) -> tuple[float | None, float | None]:
+    """Memory pressure (PSI some avg60) and the share of memory available, in percent."""
+    pressure = None
+    memory: dict[str, int] = {}
+    for line in lines:
+        if line.startswith("some "):
+            found = re.search(r"avg60=([0-9.]+)", line)
+            pressure = float(found.group(1)) if found else None
+        elif ":" in line:
+            key, _, value = line.partition(":")
+            number = value.split()[0] if value.split() else ""
+            if number.isdigit():
+                memory[key] = int(number)
+    available = None
+    if memory.get("MemTotal"):
+        available = 100 * memory.get("MemAvailable", 0) / memory["MemTotal"]
+    return pressure, available
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong, its probable cause, and the tendr operation that fixes it."""
+
+    area: str  # unit, journal, disk, memory, printer, backup, drift, health
+    what: str
+    cause: str
+    fix: str = ""
+    detail: tuple[str, ...] = ()
+
+
+# What a unit's last lines most often mean, first match wins.
+_UNIT_CAUSES = (
+    ("No such file or directory", "a program or file it needs is missing"),
+    ("Permission denied", "it may not read or run something it needs"),
+    ("Address already in use", "another program holds the port it listens on"),
+    ("Out of memory", "the kernel ran out of memory for it"),
+    ("No space left on device", "a file system it writes to is full"),
+)
+_RESULTS = {
+    "exit-code": "its program ended with an error",
+    "signal": "it was killed by a signal",
+    "core-dump": "it crashed (core dumped)",
+    "timeout": "it did not start or stop in time",
+    "start-limit-hit": "it failed again and again, and systemd stopped restarting it",
+    "oom-kill": "the kernel killed it for lack of memory",
+    "resources": "systemd could not set up what it needs (a folder, an account, a file)",
+    "watchdog": "it stopped answering its watchdog",
+}
+
+
+def _unit_problem(unit: Unit) -> Problem:
+    text = " ".join(unit.lines)
+    cause = next((why for words, why in _UNIT_CAUSES if words in text), "")
+    cause = cause or _RESULTS.get(unit.result, f"systemd says: {unit.result or 'failed'}")
+    return Problem(
+        "unit",
+        f"{unit.name} failed",
+        cause,
+        f"tendr do service.restart {unit.name} (once the cause is dealt with)",
+        unit.lines,
+    )
+
+
+_NUMBER = re.compile(r"\b(0x)?[0-9a-f]*[0-9][0-9a-f]*\b")
+
+
+def _grouped(errors: Sequence[tuple[str, str]], most: int = 5) -> list[Problem]:
+    """The journal's errors of the last day, alike ones counted together (numbers and
+    hexadecimal ids do not make a message another)."""
+    shape: Counter[tuple[str, str]] = Counter()
+    example: dict[tuple[str, str], str] = {}
+    for who, message in errors:
+        key = (who, _NUMBER.sub("#", message))
+        shape[key] += 1
+        example.setdefault(key, message)
+    return [
+        Problem("journal", f"{key[0]}: {example[key]}", f"logged {count} time(s) in the last day")
+        for key, count in shape.most_common(most)
+    ]
+
+
+def _fix(change: Change) -> str:
+    if change.action == "unknown":
+        return ""
+    return f"tendr apply (operation {change.op} {change.resource})"
+
+
+def problems(facts: Facts, drift: Sequence[Change]) -> list[Problem]:
+    """Every problem of a host, most urgent first: what failed, what is full or short,
+    what differs from what was agreed, what the health check saw, what the journal says."""
+    found = [_unit_problem(unit) for unit in facts.failed]
+    for device, used, mount in facts.disks:
+        if used >= FULL:
+            found.append(
+                Problem(
+                    "disk",
+                    f"{mount} is {used}% full ({device})",
+                    "little room is left: writes fail (logs, backups, print spool, updates)",
+                )
+            )
+    if facts.pressure is not None and facts.pressure >= 10:
+        found.append(
+            Problem("memory", f"memory pressure {facts.pressure:.0f}%", "programs wait for memory")
+        )
+    if facts.available is not None and facts.available < 10:
+        found.append(
+            Problem(
+                "memory", f"{facts.available:.0f}% of memory free", "the machine is short of memory"
+            )
+        )
+    declared = {c.resource for c in drift if c.kind == "printer"}
+    for queue in facts.stopped:
+        if queue not in declared:  # a declared one is said with its drift below
+            jobs = facts.waiting.get(queue, 0)
+            found.append(
+                Problem(
+                    "printer",
+                    f"print queue {queue} is stopped"
+                    + (f", {jobs} job(s) waiting" if jobs else ""),
+                    "CUPS stops a queue after a job fails on its printer",
+                    f"tendr do printer.enable {queue}",
+                )
+            )
+    for change in drift:
+        area = (
+            "backup"
+            if change.kind == "backup"
+            else ("printer" if change.kind == "printer" else "drift")
+        )
+        cause = change.note or (
+            "could not be read" if change.action == "unknown" else "differs from the state"
+        )
+        fields = tuple(f"{f.title}: {f.before} → {f.after}" for f in change.fields)
+        found.append(Problem(area, f"{change.op} {change.resource}", cause, _fix(change), fields))
+    found += [
+        Problem("health", message, "recorded by the health check since the last visit")
+        for _, message in facts.health
+    ]
+    return found + _grouped(facts.errors)
+
+
+# -- the I/O edge ---------------------------------------------------------------------
+
+
+@dataclass
+class HostDiagnosis:
+    host: str
+    problems: list[Problem] = field(default_factory=list)
+    error: str = ""
+
+
+def diagnose(
+    workspace: Workspace,
+    hosts: Sequence[Host],
+    person: str,
+    progress: Callable[[str], None] | None = None,
+) -> list[HostDiagnosis]:
+    """Diagnose every selected host the rules let `person` diagnose, in parallel."""
+    allowed, refused = readable(workspace, person, "diagnose", hosts)
+    found = {h.name: HostDiagnosis(h.name, error=refused.get(h.name, "")) for h in hosts}
+    if not allowed:
+        return [found[h.name] for h in hosts]
+    visits = _last_visits(workspace, allowed)
+
+    def failed(name: str, why: str) -> None:
+        found[name].error = why
+
+    with engine.connected(workspace, allowed, failed) as (session, reachable):
+        drift = {h.host: h for h in engine.gather(workspace, reachable, session).hosts}
+
+        def one(host: Host) -> None:
+            try:
+                output = run_long(
+                    session,
+                    host.name,
+                    probe(visits[host.name]),
+                    timeout=workspace.settings.command_timeout,
+                )
+            except (CommandTimeout, ConnectionLost, HostError) as exc:
+                failed(host.name, exc.reason)
+                return
+            planned = drift.get(host.name)
+            changes = planned.changes if planned is not None and planned.error is None else ()
+            found[host.name].problems = problems(parse(output.stdout), changes)
+            found[host.name].problems += silent_printers(workspace, session, host)
+            if planned is not None and planned.error:
+                failed(host.name, planned.error)
+            if progress:
+                progress(host.name)
+
+        in_parallel(session.state, one, reachable)
+    return [found[h.name] for h in hosts]
+
+
+def silent_printers(workspace: Workspace, session: Session, host: Host) -> list[Problem]:
+    """The declared network printers that do not answer the host: their health (the plan
+    counts a queue as declared in sync whatever its printer's power)."""
+    specs = [s for _, s in engine.desired_for(workspace, host) if isinstance(s, PrinterSpec)]
+    if not (script := printer.reachability(specs)):
+        return []
+    try:
+        output = run_long(session, host.name, script, timeout=workspace.settings.command_timeout)
+    except (CommandTimeout, ConnectionLost, HostError):
+        return []  # the host's own failure is said by the probe before this
+    return [
+        Problem(
+            "printer",
+            f"the printer of queue {name} at {where} does not answer",
+            "it is switched off, unplugged or out of this host's reach: jobs wait in its queue",
+        )
+        for name, where in printer.silent(output.stdout)
+    ]
+
+
+def _last_visits(workspace: Workspace, hosts: Sequence[Host]) -> dict[str, int]:
+    """When tendr last changed each host (its last record in the audit log: a visit), as
+    a UNIX time; a host never changed is looked at over the last week."""
+    week_ago = int(time.time()) - 7 * 86400
+    found = {h.name: week_ago for h in hosts}
+    for record in audit.records(audit.read_lines(workspace.path(workspace.settings.audit_log))):
+        if record.get("host") in found and record.get("outcome") != "refused":
+            try:
+                found[str(record["host"])] = int(audit.parse_time(str(record["time"])).timestamp())
+            except (KeyError, ValueError):
+                continue
+    return found
+
+
+def as_json(diagnoses: Sequence[HostDiagnosis]) -> dict[str, Any]:
+    return {
+        "hosts": [
+            {
+                "name": d.host,
+                "error": d.error or None,
+                "problems": [
+                    {
+                        "area": p.area,
+                        "what": p.what,
+                        "cause": p.cause,
+                        "fix": p.fix or None,
+                        "detail": list(p.detail),
+                    }
+                    for p in d.problems
+                ],
+            }
+            for d in diagnoses
+        ]
+    }

@@ -1,0 +1,210 @@
+"""Planning over hosts: connect, gather every host's facts in one command, diff.
+
+The I/O edge around the pure plan (tendr/plan.py): one connection and one probe
+command per host, hosts in parallel, a host that fails never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as tokens
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from tendr.base.errors import HostError
+from tendr.core import history
+from tendr.core.authorize import mark, readable
+from tendr.core.plan import (
+    Desired,
+    HostPlan,
+    Plan,
+    Twice,
+    declared_twice,
+    plan_host,
+    probe_script,
+    split_sections,
+)
+from tendr.kinds.base import ResourceSpec
+from tendr.kinds.kind import workspace_bytes
+from tendr.kinds.registry import KINDS
+from tendr.remote.connect import Session, close_session, in_parallel, open_session, run_long
+from tendr.workspace import baseline
+from tendr.workspace.hosts import Host
+from tendr.workspace.loader import Declared, Workspace
+
+Progress = Callable[[str], None]
+
+
+def desired_for(workspace: Workspace, host: Host) -> Desired:
+    return [(d.file, d.spec) for d in workspace.desired(host)]
+
+
+def desired_specs(
+    workspace: Workspace, hosts: Sequence[Host]
+) -> dict[str, dict[tuple[str, str], ResourceSpec]]:
+    """Per host, each desired spec by (kind, key): what apply turns into steps."""
+    return {h.name: {(s.kind, s.key): s for _, s in desired_for(workspace, h)} for h in hosts}
+
+
+def workspace_sources(workspace: Workspace, hosts: Sequence[Host]) -> dict[str, bytes]:
+    """The workspace files resources name (a file's `source`), read once for all hosts;
+    secrets are not read here."""
+    sources: dict[str, bytes] = {}
+    for host in hosts:
+        for _, spec in desired_for(workspace, host):
+            for reference in KINDS[spec.kind].references(spec):
+                if not reference.secret and reference.path not in sources:
+                    sources[reference.path] = workspace_bytes(workspace.root, reference.path)
+    return sources
+
+
+def workspace_secrets(workspace: Workspace, hosts: Sequence[Host]) -> dict[str, bytes]:
+    """The secrets the hosts' resources write (a backup's password), by SecretRef.key: a
+    workspace file's bytes or an environment variable's value. One that cannot be read is
+    left out: the plan says it is not known, and apply fails on it, naming it."""
+    found: dict[str, bytes] = {}
+    for host in hosts:
+        for _, spec in desired_for(workspace, host):
+            for ref in KINDS[spec.kind].secrets(spec):
+                if ref.key in found:
+                    continue
+                if ref.file is not None:
+                    try:
+                        found[ref.key] = workspace_bytes(workspace.root, ref.file)
+                    except OSError:
+                        continue
+                elif ref.env is not None and os.environ.get(ref.env):
+                    found[ref.key] = os.environ[ref.env].encode()
+    return found
+
+
+def secret_values(workspace: Workspace, hosts: Sequence[Host]) -> list[str]:
+    """The secrets' values as text, longest first, for masking wherever a command is
+    recorded (`tendr run`)."""
+    found: set[str] = set()
+    for value in workspace_secrets(workspace, hosts).values():
+        text = value.decode("utf-8", "replace")
+        found.update(line.strip() for line in [text, *text.splitlines()] if line.strip())
+    return sorted(found, key=len, reverse=True)
+
+
+def connect(
+    workspace: Workspace, hosts: Sequence[Host], progress: Progress | None = None
+) -> Session:
+    return open_session(
+        hosts, workspace.path(workspace.settings.known_hosts), workspace.settings, progress
+    )
+
+
+@contextmanager
+def connected(
+    workspace: Workspace, hosts: Sequence[Host], failed: Callable[[str, str], None]
+) -> Iterator[tuple[Session, list[Host]]]:
+    """Connected to `hosts`: the session and the hosts that connected; each that did not
+    is said through failed(name, why). Disconnected at the end."""
+    session = connect(workspace, hosts)
+    try:
+        for name, why in session.errors.items():
+            failed(name, why)
+        yield session, [h for h in hosts if h.name in session.hosts]
+    finally:
+        close_session(session)
+
+
+def gather(
+    workspace: Workspace, hosts: Sequence[Host], session: Session, progress: Progress | None = None
+) -> Plan:
+    """Plan every host: hosts that did not connect carry their error instead."""
+    sources = workspace_sources(workspace, hosts)
+    secrets = workspace_secrets(workspace, hosts)
+    seen = history.seen(workspace.path(workspace.settings.history), [h.name for h in hosts])
+    results: dict[str, HostPlan] = {}
+
+    def plan_one(host: Host) -> None:
+        try:
+            results[host.name] = _plan_one(
+                workspace, host, session, sources, secrets, seen.get(host.name, {})
+            )
+        except HostError as exc:  # a bug is no host's error: it ends the run (exit 3)
+            results[host.name] = HostPlan(
+                host=host.name, error=f"reading its state failed: {exc.reason}"
+            )
+        if progress:
+            progress(host.name)
+
+    for host in hosts:
+        if host.name in session.errors:
+            results[host.name] = HostPlan(host=host.name, error=session.errors[host.name])
+    in_parallel(session.state, plan_one, [h for h in hosts if h.name in session.hosts])
+    return Plan(tuple(results[h.name] for h in hosts))
+
+
+def _plan_one(
+    workspace: Workspace,
+    host: Host,
+    session: Session,
+    sources: dict[str, bytes],
+    secrets: dict[str, bytes],
+    seen: dict[str, Any],
+) -> HostPlan:
+    declared = workspace.desired(host)
+    desired = [(d.file, d.spec) for d in declared]
+    if not desired:
+        return HostPlan(host=host.name)
+    nonce = tokens.token_hex(8)
+    script = probe_script(desired, nonce)
+    output = run_long(session, host.name, script, timeout=workspace.settings.command_timeout)
+    if not output.ok:
+        return HostPlan(host=host.name, error=f"reading its state failed: {output.reason()}")
+    sections = split_sections(output.stdout, nonce)
+    if twice := declared_twice(desired, sections):
+        # The baseline yields to a state that declares the same resource by another name.
+        dropped = {id(t.second[1]) for t in twice if t.second[0] == baseline.SOURCE}
+        desired = [(f, spec) for f, spec in desired if id(spec) not in dropped]
+        if problems := [t for t in twice if id(t.second[1]) not in dropped]:
+            return HostPlan(host=host.name, error=_declared_twice(workspace, declared, problems))
+    return plan_host(host.name, desired, sections, sources, secrets, seen)
+
+
+def _declared_twice(workspace: Workspace, declared: Sequence[Declared], twice: list[Twice]) -> str:
+    """One resource on the host declared under two names: nothing is planned for the host
+    (each apply would undo the other), and both places are named."""
+    where = {id(d.spec): workspace.where(d) for d in declared}
+    found = [
+        f"{t.first[1].kind} {t.first[1].key!r} at {where[id(t.first[1])]} and "
+        f"{t.second[1].key!r} at {where[id(t.second[1])]} are one resource on this host "
+        f"({t.identity})"
+        for t in twice
+    ]
+    return "; ".join(found) + ": declare it once"
+
+
+def plan(workspace: Workspace, hosts: Sequence[Host], progress: Progress | None = None) -> Plan:
+    """Connect, plan, disconnect."""
+    session = connect(workspace, hosts)
+    try:
+        return gather(workspace, hosts, session, progress)
+    finally:
+        close_session(session)
+
+
+def plan_for(
+    workspace: Workspace,
+    selected: Sequence[Host],
+    person: str,
+    progress: Progress | None = None,
+    session: Session | None = None,
+) -> Plan:
+    """Plan the hosts `person` may read (the others carry the refusal), each change
+    marked allowed or blocked. With a session, its connections are used and kept open."""
+    readable_hosts, refused = readable(workspace, person, "plan", selected)
+    if not readable_hosts:
+        found = Plan()
+    elif session is None:
+        found = plan(workspace, readable_hosts, progress)
+    else:
+        found = gather(workspace, readable_hosts, session, progress)
+    by_host = {h.host: h for h in found.hosts}
+    by_host.update({name: HostPlan(host=name, error=why) for name, why in refused.items()})
+    return mark(workspace, person, Plan(tuple(by_host[h.name] for h in selected)))

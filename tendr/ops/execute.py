@@ -1,0 +1,616 @@
+"""Making a plan's permitted changes on hosts, through pyinfra's connector.
+
+A host's changes run as one command after the one that takes its lock: one root
+script making every Step in plan order (a Run its argument vector, a Put a script
+that receives the content through a pipe, so it never rests in a file another
+account could read or replace), each under command_timeout. After each step the
+script prints its status, on both streams so each step's output can be told apart,
+and keeps it in the lock's folder; the first step that fails ends it, since the
+changes after it may depend on it. Hosts run in parallel; one host's failure never
+stops another.
+
+Every change is recorded in the audit log as started before the script is sent and
+with its outcome after. An interrupt, a lost connection or a command that outlives
+its time stops the script (the lock's folder names it) and reads how far it came:
+changes it finished are done, the one it was making is interrupted, the rest were
+not run.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets as tokens
+import shlex
+import signal
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Protocol
+
+import gevent
+
+from tendr.base.changes import Change, ChangeResult, HostResult, Outcome, Run, Step
+from tendr.base.errors import ConnectionLost, HostError, TendrError
+from tendr.core.audit import Journal, room
+from tendr.core.plan import HostPlan, Plan
+from tendr.kinds.base import ResourceSpec
+from tendr.kinds.file import SAFE_FOLDERS
+from tendr.kinds.kind import Context
+from tendr.kinds.registry import KINDS
+from tendr.remote.connect import Session, in_parallel, reconnect, run, run_long
+
+# Writes CONTENT (base64 on standard input) to PATH as one root command: missing
+# folders are made root's (0755), never the file owner's; the content goes into a new
+# file of unpredictable name beside the target (mktemp: created exclusively, 0600,
+# root's), gets its owner and mode, then is renamed over the target. A symbolic link
+# at PATH is replaced, never written through. What the state leaves unsaid is kept
+# from the file it replaces. Only in folders no other account can change (SAFE_FOLDERS).
+# On any failure standard input is drained, so the error reaches tendr, not a broken pipe.
+PUT_SCRIPT = (
+    SAFE_FOLDERS
+    + r"""set -eu
+path=$1 mode=$2 owner=$3 group=$4
+dir=${path%/*}
+dir=${dir:-/}
+tmp=
+trap 'rm -f -- ${tmp:+"$tmp"}; cat > /dev/null' EXIT
+safe_folders "$dir" ""
+[ -d "$dir" ] || (umask 022 && mkdir -p -- "$dir")
+tmp=$(mktemp -- "$dir/.tendr.XXXXXXXXXX")
+base64 -d > "$tmp"
+if [ -f "$path" ] && [ ! -L "$path" ]; then
+    [ -n "$owner" ] || chown --reference="$path" -- "$tmp"
+    [ -n "$group" ] || chgrp --reference="$path" -- "$tmp"
+    [ -n "$mode" ] || chmod --reference="$path" -- "$tmp"
+elif [ -z "$mode" ]; then
+    chmod 0644 -- "$tmp"
+fi
+[ -z "$owner" ] || chown -- "$owner" "$tmp"
+[ -z "$group" ] || chgrp -- "$group" "$tmp"
+[ -z "$mode" ] || chmod -- "$mode" "$tmp"
+mv -f -T -- "$tmp" "$path"
+trap - EXIT
+"""
+)
+
+RUN_SCRIPT = 'exec "$@"'
+
+# One apply at a time per host, whichever controller or workspace it comes from. In
+# /run: root's, so no local account can plant or hold the lock, and gone at reboot.
+LOCK_PATH = "/run/tendr/apply.lock"
+NOT_ROOT = 3  # the lock script's status when it runs as an account that is not root
+# Stops the batch running under the lock, if one is, and the step it is making: each only
+# while it is still the process kept ("PID STARTTIME", the start time read after the
+# command name, which may hold spaces), never another that got its pid. `timeout` passes
+# TERM on to its step (and kills it 5 s later); the lock is freed only once it is gone.
+STARTED = r"""started() { awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null; }"""
+STOP_BATCH = f"""{STARTED}
+    stop() {{
+        read -r pid when < "$1" 2>/dev/null && [ "$(started "$pid")" = "$when" ] &&
+            kill -"$2" "$pid" 2>/dev/null
+    }}
+    stop {LOCK_PATH}/batch KILL
+    if stop {LOCK_PATH}/step TERM; then
+        n=0
+        while [ -d "/proc/$pid" ] && [ "$n" -lt 150 ]; do sleep 0.1; n=$((n + 1)); done
+    fi"""
+# $1: who takes it; $2, when given: a holder whose lock is stale, to be taken over.
+LOCK_SCRIPT = f"""umask 077
+if ! mkdir -p /run/tendr 2>/dev/null || ! [ -w /run/tendr ]; then
+    echo "cannot take the lock: $(id -un) may not write /run/tendr (tendr acts as root)" >&2
+    exit {NOT_ROOT}
+fi
+if [ -n "${{2:-}}" ] && [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$2" ]; then
+    {STOP_BATCH}
+    rm -rf -- {LOCK_PATH}
+fi
+if mkdir {LOCK_PATH} 2>/dev/null; then printf '%s\\n' "$1" > {LOCK_PATH}/holder; exit 0; fi
+printf 'locked by %s\\n' "$(cat {LOCK_PATH}/holder 2>/dev/null || echo '?')" >&2
+exit 1
+"""
+_HOLDER = re.compile(r"^locked by (?P<holder>.* from (?P<host>\S+), pid (?P<pid>\d+), .*)$")
+# $1: the holder that took it: another apply's lock (taken over meanwhile) is left alone.
+# A batch still running under it is stopped first, so no step starts after this; then
+# `held` and the statuses of the steps it finished, as it kept them: "INDEX STATUS".
+UNLOCK_SCRIPT = f"""if [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$1" ]; then
+    echo held
+    {STOP_BATCH}
+    cat {LOCK_PATH}/steps 2>/dev/null
+    rm -rf -- {LOCK_PATH}
+fi"""
+
+
+def command_for(step: Step) -> tuple[str, tuple[str, ...], str | None]:
+    """A step as (script, its arguments, standard input)."""
+    if isinstance(step, Run):
+        return RUN_SCRIPT, step.argv, None
+    args = (step.path, step.mode or "", step.owner or "", step.group or "")
+    return PUT_SCRIPT, args, base64.b64encode(step.content).decode() or None
+
+
+STEP_MARK = "@tendr-step"
+TIMED_OUT = 124  # coreutils timeout's status for a command it stopped
+KILLED = 137  # a command killed: by timeout after TERM did not stop it, or by the system
+
+
+def batch_script(steps: Sequence[Step], *, timeout: int, nonce: str, holder: str) -> str:
+    """One root script making `steps` in order, each under `timeout` seconds; after each,
+    `mark INDEX STATUS` keeps its status in the lock's folder (for UNLOCK_SCRIPT, which
+    can stop the script, the folder naming it) and prints it on both streams (after a
+    newline: a step's output may not end in one; with the nonce: no output forges it).
+    The first step that fails ends it; at its end it releases the lock it ran under.
+    Values are quoted here; the script travels on standard input. Pure."""
+    lines = [
+        f"nonce={shlex.quote(nonce)} holder={shlex.quote(holder)}",
+        STARTED,
+        f"""echo "$$ $(started $$)" > {LOCK_PATH}/batch
+release() {{
+    if [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$holder" ]; then rm -rf -- {LOCK_PATH}; fi
+}}
+trap release EXIT
+mark() {{
+    printf '%s %s\\n' "$1" "$2" >> {LOCK_PATH}/steps
+    printf '\\n{STEP_MARK} %s %s %s\\n' "$nonce" "$1" "$2"
+    printf '\\n{STEP_MARK} %s %s %s\\n' "$nonce" "$1" "$2" >&2
+}}""",
+        f"put={shlex.quote(PUT_SCRIPT)}",
+    ]
+    limit = f"timeout -k 5 {int(timeout)}"
+    for index, step in enumerate(steps):
+        script, args, stdin = command_for(step)
+        if isinstance(step, Run):
+            command = f"{limit} {shlex.join(['sh', '-c', script, 'tendr', *args])}"
+        else:  # base64 is letters, digits, + / and =: safe between single quotes
+            command = f"printf '%s' '{stdin or ''}' | {limit} sh -c \"$put\" tendr "
+            command += shlex.join(args)
+        # In the background, so that the lock's folder can name it (UNLOCK_SCRIPT).
+        lines.append(
+            f'{command} &\npid=$!; echo "$pid $(started $pid)" > {LOCK_PATH}/step\n'
+            f'wait "$pid"; s=$?; mark {index} "$s"; [ "$s" -eq 0 ] || exit "$s"'
+        )
+    return "\n".join(lines) + "\n"
+
+
+def step_statuses(lines: Sequence[str], nonce: str | None = None) -> dict[int, int]:
+    """The steps' statuses from a batch's marks, or (no nonce) from the "INDEX STATUS"
+    lines UNLOCK_SCRIPT prints."""
+    prefix = "" if nonce is None else f"{STEP_MARK} {re.escape(nonce)} "
+    pattern = re.compile(rf"{prefix}(\d+) (\d+)")
+    return {
+        int(match[1]): int(match[2])
+        for line in lines
+        if (match := pattern.fullmatch(line)) is not None
+    }
+
+
+def step_errors(stderr: Sequence[str], nonce: str) -> dict[int, list[str]]:
+    """Each step's own error output, split at the marks."""
+    pattern = re.compile(rf"{STEP_MARK} {re.escape(nonce)} (\d+) \d+")
+    found: dict[int, list[str]] = {}
+    chunk: list[str] = []
+    for line in stderr:
+        if (match := pattern.fullmatch(line)) is not None:
+            found[int(match[1])] = [part for part in chunk if part.strip()]
+            chunk = []
+        else:
+            chunk.append(line)
+    return found
+
+
+Resolved = list[tuple[tuple[Change, ...], Outcome, str]]
+
+
+def outcomes(
+    groups: Sequence[tuple[tuple[Change, ...], int]],
+    statuses: dict[int, int] | None,
+    errors: dict[int, list[str]],
+    *,
+    unknown: str,
+    timeout: int,
+) -> Resolved:
+    """What became of each group of changes (its changes, its number of steps), from
+    the statuses of the steps that finished: done when all its steps were; the group of
+    the first step that failed failed (stopped by its time: interrupted); the group of
+    the first step with no status interrupted (`unknown` says why); the rest were not
+    run. With no statuses at all (None: the host could not say how far it came), every
+    group is interrupted. Pure."""
+    maybe = f"{unknown}: the change may or may not have been made"
+    if statuses is None:
+        return [(changes, "interrupted", maybe) for changes, _ in groups]
+    resolved: Resolved = []
+    first = 0
+    stopped = ""  # why the groups after a failed or interrupted one were not run
+    for changes, count in groups:
+        if stopped:
+            resolved.append((changes, "skipped", stopped))
+            continue
+        indices = range(first, first + count)
+        first += count
+        failed = next((i for i in indices if statuses.get(i, 0) != 0), None)
+        missing = next((i for i in indices if i not in statuses), None)
+        what = f"{changes[0].op} {', '.join(c.resource for c in changes)}"
+        if failed is not None and (missing is None or failed < missing):
+            status = statuses[failed]
+            said = "; ".join(line.strip() for line in errors.get(failed, [])[-3:])
+            if status == TIMED_OUT:
+                resolved.append((changes, "interrupted", timed_out(timeout)))
+            elif status == KILLED:
+                reason = (
+                    f"killed (exit status {KILLED}: by its time limit of {timeout} s, or by "
+                    "the system): the change may or may not have been made"
+                )
+                resolved.append((changes, "interrupted", reason))
+            else:
+                reason = said or f"the command failed (exit status {status}) with no error output"
+                resolved.append((changes, "failed", reason))
+            stopped = f"{what} before it did not succeed"
+        elif missing is not None:
+            resolved.append((changes, "interrupted", maybe))
+            stopped = unknown
+        else:
+            resolved.append((changes, "done", ""))
+    return resolved
+
+
+def timed_out(seconds: int) -> str:
+    return (
+        f"timed out after {seconds} s (command_timeout in tendr.toml) and was stopped: the "
+        "change may or may not have been made"
+    )
+
+
+class Progress(Protocol):
+    """What the person watching sees: which change each host is working on."""
+
+    def start(self, total: int) -> None: ...
+    def working(self, host: str, what: str) -> None: ...
+    def advance(self, host: str) -> None: ...
+    def finished(self, host: str) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int) -> None:
+        pass
+
+    def working(self, host: str, what: str) -> None:
+        pass
+
+    def advance(self, host: str) -> None:
+        pass
+
+    def finished(self, host: str) -> None:
+        pass
+
+
+class Interrupted(TendrError):
+    """The apply was interrupted (Ctrl-C, SIGTERM, SIGHUP); `results` holds what became of
+    every change, the ones underway recorded as interrupted."""
+
+    def __init__(self, *, results: list[HostResult]) -> None:
+        self.results = results
+        super().__init__("interrupted")
+
+
+Work = tuple[tuple[Change, ...], list[Step]]  # changes made together, and their steps
+Queued = list[Work]
+
+
+def queue(
+    host_plan: HostPlan,
+    specs: dict[tuple[str, str], ResourceSpec],
+    sources: dict[str, bytes],
+    secrets: dict[str, bytes] | None = None,
+) -> Queued:
+    """The steps of the allowed changes of a host, in plan order; consecutive changes
+    with one operation go together where their kind batches them (apt). Pure."""
+    context = Context(earlier=host_plan.changes, sources=sources, secrets=secrets or {})
+    groups: list[list[Change]] = []
+    for change in host_plan.changes:
+        if change.action == "unknown" or change.allowed is False:
+            continue
+        if groups and groups[-1][-1].op == change.op and KINDS[change.kind].batch:
+            groups[-1].append(change)
+        else:
+            groups.append([change])
+    found: Queued = []
+    for group in groups:
+        kind = KINDS[group[0].kind]
+        items = [(specs[(c.kind, c.resource)], c) for c in group]
+        steps = (
+            kind.batch(items, context)
+            if kind.batch and len(group) > 1
+            else kind.steps(items[0][0], items[0][1], context)
+        )
+        found.append((tuple(group), steps))
+    return found
+
+
+def refused(host_plan: HostPlan) -> list[ChangeResult]:
+    return [
+        ChangeResult(c, "refused", c.rule)
+        for c in host_plan.changes
+        if c.action != "unknown" and c.allowed is False
+    ]
+
+
+@dataclass
+class Execution:
+    """One apply over many hosts: the shared journal, and what each host is doing."""
+
+    session: Session
+    journal: Journal
+    holder: str  # who holds the hosts' locks, for another apply's message
+    timeout: int
+    progress: Progress = field(default_factory=NoProgress)
+    results: dict[str, HostResult] = field(default_factory=dict)
+    pending: dict[str, Queued] = field(default_factory=dict)  # not started yet
+    underway: dict[str, Queued] = field(default_factory=dict)  # sent, outcome not known
+    locked: set[str] = field(default_factory=set)
+    # How far each stopped batch came, as its host said when its lock was released.
+    reached: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    def host(self, name: str, host_plan: HostPlan, queued: Queued) -> None:
+        """Run one host's changes, each recorded before and after."""
+        result = self.results[name] = HostResult(name, refused(host_plan))
+        self.pending[name] = list(queued)
+        if result.results and not self.journal.write(
+            name, [(r.change, r.outcome, r.reason) for r in result.results]
+        ):
+            result.results = [
+                ChangeResult(r.change, r.outcome, r.reason, recorded=False) for r in result.results
+            ]
+        try:
+            if queued:
+                self._start(name)
+        finally:
+            self._unlock(name)
+            self.progress.finished(name)
+
+    def _start(self, name: str) -> None:
+        changes = sum(len(group) for group, _ in self.pending[name])
+        problem = self.journal.broken or room(self.journal.path, 2 * changes)
+        if problem is None:
+            problem = self._lock(name)
+        if problem is not None:
+            return self._stop(name, "not started", problem)
+        self._changes(name)
+
+    def _changes(self, name: str) -> None:
+        """All the host's changes in one command: recorded as started before it is
+        sent, each with its outcome after."""
+        queued = self.pending[name]
+        changes = [change for group, _ in queued for change in group]
+        if not self.journal.write(name, [(change, "started", "") for change in changes]):
+            return self._stop(name, "stopped", str(self.journal.broken))
+        self.pending[name] = []
+        self.underway[name] = queued
+        first = queued[0][0]
+        more = f" and {len(changes) - len(first)} more" if len(changes) > len(first) else ""
+        self.progress.working(name, f"{first[0].op} {', '.join(c.resource for c in first)}{more}")
+        steps = [step for _, group_steps in queued for step in group_steps]
+        nonce = tokens.token_hex(8)
+        script = batch_script(steps, timeout=self.timeout, nonce=nonce, holder=self.holder)
+        try:
+            # Each step has its own time; this only bounds a host that stops answering.
+            output = run_long(
+                self.session, name, script, timeout=(self.timeout + 10) * len(steps) + 30
+            )
+        except HostError as exc:  # lost, or out of time: how far it came is asked
+            if isinstance(exc, ConnectionLost) and not reconnect(self.session, name):
+                self.locked.discard(name)  # unreachable: the next apply takes it over
+                return self._resolve(name, None, {}, exc.reason)
+            self._resolve(name, self._unlock(name), {}, exc.reason)
+        else:
+            statuses = step_statuses(output.stdout, nonce)
+            if len(statuses) == len(steps) or any(statuses.values()):
+                self.locked.discard(name)  # it ended as written: it released the lock
+            else:  # it was stopped (a signal): its lock is freed here
+                self._unlock(name)
+            errors = step_errors(output.stderr, nonce)
+            self._resolve(name, statuses, errors, "the script ended early")
+
+    def _resolve(
+        self,
+        name: str,
+        statuses: dict[int, int] | None,
+        errors: dict[int, list[str]],
+        unknown: str,
+    ) -> None:
+        """Record and report what became of the host's underway changes."""
+        queued = self.underway.pop(name)
+        groups = [(group, len(steps)) for group, steps in queued]
+        resolved = outcomes(groups, statuses, errors, unknown=unknown, timeout=self.timeout)
+        rows = [(change, outcome, why) for group, outcome, why in resolved for change in group]
+        recorded = self.journal.write(name, rows)
+        self.results[name].results.extend(ChangeResult(c, o, r, recorded) for c, o, r in rows)
+        if not recorded:  # each was recorded as started; what became of it is said here
+            self.results[name].error = f"outcomes not recorded: {self.journal.broken}"
+        for _ in rows:
+            self.progress.advance(name)
+
+    def _stop(self, name: str, what: str, why: str) -> None:
+        self.results[name].error = f"{what}: {why}"
+        self._skip_rest(name, why)
+
+    def _skip_rest(self, name: str, why: str) -> None:
+        rest = [change for group, _ in self.pending[name] for change in group]
+        self.pending[name] = []
+        if not rest:
+            return
+        recorded = self.journal.write(name, [(change, "skipped", why) for change in rest])
+        self.results[name].results.extend(
+            ChangeResult(change, "skipped", why, recorded) for change in rest
+        )
+
+    def _lock(self, name: str, stale: str = "") -> str | None:
+        try:
+            output = run(
+                self.session, name, LOCK_SCRIPT, (self.holder, stale), timeout=self.timeout
+            )
+        except HostError as exc:
+            return exc.reason
+        if output.status == NOT_ROOT:
+            return output.reason()
+        if not output.ok:
+            held = _HOLDER.match(output.stderr[-1] if output.stderr else "")
+            if not stale and held and _gone(held["host"], int(held["pid"])):
+                return self._lock(name, held["holder"])
+            return (
+                f"another apply is working on this host ({output.reason()}); if none "
+                f"is, remove {LOCK_PATH} on the host"
+            )
+        self.locked.add(name)
+        return None
+
+    def _unlock(self, name: str) -> dict[int, int] | None:
+        """Release the host's lock, stopping a batch still running under it. The
+        statuses of the steps it finished (kept by the batch), or None when the host
+        could not be asked."""
+        if name not in self.locked:
+            return self.reached.get(name)
+        self.locked.discard(name)
+        try:  # the lock is in /run: a reboot clears it too
+            output = run(
+                self.session, name, UNLOCK_SCRIPT, (self.holder,), timeout=min(self.timeout, 10)
+            )
+        except HostError:
+            return None
+        if "held" not in output.stdout:  # the batch had ended and freed it: not known here
+            return None
+        self.reached[name] = step_statuses(output.stdout)
+        return self.reached[name]
+
+    def interrupted(self, why: str, work: dict[str, tuple[HostPlan, Queued]]) -> None:
+        """Record the work of an interrupted apply: what each stopped batch finished as
+        done, what it was making as interrupted, the rest as not run (hosts not begun yet
+        included). Every lock still held is released, its batch stopped, first."""
+        gevent.joinall([gevent.spawn(self._unlock, n) for n in list(self.locked)], timeout=10)
+        for name, (host_plan, queued) in work.items():
+            if name not in self.results:
+                self.results[name] = HostResult(name, refused(host_plan))
+                self.pending[name] = list(queued)
+                self.journal.write(
+                    name, [(r.change, r.outcome, r.reason) for r in self.results[name].results]
+                )
+        for name in list(self.underway):
+            self._resolve(name, self.reached.get(name), {}, why)
+        for name in list(self.pending):
+            self._skip_rest(name, why)
+
+
+def _gone(controller: str, pid: int) -> bool:
+    """Whether a lock's holder was an apply on this controller whose process has ended
+    (killed, or its connection lost): its lock is stale and may be taken over."""
+    if controller != _controller() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another account's process: alive
+        return False
+    return False
+
+
+def _controller() -> str:
+    """This machine, as a lock names it: its host name and machine id (two controllers
+    may share a host name, never a machine id)."""
+    try:
+        machine = Path("/etc/machine-id").read_text(encoding="ascii").strip()[:12]
+    except OSError:
+        machine = "unknown"
+    return f"{socket.gethostname()}/{machine}"
+
+
+def holder(person: str) -> str:
+    return (
+        f"{person} from {_controller()}, pid {os.getpid()}, since "
+        f"{datetime.now(UTC).isoformat(timespec='seconds')}"
+    )
+
+
+def apply(
+    plan: Plan,
+    specs: dict[str, dict[tuple[str, str], ResourceSpec]],
+    sources: dict[str, bytes],
+    session: Session,
+    journal: Journal,
+    *,
+    timeout: int,
+    progress: Progress | None = None,
+    secrets: dict[str, bytes] | None = None,
+) -> list[HostResult]:
+    """Make every host's allowed changes; refused ones are recorded and reported, never
+    run. Raises Interrupted on Ctrl-C, SIGTERM or SIGHUP, after recording."""
+    execution = Execution(
+        session, journal, holder(journal.person), timeout, progress or NoProgress()
+    )
+    work = {
+        h.host: queue(h, specs[h.host], sources, secrets)
+        for h in plan.hosts
+        if h.error is None and h.host in session.hosts
+    }
+    for host_plan in plan.hosts:
+        if host_plan.host not in work:
+            execution.results[host_plan.host] = HostResult(host_plan.host, error=host_plan.error)
+    execution.progress.start(sum(len(group) for queued in work.values() for group, _ in queued))
+    by_name = {h.host: h for h in plan.hosts}
+    try:
+        with _signals_interrupt():
+            # An interrupt stops every host at its next wait, never in the middle of
+            # writing a record; then what was underway is recorded, and the hosts freed.
+            in_parallel(
+                session.state,
+                lambda name: execution.host(name, by_name[name], work[name]),
+                list(work),
+            )
+    except BaseException as exc:  # recorded, then raised on: nothing is swallowed
+        interrupt = isinstance(exc, KeyboardInterrupt)
+        execution.interrupted(
+            "apply was interrupted" if interrupt else "apply stopped on an internal error",
+            {name: (by_name[name], queued) for name, queued in work.items()},
+        )
+        if interrupt:
+            raise Interrupted(results=_ordered(plan, execution)) from None
+        raise
+    return _ordered(plan, execution)
+
+
+def _ordered(plan: Plan, execution: Execution) -> list[HostResult]:
+    return [execution.results.get(h.host, HostResult(h.host)) for h in plan.hosts]
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """While hosts are being changed, Ctrl-C, SIGTERM and SIGHUP interrupt the waiting
+    main greenlet, at a point where no record is half written (the default SIGINT
+    handler raises wherever Python happens to be, a record's write included)."""
+    main = gevent.getcurrent()
+    hub = gevent.get_hub()
+    fired = False
+    armed = True  # an interrupt scheduled just as the work ended must not land later
+
+    def interrupt() -> None:
+        if armed:
+            main.throw(KeyboardInterrupt)
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            hub.loop.run_callback(interrupt)
+
+    names = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {number: signal.signal(number, handler) for number in names}
+    try:
+        yield
+    finally:
+        armed = False
+        for number, old in previous.items():
+            signal.signal(number, old)

@@ -1,0 +1,154 @@
+"""`tendr logs`: a host's journal, read over SSH, as the rules allow (operation `logs`).
+
+journalctl's options are built here from validated values and passed as one argument
+vector (`--since=VALUE`: a value can never be read as another option); nothing
+reaches a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, UserError
+from tendr.core.authorize import readable
+from tendr.ops import engine
+from tendr.remote.connect import in_parallel, run
+from tendr.workspace.hosts import Host
+from tendr.workspace.loader import Workspace
+
+RUN_SCRIPT = 'exec "$@"'
+# journalctl's --since takes dates, times and "-2h", "yesterday", "today"...
+_SINCE = re.compile(r"[A-Za-z0-9 :.+-]{1,40}")
+_UNIT = re.compile(
+    r"[A-Za-z0-9:_.\\@-]{1,255}\.(service|socket|timer|target|mount|automount|path|slice|scope|swap|device)"
+)
+
+
+_FIELDS = "SYSLOG_IDENTIFIER,_PID,_HOSTNAME,MESSAGE,_COMM"
+
+
+def _text(value: object) -> str:
+    """A journal field as text: journald gives a message that is not UTF-8, or holds
+    control characters, as a list of its bytes."""
+    if isinstance(value, list) and all(isinstance(b, int) for b in value):
+        return bytes(b % 256 for b in value).decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def entries(lines: Sequence[str], *keys: str) -> list[dict[str, str]]:
+    """`journalctl -o json` lines as {field: text}; a line that is no entry is left out."""
+    found = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            found.append({key: _text(entry.get(key)) for key in keys})
+    return found
+
+
+def journal_line(entry: dict[str, str]) -> str:
+    """One entry as journalctl's short-iso shows it: TIME HOST IDENT[PID]: MESSAGE."""
+    micros = entry.get("__REALTIME_TIMESTAMP", "")
+    when = (
+        datetime.fromtimestamp(int(micros) / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
+        if micros.isdigit()
+        else "?"
+    )
+    who = entry.get("SYSLOG_IDENTIFIER") or entry.get("_COMM") or "?"
+    pid = f"[{entry['_PID']}]" if entry.get("_PID") else ""
+    return f"{when} {entry.get('_HOSTNAME', '?')} {who}{pid}: {entry.get('MESSAGE', '')}"
+
+
+@dataclass(frozen=True)
+class Query:
+    """What of the journal to read."""
+
+    since: str | None = None
+    errors: bool = False
+    unit: str | None = None
+    grep: str | None = None
+    lines: int = 200
+
+    def argv(self) -> list[str]:
+        # JSON: every message arrives whole and as valid text (one that is not UTF-8 as
+        # its bytes), to be shown here, escaped, rather than as journalctl's "[blob data]".
+        argv = ["journalctl", "--no-pager", "--quiet", "-o", "json", f"--output-fields={_FIELDS}"]
+        argv.append(f"--lines={self.lines}")
+        if self.since:
+            argv.append(f"--since={self.since}")
+        if self.errors:
+            argv.append("--priority=err")
+        if self.unit:
+            argv.append(f"--unit={self.unit}")
+        if self.grep:
+            argv.append(f"--grep={self.grep}")
+        return argv
+
+
+def query(since: str | None, errors: bool, unit: str | None, grep: str | None, lines: int) -> Query:
+    """A Query from the command line's values, each checked: a user error names the
+    option and what it takes."""
+    if since is not None and not _SINCE.fullmatch(since):
+        raise UserError(
+            f"--since {since!r}: a time as journalctl takes it ('-2h', 'today', '2026-11-28 08:00')"
+        )
+    if unit is not None and not _UNIT.fullmatch(unit):
+        raise UserError(f"--unit {unit!r}: a systemd unit name such as 'cups.service'")
+    if grep is not None and (not grep or any(ord(c) < 32 for c in grep)):
+        raise UserError("--grep: a pattern on one line")
+    return Query(since, errors, unit, grep, lines)
+
+
+@dataclass
+class HostLogs:
+    host: str
+    lines: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def read(
+    workspace: Workspace,
+    hosts: Sequence[Host],
+    person: str,
+    wanted: Query,
+    progress: Callable[[str], None] | None = None,
+) -> list[HostLogs]:
+    """The journal of every selected host the rules let `person` read, in parallel."""
+    allowed, refused = readable(workspace, person, "logs", hosts)
+    found = {h.name: HostLogs(h.name, error=refused.get(h.name, "")) for h in hosts}
+
+    def failed(name: str, why: str) -> None:
+        found[name].error = why
+
+    if not allowed:
+        return [found[h.name] for h in hosts]
+    with engine.connected(workspace, allowed, failed) as (session, reachable):
+
+        def one(host: Host) -> None:
+            try:
+                output = run(
+                    session,
+                    host.name,
+                    RUN_SCRIPT,
+                    wanted.argv(),
+                    timeout=workspace.settings.command_timeout,
+                )
+            except (CommandTimeout, ConnectionLost, HostError) as exc:
+                failed(host.name, exc.reason)
+                return
+            # journalctl exits 1 when --grep matches nothing: no lines, no error.
+            if output.status not in (0, 1) or (output.status == 1 and output.stderr):
+                failed(host.name, f"journalctl failed: {output.reason()}")
+            keys = ("__REALTIME_TIMESTAMP", *_FIELDS.split(","))
+            found[host.name].lines = [journal_line(e) for e in entries(output.stdout, *keys)]
+            if progress:
+                progress(host.name)
+
+        in_parallel(session.state, one, reachable)
+    return [found[h.name] for h in hosts]

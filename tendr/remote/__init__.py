@@ -1,0 +1,1 @@
+"""SSH sessions to hosts through pyinfra, and tunnels through a client's gateway."""

@@ -1,0 +1,110 @@
+"""tendr's baseline for a managed client machine, kept through its own kinds like any
+state: a persistent journal with a size cap, and a health check (a systemd timer and
+service) that records failed units, full disks, memory pressure, failed backups and
+stopped print queues in the journal under one identifier, so that what happened between
+two visits is there to read (`tendr diagnose`). A host opts out with `health = false`;
+the machine tendr runs on (the local connector) is no client and gets none.
+"""
+
+from __future__ import annotations
+
+from tendr.kinds.base import ResourceSpec
+from tendr.kinds.file import FileSpec
+from tendr.kinds.service import ServiceSpec
+from tendr.workspace.hosts import Host
+
+SOURCE = "(baseline)"  # what the plan names as the state of these resources
+HEALTH_TAG = "tendr-health"
+HEALTH_UNIT = "tendr-health.service"  # the unit whose output diagnose takes as the check's
+SCRIPT_PATH = "/usr/local/lib/tendr/health"
+JOURNALD_PATH = "/etc/systemd/journald.conf.d/tendr.conf"
+
+JOURNALD = """\
+# Written by tendr: the journal kept on disk, within a cap, for tendr diagnose.
+[Journal]
+Storage=persistent
+SystemMaxUse=200M
+"""
+
+# Each problem is one line of the service's standard output, a journal record with a
+# priority prefix: warning, or err for what failed. Not `logger`: any account can log
+# under any identifier, while journald itself marks the lines of the service's output
+# with its unit and uid (_SYSTEMD_UNIT, _UID), which is what diagnose trusts. (A record
+# sent by a process that has already exited may even lack its unit.)
+SCRIPT = f"""\
+#!/bin/sh
+# Written by tendr: the health check. It records what is wrong in the journal (its output,
+# identifier {HEALTH_TAG}), read by `tendr diagnose`; it changes nothing but the journal's
+# settings.
+LC_ALL=C; export LC_ALL
+say() {{ case $1 in err) p=3 ;; *) p=4 ;; esac; printf '<%s>%s\\n' "$p" "$2"; }}
+
+# The journal's own settings take effect when journald restarts: once per change.
+stamp=/var/lib/tendr-health/journald.sha256
+now=$(sha256sum < {JOURNALD_PATH} 2>/dev/null)
+if [ -n "$now" ] && [ "$now" != "$(cat "$stamp" 2>/dev/null)" ]; then
+    systemctl restart systemd-journald && mkdir -p -m 0700 "${{stamp%/*}}" &&
+        printf '%s\\n' "$now" > "$stamp"
+fi
+
+systemctl list-units --state=failed --no-legend --plain --no-pager 2>/dev/null |
+while read -r unit _; do say err "unit $unit has failed"; done
+
+df -P -k 2>/dev/null | tail -n +2 | while read -r fs size _ _ used mount; do
+    used=${{used%\\%}}
+    [ "$size" != 0 ] && [ "$used" -ge 90 ] 2>/dev/null &&
+        say warning "disk $mount is $used% full ($fs)"
+done
+
+pressure=$(sed -n 's/^some .*avg60=\\([0-9]*\\).*/\\1/p' /proc/pressure/memory 2>/dev/null)
+[ "${{pressure:-0}}" -ge 10 ] && say warning "memory pressure $pressure% (programs wait for memory)"
+
+systemctl list-units --all --no-legend --plain --no-pager 'tendr-backup-*.service' 2>/dev/null |
+while read -r unit _; do
+    result=$(systemctl show -p Result --value -- "$unit")
+    [ "$result" = success ] || say err "backup $unit: its last run ended with $result"
+done
+
+if command -v lpstat >/dev/null 2>&1; then
+    lpstat -p 2>/dev/null | grep ' disabled ' | while read -r _ queue _; do
+        say warning "print queue $queue is stopped"
+    done
+fi
+exit 0
+"""
+
+SERVICE = f"""\
+[Unit]
+Description=tendr health check (records problems in the journal as {HEALTH_TAG})
+
+[Service]
+Type=oneshot
+ExecStart={SCRIPT_PATH}
+StandardOutput=journal
+SyslogIdentifier={HEALTH_TAG}
+"""
+
+TIMER = """\
+[Unit]
+Description=tendr health check, every 15 minutes
+
+[Timer]
+OnBootSec=5min
+OnUnitActiveSec=15min
+AccuracySec=1min
+
+[Install]
+WantedBy=timers.target
+"""
+
+
+def resources(host: Host) -> list[ResourceSpec]:
+    """The baseline resources of `host`; none where it opted out or is no client."""
+    if not host.health or host.connector != "ssh":
+        return []
+    return [
+        FileSpec(path=JOURNALD_PATH, content=JOURNALD, mode="0644", owner="root", group="root"),
+        FileSpec(path=SCRIPT_PATH, content=SCRIPT, mode="0755", owner="root", group="root"),
+        ServiceSpec(unit=HEALTH_UNIT, content=SERVICE, restart_on_change=False),
+        ServiceSpec(unit="tendr-health.timer", content=TIMER, enabled=True, running=True),
+    ]

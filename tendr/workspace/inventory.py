@@ -1,0 +1,42 @@
+"""The inventory as commands see it: --limit selection and the `tendr hosts` rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tendr.base.errors import SelectionError
+from tendr.base.selection import check_selector, no_match, select
+from tendr.workspace.hosts import Host, login_user
+from tendr.workspace.loader import Workspace
+
+
+def host_rows(workspace: Workspace, hosts: list[Host]) -> list[dict[str, Any]]:
+    """Plain rows, shared by the table and the JSON output."""
+    return [
+        {
+            "name": host.name,
+            "client": host.client,
+            "address": host.address or ("local" if host.connector == "local" else None),
+            "port": host.port if host.connector == "ssh" else None,
+            "via": host.via,
+            "user": login_user(host, workspace.settings) if host.connector == "ssh" else None,
+            "connector": host.connector,
+            "groups": list(host.groups),
+            "tags": list(host.tags),
+            "states": workspace.states_for(host),
+        }
+        for host in hosts
+    ]
+
+
+def limit(workspace: Workspace, selectors: Sequence[str]) -> list[Host]:
+    """The hosts `--limit` selects (all hosts without it); a selector must select some."""
+    if not selectors:
+        return list(workspace.hosts)
+    for selector in selectors:
+        if reason := check_selector(selector):
+            raise SelectionError(selector=selector, reason=reason)
+        if not select([selector], workspace.hosts):
+            raise SelectionError(selector=selector, reason=no_match(selector, workspace.hosts))
+    return select(selectors, workspace.hosts)
