@@ -965,7 +965,18 @@ def test_a_raw_queue_where_everywhere_is_wanted_gets_its_driver_checked() -> Non
     assert "driver: raw → everywhere" in shown([change])
     assert printer.steps(spec, change, CTX) == [
         Run(("lpadmin", "-p", "frontdesk", "-m", "everywhere")),
-        Run(("sh", "-c", printer._CHECK_DRIVERLESS, "sh", "frontdesk", "0")),
+        Run(
+            (
+                "sh",
+                "-c",
+                printer._CHECK_DRIVERLESS,
+                "sh",
+                "frontdesk",
+                "0",
+                printer.PPD_DIR,
+                str(printer.PPD_WAIT),
+            )
+        ),
     ]
 
 
@@ -1237,7 +1248,18 @@ def test_adding_runs_lpadmin_then_checks_then_sets() -> None:
                 "everywhere",
             )
         ),
-        Run(("sh", "-c", printer._CHECK_DRIVERLESS, "sh", "frontdesk", "1")),
+        Run(
+            (
+                "sh",
+                "-c",
+                printer._CHECK_DRIVERLESS,
+                "sh",
+                "frontdesk",
+                "1",
+                printer.PPD_DIR,
+                str(printer.PPD_WAIT),
+            )
+        ),
         Run(
             (
                 "lpadmin",
@@ -1551,7 +1573,8 @@ def test_a_queue_made_without_its_driver_is_removed_again(tmp_path: Path, shell:
     is removed, one that existed is left and said to have no driver; both fail."""
     path, log = fake_bin(tmp_path)
     name = "tendr-test-no-such-queue"
-    check = Run(("sh", "-c", printer._CHECK_DRIVERLESS, "sh", name, "1"))
+    # No PPD comes: the check is given a tenth of a second to wait, not 10 s.
+    check = Run(printer.driverless_check(name, True, wait=1))
     done = run_script(shell, check, path)
     assert done.returncode == 1
     assert f"the printer did not answer while CUPS set up the driverless queue {name}" in (
@@ -1560,7 +1583,7 @@ def test_a_queue_made_without_its_driver_is_removed_again(tmp_path: Path, shell:
     assert "the queue was removed again" in done.stderr
     assert log.read_text().splitlines() == [f"-x {name}"]
     log.unlink()
-    done = run_script(shell, Run(check.argv[:-1] + ("0",)), path)
+    done = run_script(shell, Run(printer.driverless_check(name, False, wait=1)), path)
     assert done.returncode == 1 and "the queue has no driver now" in done.stderr
     assert not log.exists()
 
@@ -1575,8 +1598,8 @@ def test_a_queue_made_without_its_driver_is_removed_again(tmp_path: Path, shell:
 def test_a_driverless_queue_with_its_ppd_passes(tmp_path: Path, ppd: str, code: int) -> None:
     path, log = fake_bin(tmp_path)
     build_tree(tmp_path / "ppd", {"frontdesk.ppd": ppd})
-    script = printer._CHECK_DRIVERLESS.replace(printer.PPD_DIR, str(tmp_path / "ppd"))
-    done = run_script("sh", Run(("sh", "-c", script, "sh", "frontdesk", "1")), path)
+    check = ("sh", "-c", printer._CHECK_DRIVERLESS, "sh", "frontdesk", "1")
+    done = run_script("sh", Run((*check, str(tmp_path / "ppd"), "1")), path)
     assert done.returncode == code, done.stderr
     assert log.exists() == bool(code)
 

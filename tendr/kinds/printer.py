@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 
 from tendr.base.changes import Action, Change, FieldChange, Run, Step, Unreadable
 from tendr.base.names import PackageName, PrinterName, anchored
+from tendr.base.scripts import script
 from tendr.kinds.base import ResourceSpec
 from tendr.kinds.kind import Context, Kind, unknown
 
@@ -240,48 +241,9 @@ def _models(specs: Sequence[PrinterSpec]) -> list[str]:
     return sorted({s.driver for s in specs if s.present and s.driver not in ("everywhere", "raw")})
 
 
-# Each branch defines how one queue is read ($1 its name as declared, $2 the same in lower
-# case, CUPS's comparison; $3 the options to read from the PPD, as KEY|KEY): by cupsd
-# while it runs; else from printers.conf and the PPDs, so a queue is never taken for
-# missing only because the scheduler is stopped. N is the queue's name on the host.
-_READ_RUNNING = f"""tendr_printer_queue() {{
-    v=$(lpstat -v "$1" 2>/dev/null) || return 0
-    r=${{v#device for }}; r=${{r%%: *}}
-    printf 'N\\t%s\\nV\\t%s\\n' "$r" "${{v#*: }}"
-    printf 'O\\t%s\\n' "$(lpoptions -p "$r" 2>/dev/null)"
-    [ -f "{PPD_DIR}/$r.ppd" ] && grep -E '^\\*(PCFileName|NickName):' -- "{PPD_DIR}/$r.ppd" |
-        head -n 2 | sed 's/^\\*/F\\t/'
-    [ -n "$3" ] && lpoptions -p "$r" -l 2>/dev/null | grep -E "^($3)/" | sed 's/^/K\\t/'
-    printf 'J\\t%s\\n' "$(lpstat -o "$r" 2>/dev/null | wc -l)"
-    lpstat -o "$r" 2>/dev/null | head -n 1 | sed 's/^/W\\t/'
-}}
-"""
-# printers.conf: <Printer NAME> or <DefaultPrinter NAME>, then KEY VALUE lines.
-_CONF_AWK = r"""/^<(Default)?Printer [^>]*>$/ {
-    n = substr($2, 1, length($2) - 1); on = tolower(n) == want
-    if (on) { print "N\t" n; if ($1 == "<DefaultPrinter") print "Y\tdefault" }
-    next
-}
-/^<\/(Default)?Printer>/ { on = 0; next }
-on && $1 ~ /^(DeviceURI|State|Accepting|Shared|Info|Location)$/ {
-    v = $0; sub(/^[^ ]* ?/, "", v); print "C\t" $1 "\t" v
-}"""
-# A PPD with no queue in printers.conf (cupsd ended before it wrote the file): G.
-_READ_STOPPED = f"""tendr_printer_queue() {{
-    b=$(awk -v want="$2" {shlex.quote(_CONF_AWK)} {PRINTERS_CONF} 2>/dev/null)
-    r=$(printf '%s\\n' "$b" | sed -n 's/^N\\t//p')
-    [ -n "$b" ] && printf '%s\\n' "$b"
-    if [ -z "$r" ]; then
-        for f in {PPD_DIR}/*.ppd; do
-            n=${{f##*/}}; n=${{n%.ppd}}
-            [ "$(printf '%s' "$n" | tr '[:upper:]' '[:lower:]')" = "$2" ] &&
-                printf 'G\\t%s\\n' "$n" && r=$n
-        done
-    fi
-    [ -n "$r" ] && [ -f "{PPD_DIR}/$r.ppd" ] && grep -E '^\\*(PCFileName|NickName):' \\
-        -- "{PPD_DIR}/$r.ppd" | head -n 2 | sed 's/^\\*/F\\t/'
-}}
-"""
+# Whether CUPS is there, and how one queue is read (tendr_printer_queue) and the models
+# lpinfo offers (tendr_printer_models): its paths set before it.
+_PROBE = script("tendr.kinds", "printer-probe")
 
 
 def _answers(spec: PrinterSpec) -> str:
@@ -303,17 +265,11 @@ def _answers(spec: PrinterSpec) -> str:
 
 def probe(specs: Sequence[PrinterSpec]) -> str:
     parts = [
-        "if ! command -v lpstat >/dev/null 2>&1 || ! command -v lpadmin >/dev/null 2>&1; "
-        "then echo '@nocups'; tendr_printer_queue() { :; }\n"
-        'elif [ "$(lpstat -r 2>/dev/null)" != "scheduler is running" ]; then echo '
-        f"'@stopped'; [ -e {PRINTERS_CONF} ] && [ ! -r {PRINTERS_CONF} ] && echo 'U'\n"
-        f"{_READ_STOPPED}"
-        "else echo '@cups'; printf 'D\\t%s\\n' \"$(lpstat -d 2>/dev/null)\"\n"
+        f"tendr_ppd={shlex.quote(PPD_DIR)} tendr_printers_conf={shlex.quote(PRINTERS_CONF)}\n",
+        _PROBE,
     ]
     if models := _models(specs):
-        wanted = " ".join(f"-e {shlex.quote(model + ' ')}" for model in models)
-        parts.append(f"lpinfo -m 2>/dev/null | grep -F {wanted} | sed 's/^/M\\t/'\n")
-    parts.append(f"{_READ_RUNNING}fi\n")
+        parts.append(f"tendr_printer_models {shlex.join(models)}\n")
     for spec in specs:
         parts.append(
             f"printf 'P\\t%s\\n' {shlex.quote(spec.name)}; "
@@ -692,46 +648,13 @@ def _state(spec: PrinterSpec, actual: PrinterActual, note: str) -> list[Change]:
     return changes
 
 
-# After lpadmin -m everywhere: CUPS made the queue without a driver (a raw queue) when the
-# printer did not answer. $1 queue, $2 1 when the queue was just made (then removed).
-# cupsd may write the driverless PPD a moment after lpadmin returns: it is waited for
-# (10 s at most, only when the printer does not answer).
-_CHECK_DRIVERLESS = (
-    "n=0; while [ $n -lt 100 ]; do "
-    f'grep -q \'^\\*PCFileName: "{EVERYWHERE_PPD}"\' -- "{PPD_DIR}/$1.ppd" 2>/dev/null '
-    "&& exit 0; sleep 0.1; n=$((n + 1)); done; "
-    'if [ "$2" = 1 ]; then lpadmin -x "$1"; what="the queue was removed again"; '
-    'else what="the queue has no driver now"; fi; '
-    'echo "tendr: the printer did not answer while CUPS set up the driverless queue $1, so '
-    "CUPS made it without a driver (it cannot print documents); $what: check that the "
-    'printer is on and reachable from this host, then apply again" >&2; exit 1'
-)
+# After lpadmin -m everywhere: whether CUPS made the queue without a driver (the printer
+# did not answer), waiting PPD_WAIT tenths of a second at most for the driverless PPD.
+_CHECK_DRIVERLESS = script("tendr.kinds", "printer-driverless")
+PPD_WAIT = 100  # 10 s
 
-# Sets each option ($2...: KEY=VALUE), as the PPD's when the PPD has it, else as an IPP
-# default (KEY-default), then reads every one back: CUPS drops what the printer or its
-# driver does not offer without a word. $1 is the queue.
-_SET_OPTIONS = """p=$1; shift
-for kv in "$@"; do
-    k=${kv%%=*} v=${kv#*=}
-    if lpoptions -p "$p" -l 2>/dev/null | grep -q "^$k/"; then lpadmin -p "$p" -o "$k=$v" || exit 1
-    else lpadmin -p "$p" -o "$k-default=$v" || exit 1; fi
-done
-bad= opts=" $(lpoptions -p "$p" 2>/dev/null) "
-for kv in "$@"; do
-    k=${kv%%=*} v=${kv#*=}
-    line=$(lpoptions -p "$p" -l 2>/dev/null | grep "^$k/")
-    if [ -n "$line" ]; then
-        case " ${line#*: } " in *" *$v "*) continue ;; esac
-        now=$(printf '%s\\n' "${line#*: }" | tr ' ' '\\n' | sed -n 's/^\\*//p')
-    else
-        case "$opts" in *" $k=$v "*) continue ;; esac
-        now=$(printf '%s\\n' "$opts" | tr ' ' '\\n' | sed -n "s/^$k=//p")
-    fi
-    echo "tendr: CUPS did not take $k=$v for $p (it has ${now:-no value}):" \\
-         "the printer or its driver does not offer it" >&2
-    bad=1
-done
-[ -z "$bad" ]"""
+# Sets each option and reads every one back: CUPS drops what it does not offer.
+_SET_OPTIONS = script("tendr.kinds", "printer-options")
 
 
 def steps(spec: PrinterSpec, change: Change, context: Context) -> list[Step]:
@@ -765,7 +688,7 @@ def _queue_steps(spec: PrinterSpec, name: str, added: bool, changed: set[str]) -
     if "driver" in changed and not added:
         found.append(Run(("lpadmin", "-p", name, "-m", spec.driver)))
     if "driver" in changed and spec.driver == "everywhere":
-        found.append(Run(("sh", "-c", _CHECK_DRIVERLESS, "sh", name, "1" if added else "0")))
+        found.append(Run(driverless_check(name, added)))
     if settings := _settings(spec, changed):
         found.append(Run(("lpadmin", "-p", name, *settings)))
     if options := [f"{k}={v}" for k, v in spec.options.items() if f"option_{k}" in changed]:
@@ -776,6 +699,12 @@ def _queue_steps(spec: PrinterSpec, name: str, added: bool, changed: set[str]) -
     if "default" in changed:
         found.append(Run(("lpadmin", "-d", name)))
     return found
+
+
+def driverless_check(name: str, added: bool, wait: int = PPD_WAIT) -> tuple[str, ...]:
+    """The command checking that the driverless queue `name` got its PPD, waiting `wait`
+    tenths of a second at most; a queue just made (`added`) is removed again when not."""
+    return ("sh", "-c", _CHECK_DRIVERLESS, "sh", name, "1" if added else "0", PPD_DIR, str(wait))
 
 
 def _settings(spec: PrinterSpec, changed: set[str]) -> list[str]:
