@@ -23,11 +23,15 @@ pytestmark = pytest.mark.fleet
 HELPDESK = """
 [roles.helpdesk]
 members = ["dave"]
-allow = [
-  { ops = ["plan"], hosts = ["all"] },
-  { ops = ["command.run"], hosts = ["all"],
-    commands = ["lpstat -p", "lpstat -r", "systemctl status *"] },
-]
+
+[[roles.helpdesk.allow]]
+ops = ["plan"]
+hosts = ["all"]
+
+[[roles.helpdesk.allow]]
+ops = ["command.run"]
+hosts = ["all"]
+commands = ["lpstat -p", "lpstat -r", "systemctl status *"]
 """
 
 
