@@ -44,6 +44,7 @@ from pydantic import Field, field_validator, model_validator
 from tendr.base.changes import HIDDEN, Change, FieldChange, Put, Run, Step, Unreadable
 from tendr.base.model import Strict
 from tendr.base.names import AbsolutePath, Duration, anchored
+from tendr.base.scripts import script as shell_script
 from tendr.kinds.base import ResourceSpec, SecretRef
 from tendr.kinds.file import SAFE_FOLDERS, FileActual, diff_file, parse_line, probe_paths
 from tendr.kinds.kind import Context, Kind, Reference, unknown
@@ -716,104 +717,14 @@ def shell_classify() -> str:
 
 # -- facts ------------------------------------------------------------------------
 
-# Once per host: whether systemd runs, restic's version, the host's clock, the folders.
-_HOST = r"""if [ -d /run/systemd/system ]; then echo '@systemd'; else echo '@nosystemd'; fi
-if command -v restic >/dev/null 2>&1; then
-    printf '@restic\t%s\n' "$(restic version 2>/dev/null | head -n 1)"
-else printf '@restic\t\n'; fi
-printf '@now\t%s\n' "$(date +%s)"
-for _tb_d in FOLDERS; do
-    if [ -L "$_tb_d" ]; then _tb_s=link
-    elif [ -d "$_tb_d" ]; then
-        _tb_s=$(stat --printf '%a\t%U\t%G' -- "$_tb_d" 2>/dev/null) || _tb_s=unreadable
-    elif [ -e "$_tb_d" ]; then _tb_s=other
-    else _tb_s=absent; fi
-    printf '@dir\t%s\t%s\n' "$_tb_d" "$_tb_s"
-done
-_tb_tag() { while IFS= read -r _tb_l || [ -n "$_tb_l" ]; do printf '%s\t%s\n' "$1" "$_tb_l"; done; }
-_tb_restic() {
-    _tb_pw=$1 _tb_repo=$2 _tb_cmd=$3; shift 3
-    if [ -n "$_tb_cmd" ]; then
-        RESTIC_PASSWORD_FILE=$_tb_pw timeout TIMEOUT restic --no-cache --no-lock -r "$_tb_repo" \
-            -o "sftp.command=$_tb_cmd" "$@" </dev/null
-    else
-        RESTIC_PASSWORD_FILE=$_tb_pw timeout TIMEOUT restic --no-cache --no-lock -r "$_tb_repo" \
-            "$@" </dev/null
-    fi
-}
-""".replace("FOLDERS", " ".join(FOLDERS)).replace("TIMEOUT", str(PROBE_TIMEOUT))
-
-# Per job: $1 name, $2 password file ("": the repository is not read), $3 ssh key and
-# $4 known_hosts ("" for a local repository), $5 repository, $6 sftp command, $7 the
-# check's file, $8 the mount the repository lives on ("": none named). The units' state,
-# a failed run's error lines (priority err, of its last invocation), whether the mount
-# is one (`mountpoint` exits 0; the repository is not read when not), the repository
-# (only with every file restic needs there: the password never leaves tendr in a
-# probe): the job's snapshots and restic's repository id (tendr remembers both: a
-# repository seen before and missing now is never made anew on a guess), its locks
-# where they may matter (each restic run costs a key derivation, about half a second:
-# only after a failed run, with no snapshot yet, or a local repository's locks folder
-# not empty), and the last check.
-_JOB_PROBE = r"""_tb_job() {
-    _tb_u=tendr-backup-$1 _tb_f=
-    if [ -d /run/systemd/system ]; then
-        systemctl show --no-pager -p LoadState,UnitFileState,ActiveState -- "$_tb_u.timer" \
-            2>/dev/null | _tb_tag @timer
-        _tb_s=$(systemctl show --no-pager \
-            -p LoadState,ActiveState,Result,ExecMainStatus,ExecMainExitTimestamp,InvocationID \
-            -- "$_tb_u.service" 2>/dev/null)
-        printf '%s\n' "$_tb_s" | _tb_tag @service
-        case "$_tb_s" in *Result=success*|'') ;; *)
-            _tb_f=1
-            _tb_i=$(printf '%s\n' "$_tb_s" | sed -n 's/^InvocationID=\([0-9a-f]\{32\}\)$/\1/p')
-            if [ -n "$_tb_i" ]; then
-                journalctl --no-pager -q -o cat -p err -n 3 "_SYSTEMD_INVOCATION_ID=$_tb_i"
-            else
-                journalctl --no-pager -q -o cat -p err -n 3 -u "$_tb_u.service"
-            fi 2>/dev/null | _tb_tag @error ;;
-        esac
-    fi
-    _tb_m=0
-    if [ -n "$8" ]; then
-        mountpoint -q -- "$8" 2>/dev/null
-        _tb_m=$?
-        printf '@mount\t%s\n' "$_tb_m"
-    fi
-    if [ "$_tb_m" = 0 ] && [ -n "$2" ] && [ -f "$2" ] &&
-            { [ -z "$3" ] || { [ -f "$3" ] && [ -f "$4" ]; }; } &&
-            command -v restic >/dev/null 2>&1; then
-        _tb_o=$(_tb_restic "$2" "$5" "$6" snapshots --json --tag "tendr-$1" \
-            --host "$(uname -n)" 2>&1)
-        _tb_r=$?
-        printf '@repo\t%s\n' "$_tb_r"
-        printf '%s\n' "$_tb_o" | head -n 20 | _tb_tag @out
-        if [ "$_tb_r" = 0 ]; then
-            printf '@id\t%s\n' "$(_tb_restic "$2" "$5" "$6" cat config 2>/dev/null |
-                sed -n 's/^ *"id": *"\([0-9a-f]*\)".*/\1/p' | head -n 1)"
-        fi
-        if [ "$_tb_r" = 0 ] && { [ -n "$_tb_f" ] || [ "$_tb_o" = '[]' ] ||
-                { [ -z "$6" ] && [ -n "$(ls -A -- "$5/locks" 2>/dev/null)" ]; }; }; then
-            _tb_n=0
-            for _tb_id in $(_tb_restic "$2" "$5" "$6" list locks 2>/dev/null); do
-                _tb_n=$((_tb_n + 1))
-                [ "$_tb_n" -le 3 ] || break
-                case $_tb_id in *[!0-9a-f]*) continue ;; esac
-                printf '@lock\t%s\n' \
-                    "$(_tb_restic "$2" "$5" "$6" cat lock "$_tb_id" 2>/dev/null | tr -d '\n')"
-            done
-        fi
-    else
-        printf '@repo\tskipped\n'
-    fi
-    if [ -f "$7" ] && [ ! -L "$7" ]; then
-        printf '@checked\t%s\n' "$(head -c 32 -- "$7" | tr -d '\n')"
-    fi
-}
-"""
+# _tb_host TIMEOUT FOLDER...: once per host, whether systemd runs, restic's version, the
+# host's clock, the folders; _tb_job NAME...: a job's units, failed run, mount, repository
+# and last check (its arguments: tendr/kinds/sh/backup-probe.sh).
+_PROBE = shell_script("tendr.kinds", "backup-probe")
 
 
 def probe(specs: Sequence[BackupSpec]) -> str:
-    parts = [_HOST, _JOB_PROBE]
+    parts = [_PROBE + f"_tb_host {PROBE_TIMEOUT} {shlex.join(FOLDERS)}"]
     for spec in specs:
         paths = [path for _, path in probed_paths(spec)]
         sftp = sftp_parts(spec.repository) is not None
@@ -1477,144 +1388,34 @@ def _remove(spec: BackupSpec, actual: BackupActual) -> list[Change]:
 
 # -- steps --------------------------------------------------------------------------
 
-# $1 repository, $2 password file, $3 sftp command ("" for a local repository): `r`
-# runs restic on it; `fail WHAT OUTPUT STATUS` says what failed and why, in one line.
 # `r ARGS`: restic on the repository $repo with the password file $pw, over the sftp
-# command $sftp when there is one ("": a local repository); nothing read from stdin.
-RESTIC_FUNCTION = r"""r() {
-    if [ -n "$sftp" ]; then
-        RESTIC_PASSWORD_FILE=$pw restic --no-cache -r "$repo" -o "sftp.command=$sftp" "$@" \
-            </dev/null
-    else
-        RESTIC_PASSWORD_FILE=$pw restic --no-cache -r "$repo" "$@" </dev/null
-    fi
-}
-"""
+# command $sftp when there is one; the script it goes in sets the three.
+RESTIC_FUNCTION = shell_script("tendr.kinds", "backup-restic")
 
-_RESTIC = (
-    shell_classify()
-    + r"""repo=$1 pw=$2 sftp=$3
-shift 3
-"""
-    + RESTIC_FUNCTION
-    + r"""fail() {
-    printf '%s\n' "$2"
-    v=$(tendr_classify "$2")
-    m=${v#*	}
-    [ -n "$m" ] || m="restic failed (exit status $3) with no error output"
-    printf 'tendr: %s: %s\n' "$1" "$m" >&2
-    exit 1
-}
-"""
-)
+# $1 repository, $2 password file, $3 sftp command ("" for a local repository), then the
+# step's own: `r` runs restic on it; `fail WHAT OUTPUT STATUS` says what failed and why.
+_RESTIC = shell_classify() + shell_script("tendr.kinds", "backup-restic-step") + RESTIC_FUNCTION
 
-# Make the repository, never over one there: one that opens with the password is kept
-# (the step succeeds: it is what the state asks; for `tendr do backup.init`, $2 "new",
-# it fails: nothing was started over), anything else but "no repository there" fails
-# the step with the reason, and so does restic init's own refusal. $1: the mount the
-# repository lives on ("": none named), which must be one: never a repository on the
-# disk underneath.
-INIT = (
-    _RESTIC
-    + r"""if [ -n "$1" ] && ! mountpoint -q -- "$1"; then
-    echo "tendr: restic init was not run: $1 is not mounted" >&2
-    exit 1
-fi
-out=$(r snapshots --no-lock --json --latest 1 2>&1)
-rc=$?
-if [ "$rc" = 0 ] && [ "$2" = new ]; then
-    echo "tendr: restic init was not run: a repository is there and opens (kept as it is)" >&2
-    exit 1
-elif [ "$rc" = 0 ]; then
-    echo "tendr: the repository exists and opens with the password: kept as it is"
-    exit 0
-fi
-case $(tendr_classify "$out") in
-missing*) ;;
-*) fail "restic init was not run" "$out" "$rc" ;;
-esac
-out=$(r init 2>&1) || fail "restic init failed" "$out" "$?"
-printf '%s\n' "$out"
-"""
-)
+# Make the repository, never over one there ($4 the mount it lives on, $5 "new" for
+# `tendr do backup.init`): tendr/kinds/sh/backup-init.sh.
+INIT = _RESTIC + shell_script("tendr.kinds", "backup-init")
 
 # make_folders FOLDER...: each made root's and 0700 where missing (the folders above
 # it: 0755), in folders only root can change.
-MAKE_FOLDERS = r"""make_folders() {
-    # Not d, s, u, a or strict: safe_folders sets those.
-    for mf_dir in "$@"; do
-        mf_up=${mf_dir%/*}
-        mf_up=${mf_up:-/}
-        [ -d "$mf_up" ] || (umask 022 && mkdir -p -- "$mf_up") || return 1
-        safe_folders "$mf_up" "" || return 1
-        if [ -L "$mf_dir" ] || { [ -e "$mf_dir" ] && [ ! -d "$mf_dir" ]; }; then
-            echo "tendr: $mf_dir is not a folder; tendr does not replace it" >&2
-            return 1
-        fi
-        [ -d "$mf_dir" ] || mkdir -m 0700 -- "$mf_dir" || return 1
-        chown root:root -- "$mf_dir" && chmod 0700 -- "$mf_dir" || return 1
-    done
-}
-"""
+MAKE_FOLDERS = shell_script("tendr.kinds", "backup-folders")
 FOLDERS_SCRIPT = SAFE_FOLDERS + MAKE_FOLDERS + 'make_folders "$@"'
 
-# restic check, then its time in $4 (the check's file), by rename: written only when
-# the check passed.
-CHECK = (
-    _RESTIC
-    + f"out=$(r check --read-data-subset={CHECK_SUBSET} 2>&1)"
-    + r""" || fail "restic check failed" "$out" "$?"
-printf '%s\n' "$out"
-checked=$1 dir=${1%/*}
-make_folders "$dir" && safe_folders "$dir" strict || exit 1
-tmp=$(mktemp -- "$dir/.tendr.XXXXXXXXXX") && date +%s > "$tmp" && chmod 0600 -- "$tmp" &&
-    mv -f -T -- "$tmp" "$checked" || {
-    rm -f -- "$tmp"
-    echo "tendr: the check passed, but $checked could not be written" >&2
-    exit 1
-}
-"""
-)
-CHECK_SCRIPT = SAFE_FOLDERS + MAKE_FOLDERS + CHECK
+# restic check reading $5 (--read-data-subset=...), then its time in $4 (the check's
+# file), by rename: written only when the check passed.
+CHECK_SCRIPT = SAFE_FOLDERS + MAKE_FOLDERS + _RESTIC + shell_script("tendr.kinds", "backup-check")
 
 # $1 the units' name: start the service and wait for its end; when it fails, its error
 # lines from the journal and what they mean.
-RUN = (
-    shell_classify()
-    + r"""unit=$1.service
-out=$(systemctl start -- "$unit" 2>&1) && exit 0
-printf '%s\n' "$out"
-inv=$(systemctl show -p InvocationID --value -- "$unit" 2>/dev/null)
-case $inv in
-''|*[!0-9a-f]*) errs=$(journalctl --no-pager -q -o cat -p err -n 5 -u "$unit" 2>/dev/null) ;;
-*) errs=$(journalctl --no-pager -q -o cat -p err -n 5 "_SYSTEMD_INVOCATION_ID=$inv" 2>/dev/null) ;;
-esac
-printf '%s\n' "$errs"
-status=$(systemctl show -p ExecMainStatus --value -- "$unit" 2>/dev/null)
-if [ "$status" = 3 ]; then
-    m="restic made the snapshot, but some source files could not be read"
-else
-    v=$(tendr_classify "${errs:-$out}")
-    m=${v#*	}
-fi
-printf 'tendr: the backup failed: %s\n' "${m:-$out}" >&2
-exit 1
-"""
-)
+RUN = shell_classify() + shell_script("tendr.kinds", "backup-run")
 
 # $1 the units' name, then the job's files: the timer and the service stopped and
 # gone, the files removed; the repository is not touched.
-REMOVE = r"""unit=$1
-shift
-for u in "$unit.timer" "$unit.service"; do
-    [ "$(systemctl show -p LoadState --value -- "$u" 2>/dev/null)" = not-found ] && continue
-    systemctl disable --now --quiet -- "$u" 2>/dev/null || systemctl stop -- "$u" || exit 1
-done
-rm -f -- "$@" || exit 1
-systemctl daemon-reload || exit 1
-systemctl reset-failed -- "$unit.timer" "$unit.service" 2>/dev/null
-exit 0
-"""
+REMOVE = shell_script("tendr.kinds", "backup-remove")
 
 _FAIL = 'echo "tendr: $1" >&2; exit 1'
 # The after of `tendr do backup.init`'s repository field: a new repository, started over
@@ -1634,7 +1435,8 @@ def steps(spec: BackupSpec, change: Change, context: Context) -> list[Step]:
     if verb == "run":
         return [Run(("sh", "-c", RUN, "sh", unit), f"run backup {spec.name}")]
     if verb == "check":
-        check = ("sh", "-c", CHECK_SCRIPT, "sh", *restic_args(spec), checked_path(spec))
+        subset = f"--read-data-subset={CHECK_SUBSET}"
+        check = ("sh", "-c", CHECK_SCRIPT, "sh", *restic_args(spec), checked_path(spec), subset)
         return [Run(check, f"check the repository of backup {spec.name}")]
     if verb == "remove":
         paths = [path for _, path in probed_paths(spec)]
