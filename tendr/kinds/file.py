@@ -12,6 +12,7 @@ from pydantic import model_validator
 
 from tendr.base.changes import Change, FieldChange, Put, Run, Step, Unreadable, content_value
 from tendr.base.names import AbsolutePath, AccountName, FileMode, WorkspacePath
+from tendr.base.scripts import script
 from tendr.kinds.base import ResourceSpec
 from tendr.kinds.kind import Context, Kind, Reference, unknown
 
@@ -378,47 +379,13 @@ def steps(spec: FileSpec, change: Change, context: Context) -> list[Step]:
     return attribute_steps(spec.path, spec.mode, spec.owner, spec.group)
 
 
-# Root changes a file only where no other account can swap the names it works with
-# between two of its commands (a link put there mid-write would turn root's write or
-# chmod onto any file): every folder from the file's up to / must be root's and
-# writable by no other account, or sticky like /tmp (others cannot rename root's
-# entries there). `safe_folders FOLDER strict`: the file's own folder may not be
-# sticky either, for a change made to a file in place (its owner could swap it).
-SAFE_FOLDERS = r"""safe_folders() {
-    d=$1 strict=$2
-    while :; do
-        if [ -L "$d" ]; then
-            echo "tendr: $d is a symbolic link; tendr writes to a path as it is declared" \
-                 "(a rule on paths is decided on it), so declare the path through the" \
-                 "folder the link points to" >&2
-            return 1
-        fi
-        if [ -d "$d" ]; then
-            s=$(stat -L -c '%u %a' -- "$d") || return 1
-            u=${s% *} a=${s#* }
-            if [ "$u" != 0 ] || { [ $(( 0$a & 18 )) -ne 0 ] &&
-                    { [ -n "$strict" ] || [ $(( 0$a & 512 )) -eq 0 ]; }; }; then
-                echo "tendr: $d can be changed by an account other than root; tendr does" \
-                     "not write there as root (a link put there mid-write could redirect" \
-                     "it)" >&2
-                return 1
-            fi
-            strict=
-        fi
-        [ "$d" = / ] && return 0
-        d=${d%/*} && d=${d:-/}
-    done
-}
-"""
+# `safe_folders FOLDER [strict]`: whether root may change a file in FOLDER, every folder
+# up to / root's and writable by no other account (tendr/kinds/sh/safe-folders.sh).
+SAFE_FOLDERS = script("tendr.kinds", "safe-folders")
 
-# Mode and ownership of a file that is still a regular file (not a link put there
-# since the plan: chmod would follow it), in folders no other account can change.
-_ATTRIBUTES = SAFE_FOLDERS + (
-    'dir=${1%/*}; safe_folders "${dir:-/}" strict || exit 1; '
-    '[ -f "$1" ] && [ ! -L "$1" ] || '
-    '{ echo "$1 is no longer a regular file; plan again" >&2; exit 1; }; '
-    '[ -z "$2" ] || chown -h -- "$2" "$1"; [ -z "$3" ] || chmod -- "$3" "$1"'
-)
+# Mode and ownership of a file that is still a regular file, in folders no other account
+# can change: $1 the file, $2 OWNER[:GROUP] ("": left alone), $3 the mode ("": left alone).
+_ATTRIBUTES = SAFE_FOLDERS + script("tendr.kinds", "file-attributes")
 
 
 def attribute_steps(
