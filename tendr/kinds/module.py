@@ -18,6 +18,7 @@ from pydantic import field_validator, model_validator
 
 from tendr.base.changes import Change, FieldChange, Put, Run, Step, Unreadable
 from tendr.base.names import ModuleName, OptionName, PackageName
+from tendr.base.scripts import script
 from tendr.kinds.base import ResourceSpec
 from tendr.kinds.file import FileActual, parse_line, probe_paths
 from tendr.kinds.kind import Context, Kind, unknown
@@ -85,16 +86,6 @@ class ModuleSpec(ResourceSpec):
 
 LOAD_DIR = "/etc/modules-load.d"
 MODPROBE_DIR = "/etc/modprobe.d"
-# Where else a module may be loaded at boot or blacklisted (modules-load.d(5),
-# modprobe.d(5)): tendr reads them all to tell the truth, and edits only its own files.
-_LOAD_FILES = (
-    "/etc/modules /etc/modules-load.d/*.conf /run/modules-load.d/*.conf "
-    "/usr/lib/modules-load.d/*.conf /lib/modules-load.d/*.conf"
-)
-_MODPROBE_FILES = (
-    "/etc/modprobe.d/*.conf /run/modprobe.d/*.conf /usr/lib/modprobe.d/*.conf "
-    "/lib/modprobe.d/*.conf"
-)
 CONTAINER = (
     "this host is a container: it shares its host's kernel, so whether the module is "
     "loaded cannot be verified or changed here (its configuration files are still managed)"
@@ -157,43 +148,22 @@ class ModuleActual:
     blacklisted_in: tuple[str, ...] = ()
 
 
-# Per module: "M<TAB>NAME", "S<TAB>STATE", the two files' probe lines, then tagged
-# lines: C (a line of tendr's modprobe.d file), B (another file loading it at boot),
-# X (another file blacklisting it). $n is the kernel's name, $r a regex of it that takes
-# '-' for '_' anywhere, as modprobe does (snd-dummy, snd_dummy).
-_MODULE = (
-    "printf 'M\\t%s\\n' \"$n\"; "
-    "if grep -q \"^$n \" /proc/modules 2>/dev/null; then printf 'S\\tloaded\\n'; "
-    # Built into the kernel: in /sys/module without the initstate loadable ones have.
-    'elif [ -d "/sys/module/$n" ] && [ ! -e "/sys/module/$n/initstate" ]; then '
-    "printf 'S\\tbuiltin\\n'; else printf 'S\\tabsent\\n'; fi; "
-)
-_ELSEWHERE = (
-    f'for f in {_LOAD_FILES}; do [ "$f" != "$boot" ] && [ -f "$f" ] && [ ! -L "$f" ] && '
-    "sed 's/#.*//' -- \"$f\" | tr -d ' \\t' | grep -qxE \"$r\" && "
-    "printf 'B\\t%s\\n' \"$f\"; done; "
-    f'for f in {_MODPROBE_FILES}; do [ "$f" != "$conf" ] && [ -f "$f" ] && '
-    'grep -qE "^[[:space:]]*blacklist[[:space:]]+$r[[:space:]]*$" -- "$f" && '
-    "printf 'X\\t%s\\n' \"$f\"; done; true"
-)
+# Whether the kernel loads modules, then per module tendr_module_state NAME and
+# tendr_module_files REGEX BOOT CONF (tendr/kinds/sh/module-probe.sh) around the probe
+# lines of tendr's two files for it.
+_PROBE = script("tendr.kinds", "module-probe")
 
 
 def probe(specs: Sequence[ModuleSpec]) -> str:
-    parts = [
-        "if systemd-detect-virt --container --quiet 2>/dev/null; then echo '@container'; "
-        "elif [ ! -e /proc/modules ]; then echo '@nomodules'; else echo '@loadable'; fi"
-    ]
+    parts = [_PROBE]
     for spec in specs:
-        conf = shlex.quote(modprobe_path(spec))
+        # A regex of the kernel's name that takes '-' for '_' anywhere, as modprobe does.
+        pattern = kernel_name(spec.name).replace("_", "[-_]")
         parts.append(
-            f"n={shlex.quote(kernel_name(spec.name))} "
-            f"r={shlex.quote(kernel_name(spec.name).replace('_', '[-_]'))} "
-            f"boot={shlex.quote(boot_path(spec))} conf={conf}; "
-            + _MODULE
+            f"tendr_module_state {shlex.quote(kernel_name(spec.name))}; "
             + probe_paths([boot_path(spec), modprobe_path(spec)])
-            # awk ends every line, the last one too: nothing is glued to what follows.
-            + f"; [ -f {conf} ] && [ ! -L {conf} ] && head -c 4096 -- {conf} "
-            "| awk '{ printf \"C\\t%s\\n\", $0 }'; " + _ELSEWHERE
+            + "; "
+            + shlex.join(["tendr_module_files", pattern, boot_path(spec), modprobe_path(spec)])
         )
     return "\n".join(parts)
 
