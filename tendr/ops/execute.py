@@ -37,6 +37,7 @@ import gevent
 
 from tendr.base.changes import Change, ChangeResult, HostResult, Outcome, Run, Step
 from tendr.base.errors import ConnectionLost, HostError, TendrError
+from tendr.base.scripts import script
 from tendr.core.audit import Journal, room
 from tendr.core.plan import HostPlan, Plan
 from tendr.kinds.base import ResourceSpec
@@ -52,32 +53,7 @@ from tendr.remote.connect import Session, in_parallel, reconnect, run, run_long
 # at PATH is replaced, never written through. What the state leaves unsaid is kept
 # from the file it replaces. Only in folders no other account can change (SAFE_FOLDERS).
 # On any failure standard input is drained, so the error reaches tendr, not a broken pipe.
-PUT_SCRIPT = (
-    SAFE_FOLDERS
-    + r"""set -eu
-path=$1 mode=$2 owner=$3 group=$4
-dir=${path%/*}
-dir=${dir:-/}
-tmp=
-trap 'rm -f -- ${tmp:+"$tmp"}; cat > /dev/null' EXIT
-safe_folders "$dir" ""
-[ -d "$dir" ] || (umask 022 && mkdir -p -- "$dir")
-tmp=$(mktemp -- "$dir/.tendr.XXXXXXXXXX")
-base64 -d > "$tmp"
-if [ -f "$path" ] && [ ! -L "$path" ]; then
-    [ -n "$owner" ] || chown --reference="$path" -- "$tmp"
-    [ -n "$group" ] || chgrp --reference="$path" -- "$tmp"
-    [ -n "$mode" ] || chmod --reference="$path" -- "$tmp"
-elif [ -z "$mode" ]; then
-    chmod 0644 -- "$tmp"
-fi
-[ -z "$owner" ] || chown -- "$owner" "$tmp"
-[ -z "$group" ] || chgrp -- "$group" "$tmp"
-[ -z "$mode" ] || chmod -- "$mode" "$tmp"
-mv -f -T -- "$tmp" "$path"
-trap - EXIT
-"""
-)
+PUT_SCRIPT = SAFE_FOLDERS + script("tendr.ops", "put")  # $1 path, $2 mode, $3 owner, $4 group
 
 RUN_SCRIPT = 'exec "$@"'
 
