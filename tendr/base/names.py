@@ -138,13 +138,18 @@ AccountName = Annotated[
     Matches(r"[a-z_][a-z0-9_-]{0,31}\$?", "a user or group name (lower case, digits, _ -)"),
 ]
 
-HostName = Annotated[
-    str,
-    Matches(
-        r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
-        "a host name (letters, digits, '.', '_' and '-', starting with a letter or digit)",
-    ),
-]
+# A host name, and the name of a group, tag or client: the one definition of the format
+# (selectors, hosts files, onboarding's --client all use it).
+HOST_NAME_REGEX = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
+HOST_NAME_HELP = "letters, digits, '.', '_' and '-', starting with a letter or digit"
+
+
+def is_host_name(value: str) -> bool:
+    """Whether `value` is a host (group, tag, client) name as HostName takes it."""
+    return re.fullmatch(HOST_NAME_REGEX, value) is not None
+
+
+HostName = Annotated[str, Matches(HOST_NAME_REGEX, f"a host name ({HOST_NAME_HELP})")]
 
 # An address is a DNS name or an IPv4/IPv6 literal: nothing else may reach ssh.
 Address = Annotated[
@@ -229,8 +234,34 @@ FileMode = Annotated[
     str, Matches(r"0?[0-7]{3}|[0-7]{4}", "an octal file mode such as '0644' (as a string)")
 ]
 
-# systemd.time(7) durations as tendr accepts them: a number and a unit.
+# Durations, the one definition of the format: numbers with units, largest first, each
+# unit at most once, as systemd.time(7) writes them without spaces: '26h', '90m', '7d',
+# '1d12h', '2w3d', '30s'.
+DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def _duration_regex() -> str:
+    """Alternatives by the largest unit written (no lookahead: the regex is also a JSON
+    Schema pattern, which ECMAScript and Rust read alike)."""
+    units = list(DURATION_UNITS)
+    return "|".join(
+        f"[0-9]+{first}" + "".join(f"(?:[0-9]+{unit})?" for unit in units[at + 1 :])
+        for at, first in enumerate(units)
+    )
+
+
+DURATION_REGEX = _duration_regex()
+_DURATION_PART = re.compile(r"([0-9]+)([wdhms])")
+
+
+def duration_seconds(text: str) -> int:
+    """'26h', '90m', '1d12h', '2w', '30s' in seconds; ValueError for anything else."""
+    if not re.fullmatch(DURATION_REGEX, text, flags=re.ASCII):
+        raise ValueError(f"{text!r} is not a duration such as '26h', '90m', '7d' or '1d12h'")
+    return sum(int(number) * DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(text))
+
+
 Duration = Annotated[
     str,
-    Matches(r"[0-9]+(s|m|h|d|w)", "a duration such as '26h', '90m' or '7d'"),
+    Matches(DURATION_REGEX, "a duration such as '26h', '90m', '7d' or '1d12h'"),
 ]

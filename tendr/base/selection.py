@@ -11,8 +11,10 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol, TypeVar
 
+from tendr.base.names import HOST_NAME_REGEX
+
 PREFIXES = ("group", "client", "tag")
-_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
+_NAME = HOST_NAME_REGEX
 SELECTOR_REGEX = rf"all|{_NAME}|(?:{'|'.join(PREFIXES)}):{_NAME}"  # also the JSON Schema's
 _SELECTOR = re.compile(SELECTOR_REGEX)
 

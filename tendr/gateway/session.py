@@ -87,9 +87,12 @@ _served: list[str] = []  # the person `serve` was started for, once it has check
 _asked: list[list[str]] = []  # and the arguments they sent
 
 
-def read_config(path: Path = CONFIG) -> GatewayConfig | None:
-    """The gateway's configuration, or None where this machine is no gateway. A file
-    another account could change is refused: it chooses the workspace and the account."""
+def read_config(path: Path | None = None) -> GatewayConfig | None:
+    """The gateway's configuration (`path`, else CONFIG as it is when called), or None
+    where this machine is no gateway. A file another account could change is refused: it
+    chooses the workspace and the account."""
+    if path is None:
+        path = CONFIG
     try:
         info = path.lstat()
     except FileNotFoundError:

@@ -9,9 +9,7 @@ the key then opens `tendr gateway serve --person NAME` and nothing else.
 
 from __future__ import annotations
 
-import base64
 import errno
-import hashlib
 import json
 import os
 import pwd
@@ -22,11 +20,13 @@ import stat
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+
 from tendr.base.errors import UserError, WorkspaceError
+from tendr.base.keys import NotAKey, PublicKey, parse_key
 from tendr.core import audit
 from tendr.gateway import session
 from tendr.gateway.session import check_person
@@ -36,17 +36,6 @@ from tendr.workspace.init import create_workspace
 from tendr.workspace.loader import load
 
 HOOKS = ("pre-receive", "post-receive")
-KEY_TYPES = frozenset(
-    {
-        "ssh-ed25519",
-        "ssh-rsa",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "sk-ssh-ed25519@openssh.com",
-        "sk-ecdsa-sha2-nistp256@openssh.com",
-    }
-)
 TAG = "tendr-gateway:"  # the comment that marks the lines `allow` wrote, with the person
 _SAFE_PATH = re.compile(r"[A-Za-z0-9/._+-]+")  # what may stand unquoted in a forced command
 
@@ -529,8 +518,18 @@ def _refuse_foreign(path: Path) -> None:
         )
 
 
+def config_text(account: str, workspace: Path) -> str:
+    """gateway.toml as TOML's own library writes it: a workspace path with quotes,
+    backslashes or any other text in it is read back as it was."""
+    document = tomlkit.document()
+    document.add(tomlkit.comment("Written by tendr gateway setup."))
+    document.add("account", account)
+    document.add("workspace", str(workspace))
+    return tomlkit.dumps(document)
+
+
 def _write_config(account: str, workspace: Path, done: list[str]) -> None:
-    text = f'# Written by tendr gateway setup.\naccount = "{account}"\nworkspace = "{workspace}"\n'
+    text = config_text(account, workspace)
     config = session.CONFIG
     if config.exists() and _read(config) == text:
         return
@@ -559,18 +558,6 @@ def _lines(path: Path) -> list[str]:
 # -- people's keys ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PublicKey:
-    type: str
-    blob: str  # base64, as in the .pub file
-
-    @property
-    def fingerprint(self) -> str:
-        """As ssh-keygen -l shows it: SHA256:<base64 of the hash, unpadded>."""
-        digest = hashlib.sha256(base64.b64decode(self.blob)).digest()
-        return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
 def parse_public_key(text: str, source: str) -> PublicKey:
     """The one public key in `text` (an id_*.pub file), or a GatewayError saying why not."""
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
@@ -578,21 +565,10 @@ def parse_public_key(text: str, source: str) -> PublicKey:
         raise GatewayError(f"{source} is a private key; give its public half (the .pub file)")
     if len(lines) != 1:
         raise GatewayError(f"{source} must hold one public key line, not {len(lines)}")
-    words = lines[0].split()
-    if len(words) < 2 or words[0] not in KEY_TYPES:
-        raise GatewayError(
-            f"{source} is not a public key ('TYPE BASE64 [comment]' with TYPE one of "
-            f"{', '.join(sorted(KEY_TYPES))}; options before the key are not taken)"
-        )
-    kind, blob = words[0], words[1]
     try:
-        raw = base64.b64decode(blob, validate=True)
-    except ValueError:
-        raise GatewayError(f"{source}: the key is not valid base64") from None
-    # The blob starts with its own type, length-prefixed: a pasted key cut short fails here.
-    if raw[4 : 4 + len(kind)] != kind.encode() or int.from_bytes(raw[:4], "big") != len(kind):
-        raise GatewayError(f"{source}: the key's data does not match its type {kind}")
-    return PublicKey(kind, blob)
+        return parse_key(lines[0])
+    except NotAKey as exc:
+        raise GatewayError(f"{source}: {exc}") from None
 
 
 def gateway_line(person: str, key: PublicKey) -> str:

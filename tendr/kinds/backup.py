@@ -28,8 +28,6 @@ are listed instead, an exclusive one being what blocks backups.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import re
@@ -42,8 +40,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from tendr.base.changes import HIDDEN, Change, FieldChange, Put, Run, Step, Unreadable
+from tendr.base.keys import KEY_REGEX, is_key_line
 from tendr.base.model import Strict
-from tendr.base.names import AbsolutePath, Duration, anchored
+from tendr.base.names import AbsolutePath, Duration, anchored, duration_seconds
 from tendr.base.scripts import script as shell_script
 from tendr.kinds.base import ResourceSpec, SecretRef
 from tendr.kinds.file import SAFE_FOLDERS, FileActual, diff_file, parse_line, probe_paths
@@ -56,11 +55,6 @@ _JOB = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _REPOSITORY = re.compile(r"/[^\x00\n]*|sftp:[a-z_][a-z0-9_-]*@[A-Za-z0-9.-]+:/[A-Za-z0-9._/-]*")
 # systemd OnCalendar shorthands, or a calendar expression of safe characters.
 _SCHEDULE = re.compile(r"hourly|daily|weekly|monthly|[A-Za-z0-9*:/,. -]{1,64}")
-# An OpenSSH public key line's first two words: the key type and its base64 blob.
-_HOST_KEY = re.compile(
-    r"(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com"
-    r"|sk-ecdsa-sha2-nistp256@openssh\.com) (AAAA[A-Za-z0-9+/]+={0,2})"
-)
 
 
 def mask_credentials(repository: str) -> str:
@@ -143,9 +137,7 @@ class BackupSpec(ResourceSpec):
     ssh_key: SecretRef | None = None
     """For an sftp repository (and only then): the private key root reaches the repository
     host with, by reference: { file = "secrets/NAME" } or { env = "VARIABLE" }."""
-    host_key: str | None = Field(
-        default=None, json_schema_extra={"pattern": anchored(_HOST_KEY.pattern)}
-    )
+    host_key: str | None = Field(default=None, json_schema_extra={"pattern": anchored(KEY_REGEX)})
     """For an sftp repository (and only then): the repository host's public key, as
     "ssh-ed25519 AAAA..." (key type and key, no comment); ssh accepts no other."""
     port: int = Field(default=22, ge=1, le=65535)
@@ -240,24 +232,8 @@ def _under(path: str, folder: str) -> bool:
 
 
 def valid_host_key(value: str) -> bool:
-    """Whether `value` is exactly "TYPE BASE64" of an OpenSSH public key: the blob is SSH
-    wire strings (a length, then that many bytes) to its very end, the first naming the
-    type again, the others (the key itself) not empty."""
-    match = _HOST_KEY.fullmatch(value)
-    if match is None:
-        return False
-    try:
-        blob = base64.b64decode(match[2], validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    fields = []
-    while blob:
-        size = int.from_bytes(blob[:4], "big")
-        if len(blob) < 4 + size:
-            return False
-        fields.append(blob[4 : 4 + size])
-        blob = blob[4 + size :]
-    return len(fields) >= 2 and fields[0] == match[1].encode() and all(fields[1:])
+    """Whether `value` is exactly "TYPE BASE64" of an OpenSSH public key (tendr.base.keys)."""
+    return is_key_line(value)
 
 
 def sftp_parts(repository: str) -> tuple[str, str, str] | None:
@@ -339,8 +315,7 @@ def restic_args(spec: BackupSpec) -> tuple[str, str, str]:
 
 def seconds(duration: str) -> int:
     """A Duration ("26h", "90m", "7d") in seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    return int(duration[:-1]) * units[duration[-1]]
+    return duration_seconds(duration)
 
 
 # -- the files tendr writes -------------------------------------------------------

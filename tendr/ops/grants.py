@@ -9,9 +9,7 @@ also committed, so that clones see it and a later push does not undo it.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import re
 import secrets
 import tempfile
 import tomllib
@@ -20,9 +18,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import tomlkit
 from pydantic import ValidationError
 
 from tendr.base.errors import PermissionDenied, UserError
+from tendr.base.names import duration_seconds
 from tendr.base.selection import HostLike, check_selector, no_match, select
 from tendr.core import audit
 from tendr.gateway.commit import commit_at_gateway
@@ -31,19 +31,16 @@ from tendr.rules.decide import EVERYWHERE, decide
 from tendr.rules.model import GRANTS_FILE, MAX_GRANT, Grant, GrantsFile
 from tendr.workspace.loader import Workspace
 
-_DURATION = re.compile(r"(?:([0-9]{1,5})d)?(?:([0-9]{1,6})h)?(?:([0-9]{1,7})m)?(?:([0-9]{1,9})s)?")
-
 
 def parse_duration(text: str) -> timedelta:
-    """'2h', '90m', '1d12h', '30s' -> a duration of at most 30 days."""
-    found = _DURATION.fullmatch(text)
-    if not text or found is None:
-        raise UserError(f"--for {text!r} is not a duration such as 2h, 90m, 1d12h or 30s")
-    days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
-    duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    if not timedelta(seconds=1) <= duration <= MAX_GRANT:
+    """'2h', '90m', '1d12h', '30s' (tendr's one duration format) -> at most 30 days."""
+    try:
+        seconds = duration_seconds(text)
+    except ValueError:
+        raise UserError(f"--for {text!r} is not a duration such as 2h, 90m, 1d12h or 30s") from None
+    if not 1 <= seconds <= MAX_GRANT.total_seconds():
         raise UserError(f"--for {text!r}: a grant lasts from 1s to 30d")
-    return duration
+    return timedelta(seconds=seconds)
 
 
 def _needs_grant_right(workspace: Workspace, person: str, selectors: Sequence[str]) -> None:
@@ -157,14 +154,21 @@ def _record(workspace: Workspace, person: str, outcome: str, made: Grant, reason
         ) from None
 
 
+HEADER = "Written by tendr grant: access granted for a time. Not edited by hand."
+
+
 def _toml(grants: Sequence[Grant]) -> str:
-    lines = ["# Written by tendr grant: access granted for a time. Not edited by hand.\n"]
-    for made in grants:
-        lines.append("\n[[grant]]\n")
-        for key, value in made.model_dump().items():
-            shown = json.dumps(list(value)) if isinstance(value, tuple) else json.dumps(value)
-            lines.append(f"{key} = {shown}\n")
-    return "".join(lines)
+    """grants.toml as TOML's own library writes it: any text a reason holds (🚀, quotes,
+    control characters) comes back as it was."""
+    document = tomlkit.document()
+    document.add(tomlkit.comment(HEADER))
+    if grants:
+        document.add(tomlkit.nl())
+        tables = tomlkit.aot()
+        for made in grants:
+            tables.append(tomlkit.item(made.model_dump(mode="json")))
+        document.add("grant", tables)
+    return tomlkit.dumps(document)
 
 
 def _write(workspace: Workspace, grants: Sequence[Grant], message: str) -> None:

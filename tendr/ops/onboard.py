@@ -25,7 +25,6 @@ import base64
 import contextlib
 import hashlib
 import os
-import re
 import socket
 import tempfile
 from collections.abc import Callable
@@ -36,6 +35,7 @@ import paramiko
 import tomlkit
 
 from tendr.base.errors import HostError, UserError
+from tendr.base.keys import NotAKey, parse_key
 from tendr.core import audit
 from tendr.core.authorize import may
 from tendr.remote.connect import close_session, fingerprint, open_session, run, tunnel
@@ -150,8 +150,6 @@ if [ "$(cat -- "$target" 2>/dev/null)" != "$rule" ]; then
 fi
 """
 )
-
-_KEY_LINE = re.compile(r"(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa) ([A-Za-z0-9+/]+=*)")
 
 
 @dataclass
@@ -288,14 +286,11 @@ def public_key_line(private_key: Path) -> str:
         raise UserError(
             f"{public}: {exc.strerror}: the controller's public key is needed"
         ) from None
-    found = _KEY_LINE.match(text.strip())
-    if found is None:
-        raise UserError(f"{public} is not an SSH public key line")
+    first = text.strip().partition("\n")[0]
     try:
-        base64.b64decode(found.group(2), validate=True)
-    except ValueError:
-        raise UserError(f"{public}: the key is not base64") from None
-    return found.group(0)
+        return parse_key(first).line
+    except NotAKey as exc:
+        raise UserError(f"{public} is not an SSH public key line: {exc}") from None
 
 
 def _facts(lines: list[str]) -> dict[str, list[str]]:
