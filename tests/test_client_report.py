@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tendr.cli.client_report import build, markdown, render_html
+from tendr.cli.client_report import markdown, render_html
 from tendr.core.history import Change, Run
+from tendr.core.report import build
 from tests.helpers import ADMIN_RULES, build_tree, needs_root, requires, run_tendr
 
 HOSTILE = "<script>alert(1)</script>|`x`"

@@ -12,7 +12,7 @@ from paramiko import HostKeys
 
 from tendr.base.errors import UserError, WorkspaceError
 from tendr.base.settings import Settings
-from tendr.cli.app import _new_host
+from tendr.core.new_host import new_host
 from tendr.ops.onboard import pinned_keys, pins_name
 from tendr.ops.shell import ssh_argv
 from tendr.remote.connect import open_session
@@ -179,10 +179,10 @@ def test_onboarding_again_keeps_the_way_in(tmp_path: Path) -> None:
     )
     workspace = _workspace(tmp_path, acme=text)
     key = tmp_path / "key"
-    again = _new_host(workspace, "acme-pc01", "192.168.1.10", 22, "acme", [], key, None)
+    again = new_host(workspace, "acme-pc01", "192.168.1.10", 22, "acme", [], key, None)
     assert again.gateway is not None and again.gateway.name == "acme-gw01"
     with pytest.raises(UserError, match="onboarding does not move a host"):
-        _new_host(workspace, "acme-pc01", "192.168.1.10", 22, "acme", [], key, "acme-pc02")
+        new_host(workspace, "acme-pc01", "192.168.1.10", 22, "acme", [], key, "acme-pc02")
 
 
 def test_a_hashed_pin_is_found_under_its_name() -> None:

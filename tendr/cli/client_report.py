@@ -1,132 +1,16 @@
-"""The client's report (`tendr report`): their machines over a period, from what tendr
-kept (the drift history, the audit log), as JSON, Markdown or one self-contained HTML
-page. Pure: the caller reads the history and the log; nothing here does I/O.
+"""The client's report (`tendr report`) rendered: as JSON, Markdown or one self-contained
+HTML page. What it holds is assembled by tendr.core.report; nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 from tendr.cli.render import escape
-from tendr.core.history import Run, summarize
-
-_APPLIED = {"done", "failed", "interrupted"}  # outcomes of a change that was attempted
-
-
-@dataclass(frozen=True)
-class Machine:
-    """One host at the end of the period: its last plan's verdict and what differed."""
-
-    name: str
-    client: str
-    status: str  # in_sync, drift, error, unknown (no plan in the period)
-    last_plan: str = ""
-    error: str = ""
-    problems: tuple[tuple[str, str, str], ...] = ()  # (op, resource, cause) at the last plan
-    backups: tuple[tuple[str, str], ...] = ()  # (job, state) at the last plan
-
-
-@dataclass(frozen=True)
-class Applied:
-    time: str
-    person: str
-    host: str
-    op: str
-    resource: str
-    outcome: str
-    reason: str
-    rule: str
-
-
-@dataclass(frozen=True)
-class Report:
-    clients: tuple[str, ...]
-    since: str
-    until: str
-    machines: tuple[Machine, ...]
-    applied: tuple[Applied, ...]
-    # Per day (YYYY-MM-DD): the resources drifting at each host's last plan that day, summed.
-    drift_by_day: tuple[tuple[str, int], ...]
-    # Per host: resources that drifted in the period, as (op, resource, drifted, plans, now).
-    drifted: dict[str, tuple[tuple[str, str, int, int, bool], ...]] = field(default_factory=dict)
-
-
-def build(
-    hosts: Sequence[tuple[str, str, Sequence[str]]],
-    runs: Sequence[Run],
-    records: Sequence[dict[str, Any]],
-    since: str,
-    until: str,
-) -> Report:
-    """`hosts`: (name, client, backup jobs declared); `runs`: their plans in the period,
-    oldest first; `records`: the audit log's records in the period."""
-    by_host: dict[str, list[Run]] = {name: [] for name, _, _ in hosts}
-    for run in runs:
-        by_host.setdefault(run.host, []).append(run)
-    machines = tuple(_machine(name, client, jobs, by_host[name]) for name, client, jobs in hosts)
-    names = set(by_host)
-    applied = tuple(
-        Applied(
-            str(r.get("time", "")),
-            str(r.get("person", "")),
-            str(r.get("host", "")),
-            str(r.get("op", "")),
-            str(r.get("resource", "")),
-            str(r.get("outcome", "")),
-            str(r.get("reason") or ""),
-            str(r.get("rule") or ""),
-        )
-        for r in records
-        if r.get("host") in names and r.get("outcome") in _APPLIED
-    )
-    drifted = {
-        name: tuple((d.op, d.resource, d.drifted, d.runs, d.now) for d in summarize(by_host[name]))
-        for name in by_host
-    }
-    return Report(
-        clients=tuple(sorted({client for _, client, _ in hosts})),
-        since=since,
-        until=until,
-        machines=machines,
-        applied=applied,
-        drift_by_day=_by_day(runs),
-        drifted=drifted,
-    )
-
-
-def _machine(name: str, client: str, jobs: Sequence[str], runs: Sequence[Run]) -> Machine:
-    if not runs:
-        return Machine(name, client, "unknown", backups=tuple((job, "not read") for job in jobs))
-    last = runs[-1]
-    problems = tuple(
-        (c.op, c.resource, c.note or ("could not be read" if c.action == "unknown" else "drift"))
-        for c in last.changes
-    )
-    backups = []
-    for job in jobs:
-        found = [c for c in last.changes if c.kind == "backup" and c.resource == job]
-        if last.status == "error":
-            state = "not read"
-        elif not found:
-            state = "ok"
-        else:
-            state = "; ".join(f"{c.op}: {c.note or c.action}" for c in found)
-        backups.append((job, state))
-    return Machine(name, client, last.status, last.time, last.error or "", problems, tuple(backups))
-
-
-def _by_day(runs: Sequence[Run]) -> tuple[tuple[str, int], ...]:
-    last: dict[tuple[str, str], Run] = {}
-    for run in runs:
-        if run.status != "error":
-            last[(run.time[:10], run.host)] = run
-    days: dict[str, int] = {}
-    for (day, _), run in sorted(last.items()):
-        days[day] = days.get(day, 0) + len(run.changes)
-    return tuple(sorted(days.items()))
+from tendr.core.report import Report
 
 
 def as_json(report: Report) -> dict[str, Any]:

@@ -1,0 +1,250 @@
+"""What every command shares: exit codes, the consoles, the common options, the one place
+errors are rendered, and the workspace and person a command starts from."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from tendr import __version__
+from tendr.base.errors import PermissionDenied, TendrError, UserError, WorkspaceError
+from tendr.cli.render import escape
+from tendr.core import audit
+from tendr.core.authorize import Reading, reading
+from tendr.gateway import session as gateway
+from tendr.rules.actor import acting_person
+from tendr.rules.model import READING_OPS
+from tendr.workspace.hosts import Host
+from tendr.workspace.inventory import limit
+from tendr.workspace.loader import Workspace, find_root, load
+
+try:  # typer 0.29 and later carry their own copy of click
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click.exceptions import UsageError  # type: ignore[assignment]
+
+# Exit codes, documented in README.md.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_DRIFT = 2
+EXIT_BUG = 3
+EXIT_USAGE = 64  # sysexits.h EX_USAGE
+EXIT_INTERRUPTED = 130
+
+
+class Commands(TyperGroup):
+    """Usage errors (an unknown option or command) exit with EXIT_USAGE, not click's 2,
+    which is plan's code for drift."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except UsageError as exc:
+            exc.exit_code = EXIT_USAGE
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            exc.exit_code = EXIT_USAGE
+            raise
+
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder [default: $TENDR_WORKSPACE, or .]",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[Format, typer.Option("--format", help="Output for people or for scripts.")]
+LimitOpt = Annotated[
+    list[str] | None,
+    typer.Option("--limit", "-l", help="Only these hosts: NAME, group:G, client:C, tag:T, all."),
+]
+AsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as", help="Act as this person (root only; how roles are tested).", show_default=False
+    ),
+]
+HostArg = Annotated[str, typer.Argument(help="The host, by name.", show_default=False)]
+
+TIME_HELP = (
+    "ISO 8601, such as 2024-05-01 (its midnight) or 2024-05-01T14:30+02:00; "
+    "without an offset, local time."
+)
+
+
+@contextmanager
+def reporting(fmt: Format = Format.text) -> Iterator[None]:
+    """Render every error in one place: user mistakes plainly, bugs as bugs."""
+    try:
+        yield
+    except WorkspaceError as exc:
+        if fmt is Format.json:
+            print_json({"ok": False, "problems": [_problem_json(p) for p in exc.problems]})
+        else:
+            for problem in exc.problems:
+                error(str(problem))
+            err.print(f"{exc}; nothing was done.")
+        raise typer.Exit(EXIT_ERROR) from None
+    except TendrError as exc:
+        if fmt is Format.json:
+            print_json({"ok": False, "error": str(exc)})
+        else:
+            error(str(exc))
+        raise typer.Exit(EXIT_ERROR) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception:
+        _report_bug()
+        raise typer.Exit(EXIT_BUG) from None
+
+
+def error(message: str) -> None:
+    """An error on stderr. tendr's own message may span lines (a refused apply lists a
+    change a line): each line is escaped, so only the values' line breaks show as \\n."""
+    err.print("[red]error[/]: " + "\n".join(escape(line) for line in message.split("\n")))
+
+
+def _report_bug() -> None:
+    """A bug: its traceback in the debug log, or on stderr when the log cannot be written."""
+    # In the user's own folder: a fixed name in /tmp could be a planted link.
+    debug_log = Path.home() / ".cache" / "tendr" / "debug.log"
+    try:
+        debug_log.parent.mkdir(parents=True, exist_ok=True)
+        with debug_log.open("a", encoding="utf-8") as handle:
+            handle.write(f"--- tendr {__version__}: {' '.join(sys.argv)}\n{traceback.format_exc()}")
+        where = f"details in {debug_log}"
+    except OSError as exc:
+        err.print(traceback.format_exc(), markup=False, highlight=False)
+        where = f"details above ({debug_log} could not be written: {exc.strerror or exc})"
+    err.print(f"internal error in tendr (a bug, not your mistake); {where}", markup=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _problem_json(problem: Any) -> dict[str, Any]:
+    return {
+        "file": problem.file,
+        "key": problem.key,
+        "line": problem.line,
+        "column": problem.column,
+        "message": problem.message,
+    }
+
+
+def load_workspace(workspace: Path | None) -> Workspace:
+    """The workspace: --workspace, $TENDR_WORKSPACE or the current folder; at the gateway
+    its own, with what a workspace may not hold there refused."""
+    gateway.refuse_overrides(workspace_given=workspace is not None, as_given=False)
+    at_gateway = gateway.session()
+    if at_gateway is None:
+        return load(find_root(workspace))
+    loaded = load(at_gateway.workspace)
+    from tendr.gateway.served import own_keys
+
+    if problems := gateway.gateway_problems(loaded) + own_keys(loaded):
+        raise UserError("\n".join(problems))
+    return loaded
+
+
+def select_hosts(
+    workspace: Path | None, limit_: list[str] | None, as_person: str | None
+) -> tuple[Workspace, str, list[Host]]:
+    """The workspace, who acts, and the hosts `--limit` selects: what every command that
+    reaches hosts starts from."""
+    loaded = load_workspace(workspace)
+    return loaded, person_acting(as_person), limit(loaded, limit_ or [])
+
+
+def changes_here(loaded: Workspace, command: str) -> None:
+    """A copy of a workspace a gateway serves changes no host: the gateway does."""
+    from tendr.gateway.served import served_elsewhere
+
+    if why := served_elsewhere(loaded, command):
+        raise UserError(why)
+
+
+def may_read(loaded: Workspace, as_person: str | None) -> Reading:
+    """What the acting person may read (see authorize.reading); one who may read nothing
+    is refused, rather than shown an empty answer."""
+    found = reading(loaded, person_acting(as_person))
+    if found.nothing:
+        why = "is in no role" if not found.role else "holds no reading operation"
+        raise PermissionDenied(
+            message=f"permission denied: {found.person} {why}, and may read nothing here "
+            f"(reading a host takes one of {', '.join(READING_OPS)} on it)"
+        )
+    return found
+
+
+def named_hosts(limit_: list[str] | None) -> None:
+    """run and do act at once, without a plan to confirm: the hosts must be named."""
+    if not limit_:
+        raise UserError("name the hosts with --limit/-l (HOST, group:G, client:C, or all)")
+
+
+def host_named(loaded: Workspace, name: str) -> Host:
+    """One host of the workspace, by its name."""
+    found = next((h for h in loaded.hosts if h.name == name), None)
+    if found is None:
+        raise UserError(f"{name!r} is not a host of this workspace (tendr hosts lists them)")
+    return found
+
+
+def person_acting(as_person: str | None) -> str:
+    """Who acts: at the gateway, whom its key or sudo names; elsewhere the account
+    running tendr (SUDO_USER through sudo), or --as for root."""
+    gateway.refuse_overrides(workspace_given=False, as_given=as_person is not None)
+    at_gateway = gateway.session()
+    if at_gateway is not None and at_gateway.person:
+        return at_gateway.person
+    return acting_person(as_person)
+
+
+def time_option(option: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return audit.parse_time(text)
+    except ValueError:
+        raise UserError(
+            f"{option}: {text!r} is not an ISO 8601 time (such as 2024-05-01 "
+            "or 2024-05-01T14:30+02:00)"
+        ) from None
+
+
+def confirmed(question: str, yes: bool, no_terminal: str) -> bool:
+    """--yes, or the question asked on a terminal; without one, `no_terminal` is the error."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UserError(no_terminal)
+    return typer.confirm(question, default=False)
