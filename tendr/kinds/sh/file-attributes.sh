@@ -9,5 +9,6 @@ if ! [ -f "$1" ] || [ -L "$1" ]; then
     echo "$1 is no longer a regular file; plan again" >&2
     exit 1
 fi
-[ -z "$2" ] || chown -h -- "$2" "$1"
-[ -z "$3" ] || chmod -- "$3" "$1"
+# Each must succeed: a chown that failed is not made good by a chmod that did not.
+if [ -n "$2" ]; then chown -h -- "$2" "$1" || exit 1; fi
+if [ -n "$3" ]; then chmod -- "$3" "$1" || exit 1; fi
