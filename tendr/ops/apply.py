@@ -1,5 +1,6 @@
-"""The apply workflow: check the audit log, lock the workspace, connect, plan, refuse or
-confirm, make the allowed changes (tendr/execute.py), read the hosts again.
+"""The apply workflow: through the runner (tendr/ops/runner.py: the audit log checked,
+the workspace locked, the hosts connected), plan, refuse or confirm, make the allowed
+changes (tendr/ops/execute.py), read the hosts again.
 
 The CLI supplies how to confirm and show progress, and renders what this returns;
 nothing here prints.
@@ -7,20 +8,17 @@ nothing here prints.
 
 from __future__ import annotations
 
-import fcntl
-import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tendr.base.changes import HostResult
-from tendr.base.errors import UserError
 from tendr.core import audit, history
 from tendr.core.authorize import blocked, readable
 from tendr.core.plan import HostPlan, Plan
 from tendr.ops import engine, execute
-from tendr.remote.connect import close_session
-from tendr.rules.actor import real_account
+from tendr.ops.runner import LOCK_FILE as LOCK_FILE  # where it was: tests and callers
+from tendr.ops.runner import Runner
+from tendr.ops.runner import workspace_lock as workspace_lock
 from tendr.workspace.hosts import Host
 from tendr.workspace.loader import Workspace
 
@@ -65,45 +63,43 @@ def apply(
     applying: execute.Progress | None = None,
 ) -> Applied:
     """Make the planned changes `person` may make on the selected hosts."""
-    log = workspace.path(workspace.settings.audit_log)
-    if problem := audit.ready(log):
-        raise UserError(f"{problem}; nothing was applied")
-    journal = audit.Journal(log, person=person, account=real_account(), command="apply")
-    with workspace_lock(workspace, person):
-        session = engine.connect(workspace, readable(workspace, person, "plan", selected)[0])
-        try:
-            planned = engine.plan_for(workspace, selected, person, reading, session)
-            unrecorded = history.record(workspace.path(workspace.settings.history), planned, person)
-            refusals = blocked(planned)
-            if refusals and not only_allowed:
-                applied = _refused(journal, planned, refusal_message(person, refusals))
-                applied.unrecorded = unrecorded
-                return applied
-            if not any(
-                c.action != "unknown" and c.allowed for h in planned.hosts for c in h.changes
-            ):
-                applied = _refused(journal, planned, None)
-                applied.after, applied.unrecorded = planned, unrecorded
-                return applied
-            confirm(planned)
-            connected = [h for h in selected if h.name in session.hosts]
-            results = execute.apply(
-                planned,
-                engine.desired_specs(workspace, connected),
-                engine.workspace_sources(workspace, connected),
-                session,
-                journal,
-                timeout=workspace.settings.command_timeout,
-                progress=applying,
-                secrets=engine.workspace_secrets(workspace, connected),
-            )
-            after = engine.plan_for(workspace, connected, person, session=session)
-            unrecorded = unrecorded or history.record(
-                workspace.path(workspace.settings.history), after, person
-            )
-            return Applied(planned, results, after, journal.broken, unrecorded=unrecorded)
-        finally:
-            close_session(session)
+    runner = Runner(workspace, person, "apply", nothing="nothing was applied")
+    journal = runner.recording
+    readable_hosts = readable(workspace, person, "plan", selected)[0]
+    # A host that does not connect carries its error in the plan.
+    with runner.connected(readable_hosts, _said_by_the_plan, locked=True) as (session, _):
+        planned = engine.plan_for(workspace, selected, person, reading, session)
+        unrecorded = history.record(workspace.path(workspace.settings.history), planned, person)
+        refusals = blocked(planned)
+        if refusals and not only_allowed:
+            applied = _refused(journal, planned, refusal_message(person, refusals))
+            applied.unrecorded = unrecorded
+            return applied
+        if not any(c.action != "unknown" and c.allowed for h in planned.hosts for c in h.changes):
+            applied = _refused(journal, planned, None)
+            applied.after, applied.unrecorded = planned, unrecorded
+            return applied
+        confirm(planned)
+        connected = [h for h in selected if h.name in session.hosts]
+        results = execute.apply(
+            planned,
+            engine.desired_specs(workspace, connected),
+            engine.workspace_sources(workspace, connected),
+            session,
+            journal,
+            timeout=workspace.settings.command_timeout,
+            progress=applying,
+            secrets=engine.workspace_secrets(workspace, connected),
+        )
+        after = engine.plan_for(workspace, connected, person, session=session)
+        unrecorded = unrecorded or history.record(
+            workspace.path(workspace.settings.history), after, person
+        )
+        return Applied(planned, results, after, journal.broken, unrecorded=unrecorded)
+
+
+def _said_by_the_plan(_host: str, _why: str) -> None:
+    """A host that did not connect: its plan carries the error."""
 
 
 def _refused(journal: audit.Journal, planned: Plan, error: str | None) -> Applied:
@@ -120,45 +116,3 @@ def refusal_message(person: str, refusals: list[tuple[HostPlan, list[str]]]) -> 
         lines.extend(f"  {host.host}: {name}" for name in names)
     lines.append("Apply the allowed changes alone with --only-allowed, or ask an administrator.")
     return "\n".join(lines)
-
-
-LOCK_FILE = ".tendr/apply.lock"
-
-
-@contextmanager
-def workspace_lock(workspace: Workspace, person: str) -> Iterator[None]:
-    """One apply at a time per workspace; a second one is told who holds the lock. The
-    lock is the kernel's (flock): it ends with the process that holds it, crash or not."""
-    path = workspace.root / LOCK_FILE
-    # O_NOFOLLOW: a link planted at the lock's name is refused, not followed.
-    flags = os.O_NOFOLLOW | os.O_CLOEXEC
-    writable = True
-    try:
-        path.parent.mkdir(exist_ok=True)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o644)
-        except PermissionError:  # another account's lock file: it locks read-only too
-            fd, writable = os.open(path, os.O_RDONLY | flags), False
-    except OSError as exc:
-        raise UserError(
-            f"cannot lock the workspace ({path}: {exc.strerror or exc}); nothing was applied"
-        ) from None
-    with os.fdopen(fd, "r+" if writable else "r", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = handle.read().strip() or "another tendr process"
-            raise UserError(
-                f"another apply is running in this workspace ({holder}); "
-                "wait until it ends. Nothing was applied"
-            ) from None
-        if writable:
-            handle.truncate(0)
-            handle.write(execute.holder(person) + "\n")
-            handle.flush()
-        try:
-            yield
-        finally:
-            if writable:
-                handle.seek(0)
-                handle.truncate(0)

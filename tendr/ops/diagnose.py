@@ -20,13 +20,13 @@ from typing import Any
 from tendr.base.changes import Change
 from tendr.base.errors import CommandTimeout, ConnectionLost, HostError
 from tendr.core import audit
-from tendr.core.authorize import readable
-from tendr.core.plan import split_sections
+from tendr.core.plan import HostPlan, split_sections
 from tendr.kinds import printer
 from tendr.kinds.printer import PrinterSpec
 from tendr.ops import engine
 from tendr.ops.logs import entries
-from tendr.remote.connect import Session, in_parallel, run_long
+from tendr.ops.runner import Runner
+from tendr.remote.connect import Session, run_long
 from tendr.workspace.baseline import HEALTH_UNIT
 from tendr.workspace.hosts import Host
 from tendr.workspace.loader import Workspace
@@ -311,40 +311,39 @@ def diagnose(
     person: str,
     progress: Callable[[str], None] | None = None,
 ) -> list[HostDiagnosis]:
-    """Diagnose every selected host the rules let `person` diagnose, in parallel."""
-    allowed, refused = readable(workspace, person, "diagnose", hosts)
-    found = {h.name: HostDiagnosis(h.name, error=refused.get(h.name, "")) for h in hosts}
-    if not allowed:
-        return [found[h.name] for h in hosts]
-    visits = _last_visits(workspace, allowed)
+    """Diagnose every selected host the rules let `person` diagnose, in parallel (a
+    reading: not recorded in the audit log)."""
+    runner = Runner(workspace, person, "diagnose", nothing="nothing was read", recorded=False)
+    decided = runner.decide(hosts, "diagnose")
+    found = {h.name: HostDiagnosis(h.name, error=decided.refused.get(h.name, "")) for h in hosts}
+    visits = _last_visits(workspace, decided.allowed) if decided.allowed else {}
+    drift: dict[str, HostPlan] = {}
 
     def failed(name: str, why: str) -> None:
         found[name].error = why
 
-    with engine.connected(workspace, allowed, failed) as (session, reachable):
-        drift = {h.host: h for h in engine.gather(workspace, reachable, session).hosts}
+    def planned(session: Session, reachable: list[Host]) -> None:
+        drift.update({h.host: h for h in engine.gather(workspace, reachable, session).hosts})
 
-        def one(host: Host) -> None:
-            try:
-                output = run_long(
-                    session,
-                    host.name,
-                    probe(visits[host.name]),
-                    timeout=workspace.settings.command_timeout,
-                )
-            except (CommandTimeout, ConnectionLost, HostError) as exc:
-                failed(host.name, exc.reason)
-                return
-            planned = drift.get(host.name)
-            changes = planned.changes if planned is not None and planned.error is None else ()
-            found[host.name].problems = problems(parse(output.stdout), changes)
-            found[host.name].problems += silent_printers(workspace, session, host)
-            if planned is not None and planned.error:
-                failed(host.name, planned.error)
-            if progress:
-                progress(host.name)
+    def one(session: Session, host: Host) -> None:
+        try:
+            output = run_long(
+                session,
+                host.name,
+                probe(visits[host.name]),
+                timeout=workspace.settings.command_timeout,
+            )
+        except (CommandTimeout, ConnectionLost, HostError) as exc:
+            failed(host.name, exc.reason)
+            return
+        plan = drift.get(host.name)
+        changes = plan.changes if plan is not None and plan.error is None else ()
+        found[host.name].problems = problems(parse(output.stdout), changes)
+        found[host.name].problems += silent_printers(workspace, session, host)
+        if plan is not None and plan.error:
+            failed(host.name, plan.error)
 
-        in_parallel(session.state, one, reachable)
+    runner.over(decided.allowed, one, failed=failed, progress=progress, before=planned)
     return [found[h.name] for h in hosts]
 
 

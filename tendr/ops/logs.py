@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, UserError
-from tendr.core.authorize import readable
-from tendr.ops import engine
-from tendr.remote.connect import in_parallel, run
+from tendr.ops.runner import Runner
+from tendr.remote.connect import Session, run
 from tendr.workspace.hosts import Host
 from tendr.workspace.loader import Workspace
 
@@ -119,36 +118,32 @@ def read(
     wanted: Query,
     progress: Callable[[str], None] | None = None,
 ) -> list[HostLogs]:
-    """The journal of every selected host the rules let `person` read, in parallel."""
-    allowed, refused = readable(workspace, person, "logs", hosts)
-    found = {h.name: HostLogs(h.name, error=refused.get(h.name, "")) for h in hosts}
+    """The journal of every selected host the rules let `person` read, in parallel (a
+    reading: not recorded in the audit log)."""
+    runner = Runner(workspace, person, "logs", nothing="nothing was read", recorded=False)
+    decided = runner.decide(hosts, "logs")
+    found = {h.name: HostLogs(h.name, error=decided.refused.get(h.name, "")) for h in hosts}
 
     def failed(name: str, why: str) -> None:
         found[name].error = why
 
-    if not allowed:
-        return [found[h.name] for h in hosts]
-    with engine.connected(workspace, allowed, failed) as (session, reachable):
+    def one(session: Session, host: Host) -> None:
+        try:
+            output = run(
+                session,
+                host.name,
+                RUN_SCRIPT,
+                wanted.argv(),
+                timeout=workspace.settings.command_timeout,
+            )
+        except (CommandTimeout, ConnectionLost, HostError) as exc:
+            failed(host.name, exc.reason)
+            return
+        # journalctl exits 1 when --grep matches nothing: no lines, no error.
+        if output.status not in (0, 1) or (output.status == 1 and output.stderr):
+            failed(host.name, f"journalctl failed: {output.reason()}")
+        keys = ("__REALTIME_TIMESTAMP", *_FIELDS.split(","))
+        found[host.name].lines = [journal_line(e) for e in entries(output.stdout, *keys)]
 
-        def one(host: Host) -> None:
-            try:
-                output = run(
-                    session,
-                    host.name,
-                    RUN_SCRIPT,
-                    wanted.argv(),
-                    timeout=workspace.settings.command_timeout,
-                )
-            except (CommandTimeout, ConnectionLost, HostError) as exc:
-                failed(host.name, exc.reason)
-                return
-            # journalctl exits 1 when --grep matches nothing: no lines, no error.
-            if output.status not in (0, 1) or (output.status == 1 and output.stderr):
-                failed(host.name, f"journalctl failed: {output.reason()}")
-            keys = ("__REALTIME_TIMESTAMP", *_FIELDS.split(","))
-            found[host.name].lines = [journal_line(e) for e in entries(output.stdout, *keys)]
-            if progress:
-                progress(host.name)
-
-        in_parallel(session.state, one, reachable)
+    runner.over(decided.allowed, one, failed=failed, progress=progress)
     return [found[h.name] for h in hosts]

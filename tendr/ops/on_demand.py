@@ -1,7 +1,7 @@
 """On demand: one command on many hosts (`tendr run`), one operation on a resource
 (`tendr do`), a backup's restore test (`tendr backup check`), decided by the rules and
-recorded like apply. The I/O edge around
-`tendr.rules`, `tendr.execute` and `tendr.audit`.
+recorded like apply: each through the runner (tendr/ops/runner.py), which does what
+they share; here is what each does on a host.
 
 A command is an argument vector from end to end: the rules match it word for whole
 argument, and it reaches the host quoted for the remote shell (`exec "$@"`), so no
@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from tendr.base.changes import Change, ChangeResult, FieldChange, HostResult
 from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, UserError
-from tendr.core import audit, history
-from tendr.core.authorize import may, may_change
+from tendr.core import history
+from tendr.core.authorize import may_change
 from tendr.core.plan import HostPlan, Plan, probe_script, split_sections
 from tendr.kinds import backup
 from tendr.kinds.backup import BackupSpec
@@ -32,10 +32,9 @@ from tendr.kinds.printer import PrinterSpec
 from tendr.kinds.registry import KINDS
 from tendr.kinds.service import ServiceSpec
 from tendr.ops import engine, execute
-from tendr.ops.apply import workspace_lock
 from tendr.ops.backup_check import check_command, verdict
-from tendr.remote.connect import Session, close_session, in_parallel, run, run_long
-from tendr.rules.actor import real_account
+from tendr.ops.runner import Runner
+from tendr.remote.connect import Session, run, run_long
 from tendr.rules.resources import command_words
 from tendr.workspace.hosts import Host
 from tendr.workspace.loader import Workspace
@@ -91,33 +90,37 @@ def run_command(
     """Run `argv` as root on every host the rules let `person` run it on, in parallel;
     each host's run is recorded in the audit log, refusals included."""
     _check_command(argv)
-    log = workspace.path(workspace.settings.audit_log)
-    if problem := audit.ready(log):
-        raise UserError(f"{problem}; nothing was run")
-    words = command_words(list(argv))
-    recorded = command_words(masked(argv, secrets))
-    results = {host.name: _decided(workspace, person, host, words) for host in hosts}
-    allowed = [host for host in hosts if not results[host.name].refused]
-    journal = audit.Journal(log, person=person, account=real_account(), command="run")
+    runner = Runner(workspace, person, "run", nothing="nothing was run")
+    command = Change(
+        kind="command",
+        resource=command_words(masked(argv, secrets)),
+        op="command.run",
+        action="change",
+    )
+    decided = runner.decide(hosts, "command.run", command_words(list(argv)), change=command)
+    results = {
+        h.name: HostRun(
+            h.name, refused=decided.refused.get(h.name, ""), rule=decided.changes[h.name].rule
+        )
+        for h in hosts
+    }
 
     def failed(name: str, why: str) -> None:
         results[name].error = why
+        _record(runner, results[name], decided.changes[name])
 
-    try:
-        if allowed:
-            with engine.connected(workspace, allowed, failed) as (session, reachable):
+    def one(session: Session, host: Host) -> None:
+        _run_one(session, host.name, argv, results[host.name], workspace)
+        _record(runner, results[host.name], decided.changes[host.name])
 
-                def one(host: Host) -> None:
-                    _run_one(session, host.name, argv, results[host.name], workspace)
-                    if progress:
-                        progress(host.name)
-
-                in_parallel(session.state, one, reachable)
-    finally:
-        for result in results.values():
-            _record(journal, result, recorded)
-    if journal.broken:
-        raise UserError(f"the audit log could not take the record: {journal.broken}")
+    runner.over(
+        decided.allowed,
+        one,
+        failed=failed,
+        unfinished=lambda name: [decided.changes[name]],
+        progress=progress,
+    )
+    runner.finish()
     return [results[h.name] for h in hosts]
 
 
@@ -129,12 +132,6 @@ def _check_command(argv: Sequence[str]) -> None:
             word.encode()
         except UnicodeEncodeError:  # bytes that are not UTF-8: it could not be recorded
             raise UserError(f"{word!r} is not UTF-8 text: tendr runs what it can record") from None
-
-
-def _decided(workspace: Workspace, person: str, host: Host, words: str) -> HostRun:
-    decision = may(workspace, person, "command.run", host, words)
-    refused = "" if decision.allowed else f"permission denied: {decision.reason}"
-    return HostRun(host.name, refused=refused, rule=decision.rule or decision.reason)
 
 
 def _run_one(
@@ -151,15 +148,12 @@ def _run_one(
     result.status, result.stdout, result.stderr = output.status, output.stdout, output.stderr
 
 
-def _record(journal: audit.Journal, result: HostRun, command: str) -> None:
-    """One record per host: the command (secrets masked), its exit status and a digest
-    of its output; or why it did not run."""
-    if result.refused:
-        outcome, reason = "refused", result.refused
-    elif result.error:
+def _record(runner: Runner, result: HostRun, change: Change) -> None:
+    """One record per host that ran it or could not: the command (secrets masked), its
+    exit status and a digest of its output; or why it did not run. A refusal is recorded
+    when decided, an interruption by the runner."""
+    if result.error:
         outcome, reason = "failed", result.error
-    elif result.status is None:  # stopped before its end came (Ctrl-C)
-        outcome, reason = "interrupted", "run was interrupted: it may or may not have run"
     else:
         outcome = "done" if result.ok else "failed"
         reason = "" if result.ok else f"exit status {result.status}"
@@ -169,15 +163,7 @@ def _record(journal: audit.Journal, result: HostRun, command: str) -> None:
             FieldChange("status", None, result.status),
             FieldChange("output_sha256", None, result.digest()),
         )
-    change = Change(
-        kind="command",
-        resource=command,
-        op="command.run",
-        action="change",
-        fields=fields,
-        rule=result.rule,
-    )
-    journal.write(result.host, [(change, outcome, reason)])
+    runner.record(result.host, replace(change, fields=fields), outcome, reason)
 
 
 # -- one operation on demand (tendr do) ------------------------------------------
@@ -294,24 +280,16 @@ def do_operation(
     apply does a change: locked, recorded before and after, in parallel. An operation
     AS_DECLARED is made on each host's declared resource, once `confirm` passed."""
     spec, change = on_demand(op, resource)
-    log = workspace.path(workspace.settings.audit_log)
-    if problem := audit.ready(log):
-        raise UserError(f"{problem}; nothing was done")
-    journal = audit.Journal(log, person=person, account=real_account(), command="do")
+    runner = Runner(workspace, person, "do", nothing="nothing was done")
     decided: dict[str, Change] = {}
     targets: dict[str, ResourceSpec] = {}
-    refusals: list[HostResult] = []
+    results: dict[str, HostResult] = {}
     for host in hosts:
-        decision = may(workspace, person, op, host, change.resource)
+        decision = runner.may(op, host, change.resource)
         marked = replace(change, allowed=decision.allowed, rule=decision.rule or decision.reason)
-        declared = {
-            (d.spec.kind, d.spec.key): d.spec
-            for d in workspace.desired(host)
-            if getattr(d.spec, "present", True)  # not a job the states remove
-        }
-        if decision.allowed and (spec.kind, spec.key) in declared:
-            decided[host.name] = marked
-            targets[host.name] = declared[(spec.kind, spec.key)] if op in AS_DECLARED else spec
+        target = _declared(workspace, host, spec, op)
+        if decision.allowed and target is not None:
+            decided[host.name], targets[host.name] = marked, target
             continue
         # Only what a state declares for the host: a rule for service.start was written
         # for the units the states name, not for reboot.target or debug-shell.service.
@@ -321,56 +299,68 @@ def do_operation(
             else f"no state declares {spec.kind} {spec.key} for {host.name}: tendr do acts "
             "on declared resources only"
         )
-        journal.write(host.name, [(marked, "refused", why)])
-        refusals.append(HostResult(host.name, [ChangeResult(marked, "refused", why)]))
-    results = {r.host: r for r in refusals}
+        results[host.name] = _refused(runner, host.name, marked, why)
     if decided and op in AS_DECLARED:
         decided = _started_over(workspace, decided, targets)
         if confirm is None:
             raise UserError(f"{op} is made only once confirmed")
         confirm([_starting_over(host, targets[host], c) for host, c in decided.items()])
-    if decided:
-        with workspace_lock(workspace, person):
-            allowed = [h for h in hosts if h.name in decided]
-            session = engine.connect(workspace, allowed)
-            try:
-                # Decided again on the names the host knows the resource by: a deny of
-                # ssh.service also refuses `do service.stop sshd.service`.
-                for host in [h for h in allowed if h.name not in session.errors]:
-                    named = _as_the_host_names_it(
-                        workspace, session, host, targets[host.name], decided[host.name]
-                    )
-                    decision = may_change(workspace, person, host, named)
-                    if not decision.allowed:
-                        why = f"permission denied: {decision.reason}"
-                        marked = replace(named, allowed=False, rule=decision.rule or why)
-                        journal.write(host.name, [(marked, "refused", why)])
-                        results[host.name] = HostResult(
-                            host.name, [ChangeResult(marked, "refused", why)]
-                        )
-                        allowed.remove(host)
-                    else:
-                        decided[host.name] = replace(named, allowed=True, rule=decision.rule or "")
-                plan = Plan(
-                    tuple(
-                        HostPlan(h.name, (decided[h.name],), error=session.errors.get(h.name))
-                        for h in allowed
-                    )
-                )
-                specs = {h.name: {(spec.kind, spec.key): targets[h.name]} for h in allowed}
-                for result in execute.apply(
-                    plan,
-                    specs,
-                    {},
-                    session,
-                    journal,
-                    timeout=workspace.settings.command_timeout,
-                    progress=progress,
-                ):
-                    results[result.host] = result
-            finally:
-                close_session(session)
+    if not decided:
+        return [results[h.name] for h in hosts if h.name in results]
+    allowed = [h for h in hosts if h.name in decided]
+    # A host that does not connect carries its error in the plan below.
+    with runner.connected(allowed, lambda _name, _why: None, locked=True) as (session, reachable):
+        # Decided again on the names the host knows the resource by: a deny of
+        # ssh.service also refuses `do service.stop sshd.service`.
+        for host in reachable:
+            named = _as_the_host_names_it(
+                workspace, session, host, targets[host.name], decided[host.name]
+            )
+            decision = may_change(workspace, person, host, named)
+            if decision.allowed:
+                decided[host.name] = replace(named, allowed=True, rule=decision.rule or "")
+                continue
+            why = f"permission denied: {decision.reason}"
+            marked = replace(named, allowed=False, rule=decision.rule or why)
+            results[host.name] = _refused(runner, host.name, marked, why)
+            allowed.remove(host)
+        plan = Plan(
+            tuple(
+                HostPlan(h.name, (decided[h.name],), error=session.errors.get(h.name))
+                for h in allowed
+            )
+        )
+        specs = {h.name: {(spec.kind, spec.key): targets[h.name]} for h in allowed}
+        for result in execute.apply(
+            plan,
+            specs,
+            {},
+            session,
+            runner.recording,
+            timeout=workspace.settings.command_timeout,
+            progress=progress,
+        ):
+            results[result.host] = result
     return [results[h.name] for h in hosts if h.name in results]
+
+
+def _declared(workspace: Workspace, host: Host, spec: ResourceSpec, op: str) -> ResourceSpec | None:
+    """What `tendr do` acts on for the host: the resource some state declares there (and
+    does not remove), as the state declares it for an operation AS_DECLARED; None when
+    no state declares it."""
+    declared = {
+        (d.spec.kind, d.spec.key): d.spec
+        for d in workspace.desired(host)
+        if getattr(d.spec, "present", True)  # not a job the states remove
+    }
+    if (spec.kind, spec.key) not in declared:
+        return None
+    return declared[(spec.kind, spec.key)] if op in AS_DECLARED else spec
+
+
+def _refused(runner: Runner, host: str, change: Change, why: str) -> HostResult:
+    runner.refuse(host, change, why)
+    return HostResult(host, [ChangeResult(change, "refused", why)])
 
 
 def _started_over(
@@ -424,47 +414,47 @@ def check_backups(workspace: Workspace, host: Host, person: str, job: str | None
     if not jobs:
         what = f"no backup job {job!r}" if job else "no backup job"
         raise UserError(f"{host.name} has {what} in the workspace's states")
-    log = workspace.path(workspace.settings.audit_log)
-    if problem := audit.ready(log):
-        raise UserError(f"{problem}; nothing was checked")
-    journal = audit.Journal(log, person=person, account=real_account(), command="backup check")
-    allowed = []
-    found: list[Checked] = []
+    runner = Runner(workspace, person, "backup check", nothing="nothing was checked")
+    found: dict[str, Checked] = {}
+    pending: list[tuple[BackupSpec, Change]] = []  # the checks allowed, not made yet
     for spec in jobs:
-        decision = may(workspace, person, "backup.check", host, spec.name)
-        change = Change(
-            kind="backup",
-            resource=spec.name,
-            op="backup.check",
-            action="change",
-            rule=decision.rule or decision.reason,
-        )
-        if decision.allowed:
-            allowed.append((spec, change))
+        change = Change(kind="backup", resource=spec.name, op="backup.check", action="change")
+        decided = runner.decide([host], "backup.check", spec.name, change=change)
+        if host.name in decided.refused:
+            found[spec.name] = Checked(spec.name, False, decided.refused[host.name])
         else:
-            why = f"permission denied: {decision.reason}"
-            journal.write(host.name, [(change, "refused", why)])
-            found.append(Checked(spec.name, False, why))
-    if allowed:
-        session = engine.connect(workspace, [host])
-        try:
-            for spec, change in allowed:
-                passed, reason = _check_one(workspace, session, host, spec)
-                outcome = "done" if passed else "failed"
-                fields = (FieldChange("passed", None, passed),)
-                journal.write(host.name, [(replace(change, fields=fields), outcome, reason)])
-                found.append(Checked(spec.name, passed, reason))
-        finally:
-            close_session(session)
-    order = [spec.name for spec in jobs]
-    return sorted(found, key=lambda checked: order.index(checked.job))
+            pending.append((spec, decided.changes[host.name]))
+
+    def checked(spec: BackupSpec, change: Change, passed: bool, reason: str) -> None:
+        fields = (FieldChange("passed", None, passed),)
+        outcome = "done" if passed else "failed"
+        runner.record(host.name, replace(change, fields=fields), outcome, reason)
+        found[spec.name] = Checked(spec.name, passed, reason)
+
+    def failed(_name: str, why: str) -> None:
+        while pending:
+            checked(*pending.pop(0), False, why)
+
+    def one(session: Session, reached: Host) -> None:
+        while pending:
+            spec, change = pending[0]
+            passed, reason = _check_one(workspace, session, reached, spec)
+            checked(spec, change, passed, reason)
+            pending.pop(0)
+
+    runner.over(
+        [host] if pending else [],
+        one,
+        failed=failed,
+        unfinished=lambda _name: [change for _, change in pending],
+    )
+    runner.finish()
+    return [found[spec.name] for spec in jobs]
 
 
 def _check_one(
     workspace: Workspace, session: Session, host: Host, spec: BackupSpec
 ) -> tuple[bool, str]:
-    if host.name in session.errors:
-        return False, session.errors[host.name]
     try:
         output = run(
             session,

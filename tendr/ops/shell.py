@@ -37,9 +37,7 @@ from typing import IO, Any
 from tendr.base.changes import Change, FieldChange
 from tendr.base.errors import UserError
 from tendr.base.settings import Settings
-from tendr.core import audit
-from tendr.core.authorize import may
-from tendr.rules.actor import real_account
+from tendr.ops.runner import Runner
 from tendr.workspace.hosts import Host, key_name, login_user
 from tendr.workspace.loader import Workspace
 
@@ -49,27 +47,17 @@ SESSIONS_DIR = ".tendr/sessions"
 def session(workspace: Workspace, host: Host, person: str) -> Recorded:
     """Open a recorded shell on `host` for `person`, if the rules allow `shell` there;
     recorded in the audit log as started before it opens and with its recording after."""
-    log = workspace.path(workspace.settings.audit_log)
-    if problem := audit.ready(log):
-        raise UserError(f"{problem}; no session was opened")
+    runner = Runner(workspace, person, "shell", nothing="no session was opened")
     if host.connector != "ssh" or host.address is None:
         raise UserError(
             f"{host.name} is reached through the {host.connector} connector: "
             "tendr shell opens SSH sessions only"
         )
-    decision = may(workspace, person, "shell", host)
-    journal = audit.Journal(log, person=person, account=real_account(), command="shell")
-    change = Change(
-        kind="shell",
-        resource="",
-        op="shell",
-        action="change",
-        rule=decision.rule or decision.reason,
-    )
-    if not decision.allowed:
-        why = f"permission denied: {decision.reason}"
-        journal.write(host.name, [(change, "refused", why)])
-        raise UserError(f"no shell on {host.name}: {why}")
+    change = Change(kind="shell", resource="", op="shell", action="change")
+    decided = runner.decide([host], "shell", change=change)  # a refusal is recorded
+    if host.name in decided.refused:
+        raise UserError(f"no shell on {host.name}: {decided.refused[host.name]}")
+    change = decided.changes[host.name]
     argv = ssh_argv(host, workspace.path(workspace.settings.known_hosts), workspace.settings)
     if shutil.which("ssh") is None:
         raise UserError("tendr shell runs the system's ssh, and there is none (openssh-client)")
@@ -78,9 +66,10 @@ def session(workspace: Workspace, host: Host, person: str) -> Recorded:
     except OSError as exc:
         raise UserError(f"cannot keep a recording in {SESSIONS_DIR}: {exc.strerror}") from None
     change = replace(change, resource=path.name.removesuffix(".cast"))
-    if not journal.write(host.name, [(change, "started", "")]):
+    if not runner.record(host.name, change, "started"):
         raise UserError(
-            f"the audit log could not take the record: {journal.broken}; no session was opened"
+            f"the audit log could not take the record: {runner.recording.broken}; "
+            "no session was opened"
         )
     shown = str(path.relative_to(workspace.root))
     try:
@@ -91,7 +80,7 @@ def session(workspace: Workspace, host: Host, person: str) -> Recorded:
             FieldChange("recording", None, shown),
             FieldChange("recording_sha256", None, digest),
         )
-        journal.write(host.name, [(replace(change, fields=kept), "interrupted", str(exc))])
+        runner.record(host.name, replace(change, fields=kept), "interrupted", str(exc))
         raise UserError(f"the session ended: {exc}; its recording is kept, {shown}") from None
     fields = (
         FieldChange("recording", None, shown),
@@ -100,7 +89,7 @@ def session(workspace: Workspace, host: Host, person: str) -> Recorded:
     )
     outcome = "done" if recorded.status == 0 else "failed"
     reason = "" if recorded.status == 0 else f"ssh exit status {recorded.status}"
-    journal.write(host.name, [(replace(change, fields=fields), outcome, reason)])
+    runner.record(host.name, replace(change, fields=fields), outcome, reason)
     return recorded
 
 
