@@ -25,7 +25,7 @@ from tendr.ops.onboard import (
 )
 from tendr.workspace.hosts import Host, known_hosts_name
 from tendr.workspace.loader import load
-from tests.helpers import ADMIN_RULES, build_tree
+from tests.helpers import ADMIN_RULES, ME, build_tree
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKH5Q1dHy3hUbW9qD4Ib8o3Y9H2BfOQm4u0o2Z1H4Xq2"
 
@@ -136,9 +136,9 @@ def test_an_audit_only_host_may_be_read_not_changed(tmp_path: Path) -> None:
     workspace = load(root)
     [host] = workspace.hosts
     for op in ("plan", "diagnose", "host.approve"):
-        assert may(workspace, "root", op, host).allowed, op
+        assert may(workspace, ME, op, host).allowed, op
     for op in ("file.write", "service.restart", "command.run", "shell"):
-        decision = may(workspace, "root", op, host)
+        decision = may(workspace, ME, op, host)
         assert not decision.allowed and "not approved yet" in decision.reason, op
 
 

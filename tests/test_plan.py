@@ -229,7 +229,8 @@ def test_a_root_only_file_shows_neither_hash_nor_size(tmp_path: Path) -> None:
     shared = tmp_path / "shared"  # pytest's own folders above are 0700: make a way through
     shared.mkdir()
     for folder in (shared, *shared.parents):
-        folder.chmod(folder.stat().st_mode | 0o005)
+        if folder.stat().st_mode & 0o005 != 0o005:  # others' folders (/tmp) already are
+            folder.chmod(folder.stat().st_mode | 0o005)
     secret, public, walled = shared / "pin", shared / "motd", tmp_path / "walled" / "pin"
     secret.write_text("old secret 1234\n")
     secret.chmod(0o600)

@@ -1,6 +1,6 @@
 """Reading is decided like acting: hosts, audit records and rules are shown only where
 the person holds a reading operation; the workspace's own records to rules.edit holders;
-a person in no role reads nothing."""
+a person in no role reads nothing. Acting as another person (--as) is root's alone."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tendr.base.changes import Change
 from tendr.core import audit
-from tests.helpers import ME, build_tree, run_tendr
+from tests.helpers import ME, build_tree, needs_root, run_tendr
 
 HOSTS = {  # never connected to: what is read here is the workspace's
     "hosts/acme.toml": '[hosts.acme-fs01]\naddress = "192.0.2.1"\n'
@@ -56,6 +56,7 @@ def shown(root: Path, person: str, *args: str) -> list[str]:
     return [record["host"] for record in json.loads(raw)["records"]]
 
 
+@needs_root  # --as PERSON
 def test_a_helpdesk_of_one_client_sees_only_its_hosts(workspace: Path) -> None:
     code, raw = run_tendr("hosts", "-w", str(workspace), "--as", "dave", "--format", "json")
     assert code == 0, raw
@@ -68,6 +69,7 @@ def test_a_helpdesk_of_one_client_sees_only_its_hosts(workspace: Path) -> None:
     assert "did you mean 'acme-fs01'?" in text
 
 
+@needs_root  # --as PERSON
 def test_a_helpdesk_of_one_client_reads_only_its_records(workspace: Path) -> None:
     assert shown(workspace, "dave") == ["acme-fs01"]
     assert shown(workspace, "dave", "--host", "acme-fs01") == ["acme-fs01"]
@@ -79,6 +81,7 @@ def test_a_helpdesk_of_one_client_reads_only_its_records(workspace: Path) -> Non
         assert f"permission denied: dave may not read the records of {other}" in text
 
 
+@needs_root  # --as PERSON
 def test_the_rules_edit_holder_reads_the_workspace_records(workspace: Path) -> None:
     """Records of the workspace as a whole and of hosts gone from hosts/ are the rules
     editors'; every host's are theirs too where they may read it."""
@@ -86,6 +89,7 @@ def test_the_rules_edit_holder_reads_the_workspace_records(workspace: Path) -> N
     assert shown(workspace, "carol", "--host", "(workspace)") == ["(workspace)"]
 
 
+@needs_root  # --as PERSON
 @pytest.mark.parametrize(
     "command",
     [
@@ -114,6 +118,7 @@ def test_the_account_running_tendr_reads_by_its_own_roles(workspace: Path) -> No
     assert code == 1 and f"permission denied: {ME} is in no role" in text, text
 
 
+@needs_root  # --as PERSON
 def test_rules_list_shows_a_member_their_own_roles(workspace: Path) -> None:
     code, text = run_tendr("rules", "list", "-w", str(workspace), "--as", "dave")
     assert code == 0, text
@@ -122,6 +127,7 @@ def test_rules_list_shows_a_member_their_own_roles(workspace: Path) -> None:
     assert code == 0 and "helpdesk" in text and "admin" in text, text
 
 
+@needs_root  # --as PERSON
 def test_rules_explain_answers_a_person_about_themselves_on_hosts_they_read(
     workspace: Path,
 ) -> None:
@@ -136,6 +142,7 @@ def test_rules_explain_answers_a_person_about_themselves_on_hosts_they_read(
     assert code == 1 and "denied: no rule allows plan on beta-fs01 for dave" in text, text
 
 
+@needs_root  # --as PERSON
 def test_history_is_read_only_where_the_person_may(workspace: Path) -> None:
     code, text = run_tendr("history", "beta-fs01", "-w", str(workspace), "--as", "dave")
     assert code == 1 and "permission denied" in text, text
