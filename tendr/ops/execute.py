@@ -538,7 +538,7 @@ def apply(
     execution.progress.start(sum(len(group) for queued in work.values() for group, _ in queued))
     by_name = {h.host: h for h in plan.hosts}
     try:
-        with _signals_interrupt():
+        with interruptible():
             # An interrupt stops every host at its next wait, never in the middle of
             # writing a record; then what was underway is recorded, and the hosts freed.
             in_parallel(
@@ -563,10 +563,11 @@ def _ordered(plan: Plan, execution: Execution) -> list[HostResult]:
 
 
 @contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """While hosts are being changed, Ctrl-C, SIGTERM and SIGHUP interrupt the waiting
-    main greenlet, at a point where no record is half written (the default SIGINT
-    handler raises wherever Python happens to be, a record's write included)."""
+def interruptible() -> Iterator[None]:
+    """While hosts are being changed (or read: the runner, tendr/ops/runner.py, uses it
+    too), Ctrl-C, SIGTERM and SIGHUP interrupt the waiting main greenlet, at a point
+    where no record is half written (the default SIGINT handler raises wherever Python
+    happens to be, a record's write included)."""
     main = gevent.getcurrent()
     hub = gevent.get_hub()
     fired = False

@@ -157,7 +157,7 @@ class Runner:
         recorded as `interrupted`, and KeyboardInterrupt is raised on."""
         if not hosts:
             return
-        from tendr.ops.execute import _signals_interrupt  # as apply's engine is interrupted
+        from tendr.ops.execute import interruptible  # as apply's engine is interrupted
         from tendr.remote.connect import in_parallel
 
         ended: set[str] = set()
@@ -173,7 +173,7 @@ class Runner:
                 progress(host.name)
 
         try:
-            with _signals_interrupt(), self.connected(hosts, said) as (session, reachable):
+            with interruptible(), self.connected(hosts, said) as (session, reachable):
                 if before is not None:
                     before(session, reachable)
                 in_parallel(session.state, lambda host: guarded(session, host), reachable)
