@@ -116,6 +116,7 @@ def test_an_interrupted_run_records_what_had_not_ended_as_interrupted(tmp_path: 
     }
 
 
+@needs_root  # this machine reached as root (the local connector)
 def test_the_runner_records_each_unfinished_change_on_an_interrupt(tmp_path: Path) -> None:
     """over: the hosts that connected worked on at once; Ctrl-C stops them, and what
     each had not finished is recorded as interrupted; a host that failed is not."""
