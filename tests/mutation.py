@@ -57,6 +57,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_rules_resources_properties.py",
     ],
     "tendr/gateway/edits.py": ["tests/test_gateway.py"],
+    "tendr/base/keys.py": ["tests/test_formats.py"],
     "tendr/rules/actor.py": ["tests/test_rules.py", "tests/test_cli.py"],
     "tendr/kinds/file.py": [
         "tests/test_diff_cases.py",

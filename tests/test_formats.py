@@ -196,6 +196,22 @@ def test_what_is_no_key_is_refused_everywhere(tmp_path: Path, text: str) -> None
         parse_key(text)
 
 
+def test_what_is_wrong_with_a_key_is_said() -> None:
+    line = key_line("ssh-ed25519")
+    for text, said in [
+        (line[:30] + "!" + line[30:], "not valid base64"),  # not skipped over
+        ("ssh-ed25519 " + key_line("ssh-rsa").split()[1], "does not match its type"),
+        ("ssh-ed25519 " + base64.b64encode(wire(b"ssh-ed25519")).decode(), "cut short"),
+        (line[:-4], "does not match its type"),  # its last field cut short
+        ("ssh-ed25519 " + base64.b64encode(wire(b"ssh-ed25519", b"k", b"")).decode(), "cut"),
+        ("ssh-ed25519 " + base64.b64encode(wire(b"ssh-ed25519", b"k") + b"\0\0").decode(), "match"),
+    ]:
+        with pytest.raises(NotAKey, match=said):
+            parse_key(text)
+    exact = wire(b"ssh-ed25519", b"k")
+    assert parse_key("ssh-ed25519 " + base64.b64encode(exact).decode()).blob
+
+
 @given(st.sampled_from(KEY_TYPES), st.binary(min_size=1, max_size=80), ANY_TEXT)
 def test_a_key_is_read_with_any_comment(kind: str, body: bytes, comment: str) -> None:
     line = key_line(kind, body)

@@ -64,7 +64,7 @@ def _wire_fields(raw: bytes) -> list[bytes] | None:
     fields = []
     while raw:
         size = int.from_bytes(raw[:4], "big")
-        if len(raw) < 4 or len(raw) < 4 + size:
+        if len(raw) < 4 + size:  # also a length cut short: size is never negative
             return None
         fields.append(raw[4 : 4 + size])
         raw = raw[4 + size :]
