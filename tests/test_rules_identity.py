@@ -99,7 +99,9 @@ def other_dash(c: str) -> str:
 
 @st.composite
 def module_spellings(draw: st.DrawFn) -> tuple[str, str]:
-    name = draw(st.from_regex(r"[a-z0-9_][a-z0-9_-]{0,12}", fullmatch=True))
+    """A module name and a respelling; it starts with a letter or digit (a leading `-`
+    would be read as an option by `tendr rules explain`, as by modprobe)."""
+    name = draw(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,12}", fullmatch=True))
     return with_star(draw, respelled(draw, name, other_dash)), respelled(draw, name, other_dash)
 
 
