@@ -15,8 +15,8 @@ fi
 # openssh-client talks to the hosts, iproute2 has ss (tests check listeners),
 # procps has ps, util-linux has mount/umount, tmux drives `tendr shell` in its test,
 # restic checks the backup kind's scripts against real repositories, chromium renders
-# the HTML report.
-packages=(debootstrap systemd-container openssh-client iproute2 procps util-linux ca-certificates tmux restic chromium)
+# the HTML report, python3-venv gives the non-root suite (.ci/nonroot-suite) its own Python.
+packages=(debootstrap systemd-container openssh-client iproute2 procps util-linux ca-certificates tmux restic chromium python3-venv)
 
 missing=()
 for p in "${packages[@]}"; do
