@@ -90,17 +90,23 @@ def needs_root(test: F) -> F:
 # The console script of the environment running the tests (not whichever `tendr` comes
 # first on PATH): the installed program as users run it, gevent patched in.
 TENDR_PROGRAM = Path(sys.executable).with_name("tendr")
+REPO = Path(__file__).resolve().parent.parent
 
 
 def run_program(*args: str, timeout: float = 300, **popen: Any) -> subprocess.CompletedProcess[str]:
     """Run the installed `tendr` program with no terminal: (exit code, stdout, stderr)."""
     if not TENDR_PROGRAM.exists():
         pytest.fail(f"{TENDR_PROGRAM} is not installed (pip install -e .)", pytrace=False)
+    # This checkout's tendr, wherever the editable install points (a git worktree's
+    # tests test the worktree): PYTHONPATH comes before the installed package.
+    env = dict(popen.pop("env", None) or os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return subprocess.run(
         [str(TENDR_PROGRAM), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
+        env=env,
         **popen,
     )

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tendr.base.changes import Change, FieldChange, Put, Run
+from tendr.base.errors import TendrError
 from tendr.kinds.file import FileSpec
 from tendr.kinds.file import steps as file_steps
 from tendr.kinds.kind import Context
@@ -29,16 +30,18 @@ from tendr.kinds.registry import KINDS
 from tendr.kinds.service import ServiceSpec
 from tendr.ops import apply as workflow
 from tendr.ops.execute import (
-    LOCK_PATH,
-    LOCK_SCRIPT,
+    LOCK_DIR,
+    LOCK_DIR_VARIABLE,
     PUT_SCRIPT,
     RUN_SCRIPT,
-    UNLOCK_SCRIPT,
     batch_script,
     command_for,
+    lock_dir,
+    lock_script,
     outcomes,
     step_errors,
     step_statuses,
+    unlock_script,
 )
 from tendr.remote.connect import ended, remote_command
 from tendr.workspace.loader import load
@@ -608,7 +611,9 @@ def test_a_step_stopped_by_its_time_is_interrupted_and_its_error_is_its_own() ->
 
 
 @needs_root
-def test_one_script_makes_every_step_and_stops_at_the_first_failure(tmp_path: Path) -> None:
+def test_one_script_makes_every_step_and_stops_at_the_first_failure(
+    tmp_path: Path, host_lock_dir: str
+) -> None:
     """The batch as a host runs it (here: this machine, as root, under a lock of its own
     making): every step's status marked, content written byte for byte, the first
     failure ends it, and it releases the lock it ran under."""
@@ -619,15 +624,16 @@ def test_one_script_makes_every_step_and_stops_at_the_first_failure(tmp_path: Pa
         Put(str(out / "b"), b"never", None, None, None),
     ]
     holder = f"test {os.getpid()}"
-    subprocess.run(["sh", "-c", LOCK_SCRIPT, "tendr", holder], check=True)
-    script = batch_script(steps, timeout=30, nonce="abc", holder=holder)
+    subprocess.run(["sh", "-c", lock_script(host_lock_dir), "tendr", holder], check=True)
+    assert (Path(host_lock_dir) / "apply.lock/holder").read_text() == f"{holder}\n"
+    script = batch_script(steps, timeout=30, nonce="abc", holder=holder, folder=host_lock_dir)
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 3
     assert step_statuses(done.stdout.splitlines(), "abc") == {0: 0, 1: 3}
     assert step_errors(done.stderr.splitlines(), "abc")[1] == ["oops"]
     assert (out / "a").read_bytes() == b"\x00one'\n" and (out / "a").stat().st_mode & 0o777 == 0o600
     assert not (out / "b").exists()
-    assert not Path(LOCK_PATH).exists()
+    assert not (Path(host_lock_dir) / "apply.lock").exists()
 
 
 def _running(word: str) -> bool:
@@ -640,39 +646,82 @@ def _running(word: str) -> bool:
 
 
 @needs_root
-def test_unlock_stops_the_batch_and_the_step_underway(tmp_path: Path) -> None:
+def test_unlock_stops_the_batch_and_the_step_underway(tmp_path: Path, host_lock_dir: str) -> None:
     """Released while a batch runs (an interrupted or lost apply): the batch and the step
     it is making are stopped before the lock is freed, nothing after it runs, and what it
     finished is said (once the step ran on after the lock was gone)."""
     after = tmp_path / "after"
+    word = f"299.{os.getpid()}"  # this run's sleep: another test run may be sleeping too
     steps: list[Run | Put] = [
         Run(("true",)),
-        Run(("sleep", "299.25")),
+        Run(("sleep", word)),
         Run(("touch", str(after))),
     ]
     holder = f"test {os.getpid()}"
-    subprocess.run(["sh", "-c", LOCK_SCRIPT, "tendr", holder], check=True)
-    script = batch_script(steps, timeout=600, nonce="abc", holder=holder)
+    lock = Path(host_lock_dir) / "apply.lock"
+    subprocess.run(["sh", "-c", lock_script(host_lock_dir), "tendr", holder], check=True)
+    script = batch_script(steps, timeout=600, nonce="abc", holder=holder, folder=host_lock_dir)
     batch = subprocess.Popen(["sh", "-c", script], stdout=subprocess.DEVNULL)
     try:
         for _ in range(100):
-            if _running("299.25"):
+            if _running(word):
                 break
             time.sleep(0.1)
-        assert _running("299.25")
+        assert _running(word)
         unlock = subprocess.run(
-            ["sh", "-c", UNLOCK_SCRIPT, "tendr", holder], capture_output=True, text=True
+            ["sh", "-c", unlock_script(host_lock_dir), "tendr", holder],
+            capture_output=True,
+            text=True,
         )
         assert unlock.stdout.splitlines()[0] == "held"
         assert step_statuses(unlock.stdout.splitlines()) == {0: 0}
         assert batch.wait(timeout=10) != 0
-        assert not _running("299.25")
-        assert not after.exists() and not Path(LOCK_PATH).exists()
+        assert not _running(word)
+        assert not after.exists() and not lock.exists()
         # Asked again, the lock is no longer this holder's: nothing is claimed.
         again = subprocess.run(
-            ["sh", "-c", UNLOCK_SCRIPT, "tendr", holder], capture_output=True, text=True
+            ["sh", "-c", unlock_script(host_lock_dir), "tendr", holder],
+            capture_output=True,
+            text=True,
         )
         assert again.stdout == ""
     finally:
         batch.kill()
-        subprocess.run(["rm", "-rf", LOCK_PATH], check=False)
+        subprocess.run(["rm", "-rf", str(lock)], check=False)
+
+
+def test_only_this_machines_lock_may_be_moved(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TENDR_LOCK_DIR moves the lock of the local connector alone: a client host's stays
+    root's /run/tendr whatever the controller's environment says; a relative folder is
+    refused, never resolved against wherever tendr was started."""
+    monkeypatch.setenv(LOCK_DIR_VARIABLE, "/tmp/elsewhere/")
+    assert lock_dir(local=True) == "/tmp/elsewhere"
+    assert lock_dir(local=False) == LOCK_DIR == "/run/tendr"
+    monkeypatch.setenv(LOCK_DIR_VARIABLE, "")
+    assert lock_dir(local=True) == LOCK_DIR
+    monkeypatch.delenv(LOCK_DIR_VARIABLE)
+    assert lock_dir(local=True) == LOCK_DIR
+    monkeypatch.setenv(LOCK_DIR_VARIABLE, "run/tendr")
+    with pytest.raises(TendrError, match="TENDR_LOCK_DIR must be an absolute path"):
+        lock_dir(local=True)
+    monkeypatch.setenv(LOCK_DIR_VARIABLE, "/tmp/a b'c")  # quoted where the scripts name it
+    assert "lockdir='/tmp/a b'\"'\"'c'" in lock_script(lock_dir(local=True))
+
+
+@needs_root
+def test_a_local_apply_takes_this_machines_lock_where_it_is_told(
+    tmp_path: Path, host_lock_dir: str
+) -> None:
+    """The local connector's lock is in TENDR_LOCK_DIR (each test's own): held there by
+    another apply, the apply is refused, naming that folder; freed, it runs."""
+    out = tmp_path / "out"
+    ws = load(local_workspace(tmp_path, f'hosts = ["all"]\n[[file]]\npath = "{out}/a"\n'))
+    other = "alice from elsewhere/0, pid 1, since then"
+    subprocess.run(["sh", "-c", lock_script(host_lock_dir), "tendr", other], check=True)
+    [refused] = workflow.apply(ws, ws.hosts, ME, only_allowed=False, confirm=lambda _: None).results
+    assert refused.error is not None and f"remove {host_lock_dir}/apply.lock" in refused.error
+    assert not out.exists()
+    subprocess.run(["sh", "-c", unlock_script(host_lock_dir), "tendr", other], check=True)
+    [done] = workflow.apply(ws, ws.hosts, ME, only_allowed=False, confirm=lambda _: None).results
+    assert done.error is None and (out / "a").exists()
+    assert not (Path(host_lock_dir) / "apply.lock").exists()

@@ -44,7 +44,7 @@ from tendr.kinds.base import ResourceSpec
 from tendr.kinds.file import SAFE_FOLDERS
 from tendr.kinds.kind import Context
 from tendr.kinds.registry import KINDS
-from tendr.remote.connect import Session, in_parallel, reconnect, run, run_long
+from tendr.remote.connect import LOCAL, Session, in_parallel, reconnect, run, run_long
 
 # Writes CONTENT (base64 on standard input) to PATH as one root command: missing
 # folders are made root's (0755), never the file owner's; the content goes into a new
@@ -59,8 +59,33 @@ RUN_SCRIPT = 'exec "$@"'
 
 # One apply at a time per host, whichever controller or workspace it comes from. In
 # /run: root's, so no local account can plant or hold the lock, and gone at reboot.
-LOCK_PATH = "/run/tendr/apply.lock"
+LOCK_DIR = "/run/tendr"
+# Only for this machine (the local connector) may the environment name another folder:
+# test runs sharing a machine each take their own (tests/conftest.py). See lock_dir.
+LOCK_DIR_VARIABLE = "TENDR_LOCK_DIR"
 NOT_ROOT = 3  # the lock script's status when it runs as an account that is not root
+
+
+def lock_dir(local: bool) -> str:
+    """The folder of a host's apply lock: root's /run/tendr. For this machine alone
+    (`local`: the local connector) TENDR_LOCK_DIR may name another, absolute, folder. The
+    scripts then run here, as the account whose environment named it, so the variable
+    moves nothing that account could not already write; a client host's lock never
+    moves, whatever the controller's environment says, so no controller decides where
+    root writes (or removes) on a client."""
+    chosen = os.environ.get(LOCK_DIR_VARIABLE, "") if local else ""
+    if not chosen:
+        return LOCK_DIR
+    if not Path(chosen).is_absolute():
+        raise TendrError(f"{LOCK_DIR_VARIABLE} must be an absolute path, not {chosen!r}")
+    return str(Path(chosen))
+
+
+def _where(folder: str) -> str:
+    """The shell line naming the lock's folder ($lockdir) and the lock ($lock)."""
+    return f'lockdir={shlex.quote(folder)}; lock="$lockdir/apply.lock"'
+
+
 # Stops the batch running under the lock, if one is, and the step it is making: each only
 # while it is still the process kept ("PID STARTTIME", the start time read after the
 # command name, which may hold spaces), never another that got its pid. `timeout` passes
@@ -71,34 +96,46 @@ STOP_BATCH = f"""{STARTED}
         read -r pid when < "$1" 2>/dev/null && [ "$(started "$pid")" = "$when" ] &&
             kill -"$2" "$pid" 2>/dev/null
     }}
-    stop {LOCK_PATH}/batch KILL
-    if stop {LOCK_PATH}/step TERM; then
+    stop "$lock/batch" KILL
+    if stop "$lock/step" TERM; then
         n=0
         while [ -d "/proc/$pid" ] && [ "$n" -lt 150 ]; do sleep 0.1; n=$((n + 1)); done
     fi"""
-# $1: who takes it; $2, when given: a holder whose lock is stale, to be taken over.
-LOCK_SCRIPT = f"""umask 077
-if ! mkdir -p /run/tendr 2>/dev/null || ! [ -w /run/tendr ]; then
-    echo "cannot take the lock: $(id -un) may not write /run/tendr (tendr acts as root)" >&2
+
+
+def lock_script(folder: str = LOCK_DIR) -> str:
+    """Takes the lock in `folder`. $1: who takes it; $2, when given: a holder whose lock
+    is stale, to be taken over."""
+    return f"""umask 077
+{_where(folder)}
+if ! mkdir -p "$lockdir" 2>/dev/null || ! [ -w "$lockdir" ]; then
+    echo "cannot take the lock: $(id -un) may not write $lockdir (tendr acts as root)" >&2
     exit {NOT_ROOT}
 fi
-if [ -n "${{2:-}}" ] && [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$2" ]; then
+if [ -n "${{2:-}}" ] && [ "$(cat "$lock/holder" 2>/dev/null)" = "$2" ]; then
     {STOP_BATCH}
-    rm -rf -- {LOCK_PATH}
+    rm -rf -- "$lock"
 fi
-if mkdir {LOCK_PATH} 2>/dev/null; then printf '%s\\n' "$1" > {LOCK_PATH}/holder; exit 0; fi
-printf 'locked by %s\\n' "$(cat {LOCK_PATH}/holder 2>/dev/null || echo '?')" >&2
+if mkdir "$lock" 2>/dev/null; then printf '%s\\n' "$1" > "$lock/holder"; exit 0; fi
+printf 'locked by %s\\n' "$(cat "$lock/holder" 2>/dev/null || echo '?')" >&2
 exit 1
 """
+
+
 _HOLDER = re.compile(r"^locked by (?P<holder>.* from (?P<host>\S+), pid (?P<pid>\d+), .*)$")
-# $1: the holder that took it: another apply's lock (taken over meanwhile) is left alone.
-# A batch still running under it is stopped first, so no step starts after this; then
-# `held` and the statuses of the steps it finished, as it kept them: "INDEX STATUS".
-UNLOCK_SCRIPT = f"""if [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$1" ]; then
+
+
+def unlock_script(folder: str = LOCK_DIR) -> str:
+    """$1: the holder that took it: another apply's lock (taken over meanwhile) is left
+    alone. A batch still running under it is stopped first, so no step starts after
+    this; then `held` and the statuses of the steps it finished, as it kept them:
+    "INDEX STATUS"."""
+    return f"""{_where(folder)}
+if [ "$(cat "$lock/holder" 2>/dev/null)" = "$1" ]; then
     echo held
     {STOP_BATCH}
-    cat {LOCK_PATH}/steps 2>/dev/null
-    rm -rf -- {LOCK_PATH}
+    cat "$lock/steps" 2>/dev/null
+    rm -rf -- "$lock"
 fi"""
 
 
@@ -115,23 +152,26 @@ TIMED_OUT = 124  # coreutils timeout's status for a command it stopped
 KILLED = 137  # a command killed: by timeout after TERM did not stop it, or by the system
 
 
-def batch_script(steps: Sequence[Step], *, timeout: int, nonce: str, holder: str) -> str:
+def batch_script(
+    steps: Sequence[Step], *, timeout: int, nonce: str, holder: str, folder: str = LOCK_DIR
+) -> str:
     """One root script making `steps` in order, each under `timeout` seconds; after each,
-    `mark INDEX STATUS` keeps its status in the lock's folder (for UNLOCK_SCRIPT, which
+    `mark INDEX STATUS` keeps its status in the lock's folder (for unlock_script, which
     can stop the script, the folder naming it) and prints it on both streams (after a
     newline: a step's output may not end in one; with the nonce: no output forges it).
-    The first step that fails ends it; at its end it releases the lock it ran under.
-    Values are quoted here; the script travels on standard input. Pure."""
+    The first step that fails ends it; at its end it releases the lock it ran under (in
+    `folder`). Values are quoted here; the script travels on standard input. Pure."""
     lines = [
         f"nonce={shlex.quote(nonce)} holder={shlex.quote(holder)}",
+        _where(folder),
         STARTED,
-        f"""echo "$$ $(started $$)" > {LOCK_PATH}/batch
+        f"""echo "$$ $(started $$)" > "$lock/batch"
 release() {{
-    if [ "$(cat {LOCK_PATH}/holder 2>/dev/null)" = "$holder" ]; then rm -rf -- {LOCK_PATH}; fi
+    if [ "$(cat "$lock/holder" 2>/dev/null)" = "$holder" ]; then rm -rf -- "$lock"; fi
 }}
 trap release EXIT
 mark() {{
-    printf '%s %s\\n' "$1" "$2" >> {LOCK_PATH}/steps
+    printf '%s %s\\n' "$1" "$2" >> "$lock/steps"
     printf '\\n{STEP_MARK} %s %s %s\\n' "$nonce" "$1" "$2"
     printf '\\n{STEP_MARK} %s %s %s\\n' "$nonce" "$1" "$2" >&2
 }}""",
@@ -145,9 +185,9 @@ mark() {{
         else:  # base64 is letters, digits, + / and =: safe between single quotes
             command = f"printf '%s' '{stdin or ''}' | {limit} sh -c \"$put\" tendr "
             command += shlex.join(args)
-        # In the background, so that the lock's folder can name it (UNLOCK_SCRIPT).
+        # In the background, so that the lock's folder can name it (unlock_script).
         lines.append(
-            f'{command} &\npid=$!; echo "$pid $(started $pid)" > {LOCK_PATH}/step\n'
+            f'{command} &\npid=$!; echo "$pid $(started $pid)" > "$lock/step"\n'
             f'wait "$pid"; s=$?; mark {index} "$s"; [ "$s" -eq 0 ] || exit "$s"'
         )
     return "\n".join(lines) + "\n"
@@ -155,7 +195,7 @@ mark() {{
 
 def step_statuses(lines: Sequence[str], nonce: str | None = None) -> dict[int, int]:
     """The steps' statuses from a batch's marks, or (no nonce) from the "INDEX STATUS"
-    lines UNLOCK_SCRIPT prints."""
+    lines unlock_script prints."""
     prefix = "" if nonce is None else f"{STEP_MARK} {re.escape(nonce)} "
     pattern = re.compile(rf"{prefix}(\d+) (\d+)")
     return {
@@ -330,6 +370,8 @@ class Execution:
     locked: set[str] = field(default_factory=set)
     # How far each stopped batch came, as its host said when its lock was released.
     reached: dict[str, dict[int, int]] = field(default_factory=dict)
+    # The folder of each host's lock (lock_dir): LOCK_DIR but for this machine's.
+    folders: dict[str, str] = field(default_factory=dict)
 
     def host(self, name: str, host_plan: HostPlan, queued: Queued) -> None:
         """Run one host's changes, each recorded before and after."""
@@ -371,7 +413,9 @@ class Execution:
         self.progress.working(name, f"{first[0].op} {', '.join(c.resource for c in first)}{more}")
         steps = [step for _, group_steps in queued for step in group_steps]
         nonce = tokens.token_hex(8)
-        script = batch_script(steps, timeout=self.timeout, nonce=nonce, holder=self.holder)
+        script = batch_script(
+            steps, timeout=self.timeout, nonce=nonce, holder=self.holder, folder=self._folder(name)
+        )
         try:
             # Each step has its own time; this only bounds a host that stops answering.
             output = run_long(
@@ -424,11 +468,13 @@ class Execution:
             ChangeResult(change, "skipped", why, recorded) for change in rest
         )
 
+    def _folder(self, name: str) -> str:
+        return self.folders.get(name, LOCK_DIR)
+
     def _lock(self, name: str, stale: str = "") -> str | None:
+        script = lock_script(self._folder(name))
         try:
-            output = run(
-                self.session, name, LOCK_SCRIPT, (self.holder, stale), timeout=self.timeout
-            )
+            output = run(self.session, name, script, (self.holder, stale), timeout=self.timeout)
         except HostError as exc:
             return exc.reason
         if output.status == NOT_ROOT:
@@ -439,7 +485,7 @@ class Execution:
                 return self._lock(name, held["holder"])
             return (
                 f"another apply is working on this host ({output.reason()}); if none "
-                f"is, remove {LOCK_PATH} on the host"
+                f"is, remove {self._folder(name)}/apply.lock on the host"
             )
         self.locked.add(name)
         return None
@@ -452,9 +498,8 @@ class Execution:
             return self.reached.get(name)
         self.locked.discard(name)
         try:  # the lock is in /run: a reboot clears it too
-            output = run(
-                self.session, name, UNLOCK_SCRIPT, (self.holder,), timeout=min(self.timeout, 10)
-            )
+            script = unlock_script(self._folder(name))
+            output = run(self.session, name, script, (self.holder,), timeout=min(self.timeout, 10))
         except HostError:
             return None
         if "held" not in output.stdout:  # the batch had ended and freed it: not known here
@@ -532,6 +577,7 @@ def apply(
         for h in plan.hosts
         if h.error is None and h.host in session.hosts
     }
+    execution.folders = {name: lock_dir(session.hosts[name].name == LOCAL) for name in work}
     for host_plan in plan.hosts:
         if host_plan.host not in work:
             execution.results[host_plan.host] = HostResult(host_plan.host, error=host_plan.error)
