@@ -1167,6 +1167,7 @@ def test_init_makes_a_repository_once_and_refuses_one_it_cannot_open(host: Path)
     )
 
 
+@pytest.mark.slow
 @needs_restic
 def test_starting_over_makes_a_repository_only_where_none_is(host: Path) -> None:
     """`tendr do backup.init`'s step: a new repository where there is none, a failure
@@ -1199,6 +1200,7 @@ def test_starting_over_makes_a_repository_only_where_none_is(host: Path) -> None
     assert probed.repository.status == "skipped"
 
 
+@pytest.mark.slow
 @needs_restic
 def test_the_probe_reads_a_real_repository(host: Path) -> None:
     spec = local_spec(host)
@@ -1230,6 +1232,7 @@ def test_the_probe_reads_a_real_repository(host: Path) -> None:
     assert "backup.init" not in ops(changes) and "backup.read" in ops(changes)
 
 
+@pytest.mark.slow
 @needs_restic
 def test_the_probe_finds_a_stale_exclusive_lock_and_leaves_none(host: Path) -> None:
     """A restic check killed while it holds its exclusive lock leaves it behind (restic
@@ -1261,6 +1264,7 @@ def test_the_probe_finds_a_stale_exclusive_lock_and_leaves_none(host: Path) -> N
     assert sorted(p.name for p in (repo / "locks").iterdir()) == left.stdout.split()
 
 
+@pytest.mark.slow
 @needs_restic
 def test_the_job_script_backs_up_forgets_and_the_probe_sees_the_snapshot(host: Path) -> None:
     spec = local_spec(host, keep={"last": 1})
@@ -1286,6 +1290,7 @@ def test_the_job_script_backs_up_forgets_and_the_probe_sees_the_snapshot(host: P
     assert "<3>Fatal: wrong password or no key found" in failed.stderr.splitlines()
 
 
+@pytest.mark.slow
 @needs_root
 @needs_restic
 def test_check_writes_its_time_only_when_the_repository_is_sound(host: Path) -> None:
@@ -1409,6 +1414,7 @@ def test_the_check_command_passes_every_value_as_an_argument() -> None:
     assert subprocess.run(["sh", "-n", "-c", bc.SCRIPT]).returncode == 0
 
 
+@pytest.mark.slow
 @needs_root
 @needs_restic
 def test_the_check_script_passes_then_fails_on_a_damaged_pack(host: Path) -> None:

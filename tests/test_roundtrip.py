@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from typing import Any, TypeVar, cast
 
+import pytest
 import tomli_w
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -224,6 +225,7 @@ def as_toml(model: BaseModel) -> str:
     return tomli_w.dumps(model.model_dump(exclude_none=True))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, database=None)
 @given(state_files)
 def test_state_file_round_trips_through_toml(original: StateFile) -> None:

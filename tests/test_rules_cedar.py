@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 import cedarpy
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -460,6 +461,7 @@ def compare(
             assert ours.rule.rsplit(" (", 1)[0] in deciding
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(rule_sets, hosts_st, owners)
 def test_tendr_agrees_with_cedar(rules: Rules, hosts: list[FakeHost], owner: str | None) -> None:
@@ -468,6 +470,7 @@ def test_tendr_agrees_with_cedar(rules: Rules, hosts: list[FakeHost], owner: str
     compare(rules, hosts, owner)
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None)
 @given(rules_and_grants, hosts_st, owners)
 def test_tendr_agrees_with_cedar_with_grants(
