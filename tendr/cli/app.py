@@ -5,22 +5,112 @@ and what they share (options, errors, the workspace they start from) is in commo
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+from collections.abc import Iterator, MutableMapping
+from typing import Annotated, Any, NamedTuple
 
 import typer
+import typer.main
 
 from tendr import __version__
 from tendr.base.errors import UserError
-from tendr.cli import audit, files, gateway, hosts, on_demand, onboard, plan_apply, reading, rules
 from tendr.cli.common import Commands, out, reporting
-from tendr.core import audit as audit_log
 from tendr.gateway import session as at_gateway
 
-# pyinfra (engine, apply) is imported inside the commands that touch hosts, so that
-# validate, hosts, schema and rules answer without loading it.
+# Start-up: a command imports only its own family's module (LAZY below), and pyinfra
+# (engine, apply) only inside the commands that touch hosts, so that validate, hosts,
+# schema and rules answer without loading what the other commands need.
+
+
+class Lazy(NamedTuple):
+    """One command (or group of commands) of the app, by where it is defined."""
+
+    module: str  # in tendr.cli
+    attr: str  # the function, or the Typer of a group
+    group: bool = False
+    settings: dict[str, Any] | None = None  # the command's context_settings
+
+
+# In the order `tendr --help` lists them (commands, then the groups).
+LAZY: dict[str, Lazy] = {
+    "validate": Lazy("files", "validate"),
+    "init": Lazy("files", "init"),
+    "schema": Lazy("files", "schema"),
+    "plan": Lazy("plan_apply", "plan"),
+    "apply": Lazy("plan_apply", "apply"),
+    "logs": Lazy("reading", "logs"),
+    "diagnose": Lazy("reading", "diagnose"),
+    "history": Lazy("reading", "history_command"),
+    "onboard": Lazy("onboard", "onboard"),
+    "approve": Lazy("onboard", "approve_command"),
+    "report": Lazy("reading", "report"),
+    "run": Lazy("on_demand", "run", settings={"allow_interspersed_args": False}),
+    "do": Lazy("on_demand", "do"),
+    "shell": Lazy("on_demand", "shell"),
+    "grant": Lazy("rules", "grant"),
+    "hosts": Lazy("hosts", "hosts_app", group=True),
+    "backup": Lazy("on_demand", "backup_app", group=True),
+    "rules": Lazy("rules", "rules_app", group=True),
+    "audit-log": Lazy("audit", "audit_app", group=True),
+    "gateway": Lazy("gateway", "gateway_app", group=True),
+}
+
+
+def _build(name: str) -> Any:
+    """The click command `name`, built by Typer as if registered on the app itself."""
+    entry = LAZY[name]
+    target = getattr(importlib.import_module(f"tendr.cli.{entry.module}"), entry.attr)
+    holder = typer.Typer(cls=Commands, add_completion=False, pretty_exceptions_enable=False)
+    if entry.group:
+        holder.add_typer(target, name=name)
+    elif entry.settings:
+        holder.command(name, context_settings=entry.settings)(target)
+    else:
+        holder.command(name)(target)
+    return typer.main.get_group(holder).commands[name]
+
+
+class _CommandTable(MutableMapping[str, Any]):
+    """The app's commands, each built the first time it is asked for: running one
+    command builds (and imports) only that one; --help and `.items()` build them all."""
+
+    def __init__(self, built: MutableMapping[str, Any]) -> None:
+        self._built = dict(built)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name not in LAZY:
+                raise KeyError(name)
+            self._built[name] = _build(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from LAZY
+        yield from (name for name in self._built if name not in LAZY)
+
+    def __len__(self) -> int:
+        return len(set(LAZY) | set(self._built))
+
+
+class LazyCommands(Commands):
+    """The root group: its commands are built on demand (see _CommandTable)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = _CommandTable(self.commands)
+
+    def list_commands(self, ctx: Any) -> list[str]:  # noqa: ARG002 - names only, none built
+        return list(self.commands)
+
 
 app = typer.Typer(
-    cls=Commands,
+    cls=LazyCommands,
     help="Keep client machines in the state you promised: plan, apply, audit.",
     no_args_is_help=True,
     add_completion=False,
@@ -51,6 +141,8 @@ def _main(
 
 def _record_request(session: at_gateway.Session) -> None:
     """What a person asks the gateway, in its audit log before it is done or refused."""
+    from tendr.core import audit as audit_log
+
     command, line = at_gateway.request()
     record = audit_log.event(
         command,
@@ -69,28 +161,6 @@ def _record_request(session: at_gateway.Session) -> None:
             f"the gateway records what it is asked, and its audit log {log} cannot be "
             f"written ({exc.strerror}); nothing was done"
         ) from None
-
-
-app.command()(files.validate)
-app.command()(files.init)
-app.command()(files.schema)
-app.command()(plan_apply.plan)
-app.command()(plan_apply.apply)
-app.command()(reading.logs)
-app.command()(reading.diagnose)
-app.command("history")(reading.history_command)
-app.command()(onboard.onboard)
-app.command("approve")(onboard.approve_command)
-app.command()(reading.report)
-app.command(context_settings={"allow_interspersed_args": False})(on_demand.run)
-app.command("do")(on_demand.do)
-app.command()(on_demand.shell)
-app.command()(rules.grant)
-app.add_typer(hosts.hosts_app, name="hosts")
-app.add_typer(on_demand.backup_app, name="backup")
-app.add_typer(rules.rules_app, name="rules")
-app.add_typer(audit.audit_app, name="audit-log")
-app.add_typer(gateway.gateway_app, name="gateway")
 
 
 def main() -> None:

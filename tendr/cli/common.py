@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,14 +20,15 @@ from typer.core import TyperGroup
 from tendr import __version__
 from tendr.base.errors import PermissionDenied, TendrError, UserError, WorkspaceError
 from tendr.cli.render import escape
-from tendr.core import audit
-from tendr.core.authorize import Reading, reading
 from tendr.gateway import session as gateway
 from tendr.rules.actor import acting_person
-from tendr.rules.model import READING_OPS
-from tendr.workspace.hosts import Host
-from tendr.workspace.inventory import limit
-from tendr.workspace.loader import Workspace, find_root, load
+
+# Start-up: what only some commands need (the workspace's models, rules, the audit log)
+# is imported inside the functions that use it, so each command loads only its own.
+if TYPE_CHECKING:
+    from tendr.core.authorize import Reading
+    from tendr.workspace.hosts import Host
+    from tendr.workspace.loader import Workspace
 
 try:  # typer 0.29 and later carry their own copy of click
     from typer._click.exceptions import UsageError
@@ -163,6 +164,8 @@ def _problem_json(problem: Any) -> dict[str, Any]:
 def load_workspace(workspace: Path | None) -> Workspace:
     """The workspace: --workspace, $TENDR_WORKSPACE or the current folder; at the gateway
     its own, with what a workspace may not hold there refused."""
+    from tendr.workspace.loader import find_root, load
+
     gateway.refuse_overrides(workspace_given=workspace is not None, as_given=False)
     at_gateway = gateway.session()
     if at_gateway is None:
@@ -180,6 +183,8 @@ def select_hosts(
 ) -> tuple[Workspace, str, list[Host]]:
     """The workspace, who acts, and the hosts `--limit` selects: what every command that
     reaches hosts starts from."""
+    from tendr.workspace.inventory import limit
+
     loaded = load_workspace(workspace)
     return loaded, person_acting(as_person), limit(loaded, limit_ or [])
 
@@ -195,6 +200,9 @@ def changes_here(loaded: Workspace, command: str) -> None:
 def may_read(loaded: Workspace, as_person: str | None) -> Reading:
     """What the acting person may read (see authorize.reading); one who may read nothing
     is refused, rather than shown an empty answer."""
+    from tendr.core.authorize import reading
+    from tendr.rules.model import READING_OPS
+
     found = reading(loaded, person_acting(as_person))
     if found.nothing:
         why = "is in no role" if not found.role else "holds no reading operation"
@@ -230,6 +238,8 @@ def person_acting(as_person: str | None) -> str:
 
 
 def time_option(option: str, text: str | None) -> datetime | None:
+    from tendr.core import audit
+
     if text is None:
         return None
     try:

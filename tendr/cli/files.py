@@ -23,8 +23,6 @@ from tendr.cli.render import (
 )
 from tendr.gateway import session as gateway
 from tendr.rules.actor import acting_person
-from tendr.workspace.init import create_workspace
-from tendr.workspace.schema import FAMILIES, FILE_NAMES, schema_for
 
 
 def validate(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> None:
@@ -50,6 +48,8 @@ def init(
 ) -> None:
     """Create a new workspace that targets no host yet, with examples; you become its
     administrator."""
+    from tendr.workspace.init import create_workspace
+
     with reporting():
         creator = acting_person(None)
         written = create_workspace(directory, creator)
@@ -70,6 +70,8 @@ def schema(
     ] = None,
 ) -> None:
     """JSON Schema of the workspace files, for editors (Taplo / Even Better TOML)."""
+    from tendr.workspace.schema import FAMILIES, FILE_NAMES, schema_for
+
     with reporting():
         if family is not None and family not in FAMILIES:
             raise UserError(f"unknown family {family!r} (expected one of: {', '.join(FAMILIES)})")

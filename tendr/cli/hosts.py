@@ -29,7 +29,6 @@ from tendr.cli.common import (
 from tendr.cli.render import (
     escape,
 )
-from tendr.gateway.commit import commit_at_gateway
 from tendr.workspace.inventory import host_rows
 
 hosts_app = typer.Typer(
@@ -99,6 +98,7 @@ def hosts_pin(
     pinned and the key offered, and pins the new one when confirmed. Operation
     `host.pin`."""
     with reporting():
+        from tendr.gateway.commit import commit_at_gateway
         from tendr.ops import onboard as onboarding
 
         loaded = load_workspace(workspace)

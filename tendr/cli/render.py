@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape as _markup_escape
 
 from tendr.base.changes import HIDDEN, Change, FieldChange, HostResult
-from tendr.core.plan import HostPlan, Plan
+
+if TYPE_CHECKING:  # the plan's types only: escape() is for every command
+    from tendr.core.plan import HostPlan, Plan
 
 COLORS = {"+": "green", "~": "yellow", "-": "red", "?": "magenta"}
 
