@@ -36,7 +36,7 @@ from typing import Protocol
 import gevent
 
 from tendr.base.changes import Change, ChangeResult, HostResult, Outcome, Run, Step
-from tendr.base.errors import ConnectionLost, HostError, TendrError
+from tendr.base.errors import ConnectionLost, HostError, TendrError, UserError
 from tendr.base.scripts import script
 from tendr.core.audit import Journal, room
 from tendr.core.plan import HostPlan, Plan
@@ -77,7 +77,7 @@ def lock_dir(local: bool) -> str:
     if not chosen:
         return LOCK_DIR
     if not Path(chosen).is_absolute():
-        raise TendrError(f"{LOCK_DIR_VARIABLE} must be an absolute path, not {chosen!r}")
+        raise UserError(f"{LOCK_DIR_VARIABLE} must be an absolute path, not {chosen!r}")
     return str(Path(chosen))
 
 
