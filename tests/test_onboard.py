@@ -3,6 +3,7 @@ file written with its comments kept."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -25,7 +26,7 @@ from tendr.ops.onboard import (
 )
 from tendr.workspace.hosts import Host, known_hosts_name
 from tendr.workspace.loader import load
-from tests.helpers import ADMIN_RULES, ME, build_tree
+from tests.helpers import ADMIN_RULES, ME, build_tree, run_tendr
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKH5Q1dHy3hUbW9qD4Ib8o3Y9H2BfOQm4u0o2Z1H4Xq2"
 
@@ -202,3 +203,22 @@ def test_the_key_files_are_those_sshd_reads_for_the_account(tmp_path: Path, shel
         "/home/tendr/.keys",
         "/home/tendr/100%",
     ]
+
+
+def test_approving_is_recorded_under_the_host(tmp_path: Path) -> None:
+    """`tendr approve` is filed under the host it approved: `audit-log show --host`
+    finds it, and so does a person who may read that host."""
+    root = build_tree(
+        tmp_path,
+        {
+            "hosts/acme.toml": '[hosts.a]\naddress = "192.0.2.1"\napproved = false\n',
+            "known_hosts": "",
+            "rules/roles.toml": ADMIN_RULES,
+        },
+    )
+    code, text = run_tendr("approve", "-w", str(root), "a")
+    assert code == 0, text
+    code, raw = run_tendr("audit-log", "show", "-w", str(root), "--host", "a", "--format", "json")
+    assert code == 0, raw
+    [record] = [r for r in json.loads(raw)["records"] if r["op"] == "host.approve"]
+    assert (record["host"], record["resource"], record["outcome"]) == ("a", "a", "done")

@@ -34,6 +34,7 @@ from pathlib import Path
 import paramiko
 import tomlkit
 
+from tendr.base.changes import Change
 from tendr.base.errors import HostError, UserError
 from tendr.base.keys import NotAKey, parse_key
 from tendr.core import audit
@@ -513,18 +514,19 @@ def _record(
     reason: str = "",
     after: dict[str, object] | None = None,
 ) -> None:
-    """`op` done on `host`, in the audit log (the command is the operation's verb)."""
-    record = audit.event(
-        op,
+    """`op` done on `host`, in the audit log under that host (the command is the
+    operation's verb): `audit-log show --host` finds it, and whoever may read the host."""
+    change = Change(kind="host", resource=host.name, op=op, action="change", rule=rule)
+    record = audit.entry(
         host.name,
+        change,
         "done",
         reason,
         person=person,
         account=real_account(),
         command={"host.pin": "hosts pin"}.get(op, op.partition(".")[2]),
-        after=after,
-        rule=rule,
     )
+    record["after"] = after or {}
     audit.append(workspace.path(workspace.settings.audit_log), [record])
 
 
