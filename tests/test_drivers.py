@@ -958,6 +958,24 @@ def test_a_uri_change_is_configured() -> None:
     ]
 
 
+def driverless_checked(added: bool) -> Run:
+    """The step checking frontdesk got its driverless PPD, as the steps must spell it (a
+    queue just made, `added`, is removed again when it did not)."""
+    check = printer._CHECK_DRIVERLESS
+    return Run(
+        (
+            "sh",
+            "-c",
+            check,
+            "sh",
+            "frontdesk",
+            "1" if added else "0",
+            printer.PPD_DIR,
+            str(printer.PPD_WAIT),
+        )
+    )
+
+
 def test_a_raw_queue_where_everywhere_is_wanted_gets_its_driver_checked() -> None:
     spec = frontdesk()
     [change] = plan(spec, cups(queue(options=RAW, ppd=())))
@@ -965,18 +983,7 @@ def test_a_raw_queue_where_everywhere_is_wanted_gets_its_driver_checked() -> Non
     assert "driver: raw → everywhere" in shown([change])
     assert printer.steps(spec, change, CTX) == [
         Run(("lpadmin", "-p", "frontdesk", "-m", "everywhere")),
-        Run(
-            (
-                "sh",
-                "-c",
-                printer._CHECK_DRIVERLESS,
-                "sh",
-                "frontdesk",
-                "0",
-                printer.PPD_DIR,
-                str(printer.PPD_WAIT),
-            )
-        ),
+        driverless_checked(added=False),
     ]
 
 
@@ -1248,18 +1255,7 @@ def test_adding_runs_lpadmin_then_checks_then_sets() -> None:
                 "everywhere",
             )
         ),
-        Run(
-            (
-                "sh",
-                "-c",
-                printer._CHECK_DRIVERLESS,
-                "sh",
-                "frontdesk",
-                "1",
-                printer.PPD_DIR,
-                str(printer.PPD_WAIT),
-            )
-        ),
+        driverless_checked(added=True),
         Run(
             (
                 "lpadmin",

@@ -77,13 +77,19 @@ def at_gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             ),
         },
     )
+    act_at_gateway(monkeypatch, root)
+    return root
+
+
+def act_at_gateway(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    """This process taken for the gateway account serving `root`, the person 'erin'
+    coming through sudo."""
     found = Session("tendr", root, None, "")
     monkeypatch.setattr(session, "current", lambda: found)
     monkeypatch.setattr(session, "_served", [])
     monkeypatch.setattr(session, "_asked", [])
     monkeypatch.setenv("SUDO_USER", "erin")
     monkeypatch.delenv("TENDR_WORKSPACE", raising=False)
-    return root
 
 
 def test_the_gateway_serves_its_own_workspace_and_records_what_is_asked(

@@ -9,8 +9,8 @@ import pytest
 
 from tendr.gateway import session
 from tendr.gateway.served import ssh_prefix
-from tendr.gateway.session import Session
 from tests.helpers import ADMIN_RULES, build_tree, run_tendr
+from tests.test_gateway import act_at_gateway
 
 SERVED = 'gateway = "tendr@ctl.example.net:2222"\n'
 
@@ -95,12 +95,7 @@ def test_at_the_gateway_a_host_naming_its_own_key_is_refused(
             ),
         },
     )
-    found = Session("tendr", root, None, "")
-    monkeypatch.setattr(session, "current", lambda: found)
-    monkeypatch.setattr(session, "_served", [])
-    monkeypatch.setattr(session, "_asked", [])
-    monkeypatch.setenv("SUDO_USER", "erin")
-    monkeypatch.delenv("TENDR_WORKSPACE", raising=False)
+    act_at_gateway(monkeypatch, root)
     code, text = run_tendr("hosts")
     assert code == 1, text
     assert "hosts/acme.toml:6: host desk02 names ssh_key '~/.ssh/dave_ed25519'" in text

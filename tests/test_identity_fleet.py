@@ -11,16 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.host import Host, write_hosts_file, write_known_hosts
-from tests.helpers import build_tree
+from tests.helpers import ADMIN_RULES, build_tree
 from tests.helpers import run_tendr as tendr
 
 pytestmark = pytest.mark.fleet
 
-RULES = """\
-[roles.admin]
-members = ["root"]
-allow = [{ ops = ["*"], hosts = ["all"] }]
-
+RULES = (
+    ADMIN_RULES
+    + """
 [roles.helpdesk]
 members = ["alice"]
 allow = [
@@ -30,6 +28,7 @@ allow = [
 ]
 deny = [{ ops = ["service.stop"], hosts = ["all"], units = ["ssh.service"] }]
 """
+)
 
 
 def workspace(root: Path, host: Host, states: dict[str, str]) -> str:

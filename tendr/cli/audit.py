@@ -26,9 +26,7 @@ from tendr.cli.common import (
     reporting,
     time_option,
 )
-from tendr.cli.render import (
-    escape,
-)
+from tendr.cli.render import escape
 from tendr.core import audit
 from tendr.rules.model import check_op_pattern
 

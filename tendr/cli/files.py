@@ -18,9 +18,7 @@ from tendr.cli.common import (
     print_json,
     reporting,
 )
-from tendr.cli.render import (
-    escape,
-)
+from tendr.cli.render import escape
 from tendr.gateway import session as gateway
 from tendr.rules.actor import acting_person
 

@@ -10,18 +10,8 @@ from typing import Annotated
 import typer
 
 from tendr.base.errors import PermissionDenied, UserError
-from tendr.cli.common import (
-    Commands,
-    Format,
-    FormatOpt,
-    err,
-    out,
-    print_json,
-    reporting,
-)
-from tendr.cli.render import (
-    escape,
-)
+from tendr.cli.common import Commands, Format, FormatOpt, err, out, print_json, reporting
+from tendr.cli.render import escape
 from tendr.gateway import session as gateway
 
 gateway_app = typer.Typer(

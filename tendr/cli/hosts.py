@@ -26,9 +26,7 @@ from tendr.cli.common import (
     print_json,
     reporting,
 )
-from tendr.cli.render import (
-    escape,
-)
+from tendr.cli.render import escape
 from tendr.workspace.inventory import host_rows
 
 hosts_app = typer.Typer(

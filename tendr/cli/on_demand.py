@@ -30,11 +30,7 @@ from tendr.cli.common import (
     select_hosts,
 )
 from tendr.cli.progress import ApplyProgress, ReadingBar
-from tendr.cli.render import (
-    escape,
-    result_lines,
-    results_json,
-)
+from tendr.cli.render import escape, result_lines, results_json
 
 
 def run(

@@ -23,9 +23,7 @@ from tendr.cli.common import (
     reporting,
 )
 from tendr.cli.plan_apply import applying, render_plan
-from tendr.cli.render import (
-    escape,
-)
+from tendr.cli.render import escape
 from tendr.core.new_host import new_host
 from tendr.gateway import session as gateway
 from tendr.gateway.commit import commit_at_gateway

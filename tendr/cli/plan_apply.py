@@ -28,14 +28,7 @@ from tendr.cli.common import (
     select_hosts,
 )
 from tendr.cli.progress import ApplyProgress, ReadingBar
-from tendr.cli.render import (
-    apply_json,
-    escape,
-    host_lines,
-    plan_json,
-    result_lines,
-    summary_line,
-)
+from tendr.cli.render import apply_json, escape, host_lines, plan_json, result_lines, summary_line
 from tendr.core import history
 from tendr.core.plan import Plan
 

@@ -33,9 +33,7 @@ from tendr.cli.common import (
     time_option,
 )
 from tendr.cli.progress import ReadingBar
-from tendr.cli.render import (
-    escape,
-)
+from tendr.cli.render import escape
 from tendr.core import history
 from tendr.core import report as report_data
 from tendr.core.authorize import may

@@ -23,9 +23,7 @@ from tendr.cli.common import (
     print_json,
     reporting,
 )
-from tendr.cli.render import (
-    escape,
-)
+from tendr.cli.render import escape
 from tendr.core.authorize import may
 from tendr.core.visible_rules import visible_rules
 from tendr.gateway import session as gateway
