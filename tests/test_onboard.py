@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tendr.base.errors import UserError
 from tendr.ops.onboard import (
@@ -17,6 +19,7 @@ from tendr.ops.onboard import (
     MARK,
     SETUP,
     Account,
+    _entry,
     _shown,
     _write_host,
     account_facts,
@@ -24,7 +27,7 @@ from tendr.ops.onboard import (
     public_key_line,
     supported,
 )
-from tendr.workspace.hosts import Host, known_hosts_name
+from tendr.workspace.hosts import Host, HostDefaults, HostEntry, known_hosts_name
 from tendr.workspace.loader import load
 from tests.helpers import ADMIN_RULES, ME, build_tree, run_tendr
 
@@ -222,3 +225,51 @@ def test_approving_is_recorded_under_the_host(tmp_path: Path) -> None:
     assert code == 0, raw
     [record] = [r for r in json.loads(raw)["records"] if r["op"] == "host.approve"]
     assert (record["host"], record["resource"], record["outcome"]) == ("a", "a", "done")
+
+
+@given(
+    connector=st.sampled_from(["ssh", "local"]),
+    user=st.sampled_from([None, "tendr", "tech"]),
+    port=st.sampled_from([22, 2200]),
+    key=st.sampled_from([None, "/keys/a", "/keys/b"]),
+    via=st.sampled_from([None, "acme-gw"]),
+    host_port=st.sampled_from([22, 2200, 2222]),
+    host_via=st.sampled_from([None, "acme-gw", "other-gw"]),
+    named_key=st.sampled_from([None, "/keys/a"]),
+)
+def test_the_entry_written_resolves_to_the_host_onboarding_logged_in_to(
+    connector: str,
+    user: str | None,
+    port: int,
+    key: str | None,
+    via: str | None,
+    host_port: int,
+    host_via: str | None,
+    named_key: str | None,
+) -> None:
+    """Whatever the file's [defaults] say, the entry read back through them is reached
+    as onboarding reached the host: over SSH, as the account it made, on its port,
+    through its gateway, with the controller's key (or the gateway's own, none named)."""
+    defaults = HostDefaults.model_validate(
+        {"connector": connector, "user": user, "port": port, "ssh_key": key, "via": via}
+    )
+    host = Host(
+        name="new-01",
+        client="acme",
+        connector="ssh",
+        address="192.0.2.9",
+        port=host_port,
+        user="tendr",
+        ssh_key=named_key,
+        groups=(),
+        tags=(),
+        file="hosts/acme.toml",
+        via=host_via or via,
+    )
+    controller_key = Path(named_key) if named_key else None
+    entry = HostEntry.model_validate(_entry(host, defaults, controller_key, "tendr", True).unwrap())
+    read = Host.resolve("new-01", "acme", entry, defaults, "hosts/acme.toml")
+    assert read.connector == "ssh" and (read.user or "tendr") == "tendr"
+    assert (read.address, read.port, read.via) == (host.address, host.port, host.via)
+    if named_key is not None:
+        assert read.ssh_key == named_key

@@ -160,9 +160,12 @@ def test_an_onboarding_cut_short_completes_when_run_again(fresh_host: Host, tmp_
     assert fresh_host.run("grep -c . /home/tendr/.ssh/authorized_keys").stdout.strip() == "1"
 
 
-def test_a_bootstrap_password_is_asked_and_kept_nowhere(fresh_host: Host, tmp_path: Path) -> None:
-    """No bootstrap key: its password is asked for (never an argument), logs in and sudo
-    with it; it is in no output and no record."""
+def test_a_bootstrap_password_is_read_from_a_private_file_and_kept_nowhere(
+    fresh_host: Host, tmp_path: Path
+) -> None:
+    """No bootstrap key: its password comes from a terminal or a file its owner alone
+    reads (never an argument, never a pipe); it logs in and sudo with it; it is in no
+    output and no record."""
     password = "Bootstrap-Pw-5d1e"
     # This host takes passwords (the fleet's sshd does not; an earlier file wins) and
     # tech's sudo asks for one.
@@ -177,19 +180,29 @@ def test_a_bootstrap_password_is_asked_and_kept_nowhere(fresh_host: Host, tmp_pa
         tmp_path / "ws",
         {"hosts/acme.toml": HOSTS, "known_hosts": "", "rules/roles.toml": ADMIN_RULES},
     )
-    result = CliRunner().invoke(
-        app,
-        [
-            "onboard",
-            "new-01",
-            "-w",
-            str(ws),
-            *("--address", fresh_host.address, "--port", str(fresh_host.port)),
-            *("--client", "acme", "--bootstrap-user", "tech"),
-            *("--ssh-key", str(fresh_host.key_path), "--yes"),
-        ],
-        input=f"{password}\n",
-    )
+    argv = [
+        "onboard",
+        "new-01",
+        "-w",
+        str(ws),
+        *("--address", fresh_host.address, "--port", str(fresh_host.port)),
+        *("--client", "acme", "--bootstrap-user", "tech"),
+        *("--ssh-key", str(fresh_host.key_path), "--yes"),
+    ]
+    # From a pipe, whose other end may be anyone's: refused, the host untouched.
+    result = CliRunner().invoke(app, argv, input=f"{password}\n")
+    assert result.exit_code == 1, result.output
+    assert "password is asked on a terminal" in result.output
+    assert "--bootstrap-password-file" in result.output
+    assert fresh_host.run("id tendr").returncode == 1
+    # From a file that others may read: refused too.
+    secret = tmp_path / "password"
+    secret.write_text(f"{password}\n")
+    secret.chmod(0o640)
+    result = CliRunner().invoke(app, [*argv, "--bootstrap-password-file", str(secret)])
+    assert result.exit_code == 1 and "chmod 600" in result.output, result.output
+    secret.chmod(0o600)
+    result = CliRunner().invoke(app, [*argv, "--bootstrap-password-file", str(secret)])
     assert result.exit_code == 0, result.output
     assert "onboarded: account, key, sudoers, pin, hosts file" in result.output
     assert password not in result.output
@@ -198,3 +211,36 @@ def test_a_bootstrap_password_is_asked_and_kept_nowhere(fresh_host: Host, tmp_pa
     assert code == 0, text
     code, text = tendr("plan", "-w", str(ws), "-l", "new-01")
     assert code == 0, text  # as the service account: sudo without a password
+
+
+def test_the_entry_logs_in_whatever_the_files_defaults_say(
+    fresh_host: Host, tmp_path: Path
+) -> None:
+    """The client's other hosts log in as `tech` on port 2200: the entry onboarding writes
+    names the account it made and the host's port, and onboarding ends by logging in
+    through it. Edited by hand so that it cannot, a second run says so and fails."""
+    ws = build_tree(
+        tmp_path / "ws",
+        {
+            "hosts/acme.toml": HOSTS.replace(
+                "health = false\n", 'health = false\nuser = "tech"\nport = 2200\n'
+            ),
+            "known_hosts": "",
+            "rules/roles.toml": ADMIN_RULES,
+        },
+    )
+    code, text = onboard(ws, fresh_host, "--yes")
+    assert code == 0 and "onboarded: account, key, sudoers, pin, hosts file" in text, text
+    written = (ws / "hosts/acme.toml").read_text()
+    assert 'user = "tendr"' in written and f"port = {fresh_host.port}" in written, written
+    code, text = tendr("plan", "-w", str(ws), "-l", "new-01")
+    assert code == 0 and "new-01" in text, text
+
+    (ws / "hosts/acme.toml").write_text(written.replace('user = "tendr"', 'user = "tech2"'))
+    code, text = onboard(ws, fresh_host, "--yes")
+    assert code == 1, text
+    assert "already onboarded" not in text
+    assert "tendr cannot log in through its entry in hosts/acme.toml" in text, text
+    assert "as tech2" in text and "Onboarding is not complete (nothing was changed)" in text
+    code, text = tendr("audit-log", "show", "-w", str(ws), "--host", "new-01")
+    assert code == 0 and "login through its entry failed" in text, text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,13 @@ def onboard(
     bootstrap_key: Annotated[
         Path | None,
         typer.Option(help="That account's private key (unencrypted); without it, its password."),
+    ] = None,
+    bootstrap_password_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="A file (readable by you alone, 0600) holding that account's password; "
+            "without it and a key, the password is asked on the terminal."
+        ),
     ] = None,
     port: Annotated[int, typer.Option(min=1, max=65535, help="The SSH port.")] = 22,
     group: Annotated[
@@ -96,7 +104,7 @@ def onboard(
         person = person_acting(as_person)
         at_gateway = gateway.session()
         if at_gateway is not None:
-            ssh_key = _gateway_onboarding(ssh_key, bootstrap_key)
+            ssh_key = _gateway_onboarding(ssh_key, bootstrap_key, bootstrap_password_file)
         host = new_host(loaded, name, address, port, client, group or [], ssh_key, via)
         controller_key = Path(host.ssh_key or "")
 
@@ -107,7 +115,9 @@ def onboard(
             host,
             bootstrap_user=bootstrap_user,
             bootstrap_key=bootstrap_key.expanduser() if bootstrap_key else None,
-            bootstrap_password=None if bootstrap_key else _password(bootstrap_user),
+            bootstrap_password=None
+            if bootstrap_key
+            else _password(bootstrap_user, bootstrap_password_file),
             controller_key=controller_key,
             confirm=_pinning(name, route(host), yes, expect_fingerprint),
             approve=apply_now,
@@ -167,20 +177,38 @@ def _pinning(
     return confirm
 
 
-def _password(bootstrap_user: str) -> str:
-    """The bootstrap user's password, asked, never an argument (ps would show it)."""
+def _password(bootstrap_user: str, from_file: Path | None) -> str:
+    """The bootstrap user's password, never an argument (ps would show it): from a file
+    its owner alone may read, or typed on a terminal; never from a pipe, whose other end
+    may be anyone's."""
+    from tendr.workspace.loader import secret_problem
+
+    if from_file is not None:
+        path = from_file.expanduser()
+        if problem := secret_problem(path, {os.getuid()}, "password file", "you"):
+            raise UserError(f"--bootstrap-password-file: {problem}; nothing was changed")
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"--bootstrap-password-file {path}: cannot be read ({exc})") from None
     at_gateway = gateway.session()
-    if at_gateway is not None and not sys.stdin.isatty():
+    if not sys.stdin.isatty():
         # Over SSH without a terminal, what is typed shows on the person's screen.
+        how = (
+            f"connect with ssh -t (ssh -t {at_gateway.account}@HOST onboard ...)"
+            if at_gateway is not None
+            else "run onboard on a terminal, or pass --bootstrap-password-file (0600)"
+        )
         raise UserError(
-            f"{bootstrap_user}'s password is asked on a terminal: connect with ssh -t "
-            f"(ssh -t {at_gateway.account}@HOST onboard ...); nothing was changed"
+            f"{bootstrap_user}'s password is asked on a terminal: {how}; nothing was changed"
         )
     password: str = typer.prompt(f"{bootstrap_user}'s password", hide_input=True)
     return password
 
 
-def _gateway_onboarding(ssh_key: Path | None, bootstrap_key: Path | None) -> Path:
+def _gateway_onboarding(
+    ssh_key: Path | None, bootstrap_key: Path | None, password_file: Path | None
+) -> Path:
     """At the gateway the client machines get the gateway's own key, and the bootstrap
     user logs in with a password: a key path would be read as the gateway account, which
     alone may read its files (the technician's key is on their machine)."""
@@ -191,9 +219,14 @@ def _gateway_onboarding(ssh_key: Path | None, bootstrap_key: Path | None) -> Pat
             message="at the gateway, --ssh-key is refused: client machines get the gateway's "
             f"own key ({gateway_key()}.pub)"
         )
-    if bootstrap_key is not None:
+    for option, given in (
+        ("--bootstrap-key", bootstrap_key),
+        ("--bootstrap-password-file", password_file),
+    ):
+        if given is None:
+            continue
         raise PermissionDenied(
-            message="at the gateway, --bootstrap-key is refused: it would name a file the "
+            message=f"at the gateway, {option} is refused: it would name a file the "
             "gateway account reads; leave it out and give the bootstrap user's password "
             "when asked (ssh -t tendr@controller onboard ...)"
         )

@@ -16,7 +16,10 @@ In order, and nothing written anywhere before the step that needs it:
 5. tendr logs in as the service account with the controller's key and checks sudo;
 6. only then the workspace: the host key pinned, the host written into
    hosts/CLIENT.toml (comments and layout of an existing file kept), a record in the
-   audit log.
+   audit log;
+7. last, tendr logs in through the entry as the workspace now reads it (its file's
+   [defaults] applied, the pinned keys alone), as every later command will: a failure
+   is an error naming the entry, never "onboarded".
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 
 import paramiko
 import tomlkit
+from tomlkit.items import Table
 
 from tendr.base.changes import Change
 from tendr.base.errors import HostError, UserError
@@ -41,8 +45,8 @@ from tendr.core import audit
 from tendr.core.authorize import may
 from tendr.remote.connect import close_session, fingerprint, open_session, run, tunnel
 from tendr.rules.actor import real_account
-from tendr.workspace.hosts import Host, key_name, route
-from tendr.workspace.loader import Workspace
+from tendr.workspace.hosts import Host, HostDefaults, key_name, login_user, route
+from tendr.workspace.loader import Workspace, load
 
 SUPPORTED = {"debian", "ubuntu"}  # with systemd as its init
 
@@ -165,6 +169,20 @@ class Onboarded:
     @property
     def changed(self) -> bool:
         return bool(self.made)
+
+
+class OnboardingLoginFailed(UserError):
+    """Onboarding made the account, but tendr cannot log in through the entry it wrote."""
+
+    def __init__(self, *, host: Host, account: str, reason: str, made: list[str]) -> None:
+        self.host, self.account, self.reason, self.made = host.name, account, reason, made
+        done = f"made: {', '.join(made)}" if made else "nothing was changed"
+        super().__init__(
+            f"{host.name}: tendr cannot log in through its entry in {host.file} "
+            f"({route(host)}, as {account}): {reason}. Onboarding is not complete ({done}); "
+            "correct the entry, then run onboard again: it makes only what is missing and "
+            "checks the login again"
+        )
 
 
 @dataclass
@@ -383,16 +401,41 @@ def onboard(
         done.made.append("pin")
     if _write_host(workspace, host, controller_key if name_key else None, approved=approve):
         done.made.append("hosts file")
+    entry = next(h for h in load(workspace.root).hosts if h.name == host.name)
+    failed = _login_fails(workspace, entry, known_hosts)
+    reason = ", ".join(done.made) or "already onboarded: nothing changed"
     _record(
         workspace,
         person,
         "host.onboard",
-        host,
+        entry,
         rule,
-        reason=", ".join(done.made) or "already onboarded: nothing changed",
-        after={"key": done.key, "made": done.made},
+        reason=f"{reason}; the login through its entry failed: {failed}" if failed else reason,
+        after={"key": done.key, "made": done.made, "login": "failed" if failed else "ok"},
     )
+    if failed:
+        raise OnboardingLoginFailed(
+            host=entry, account=login_user(entry, workspace.settings), reason=failed, made=done.made
+        )
     return done
+
+
+def _login_fails(workspace: Workspace, entry: Host, known_hosts: Path) -> str | None:
+    """Why tendr cannot log in (and sudo) through `entry` as the workspace now has it,
+    with the pinned keys alone: what every later plan does; None when it can."""
+    session = open_session([entry], known_hosts, workspace.settings)
+    try:
+        if entry.name in session.errors:
+            return session.errors[entry.name]
+        try:
+            output = run(
+                session, entry.name, "true", (), timeout=workspace.settings.command_timeout
+            )
+        except HostError as exc:
+            return exc.reason
+        return None if output.ok else output.reason()
+    finally:
+        close_session(session)
 
 
 def _adopting(
@@ -466,34 +509,41 @@ def _write_host(
     if not path.exists():
         document.add(tomlkit.comment(f"hosts/{host.client}.toml: {host.client}'s machines"))
         if controller_key is not None:
-            defaults = tomlkit.table()
-            defaults.add("ssh_key", str(controller_key))
-            document.add("defaults", defaults)
+            document.add("defaults", tomlkit.table().add("ssh_key", str(controller_key)))
     hosts = document.setdefault("hosts", tomlkit.table(is_super_table=True))
     if host.name in hosts:
         return False
-    entry = tomlkit.table()
-    entry.add("address", host.address)
-    if host.port != 22:
-        entry.add("port", host.port)
-    if host.via is not None and host.via != document.get("defaults", {}).get("via"):
-        entry.add("via", host.via)
-    if host.groups:
-        entry.add("groups", list(host.groups))
-    defaults_key = document.get("defaults", {}).get("ssh_key")
-    if controller_key is not None and defaults_key != str(controller_key):
-        entry.add("ssh_key", str(controller_key))
+    defaults = HostDefaults.model_validate(document.get("defaults", tomlkit.table()).unwrap())
     account = workspace.settings.service_account
-    if document.get("defaults", {}).get("user", account) != account:
-        # The file's other hosts log in as another user; this one has only the account
-        # onboarding made for the controller's key.
-        entry.add("user", account)
-    if not approved:
-        entry.add("approved", tomlkit.item(False).comment("plans only, until `tendr approve`"))
-    hosts.add(host.name, entry)
+    hosts.add(host.name, _entry(host, defaults, controller_key, account, approved))
     path.parent.mkdir(exist_ok=True)
     path.write_text(tomlkit.dumps(document), encoding="utf-8")
     return True
+
+
+def _entry(
+    host: Host, defaults: HostDefaults, controller_key: Path | None, account: str, approved: bool
+) -> Table:
+    """[hosts.NAME] as onboarding writes it: what the file's [defaults] (validated by the
+    loader) would get wrong for this host set here: the account onboarding made, the
+    port, SSH."""
+    entry = tomlkit.table()
+    entry.add("address", host.address)
+    if defaults.connector != "ssh":
+        entry.add("connector", "ssh")
+    if host.port != defaults.port:
+        entry.add("port", host.port)
+    if host.via is not None and host.via != defaults.via:
+        entry.add("via", host.via)
+    if host.groups:
+        entry.add("groups", list(host.groups))
+    if controller_key is not None and defaults.ssh_key != str(controller_key):
+        entry.add("ssh_key", str(controller_key))
+    if (defaults.user or account) != account:
+        entry.add("user", account)
+    if not approved:
+        entry.add("approved", tomlkit.item(False).comment("plans only, until `tendr approve`"))
+    return entry
 
 
 def _allowed(workspace: Workspace, person: str, op: str, host: Host) -> str:
