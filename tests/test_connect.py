@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from paramiko import BadHostKeyException, PKey, SSHException
+from paramiko.ssh_exception import NoValidConnectionsError
 from pyinfra.api.exceptions import ConnectError
 
 from tendr.base.settings import Settings
@@ -107,8 +108,8 @@ def test_a_host_with_no_pinned_key_names_the_file_to_add_it_to(tmp_path: Path) -
         reason = connect_reason(exc, _host(), known)
     assert reason == (
         f"host key not verified: {known} pins no key for [203.0.113.21]:2222, "
-        "and tendr never trusts a key on first use: check the host's key on the "
-        f"machine itself, then add its line to {known}"
+        "and tendr never trusts a key on first use: `tendr hosts pin acme-desk01` shows "
+        "the key it offers; check it on the machine itself, then confirm"
     )
 
 
@@ -145,3 +146,56 @@ def test_a_host_without_user_logs_in_as_the_service_account(tmp_path: Path) -> N
     assert host_data(_host(user="root"), known, settings)["ssh_user"] == "root"
     assert not needs_sudo(_host(user="root"), settings)
     assert not needs_sudo(_host(connector="local", address=None), settings)
+
+
+def _unreached(host: Host, tmp_path: Path) -> str:
+    session = open_session([host], tmp_path / "known_hosts", Settings(connect_timeout=1))
+    return session.errors[host.name]
+
+
+def test_a_closed_port_says_it_is_closed(tmp_path: Path) -> None:
+    port = _closed_port()
+    reason = _unreached(_host(address="127.0.0.1", port=port), tmp_path)
+    assert reason == (
+        f"cannot connect: 127.0.0.1 port {port}: the port is closed (connection refused): "
+        "is SSH running there, on that port?"
+    )
+    assert "Errno" not in reason
+
+
+def test_a_port_that_accepts_but_never_speaks_ssh_says_so(tmp_path: Path) -> None:
+    """A tarpit (or a service that is not SSH and says nothing): TCP is accepted, no SSH
+    banner comes; tendr waits connect_timeout, not paramiko's 15 s, and says which."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        reason = _unreached(_host(address="127.0.0.1", port=port), tmp_path)
+    assert reason.startswith(f"cannot connect: 127.0.0.1 port {port}: the port accepted")
+    assert "no SSH session began within 1s (no SSH banner" in reason
+
+
+def test_an_address_that_does_not_answer_says_so() -> None:
+    """No packet leaves the machine in tests: the exceptions are those paramiko raises for
+    a connection attempt that times out, and for a host with no route, under pyinfra's."""
+
+    def raised(cause: BaseException) -> ConnectError:
+        try:
+            try:
+                raise cause
+            except OSError as exc:
+                raise ConnectError(f"Could not connect ({exc})")  # noqa: B904
+        except ConnectError as exc:
+            return exc
+
+    host, known = _host(), Path("known_hosts")
+    settings = Settings(connect_timeout=7)
+    silent = connect_reason(raised(TimeoutError("timed out")), host, known, settings)
+    assert silent == (
+        "cannot connect: 203.0.113.21 port 2222: no answer within 7s: the machine is off, "
+        "the address is wrong, or a firewall drops the connection"
+    )
+    unroutable = NoValidConnectionsError({("203.0.113.21", 2222): OSError(113, "No route")})
+    assert "no route to the address" in connect_reason(raised(unroutable), host, known, settings)
+    unknown = socket.gaierror(-2, "Name or service not known")
+    assert "the name does not resolve" in connect_reason(raised(unknown), host, known, settings)

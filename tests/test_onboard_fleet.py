@@ -236,11 +236,22 @@ def test_the_entry_logs_in_whatever_the_files_defaults_say(
     code, text = tendr("plan", "-w", str(ws), "-l", "new-01")
     assert code == 0 and "new-01" in text, text
 
+    # Its pin lost: the error names the command that pins it, which an audit-only host
+    # takes (it changes the workspace alone).
+    pinned = (ws / "known_hosts").read_text()
+    (ws / "known_hosts").write_text("")
+    code, text = tendr("plan", "-w", str(ws), "-l", "new-01")
+    assert code == 1 and "`tendr hosts pin new-01` shows the key it offers" in text, text
+    code, text = tendr("hosts", "pin", "-w", str(ws), "new-01", "--yes")
+    assert code == 0 and "pinned the offered key" in text, text
+    assert (ws / "known_hosts").read_text() == pinned
+
     (ws / "hosts/acme.toml").write_text(written.replace('user = "tendr"', 'user = "tech2"'))
     code, text = onboard(ws, fresh_host, "--yes")
     assert code == 1, text
     assert "already onboarded" not in text
     assert "tendr cannot log in through its entry in hosts/acme.toml" in text, text
     assert "as tech2" in text and "Onboarding is not complete (nothing was changed)" in text
+    assert "tech2 did not accept tendr's key" in text
     code, text = tendr("audit-log", "show", "-w", str(ws), "--host", "new-01")
     assert code == 0 and "login through its entry failed" in text, text

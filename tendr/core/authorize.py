@@ -14,8 +14,8 @@ from tendr.workspace.hosts import Host
 from tendr.workspace.loader import Workspace
 
 # What an audit-only host (not approved yet) still allows: reading it, and bringing it
-# under management.
-AUDIT_ONLY = (*READING_OPS, "host.onboard", "host.approve")
+# under management (its key pinned again included: that changes the workspace alone).
+AUDIT_ONLY = (*READING_OPS, "host.onboard", "host.approve", "host.pin")
 
 
 def may(

@@ -6,16 +6,26 @@ every SSH host is checked strictly against the workspace's known_hosts.
 
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
 import shlex
+import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import gevent
-from paramiko import BadHostKeyException, Channel, PKey, SSHClient, SSHException
+from paramiko import (
+    AuthenticationException,
+    BadHostKeyException,
+    Channel,
+    PKey,
+    SSHClient,
+    SSHException,
+)
+from paramiko.ssh_exception import NoValidConnectionsError
 from pyinfra.api.command import StringCommand
 from pyinfra.api.config import Config
 from pyinfra.api.exceptions import PyinfraError
@@ -23,6 +33,7 @@ from pyinfra.api.host import Host as PyinfraHost
 from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
 from pyinfra.connectors.ssh import SSHConnector
+from pyinfra.connectors.sshuserclient.client import get_host_keys
 
 from tendr.base.errors import CommandTimeout, ConnectionLost, HostError
 from tendr.base.settings import Settings
@@ -56,13 +67,19 @@ def host_data(
         "ssh_known_hosts_file": str(known_hosts),
         "ssh_strict_host_key_checking": "yes",
         "ssh_connect_timeout": settings.connect_timeout,
+        # A port that accepts but never speaks SSH (a tarpit) waits as long as one
+        # that does not answer, not paramiko's own 15 s.
+        "ssh_paramiko_connect_kwargs": {
+            "banner_timeout": settings.connect_timeout,
+            "auth_timeout": settings.connect_timeout,
+        },
     }
     if tunnel is not None:
         # paramiko connects over the channel and looks the key up by this name alone
         # (port 22 adds no brackets): the name the key is pinned under.
         data["ssh_hostname"] = key_name(host)
         del data["ssh_port"]
-        data["ssh_paramiko_connect_kwargs"] = {"sock": tunnel}
+        data["ssh_paramiko_connect_kwargs"]["sock"] = tunnel
     data["ssh_user"] = login_user(host, settings)
     if host.ssh_key:
         data["ssh_key"] = str(Path(host.ssh_key).expanduser())
@@ -106,6 +123,10 @@ def open_session(
     `passwords`: by host name, to log in and sudo with (onboarding's bootstrap account)."""
     selected = list(hosts)
     passwords = passwords or {}
+    # pyinfra reads a known_hosts file once per process (memoised by its name); a pin
+    # removed or replaced since (hosts pin, onboarding, an edit) must count in a process
+    # that lives on (the gateway's, a watch) as in a new one.
+    get_host_keys.cache.clear()
     jumps, tunnels, unreachable = _tunnels(selected, known_hosts, settings)
     names = [
         (
@@ -134,7 +155,7 @@ def open_session(
         try:
             pyhost.connect(show_errors=False, raise_exceptions=True)
         except (PyinfraError, SSHException, OSError, EOFError) as exc:  # e.g. an unknown key
-            session.errors[name] = connect_reason(exc, host, known_hosts)
+            session.errors[name] = connect_reason(exc, host, known_hosts, settings)
         else:
             state.activate_host(pyhost)
             session.hosts[name] = pyhost
@@ -222,16 +243,21 @@ def in_parallel(state: State, work: Callable[[T], None], items: Iterable[T]) -> 
         raise failures[0]
 
 
-def connect_reason(exc: BaseException, host: Host, known_hosts: Path) -> str:
+def connect_reason(
+    exc: BaseException, host: Host, known_hosts: Path, settings: Settings | None = None
+) -> str:
     """Why a host could not be reached, said so a technician knows what to do."""
     changed = _cause(exc, BadHostKeyException)
     if changed is not None:
-        return changed_key_reason(
-            route(host),
-            key_name(host),
-            known_hosts,
-            pinned=fingerprint(changed.expected_key),
-            offered=fingerprint(changed.key),
+        return (
+            changed_key_reason(
+                route(host),
+                key_name(host),
+                known_hosts,
+                pinned=fingerprint(changed.expected_key),
+                offered=fingerprint(changed.key),
+            )
+            + f"; or `tendr hosts pin {host.name}` shows both and pins the new one"
         )
     text = " ".join(str(arg) for arg in exc.args) or type(exc).__name__
     # pyinfra's words for a key file that needs a passphrase (it would have us set its
@@ -242,12 +268,65 @@ def connect_reason(exc: BaseException, host: Host, known_hosts: Path) -> str:
         name = key_name(host)
         return (
             f"host key not verified: {known_hosts} pins no key for {name}, and tendr "
-            "never trusts a key on first use: check the host's key on the machine "
-            f"itself, then add its line to {known_hosts}"
+            f"never trusts a key on first use: `tendr hosts pin {host.name}` shows the key "
+            "it offers; check it on the machine itself, then confirm"
         )
     if "host key" in text.lower() or "known_hosts" in text:
         return f"host key not verified ({text}); tendr accepts only keys pinned in {known_hosts}"
-    return f"cannot connect: {text}"
+    timeout = settings.connect_timeout if settings is not None else None
+    why = _network_reason(exc, timeout) or _login_reason(exc, host, settings)
+    return f"cannot connect: {route(host)}: {why or text}"
+
+
+def _network_reason(exc: BaseException, timeout: int | None) -> str | None:
+    """Which of the ways to the SSH server failed, in words (paramiko's are
+    "[Errno None] Unable to connect to port 22" for a closed port, among others)."""
+    within = f" within {timeout}s" if timeout is not None else ""
+    failed = _cause(exc, NoValidConnectionsError)  # every address tried, each failed
+    errnos = {getattr(e, "errno", None) for e in failed.errors.values()} if failed else set()
+    if errnos & {errno.ECONNREFUSED} or _cause(exc, ConnectionRefusedError) is not None:
+        return "the port is closed (connection refused): is SSH running there, on that port?"
+    if errnos & {errno.EHOSTUNREACH, errno.ENETUNREACH} or _errno(
+        exc, errno.EHOSTUNREACH, errno.ENETUNREACH
+    ):
+        return "no route to the address: the machine or its network is unreachable"
+    if _cause(exc, socket.gaierror) is not None:
+        return "the name does not resolve (DNS): is the address right?"
+    # paramiko's words when the transport died before SSH began: no banner came in
+    # time (it may also say so in full), or the server closed the connection.
+    unspoken = str(_cause(exc, SSHException) or "")
+    if "banner" in unspoken or "No existing session" in unspoken:
+        return (
+            f"the port accepted the connection, but no SSH session began{within} (no SSH "
+            "banner, or the server closed it): is it the SSH port, or is something holding "
+            "connections open?"
+        )
+    if _cause(exc, TimeoutError) is not None:
+        return (
+            f"no answer{within}: the machine is off, the address is wrong, or a firewall "
+            "drops the connection"
+        )
+    if _cause(exc, EOFError) is not None:
+        return "the host closed the connection before SSH began (refused at the server?)"
+    return None
+
+
+def _login_reason(exc: BaseException, host: Host, settings: Settings | None) -> str | None:
+    """The SSH server answered but did not let tendr in."""
+    refused = _cause(exc, AuthenticationException)
+    if refused is None and "No authentication methods" not in str(_cause(exc, SSHException)):
+        return None
+    user = login_user(host, settings) if settings is not None else host.user or "the account"
+    key = host.ssh_key or "your ssh-agent's and default keys"
+    return (
+        f"{user} did not accept tendr's key ({key}): is its public key in {user}'s "
+        "authorized_keys, and is the key file the one meant?"
+    )
+
+
+def _errno(exc: BaseException, *numbers: int) -> bool:
+    found = _cause(exc, OSError)
+    return found is not None and found.errno in numbers
 
 
 E = TypeVar("E", bound=BaseException)
