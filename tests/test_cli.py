@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import typer.main
 from typer.testing import CliRunner, Result
 
 from tendr import __version__
@@ -338,3 +339,27 @@ def test_console_script_version() -> None:
     done = subprocess.run([TENDR, "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert done.stdout.strip() == f"tendr {__version__}"
+
+
+def _every_command() -> list[list[str]]:
+    from tendr.cli.app import LAZY
+
+    group = typer.main.get_group(app)
+    found: list[list[str]] = []
+    for name in LAZY:
+        command = group.commands[name]
+        found.append([name])
+        found += [[name, sub] for sub in getattr(command, "commands", {})]
+    return found
+
+
+def test_help_shows_what_to_type_not_python_types() -> None:
+    """Every command's help names values as the person types them (HOST, SINCE,
+    text|json), never Python's types, and loses no words to markup."""
+    for words in _every_command():
+        result = CliRunner().invoke(app, [*words, "--help"], env={"COLUMNS": "120"})
+        assert result.exit_code == 0, (words, result.output)
+        shown = result.output
+        for python in ("<bool>", "<str>", "<int", "<list", "<path>", "<float", "<datetime"):
+            assert python not in shown, (words, python, shown)
+        assert " :" not in shown and " ," not in shown, (words, shown)  # markup eaten

@@ -11,6 +11,7 @@ from typing import Annotated, Any, NamedTuple
 
 import typer
 import typer.main
+from typer.core import TyperArgument
 
 from tendr import __version__
 from tendr.base.errors import UserError
@@ -60,14 +61,42 @@ def _build(name: str) -> Any:
     """The click command `name`, built by Typer as if registered on the app itself."""
     entry = LAZY[name]
     target = getattr(importlib.import_module(f"tendr.cli.{entry.module}"), entry.attr)
-    holder = typer.Typer(cls=Commands, add_completion=False, pretty_exceptions_enable=False)
+    holder = typer.Typer(
+        cls=Commands,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
     if entry.group:
         holder.add_typer(target, name=name)
     elif entry.settings:
         holder.command(name, context_settings=entry.settings)(target)
     else:
         holder.command(name)(target)
-    return typer.main.get_group(holder).commands[name]
+    return _plain_types(typer.main.get_group(holder).commands[name])
+
+
+class _NamedArgument(TyperArgument):
+    """An argument shown by its name alone (HOST), as an option is by its metavar."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:  # noqa: ARG002 - as Typer calls it
+        return None
+
+
+def _plain_types(command: Any) -> Any:
+    """What to type in help, not Python's types (Typer shows `<list[str]>`, `<bool>`):
+    a value its option's name in capitals (--since SINCE), unless the option names its
+    own (`text|json`); an argument its name alone. The help itself is click's plain
+    layout (rich_markup_mode=None), which shows a flag as a flag."""
+    for param in command.params:
+        if param.metavar is None and not getattr(param, "is_flag", False):
+            longest = max(param.opts, key=len).lstrip("-")
+            param.metavar = longest.replace("-", "_").upper()
+        if isinstance(param, TyperArgument):
+            param.__class__ = _NamedArgument
+    for sub in getattr(command, "commands", {}).values():
+        _plain_types(sub)
+    return command
 
 
 class _CommandTable(MutableMapping[str, Any]):
@@ -110,6 +139,9 @@ class LazyCommands(Commands):
 
 
 app = typer.Typer(
+    rich_markup_mode=None,
+    # click lays help out in 80 columns at most; a wider terminal shows more of each line
+    context_settings={"max_content_width": 120},
     cls=LazyCommands,
     help="Keep client machines in the state you promised: plan, apply, audit.",
     no_args_is_help=True,

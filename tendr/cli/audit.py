@@ -31,7 +31,10 @@ from tendr.core import audit
 from tendr.rules.model import check_op_pattern
 
 audit_app = typer.Typer(
-    cls=Commands, help="The hash-chained record of every change.", no_args_is_help=True
+    rich_markup_mode=None,
+    cls=Commands,
+    help="The hash-chained record of every change.",
+    no_args_is_help=True,
 )
 
 

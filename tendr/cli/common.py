@@ -77,19 +77,31 @@ WorkspaceOpt = Annotated[
     typer.Option(
         "--workspace",
         "-w",
-        help="Workspace folder [default: $TENDR_WORKSPACE, or .]",
+        metavar="DIR",
+        help="The workspace folder [default: $TENDR_WORKSPACE, or the current folder]",
         show_default=False,
     ),
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", help="Output for people or for scripts.")]
+FormatOpt = Annotated[
+    Format,
+    typer.Option("--format", metavar="text|json", help="Output for people or for scripts."),
+]
 LimitOpt = Annotated[
     list[str] | None,
-    typer.Option("--limit", "-l", help="Only these hosts: NAME, group:G, client:C, tag:T, all."),
+    typer.Option(
+        "--limit",
+        "-l",
+        metavar="HOSTS",
+        help="Only these hosts: NAME, group:G, client:C, tag:T, all (repeatable).",
+    ),
 ]
 AsOpt = Annotated[
     str | None,
     typer.Option(
-        "--as", help="Act as this person (root only; how roles are tested).", show_default=False
+        "--as",
+        metavar="PERSON",
+        help="Act as this person (root only; how roles are tested).",
+        show_default=False,
     ),
 ]
 HostArg = Annotated[str, typer.Argument(help="The host, by name.", show_default=False)]

@@ -15,6 +15,7 @@ from tendr.cli.render import escape
 from tendr.gateway import session as gateway
 
 gateway_app = typer.Typer(
+    rich_markup_mode=None,
     cls=Commands,
     help="The gateway: tendr run by an account that alone holds the client keys.",
     no_args_is_help=True,

@@ -30,6 +30,7 @@ from tendr.cli.render import escape
 from tendr.workspace.inventory import host_rows
 
 hosts_app = typer.Typer(
+    rich_markup_mode=None,
     cls=Commands,
     help="The inventory (tendr hosts), and re-pinning a host's key (tendr hosts pin).",
 )

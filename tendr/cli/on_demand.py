@@ -190,7 +190,10 @@ def shell(
 
 
 backup_app = typer.Typer(
-    cls=Commands, help="Backups: check that they can be restored.", no_args_is_help=True
+    rich_markup_mode=None,
+    cls=Commands,
+    help="Backups: check that they can be restored.",
+    no_args_is_help=True,
 )
 
 

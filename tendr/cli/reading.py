@@ -226,13 +226,16 @@ def report(
     limit_: LimitOpt = None,
     as_person: AsOpt = None,
     since: Annotated[
-        str | None, typer.Option(help=f"From this time [default: 30 days ago]: {TIME_HELP}")
+        str | None, typer.Option(help=f"From this time (30 days ago unless given): {TIME_HELP}")
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help=f"Up to this time [default: now]: {TIME_HELP}")
+        str | None, typer.Option(help=f"Up to this time (now unless given): {TIME_HELP}")
     ] = None,
     fmt: Annotated[
-        ReportFormat, typer.Option("--format", help="Markdown, one HTML page, or JSON.")
+        ReportFormat,
+        typer.Option(
+            "--format", metavar="markdown|html|json", help="Markdown, one HTML page, or JSON."
+        ),
     ] = ReportFormat.markdown,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write it to this file, not standard output.")

@@ -32,7 +32,10 @@ from tendr.rules.model import check_operation
 from tendr.rules.resources import FIELDS, field_of
 
 rules_app = typer.Typer(
-    cls=Commands, help="Permission rules: who may do what, where.", no_args_is_help=True
+    rich_markup_mode=None,
+    cls=Commands,
+    help="Permission rules: who may do what, where.",
+    no_args_is_help=True,
 )
 
 
