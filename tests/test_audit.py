@@ -342,3 +342,38 @@ def test_head_of_an_intact_log_is_its_last_hash(tmp_path: Path) -> None:
     code, text = run_tendr("audit-log", "head", "-w", str(logged_workspace(tmp_path)))
     assert code == 0
     assert text.strip() == chain(LOGGED, GENESIS, 0)[-1]["hash"]
+
+
+def test_the_records_are_the_owners_alone_and_never_written_through_a_link(
+    tmp_path: Path,
+) -> None:
+    """With a lax umask the audit log and the drift history are made 0600 in a 0700
+    .tendr/; a link put where the log belongs is refused, its target left alone."""
+    import os
+
+    from tendr.core import audit, history
+    from tendr.core.plan import Plan
+
+    ws = build_tree(tmp_path / "ws", {"hosts/local.toml": LOCAL_HOSTS})
+    before = os.umask(0o002)
+    try:
+        audit.append(
+            ws / ".tendr/audit.log",
+            [audit.event("x", "x", "done", "", person="p", account="p", command="x")],
+        )
+        history.record(ws / ".tendr/history.sqlite", Plan(hosts=()), "p")
+    finally:
+        os.umask(before)
+    assert (ws / ".tendr").stat().st_mode & 0o777 == 0o700
+    assert (ws / ".tendr/audit.log").stat().st_mode & 0o777 == 0o600
+    assert (ws / ".tendr/history.sqlite").stat().st_mode & 0o777 == 0o600
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("theirs\n")
+    (ws / ".tendr/audit.log").unlink()
+    (ws / ".tendr/audit.log").symlink_to(elsewhere)
+    with pytest.raises(OSError):
+        audit.append(
+            ws / ".tendr/audit.log",
+            [audit.event("x", "x", "done", "", person="p", account="p", command="x")],
+        )
+    assert elsewhere.read_text() == "theirs\n"

@@ -58,6 +58,31 @@ def test_validate_example_workspace() -> None:
     assert f"workspace {REPO_ROOT} is valid: 1 hosts, 4 state files, 1 rules files" in result.output
 
 
+def test_validate_names_a_private_key_that_does_not_exist(tmp_path: Path) -> None:
+    """A key file named but missing is said by validate, where it is written (the host's
+    own, or [defaults]' once); other commands still work on the workspace."""
+    key = tmp_path / "id_ok"
+    key.write_text("key")
+    key.chmod(0o600)
+    hosts = (
+        SAMPLE["hosts/acme.toml"].replace(
+            'user = "tendr"\n', f'user = "tendr"\nssh_key = "{tmp_path}/gone-default"\n'
+        )
+        + f'\n[hosts.acme-own]\naddress = "203.0.113.30"\nssh_key = "{tmp_path}/gone-own"\n'
+    )
+    hosts += f'\n[hosts.acme-fine]\naddress = "203.0.113.31"\nssh_key = "{key}"\n'
+    ws = build_tree(tmp_path / "ws", {**SAMPLE, "hosts/acme.toml": hosts})
+    result = run("validate", "-w", str(ws))
+    assert result.exit_code == 1, result.output
+    assert f"hosts/acme.toml:3: defaults.ssh_key: the private key {tmp_path}/gone-default " in (
+        result.output
+    )
+    assert "hosts.acme-own.ssh_key: the private key" in result.output
+    assert "gone-own does not exist" in result.output and "id_ok" not in result.output
+    assert result.output.count("gone-default") == 1
+    assert run("hosts", "-w", str(ws)).exit_code == 0
+
+
 def test_validate_json_for_scripts(sample: Path) -> None:
     """`validate --format json` gives ok and the counts."""
     result = run("validate", "-w", str(sample), "--format", "json")

@@ -77,3 +77,8 @@ def test_every_plan_is_kept_and_history_says_since_when(tmp_path: Path) -> None:
     assert (drift["drifting"], drift["drifted"], drift["plans"]) == (False, 2, 3)
     code, text = run_tendr("history", "-w", str(ws), "here", "--as", "mallory")
     assert code == 1 and "permission denied" in text
+    # A name that is no resource of the host is an error, not "in sync".
+    code, text = run_tendr("history", "-w", str(ws), "here", "/etc/no-such-file")
+    assert code == 1, text
+    assert "'/etc/no-such-file' is no resource of this host" in text
+    assert str(target) in text  # what it has instead

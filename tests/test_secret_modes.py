@@ -108,9 +108,13 @@ def test_a_link_is_judged_by_the_key_it_leads_to(tmp_path: Path) -> None:
     assert code == 1 and f"the private key {link} is readable by its group and others" in text
 
 
-def test_a_key_that_is_not_there_is_left_to_the_connection(tmp_path: Path) -> None:
+def test_a_key_that_is_not_there_is_said_by_validate_alone(tmp_path: Path) -> None:
+    """validate names it; the other commands load the workspace (another host's key
+    missing must not stop work), and the connection says it for the host that needs it."""
     ws = workspace(tmp_path / "ws", str(tmp_path / "no-such-key"))
     code, text = tendr("validate", "-w", str(ws))
+    assert code == 1 and f"the private key {tmp_path / 'no-such-key'} does not exist" in text
+    code, text = tendr("hosts", "-w", str(ws))
     assert code == 0, text
 
 

@@ -25,8 +25,13 @@ from tendr.rules.actor import acting_person
 
 def validate(workspace: WorkspaceOpt = None, fmt: FormatOpt = Format.text) -> None:
     """Check every file of the workspace; list every problem (exit 1) or say it is valid."""
+    from tendr.base.errors import WorkspaceError
+    from tendr.workspace.loader import missing_keys
+
     with reporting(fmt):
         loaded = load_workspace(workspace)
+        if problems := missing_keys(loaded):
+            raise WorkspaceError(problems=problems)
         counts = {
             "hosts": len(loaded.hosts),
             "states": len(loaded.states),

@@ -166,6 +166,9 @@ def history_command(
             [host],
             start.isoformat(timespec="seconds") if start else None,
         )
+        if resource is not None:
+            declared = [d.spec.key for d in loaded.desired(target)]
+            history.known_resource(resource, declared, found)
         drifts = history.summarize(found, resource)
         if fmt is Format.json:
             print_json(

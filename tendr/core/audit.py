@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tendr.base.changes import Change, ChangeResult, HostResult
+from tendr.base.private import open_private
 from tendr.core.plan import Plan
 from tendr.rules.model import op_matches
 
@@ -173,8 +174,7 @@ def append(path: Path, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]
     flush them to the disk (fsync) before returning: a record returned is kept."""
     if not entries:
         return []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab+", buffering=0) as handle:
+    with os.fdopen(open_private(path), "ab+", buffering=0) as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         last = _last_record(handle)
         records = chain(entries, last.get("hash", GENESIS), int(last.get("seq", 0)))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tendr.base.errors import UserError
+from tendr.base.private import make_private
 from tendr.core.plan import Plan
 
 SCHEMA = """
@@ -55,7 +56,7 @@ CREATE INDEX IF NOT EXISTS changes_by_run ON changes(run);
 
 @contextmanager
 def _database(path: Path) -> Iterator[sqlite3.Connection]:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private(path)
     with closing(sqlite3.connect(path, timeout=30)) as db:
         db.executescript(SCHEMA)
         yield db
@@ -219,3 +220,16 @@ def summarize(history: Sequence[Run], resource: str | None = None) -> list[Drift
             streak = streak or run.time
         drift.since = streak
     return sorted(found.values(), key=lambda d: (not d.now, d.kind, d.resource))
+
+
+def known_resource(name: str, declared: Sequence[str], history: Sequence[Run]) -> None:
+    """`name` is a resource of the host: declared for it now, or drifting in a plan of
+    its history; else refused (never "in sync" for a name that is no resource)."""
+    recorded = {change.resource for run in history for change in run.changes}
+    if name in declared or name in recorded:
+        return
+    some = ", ".join(sorted(set(declared))[:8])
+    raise UserError(
+        f"{name!r} is no resource of this host: no state declares it for the host and no "
+        f"plan kept found it drifting (its resources include: {some or 'none'})"
+    )

@@ -545,6 +545,32 @@ class _Declarations:
     resources: list[tuple[str, ResourceSpec]]
 
 
+def missing_keys(workspace: Workspace) -> list[Problem]:
+    """The ssh_key files the workspace names that do not exist for the account running
+    tendr (`~` is its home), each where it is written. Not a problem of the load, which
+    every command does: another host's key missing must not stop work on this one; but
+    `validate` says so before a plan fails on it."""
+    problems: dict[tuple[str, str], Problem] = {}
+    for host in workspace.hosts:
+        if host.connector != "ssh" or not host.ssh_key:
+            continue
+        if Path(host.ssh_key).expanduser().exists():
+            continue
+        text = workspace.texts.get(host.file, "")
+        own = ("hosts", host.name, "ssh_key")
+        written = own if locate(text, own) != locate(text, own[:2]) else ("defaults", "ssh_key")
+        problems.setdefault(
+            (host.file, ".".join(written)),
+            Problem(
+                file=host.file,
+                key=".".join(written),
+                line=locate(text, list(written)),
+                message=f"the private key {host.ssh_key} does not exist (for {real_account()})",
+            ),
+        )
+    return list(problems.values())
+
+
 def secret_problem(path: Path, owners: Collection[int], what: str, owner: str) -> str | None:
     """Why tendr refuses the private key or secret file at `path` (`what`), or None. Like
     ssh for a private key: readable by its owner alone (0600 or 0400), and that owner one
