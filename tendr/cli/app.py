@@ -13,7 +13,7 @@ import typer
 import typer.main
 
 from tendr import __version__
-from tendr.base.errors import UserError
+from tendr.base.errors import AuditLogUnwritable
 from tendr.cli.common import Commands, out, reporting
 from tendr.gateway import session as at_gateway
 
@@ -157,7 +157,7 @@ def _record_request(session: at_gateway.Session) -> None:
     try:
         audit_log.append(log, [record])
     except OSError as exc:
-        raise UserError(
+        raise AuditLogUnwritable(
             f"the gateway records what it is asked, and its audit log {log} cannot be "
             f"written ({exc.strerror}); nothing was done"
         ) from None

@@ -308,6 +308,8 @@ class Interrupted(TendrError):
     """The apply was interrupted (Ctrl-C, SIGTERM, SIGHUP); `results` holds what became of
     every change, the ones underway recorded as interrupted."""
 
+    code = "interrupted"
+
     def __init__(self, *, results: list[HostResult]) -> None:
         self.results = results
         super().__init__("interrupted")

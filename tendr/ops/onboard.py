@@ -35,7 +35,7 @@ import paramiko
 import tomlkit
 
 from tendr.base.changes import Change
-from tendr.base.errors import HostError, UserError
+from tendr.base.errors import HostError, NotConfirmed, PermissionDenied, UserError
 from tendr.base.keys import NotAKey, parse_key
 from tendr.core import audit
 from tendr.core.authorize import may
@@ -356,7 +356,7 @@ def onboard(
             f"`tendr hosts pin {host.name}` shows both and re-pins it"
         )
     if not pinned and not confirm(shown):
-        raise UserError(f"the host key {shown} was not confirmed; nothing was changed")
+        raise NotConfirmed(f"the host key {shown} was not confirmed; nothing was changed")
     done = Onboarded(host.name, shown)
     public = public_key_line(controller_key)
     with tempfile.TemporaryDirectory(prefix="tendr-onboard-") as scratch:
@@ -415,7 +415,7 @@ def _adopting(
         "it gets passwordless sudo"
     )
     if not adopt(question):
-        raise UserError(f"the account {account} was not adopted; nothing was changed")
+        raise NotConfirmed(f"the account {account} was not adopted; nothing was changed")
     return "adopt"
 
 
@@ -500,7 +500,7 @@ def _allowed(workspace: Workspace, person: str, op: str, host: Host) -> str:
     """The deciding rule when the rules let `person` do `op` on `host`; else refused."""
     decision = may(workspace, person, op, host)
     if not decision.allowed:
-        raise UserError(f"permission denied: {decision.reason}")
+        raise PermissionDenied(message=f"permission denied: {decision.reason}")
     return decision.rule or decision.reason
 
 
