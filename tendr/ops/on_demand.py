@@ -326,7 +326,12 @@ def do_operation(
             allowed.remove(host)
         plan = Plan(
             tuple(
-                HostPlan(h.name, (decided[h.name],), error=session.errors.get(h.name))
+                HostPlan(
+                    h.name,
+                    (decided[h.name],),
+                    error=session.errors.get(h.name),
+                    code=session.codes.get(h.name),
+                )
                 for h in allowed
             )
         )
