@@ -288,11 +288,14 @@ def test_a_bad_time_in_json_mode_is_a_json_error(tmp_path: Path) -> None:
         "soon",
     )
     assert code == 1
+    expected = "an ISO 8601 time (such as 2024-05-01 or 2024-05-01T14:30+02:00)"
     assert json.loads(raw) == {
         "ok": False,
-        "error": "--since: 'soon' is not an ISO 8601 "
-        "time (such as 2024-05-01 or "
-        "2024-05-01T14:30+02:00)",
+        "code": "time.invalid",
+        "error": f"--since: 'soon' is not {expected}",
+        "option": "--since",
+        "value": "soon",
+        "expected": expected,
     }
 
 

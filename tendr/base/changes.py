@@ -139,6 +139,7 @@ class HostResult:
     host: str
     results: list[ChangeResult] = field(default_factory=list)
     error: str | None = None
+    code: str | None = None  # the error's code (tendr.base.errors), when it has one
 
     def count(self, outcome: Outcome) -> int:
         return sum(r.outcome == outcome for r in self.results)

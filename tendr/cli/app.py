@@ -14,7 +14,7 @@ import typer.main
 from typer.core import TyperArgument
 
 from tendr import __version__
-from tendr.base.errors import UserError
+from tendr.base.errors import AuditLogUnwritable
 from tendr.cli.common import Commands, out, reporting
 from tendr.gateway import session as at_gateway
 
@@ -189,7 +189,7 @@ def _record_request(session: at_gateway.Session) -> None:
     try:
         audit_log.append(log, [record])
     except OSError as exc:
-        raise UserError(
+        raise AuditLogUnwritable(
             f"the gateway records what it is asked, and its audit log {log} cannot be "
             f"written ({exc.strerror}); nothing was done"
         ) from None

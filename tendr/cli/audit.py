@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tendr.base.errors import PermissionDenied, UserError
+from tendr.base.errors import PermissionDenied, UnknownOperation
 from tendr.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -142,7 +142,9 @@ def audit_show(
                 f"{host} (no reading operation on it)"
             )
         if op is not None and (reason := check_op_pattern(op)):
-            raise UserError(f"--op: {reason}")
+            refused = UnknownOperation(param="op", text=op, problem=reason)
+            refused.option = "--op"
+            raise refused
         query = audit.Query(
             host=host,
             person=person,

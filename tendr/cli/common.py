@@ -18,7 +18,16 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from tendr import __version__
-from tendr.base.errors import PermissionDenied, TendrError, UserError, WorkspaceError
+from tendr.base.errors import (
+    InvalidTime,
+    InvalidValue,
+    NoTerminal,
+    PermissionDenied,
+    TendrError,
+    UnknownHost,
+    UserError,
+    WorkspaceError,
+)
 from tendr.cli.render import escape
 from tendr.gateway import session as gateway
 from tendr.rules.actor import acting_person
@@ -119,7 +128,14 @@ def reporting(fmt: Format = Format.text) -> Iterator[None]:
         yield
     except WorkspaceError as exc:
         if fmt is Format.json:
-            print_json({"ok": False, "problems": [_problem_json(p) for p in exc.problems]})
+            print_json(
+                {
+                    "ok": False,
+                    "code": exc.code,
+                    "error": str(exc),
+                    "problems": [_problem_json(p) for p in exc.problems],
+                }
+            )
         else:
             for problem in exc.problems:
                 error(str(problem))
@@ -127,7 +143,7 @@ def reporting(fmt: Format = Format.text) -> Iterator[None]:
         raise typer.Exit(EXIT_ERROR) from None
     except TendrError as exc:
         if fmt is Format.json:
-            print_json({"ok": False, "error": str(exc)})
+            print_json(error_json(exc))
         else:
             error(str(exc))
         raise typer.Exit(EXIT_ERROR) from None
@@ -136,6 +152,26 @@ def reporting(fmt: Format = Format.text) -> Iterator[None]:
     except Exception:
         _report_bug()
         raise typer.Exit(EXIT_BUG) from None
+
+
+def error_json(exc: TendrError) -> dict[str, Any]:
+    """An error for scripts: its stable code, its message, and its fields (README, "Exit
+    codes"); a field never hides `ok`, `code` or `error`."""
+    fields = {k: v for k, v in exc.details().items() if k not in ("ok", "code", "error")}
+    return {"ok": False, "code": exc.code, "error": str(exc), **fields}
+
+
+@contextmanager
+def options(**names: str) -> Iterator[None]:
+    """Word the values an operation refuses with the options that passed them:
+    `with options(duration="--for"): ...` makes `duration: '99x' is not ...` read
+    `--for: '99x' is not ...`. The layers below the CLI name no option."""
+    try:
+        yield
+    except InvalidValue as exc:
+        if exc.option is None and exc.param in names:
+            exc.option = names[exc.param]
+        raise
 
 
 def error(message: str) -> None:
@@ -198,7 +234,8 @@ def select_hosts(
     from tendr.workspace.inventory import limit
 
     loaded = load_workspace(workspace)
-    return loaded, person_acting(as_person), limit(loaded, limit_ or [])
+    with options(selectors="--limit"):
+        return loaded, person_acting(as_person), limit(loaded, limit_ or [])
 
 
 def changes_here(loaded: Workspace, command: str) -> None:
@@ -235,7 +272,7 @@ def host_named(loaded: Workspace, name: str) -> Host:
     """One host of the workspace, by its name."""
     found = next((h for h in loaded.hosts if h.name == name), None)
     if found is None:
-        raise UserError(f"{name!r} is not a host of this workspace (tendr hosts lists them)")
+        raise UnknownHost(host=name)
     return found
 
 
@@ -257,10 +294,13 @@ def time_option(option: str, text: str | None) -> datetime | None:
     try:
         return audit.parse_time(text)
     except ValueError:
-        raise UserError(
-            f"{option}: {text!r} is not an ISO 8601 time (such as 2024-05-01 "
-            "or 2024-05-01T14:30+02:00)"
-        ) from None
+        refused = InvalidTime(
+            param=option.lstrip("-"),
+            text=text,
+            expected="an ISO 8601 time (such as 2024-05-01 or 2024-05-01T14:30+02:00)",
+        )
+        refused.option = option
+        raise refused from None
 
 
 def confirmed(question: str, yes: bool, no_terminal: str) -> bool:
@@ -268,5 +308,5 @@ def confirmed(question: str, yes: bool, no_terminal: str) -> bool:
     if yes:
         return True
     if not sys.stdin.isatty():
-        raise UserError(no_terminal)
+        raise NoTerminal(no_terminal)
     return typer.confirm(question, default=False)

@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tendr.base.errors import SelectionError, UserError
-from tendr.base.selection import check_selector, no_match, select
+from tendr.base.errors import NotConfirmed, NoTerminal
 from tendr.cli.common import (
     AsOpt,
     Commands,
@@ -21,13 +20,14 @@ from tendr.cli.common import (
     host_named,
     load_workspace,
     may_read,
+    options,
     out,
     person_acting,
     print_json,
     reporting,
 )
 from tendr.cli.render import escape
-from tendr.workspace.inventory import host_rows
+from tendr.workspace.inventory import among, host_rows
 
 hosts_app = typer.Typer(
     rich_markup_mode=None,
@@ -51,13 +51,9 @@ def hosts(
     with reporting(fmt):
         loaded = load_workspace(workspace)
         shown = list(may_read(loaded, as_person).hosts)
-        for selector in limit_ or []:  # as --limit, among the hosts they may read only
-            reason = check_selector(selector)
-            if reason is None and not select([selector], shown):
-                reason = no_match(selector, shown)  # suggesting only a host they may read
-            if reason:
-                raise SelectionError(selector=selector, reason=reason)
-        rows = host_rows(loaded, select(limit_, shown) if limit_ else shown)
+        with options(selectors="--limit"):  # as --limit, among the hosts they may read
+            selected = among(shown, limit_ or [])
+        rows = host_rows(loaded, selected)
         if fmt is Format.json:
             print_json({"hosts": rows})
             return
@@ -115,9 +111,9 @@ def hosts_pin(
         elif sys.stdin.isatty():
             confirmed = typer.confirm("Pin the offered key?", default=False)
         else:
-            raise UserError("no terminal to confirm on: pass --yes or --expect-fingerprint")
+            raise NoTerminal("no terminal to confirm on: pass --yes or --expect-fingerprint")
         if not confirmed:
-            raise UserError("the offered key was not confirmed; nothing was changed")
+            raise NotConfirmed("the offered key was not confirmed; nothing was changed")
         person = person_acting(as_person)
         onboarding.repin(loaded, person, target)
         out.print(f"{escape(host)}: pinned the offered key")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tendr.base.errors import UserError
+from tendr.base.errors import NotConfirmed, NoTerminal
 from tendr.cli.common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -134,11 +134,11 @@ def do(
             if yes:
                 return
             if not sys.stdin.isatty():
-                raise UserError("no terminal to confirm on: pass --yes to start over")
+                raise NoTerminal("no terminal to confirm on: pass --yes to start over")
             if fmt is Format.json or not typer.confirm(
                 "Start over with a new, empty repository?", default=False
             ):
-                raise UserError("not confirmed; nothing was done")
+                raise NotConfirmed("not confirmed; nothing was done")
 
         try:
             done = terminal.do_operation(

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tendr.base.errors import PermissionDenied, UserError
+from tendr.base.errors import NoTerminal, PermissionDenied, UserError
 from tendr.cli.common import (
     EXIT_OK,
     AsOpt,
@@ -19,6 +19,7 @@ from tendr.cli.common import (
     confirmed,
     host_named,
     load_workspace,
+    options,
     out,
     person_acting,
     reporting,
@@ -105,7 +106,8 @@ def onboard(
         at_gateway = gateway.session()
         if at_gateway is not None:
             ssh_key = _gateway_onboarding(ssh_key, bootstrap_key, bootstrap_password_file)
-        host = new_host(loaded, name, address, port, client, group or [], ssh_key, via)
+        with options(ssh_key="--ssh-key", client="--client", via="--via"):
+            host = new_host(loaded, name, address, port, client, group or [], ssh_key, via)
         controller_key = Path(host.ssh_key or "")
 
         onboarding.check_allowed(loaded, person, host, approve=apply_now)
@@ -241,7 +243,7 @@ def _adopting(yes: bool) -> Callable[[str], bool]:
         if yes:
             return True
         if not sys.stdin.isatty():
-            raise UserError("no terminal to confirm on: pass --yes to adopt the account")
+            raise NoTerminal("no terminal to confirm on: pass --yes to adopt the account")
         return typer.confirm("Adopt this account?", default=False)
 
     return adopt

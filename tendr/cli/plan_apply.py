@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tendr.base.errors import UserError
+from tendr.base.errors import NotConfirmed, NoTerminal
 from tendr.cli.common import (
     EXIT_DRIFT,
     EXIT_ERROR,
@@ -148,9 +148,9 @@ def _confirm(yes: bool, fmt: Format) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise UserError("no terminal to confirm on: pass --yes to apply without asking")
+        raise NoTerminal("no terminal to confirm on: pass --yes to apply without asking")
     if fmt is Format.json or not typer.confirm("Apply these changes?", default=False):
-        raise UserError("not confirmed; nothing was applied")
+        raise NotConfirmed("not confirmed; nothing was applied")
 
 
 def _render_unapplied(applied: Any, person: str, fmt: Format) -> None:

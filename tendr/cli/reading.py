@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tendr.base.errors import PermissionDenied, UserError
+from tendr.base.errors import FileUnusable, PermissionDenied
 from tendr.cli.common import (
     EXIT_DRIFT,
     EXIT_ERROR,
@@ -26,6 +26,7 @@ from tendr.cli.common import (
     host_named,
     load_workspace,
     may_read,
+    options,
     out,
     print_json,
     reporting,
@@ -63,7 +64,8 @@ def logs(
     with reporting(fmt):
         from tendr.ops import logs as journal
 
-        wanted = journal.query(since, errors, unit, grep, lines)
+        with options(since="--since", unit="--unit", grep="--grep"):
+            wanted = journal.query(since, errors, unit, grep, lines)
         loaded, person, selected = select_hosts(workspace, limit_, as_person)
         may_read(loaded, as_person)  # one who may read nothing is not shown every host refused
         with ReadingBar(fmt, len(selected)) as reading:
@@ -275,5 +277,7 @@ def report(
             try:
                 out_file.write_text(text, encoding="utf-8")
             except OSError as exc:
-                raise UserError(f"cannot write {out_file}: {exc.strerror}") from None
+                raise FileUnusable(
+                    f"cannot write {out_file}: {exc.strerror}", file=out_file
+                ) from None
             err.print(f"report written to {escape(out_file)}")

@@ -51,6 +51,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             {
                 "name": h.host,
                 "error": h.error,
+                "code": h.code or ("host.failed" if h.error else None),
                 "in_sync": h.in_sync,
                 "changes": [change_json(c) for c in h.changes],
             }
@@ -126,6 +127,7 @@ def results_json(results: list[HostResult]) -> list[dict[str, Any]]:
         {
             "name": r.host,
             "error": r.error,
+            "code": r.code or ("host.failed" if r.error else None),
             "changes": [
                 {
                     **change_json(c.change),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tendr.base.errors import PermissionDenied, UserError
+from tendr.base.errors import PermissionDenied, UnknownHost, UnknownOperation, UserError
 from tendr.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -18,6 +18,7 @@ from tendr.cli.common import (
     WorkspaceOpt,
     load_workspace,
     may_read,
+    options,
     out,
     person_acting,
     print_json,
@@ -69,9 +70,9 @@ def rules_explain(
         visible = loaded.hosts if reader.workspace else reader.hosts
         target = next((h for h in visible if h.name == host), None)
         if target is None:  # the same answer whether it exists or is not theirs to read
-            raise UserError(f"no host named {host!r} among those you may read (tendr hosts)")
+            raise UnknownHost(host=host, readable=True)
         if reason := check_operation(operation):
-            raise UserError(reason)
+            raise UnknownOperation(param="operation", text=operation, problem=reason)
         if resource is not None and field_of(operation) is None:
             raise UserError(f"{operation} acts on no resource; leave RESOURCE out")
         decision = may(loaded, person, operation, target, resource)
@@ -153,17 +154,21 @@ def grant(
     ] = None,
     reason: Annotated[str | None, typer.Option(help="Why: a ticket, a call.")] = None,
     workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = Format.text,
     as_person: AsOpt = None,
 ) -> None:
     """Give PERSON a ROLE for a time (needs rules.grant there); it ends by itself, and
     never allows what you may not do. `tendr grant revoke ID` takes one back."""
     from tendr.ops import grants
 
-    with reporting():
+    with reporting(fmt), options(duration="--for", hosts="--hosts", reason="--reason"):
         loaded = load_workspace(workspace)
         person = person_acting(as_person)
         if person_or_revoke == "revoke":
             taken = grants.revoke(loaded, person, role_or_id)
+            if fmt is Format.json:
+                print_json({"ok": True, "revoked": taken.model_dump()})
+                return
             out.print(
                 f"revoked grant {escape(taken.id)} ({escape(taken.person)} as {escape(taken.role)})"
             )
@@ -180,6 +185,9 @@ def grant(
             reason,
             datetime.now(UTC),
         )
+        if fmt is Format.json:
+            print_json({"ok": True, "granted": made.model_dump()})
+            return
         out.print(
             f"granted {escape(made.person)} the role {escape(made.role)} on "
             f"{escape(', '.join(made.hosts))} until {escape(made.until)} (grant {escape(made.id)})"

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tendr.base.errors import UserError
+from tendr.base.errors import FileUnusable, UserError
 from tendr.base.private import make_private
 from tendr.core.plan import Plan
 
@@ -108,7 +108,7 @@ def seen(path: Path, hosts: Sequence[str]) -> dict[str, dict[str, Any]]:
                 f"SELECT host, resource, facts FROM seen WHERE host IN ({marks})", list(hosts)
             ).fetchall()
     except sqlite3.Error as exc:
-        raise UserError(f"the drift history {path} cannot be read: {exc}") from None
+        raise FileUnusable(f"the drift history {path} cannot be read: {exc}", file=path) from None
     for host, resource, facts in rows:
         try:
             found.setdefault(host, {})[resource] = json.loads(facts)
@@ -151,7 +151,7 @@ def runs(path: Path, hosts: Sequence[str], since: str | None = None) -> list[Run
     try:
         return _read(path, query + " ORDER BY time, id", arguments)
     except sqlite3.Error as exc:
-        raise UserError(f"the drift history {path} cannot be read: {exc}") from None
+        raise FileUnusable(f"the drift history {path} cannot be read: {exc}", file=path) from None
 
 
 def _read(path: Path, query: str, arguments: list[str]) -> list[Run]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from tendr.base.errors import UserError
+from tendr.base.errors import InvalidValue, UserError
 from tendr.base.names import is_host_name
 from tendr.workspace.hosts import Host, HostsFile, route
 from tendr.workspace.loader import Workspace, gateway_problem
@@ -44,9 +44,17 @@ def new_host(
     known = existing or next((h for h in loaded.hosts if h.client == client and h.ssh_key), None)
     key = ssh_key or (Path(known.ssh_key) if known and known.ssh_key else None)
     if key is None:
-        raise UserError("--ssh-key: the controller's key for the service account is needed")
+        raise InvalidValue(
+            param="ssh_key",
+            text="",
+            problem="the controller's key for the service account is needed",
+        )
     if not is_host_name(client):  # its hosts file is hosts/CLIENT.toml
-        raise UserError(f"--client {client!r}: a client name (letters, digits, _ . -)")
+        raise InvalidValue(
+            param="client",
+            text=client,
+            problem=f"{client!r} is not a client name (letters, digits, _ . -)",
+        )
     entry_data = {"address": address, "port": port, "groups": groups, "via": via}
     try:
         parsed = HostsFile.model_validate({"hosts": {name: entry_data}})
@@ -60,7 +68,7 @@ def new_host(
     host = Host.resolve(name, client, entry, defaults, f"hosts/{client}.toml")
     gateway = next((h for h in loaded.hosts if h.name == host.via), None)
     if host.via is not None and (why := gateway_problem(host, gateway, True)):
-        raise UserError(f"--via {host.via}: {why}")
+        raise InvalidValue(param="via", text=host.via, problem=why)
     return host.model_copy(update={"gateway": gateway})
 
 

@@ -25,6 +25,7 @@ class HostPlan:
     host: str
     changes: tuple[Change, ...] = ()
     error: str | None = None
+    code: str | None = None  # the error's code (tendr.base.errors), when it has one
     # What this plan remembers of the host's resources for later plans (Kind.remember),
     # by "KIND:KEY"; the drift history keeps it.
     seen: dict[str, Any] = field(default_factory=dict)

@@ -18,7 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tendr.base.errors import PermissionDenied, UserError, WorkspaceError
+from tendr.base.errors import (
+    AuditLogUnwritable,
+    GatewayRefused,
+    PermissionDenied,
+    UserError,
+    WorkspaceError,
+)
 from tendr.core import audit
 from tendr.gateway.edits import RULES_EDIT, refusals, required, strongest
 from tendr.gateway.session import (
@@ -244,7 +250,7 @@ def _record(entries: list[dict[str, Any]], workspace: Workspace) -> None:
     try:
         audit.append(log, entries)
     except OSError as exc:
-        raise UserError(
+        raise AuditLogUnwritable(
             f"refused: the audit log {log} cannot be written ({exc.strerror})"
         ) from None
 
@@ -273,7 +279,7 @@ def pre_receive(session: Session, stdin: str) -> list[str]:
     try:
         live = load(session.workspace)
     except WorkspaceError as exc:
-        raise UserError(
+        raise GatewayRefused(
             f"the gateway's own workspace does not validate ({exc}); an administrator "
             "must repair it on the controller before any push is taken"
         ) from None

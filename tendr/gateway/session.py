@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
-from tendr.base.errors import PermissionDenied, UserError
+from tendr.base.errors import FileUnusable, GatewayRefused, PermissionDenied, UserError
 from tendr.base.model import Strict
 from tendr.base.names import AccountName
 from tendr.base.settings import Settings
@@ -98,10 +98,11 @@ def read_config(path: Path | None = None) -> GatewayConfig | None:
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
-        raise UserError(
-            f"{path} must be a file owned by root and writable by root alone "
+        raise FileUnusable(
+            file=path,
+            message=f"{path} must be a file owned by root and writable by root alone "
             f"(mode {stat.S_IMODE(info.st_mode):04o}, uid {info.st_uid}); fix: "
-            f"chown root: {path} && chmod 0644 {path}"
+            f"chown root: {path} && chmod 0644 {path}",
         )
     config = _read_model(path, str(path), GatewayConfig)
     if not Path(config.workspace).is_absolute():
@@ -198,24 +199,24 @@ def parse_remote(original: str | None, account: str) -> GitCommand | TendrComman
     """What the technician asked over SSH (SSH_ORIGINAL_COMMAND). Split like a shell's
     words but never run by one: `plan; cat key` is the two arguments `plan;` `cat`..."""
     if original is None or not original.strip():
-        raise UserError(
+        raise GatewayRefused(
             f"this key opens the tendr gateway, not a shell: give a tendr command, "
             f"e.g. ssh {account}@HOST plan -l client:acme (or ssh {account}@HOST --help)"
         )
     try:
         original.encode("utf-8")
     except UnicodeEncodeError:
-        raise UserError("the command is not UTF-8 text") from None
+        raise GatewayRefused("the command is not UTF-8 text") from None
     try:
         words = shlex.split(original)
     except ValueError as exc:
-        raise UserError(f"cannot read the command {original!r}: {exc}") from None
+        raise GatewayRefused(f"cannot read the command {original!r}: {exc}") from None
     if words and words[0] in GIT_PROGRAMS:
         if len(words) != 2 or words[1].strip("/").removeprefix("~/") not in (
             REPOSITORY,
             f"{REPOSITORY}.git",
         ):
-            raise UserError(
+            raise GatewayRefused(
                 f"the gateway serves one repository: {account}@HOST:{REPOSITORY} "
                 f"(asked: {original!r})"
             )
@@ -247,7 +248,7 @@ def _inside(root: Path, value: str, key: str) -> Path:
     """`root / value`, which must stay inside the workspace and out of its .git."""
     target = Path(os.path.normpath(root / value))
     if not target.is_relative_to(root) or target == root or target.is_relative_to(root / ".git"):
-        raise UserError(
+        raise GatewayRefused(
             f"tendr.toml: {key} {value!r} leaves the workspace: at the gateway it stays "
             "inside, where only the gateway account can reach it"
         )

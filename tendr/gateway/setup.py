@@ -43,6 +43,8 @@ _SAFE_PATH = re.compile(r"[A-Za-z0-9/._+-]+")  # what may stand unquoted in a fo
 class GatewayError(UserError):
     """The gateway cannot be set up, or a person let in, as asked; the message says why."""
 
+    code = "gateway.setup"
+
 
 def program() -> str:
     """How sshd and git start this tendr: this Python, isolated (-I: no current folder

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from tendr.base.errors import HostError
+from tendr.base.errors import HostError, PermissionDenied
 from tendr.core import history
 from tendr.core.authorize import mark, readable
 from tendr.core.plan import (
@@ -128,14 +128,16 @@ def gather(
             )
         except HostError as exc:  # a bug is no host's error: it ends the run (exit 3)
             results[host.name] = HostPlan(
-                host=host.name, error=f"reading its state failed: {exc.reason}"
+                host=host.name, error=f"reading its state failed: {exc.reason}", code=exc.code
             )
         if progress:
             progress(host.name)
 
     for host in hosts:
         if host.name in session.errors:
-            results[host.name] = HostPlan(host=host.name, error=session.errors[host.name])
+            results[host.name] = HostPlan(
+                host=host.name, error=session.errors[host.name], code=session.codes.get(host.name)
+            )
     in_parallel(session.state, plan_one, [h for h in hosts if h.name in session.hosts])
     return Plan(tuple(results[h.name] for h in hosts))
 
@@ -206,5 +208,10 @@ def plan_for(
     else:
         found = gather(workspace, readable_hosts, session, progress)
     by_host = {h.host: h for h in found.hosts}
-    by_host.update({name: HostPlan(host=name, error=why) for name, why in refused.items()})
+    by_host.update(
+        {
+            name: HostPlan(host=name, error=why, code=PermissionDenied.code)
+            for name, why in refused.items()
+        }
+    )
     return mark(workspace, person, Plan(tuple(by_host[h.name] for h in selected)))

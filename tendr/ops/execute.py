@@ -308,6 +308,8 @@ class Interrupted(TendrError):
     """The apply was interrupted (Ctrl-C, SIGTERM, SIGHUP); `results` holds what became of
     every change, the ones underway recorded as interrupted."""
 
+    code = "interrupted"
+
     def __init__(self, *, results: list[HostResult]) -> None:
         self.results = results
         super().__init__("interrupted")
@@ -580,7 +582,9 @@ def apply(
     execution.folders = {name: lock_dir(session.hosts[name].name == LOCAL) for name in work}
     for host_plan in plan.hosts:
         if host_plan.host not in work:
-            execution.results[host_plan.host] = HostResult(host_plan.host, error=host_plan.error)
+            execution.results[host_plan.host] = HostResult(
+                host_plan.host, error=host_plan.error, code=host_plan.code
+            )
     execution.progress.start(sum(len(group) for queued in work.values() for group, _ in queued))
     by_name = {h.host: h for h in plan.hosts}
     try:

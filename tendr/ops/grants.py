@@ -21,7 +21,17 @@ from pathlib import Path
 import tomlkit
 from pydantic import ValidationError
 
-from tendr.base.errors import PermissionDenied, UserError
+from tendr.base.errors import (
+    AuditLogUnwritable,
+    FileUnusable,
+    InvalidDuration,
+    InvalidValue,
+    NoHostSelected,
+    PermissionDenied,
+    SelectionError,
+    UnknownName,
+    UserError,
+)
 from tendr.base.names import duration_seconds
 from tendr.base.selection import HostLike, check_selector, no_match, select
 from tendr.core import audit
@@ -37,9 +47,13 @@ def parse_duration(text: str) -> timedelta:
     try:
         seconds = duration_seconds(text)
     except ValueError:
-        raise UserError(f"--for {text!r} is not a duration such as 2h, 90m, 1d12h or 30s") from None
+        raise InvalidDuration(
+            param="duration", text=text, expected="a duration such as 2h, 90m, 1d12h or 30s"
+        ) from None
     if not 1 <= seconds <= MAX_GRANT.total_seconds():
-        raise UserError(f"--for {text!r}: a grant lasts from 1s to 30d")
+        raise InvalidDuration(
+            param="duration", text=text, expected="a grant lasts from 1s to 30d", in_range=True
+        )
     return timedelta(seconds=seconds)
 
 
@@ -66,15 +80,21 @@ def grant(
 ) -> Grant:
     """Give `person` `role` on `selectors` for `duration`, as `granter`; write and record it."""
     if role not in {name for _, rules in workspace.rules for name in rules.roles}:
-        raise UserError(f"no role {role!r} in rules/ (rules list shows them)")
+        raise UnknownName(kind="role", name=role, where="in rules/", hint="rules list shows them")
     for selector in selectors:
         if problem := check_selector(selector):
-            raise UserError(f"--hosts {selector!r}: {problem}")
+            raise SelectionError(param="hosts", selector=selector, reason=problem)
         if selector != "all" and not select([selector], list(workspace.hosts)):
-            raise UserError(f"--hosts: {no_match(selector, list(workspace.hosts))}")
+            raise NoHostSelected(
+                param="hosts", selector=selector, reason=no_match(selector, list(workspace.hosts))
+            )
     reason = reason.strip()
     if not reason or len(reason) > 500 or not reason.isprintable():
-        raise UserError("--reason must say why in one line of at most 500 characters")
+        raise InvalidValue(
+            param="reason",
+            text=reason,
+            problem="must say why in one line of at most 500 characters",
+        )
     _needs_grant_right(workspace, granter, selectors)
     start = now.astimezone(UTC)
     try:
@@ -102,7 +122,7 @@ def revoke(workspace: Workspace, person: str, grant_id: str) -> Grant:
     with _locked(workspace.root) as current:
         found = next((g for g in current if g.id == grant_id), None)
         if found is None:
-            raise UserError(f"no grant {grant_id!r} (rules list shows them)")
+            raise UnknownName(kind="grant", name=grant_id, hint="rules list shows them")
         if person not in (found.person, found.granted_by):
             _needs_grant_right(workspace, person, found.hosts)
         _record(workspace, person, "revoked", found, f"revoked by {person}")
@@ -127,7 +147,9 @@ def _locked(root: Path) -> Iterator[list[Grant]]:
         try:
             parsed = GrantsFile.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
         except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError) as exc:
-            raise UserError(f"{GRANTS_FILE} cannot be read ({exc}); run tendr validate") from None
+            raise FileUnusable(
+                f"{GRANTS_FILE} cannot be read ({exc}); run tendr validate", file=GRANTS_FILE
+            ) from None
         yield list(parsed.grant)
     finally:
         os.close(fd)
@@ -149,7 +171,7 @@ def _record(workspace: Workspace, person: str, outcome: str, made: Grant, reason
     try:
         audit.append(log, [record])
     except OSError as exc:
-        raise UserError(
+        raise AuditLogUnwritable(
             f"the audit log {log} cannot be written ({exc.strerror}); nothing was granted"
         ) from None
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, UserError
+from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, InvalidTime, InvalidValue
 from tendr.ops.runner import Runner
 from tendr.remote.connect import Session, run
 from tendr.workspace.hosts import Host
@@ -91,16 +91,22 @@ class Query:
 
 
 def query(since: str | None, errors: bool, unit: str | None, grep: str | None, lines: int) -> Query:
-    """A Query from the command line's values, each checked: a user error names the
-    option and what it takes."""
+    """A Query from the command line's values, each checked: a value refused carries the
+    parameter it was given for and what it takes (the CLI names the option)."""
     if since is not None and not _SINCE.fullmatch(since):
-        raise UserError(
-            f"--since {since!r}: a time as journalctl takes it ('-2h', 'today', '2026-11-28 08:00')"
+        raise InvalidTime(
+            param="since",
+            text=since,
+            expected="a time as journalctl takes it ('-2h', 'today', '2026-11-28 08:00')",
         )
     if unit is not None and not _UNIT.fullmatch(unit):
-        raise UserError(f"--unit {unit!r}: a systemd unit name such as 'cups.service'")
+        raise InvalidValue(
+            param="unit",
+            text=unit,
+            problem=f"{unit!r} is not a systemd unit name such as 'cups.service'",
+        )
     if grep is not None and (not grep or any(ord(c) < 32 for c in grep)):
-        raise UserError("--grep: a pattern on one line")
+        raise InvalidValue(param="grep", text=grep, problem="a pattern on one line is needed")
     return Query(since, errors, unit, grep, lines)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pydantic import ValidationError
 
 from tendr.base.changes import Change, ChangeResult, FieldChange, HostResult
-from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, UserError
+from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, NotConfirmed, UserError
 from tendr.core import history
 from tendr.core.authorize import may_change
 from tendr.core.plan import HostPlan, Plan, probe_script, split_sections
@@ -303,7 +303,7 @@ def do_operation(
     if decided and op in AS_DECLARED:
         decided = _started_over(workspace, decided, targets)
         if confirm is None:
-            raise UserError(f"{op} is made only once confirmed")
+            raise NotConfirmed(f"{op} is made only once confirmed")
         confirm([_starting_over(host, targets[host], c) for host, c in decided.items()])
     if not decided:
         return [results[h.name] for h in hosts if h.name in results]
@@ -326,7 +326,12 @@ def do_operation(
             allowed.remove(host)
         plan = Plan(
             tuple(
-                HostPlan(h.name, (decided[h.name],), error=session.errors.get(h.name))
+                HostPlan(
+                    h.name,
+                    (decided[h.name],),
+                    error=session.errors.get(h.name),
+                    code=session.codes.get(h.name),
+                )
                 for h in allowed
             )
         )

@@ -39,7 +39,7 @@ import tomlkit
 from tomlkit.items import Table
 
 from tendr.base.changes import Change
-from tendr.base.errors import HostError, UserError
+from tendr.base.errors import HostError, NotConfirmed, PermissionDenied, UserError
 from tendr.base.keys import NotAKey, parse_key
 from tendr.core import audit
 from tendr.core.authorize import may
@@ -174,6 +174,8 @@ class Onboarded:
 class OnboardingLoginFailed(UserError):
     """Onboarding made the account, but tendr cannot log in through the entry it wrote."""
 
+    code = "onboard.login-failed"
+
     def __init__(self, *, host: Host, account: str, reason: str, made: list[str]) -> None:
         self.host, self.account, self.reason, self.made = host.name, account, reason, made
         done = f"made: {', '.join(made)}" if made else "nothing was changed"
@@ -183,6 +185,9 @@ class OnboardingLoginFailed(UserError):
             "correct the entry, then run onboard again: it makes only what is missing and "
             "checks the login again"
         )
+
+    def details(self) -> dict[str, object]:
+        return {"host": self.host, "account": self.account, "made": self.made}
 
 
 @dataclass
@@ -374,7 +379,7 @@ def onboard(
             f"`tendr hosts pin {host.name}` shows both and re-pins it"
         )
     if not pinned and not confirm(shown):
-        raise UserError(f"the host key {shown} was not confirmed; nothing was changed")
+        raise NotConfirmed(f"the host key {shown} was not confirmed; nothing was changed")
     done = Onboarded(host.name, shown)
     public = public_key_line(controller_key)
     with tempfile.TemporaryDirectory(prefix="tendr-onboard-") as scratch:
@@ -458,7 +463,7 @@ def _adopting(
         "it gets passwordless sudo"
     )
     if not adopt(question):
-        raise UserError(f"the account {account} was not adopted; nothing was changed")
+        raise NotConfirmed(f"the account {account} was not adopted; nothing was changed")
     return "adopt"
 
 
@@ -550,7 +555,7 @@ def _allowed(workspace: Workspace, person: str, op: str, host: Host) -> str:
     """The deciding rule when the rules let `person` do `op` on `host`; else refused."""
     decision = may(workspace, person, op, host)
     if not decision.allowed:
-        raise UserError(f"permission denied: {decision.reason}")
+        raise PermissionDenied(message=f"permission denied: {decision.reason}")
     return decision.rule or decision.reason
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tendr.base.errors import PermissionDenied, UserError
+from tendr.base.errors import FileUnusable, PermissionDenied, UserError
 from tendr.core import audit
 from tendr.core.authorize import may
 from tendr.ops.shell import SESSIONS_DIR
@@ -15,6 +15,8 @@ from tendr.workspace.loader import Workspace
 
 class BrokenLog(UserError):
     """The audit log's chain is broken: nothing recorded in it is played."""
+
+    code = "audit.broken"
 
     def __init__(self, *, verdict: audit.Verdict) -> None:
         self.verdict = verdict
@@ -41,7 +43,9 @@ def recording(loaded: Workspace, person: str, record: int) -> bytes:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise UserError(f"cannot read the recording {path}: {exc.strerror}") from None
+        raise FileUnusable(f"cannot read the recording {path}: {exc.strerror}", file=path) from None
     if hashlib.sha256(data).hexdigest() != after.get("recording_sha256"):
-        raise UserError(f"{path} is not the recording of record {record}: it changed since")
+        raise FileUnusable(
+            f"{path} is not the recording of record {record}: it changed since", file=path
+        )
     return data

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from tendr.base.changes import Change
-from tendr.base.errors import UserError
+from tendr.base.errors import AuditLogUnwritable, FileUnusable, WorkspaceLocked
 from tendr.core import audit
 from tendr.core.authorize import may
 from tendr.rules.actor import real_account
@@ -75,7 +75,7 @@ class Runner:
         if recorded:
             log = workspace.path(workspace.settings.audit_log)
             if problem := audit.ready(log):
-                raise UserError(f"{problem}; {nothing}")
+                raise AuditLogUnwritable(f"{problem}; {nothing}")
             self.journal = audit.Journal(
                 log, person=person, account=real_account(), command=command
             )
@@ -192,7 +192,9 @@ class Runner:
     def finish(self) -> None:
         """A UserError when the audit log could not take every record of the run."""
         if self.journal is not None and self.journal.broken:
-            raise UserError(f"the audit log could not take the record: {self.journal.broken}")
+            raise AuditLogUnwritable(
+                f"the audit log could not take the record: {self.journal.broken}"
+            )
 
 
 def decided(change: Change, decision: Decision) -> Change:
@@ -222,15 +224,17 @@ def workspace_lock(workspace: Workspace, person: str) -> Iterator[None]:
         except PermissionError:  # another account's lock file: it locks read-only too
             fd, writable = os.open(path, os.O_RDONLY | flags), False
     except OSError as exc:
-        raise UserError(
-            f"cannot lock the workspace ({path}: {exc.strerror or exc}); nothing was applied"
+        raise FileUnusable(
+            file=path,
+            message=f"cannot lock the workspace ({path}: {exc.strerror or exc}); "
+            "nothing was applied",
         ) from None
     with os.fdopen(fd, "r+" if writable else "r", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = handle.read().strip() or "another tendr process"
-            raise UserError(
+            raise WorkspaceLocked(
                 f"another apply is running in this workspace ({holder}); "
                 "wait until it ends. Nothing was applied"
             ) from None

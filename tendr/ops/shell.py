@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tendr.base.changes import Change, FieldChange
-from tendr.base.errors import UserError
+from tendr.base.errors import AuditLogUnwritable, FileUnusable, PermissionDenied, UserError
 from tendr.base.settings import Settings
 from tendr.ops.runner import Runner
 from tendr.workspace.hosts import Host, key_name, login_user
@@ -56,7 +56,7 @@ def session(workspace: Workspace, host: Host, person: str) -> Recorded:
     change = Change(kind="shell", resource="", op="shell", action="change")
     decided = runner.decide([host], "shell", change=change)  # a refusal is recorded
     if host.name in decided.refused:
-        raise UserError(f"no shell on {host.name}: {decided.refused[host.name]}")
+        raise PermissionDenied(message=f"no shell on {host.name}: {decided.refused[host.name]}")
     change = decided.changes[host.name]
     argv = ssh_argv(host, workspace.path(workspace.settings.known_hosts), workspace.settings)
     if shutil.which("ssh") is None:
@@ -64,10 +64,12 @@ def session(workspace: Workspace, host: Host, person: str) -> Recorded:
     try:
         path = new_recording(workspace.root)
     except OSError as exc:
-        raise UserError(f"cannot keep a recording in {SESSIONS_DIR}: {exc.strerror}") from None
+        raise FileUnusable(
+            f"cannot keep a recording in {SESSIONS_DIR}: {exc.strerror}", file=SESSIONS_DIR
+        ) from None
     change = replace(change, resource=path.name.removesuffix(".cast"))
     if not runner.record(host.name, change, "started"):
-        raise UserError(
+        raise AuditLogUnwritable(
             f"the audit log could not take the record: {runner.recording.broken}; "
             "no session was opened"
         )

@@ -35,7 +35,16 @@ from pyinfra.api.state import State
 from pyinfra.connectors.ssh import SSHConnector
 from pyinfra.connectors.sshuserclient.client import get_host_keys
 
-from tendr.base.errors import CommandTimeout, ConnectionLost, HostError
+from tendr.base.errors import (
+    CommandTimeout,
+    ConnectionLost,
+    HostAuthFailed,
+    HostError,
+    HostKeyChanged,
+    HostKeyUnknown,
+    HostUnreachable,
+    SudoRefused,
+)
 from tendr.base.settings import Settings
 from tendr.workspace.hosts import Host, key_name, login_user, route
 
@@ -103,6 +112,7 @@ class Session:
     state: State
     hosts: dict[str, PyinfraHost] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, str] = field(default_factory=dict)  # each error's code (base.errors)
     sudo: dict[str, bool] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)  # the login account, for messages
     # A bootstrap account's password, for sudo -S (onboarding only): never logged.
@@ -144,8 +154,8 @@ def open_session(
     state = State(inventory, config)
     session = Session(state, passwords=dict(passwords), jumps=jumps)
     by_name = {h.name: h for h in selected}
-    for name, why in unreachable.items():
-        session.errors[name] = why
+    for name, (why, code) in unreachable.items():
+        session.errors[name], session.codes[name] = why, code
         if on_connected:
             on_connected(name)
 
@@ -155,7 +165,8 @@ def open_session(
         try:
             pyhost.connect(show_errors=False, raise_exceptions=True)
         except (PyinfraError, SSHException, OSError, EOFError) as exc:  # e.g. an unknown key
-            session.errors[name] = connect_reason(exc, host, known_hosts, settings)
+            failed = connect_error(exc, host, known_hosts, settings)
+            session.errors[name], session.codes[name] = failed.reason, failed.code
         else:
             state.activate_host(pyhost)
             session.hosts[name] = pyhost
@@ -170,7 +181,7 @@ def open_session(
 
 def _tunnels(
     hosts: list[Host], known_hosts: Path, settings: Settings
-) -> tuple[Session | None, dict[str, Channel], dict[str, str]]:
+) -> tuple[Session | None, dict[str, Channel], dict[str, tuple[str, str]]]:
     """For the hosts behind a gateway: the gateways' session (one connection each), a
     channel through it to each host, and why the hosts without one cannot be reached."""
     behind = [h for h in hosts if h.gateway is not None]
@@ -179,13 +190,13 @@ def _tunnels(
     gateways = {h.gateway.name: h.gateway for h in behind if h.gateway is not None}
     jumps = open_session(gateways.values(), known_hosts, settings)
     tunnels: dict[str, Channel] = {}
-    unreachable: dict[str, str] = {}
+    unreachable: dict[str, tuple[str, str]] = {}
 
     def through(host: Host) -> None:
         try:
             tunnels[host.name] = tunnel(jumps, host, settings.connect_timeout)
         except HostError as exc:
-            unreachable[host.name] = exc.reason
+            unreachable[host.name] = (exc.reason, exc.code)
 
     in_parallel(jumps.state, through, behind)
     return jumps, tunnels, unreachable
@@ -198,18 +209,20 @@ def tunnel(jumps: Session, host: Host, timeout: int) -> Channel:
     gateway = host.gateway.name
     if gateway not in jumps.hosts:
         why = jumps.errors.get(gateway, "not connected")
-        raise HostError(host=host.name, reason=f"its gateway {gateway}: {why}")
+        raise HostUnreachable(host=host.name, reason=f"its gateway {gateway}: {why}")
     client = _ssh_client(jumps.hosts[gateway])
     transport = client.get_transport() if client is not None else None
     if transport is None or not transport.is_active():
-        raise HostError(host=host.name, reason=f"its gateway {gateway}: the connection closed")
+        raise HostUnreachable(
+            host=host.name, reason=f"its gateway {gateway}: the connection closed"
+        )
     try:
         return transport.open_channel(
             "direct-tcpip", (host.address, host.port), ("127.0.0.1", 0), timeout=timeout
         )
     except (SSHException, OSError, EOFError) as exc:
         detail = " ".join(str(arg) for arg in exc.args) or type(exc).__name__
-        raise HostError(
+        raise HostUnreachable(
             host=host.name,
             reason=f"cannot connect: {gateway} cannot reach {host.address} port {host.port} "
             f"({detail})",
@@ -243,39 +256,54 @@ def in_parallel(state: State, work: Callable[[T], None], items: Iterable[T]) -> 
         raise failures[0]
 
 
-def connect_reason(
+def connect_error(
     exc: BaseException, host: Host, known_hosts: Path, settings: Settings | None = None
-) -> str:
-    """Why a host could not be reached, said so a technician knows what to do."""
+) -> HostError:
+    """Why a host could not be reached, said so a technician knows what to do, as the
+    HostError whose code a script tells apart."""
     changed = _cause(exc, BadHostKeyException)
     if changed is not None:
-        return (
-            changed_key_reason(
+        return HostKeyChanged(
+            host=host.name,
+            reason=changed_key_reason(
                 route(host),
                 key_name(host),
                 known_hosts,
                 pinned=fingerprint(changed.expected_key),
                 offered=fingerprint(changed.key),
             )
-            + f"; or `tendr hosts pin {host.name}` shows both and pins the new one"
+            + f"; or `tendr hosts pin {host.name}` shows both and pins the new one",
         )
     text = " ".join(str(arg) for arg in exc.args) or type(exc).__name__
     # pyinfra's words for a key file that needs a passphrase (it would have us set its
     # ssh_key_password, which tendr does not take).
     if host.ssh_key and "is encrypted" in text:
-        return encrypted_key_reason(host.ssh_key)
+        return HostAuthFailed(host=host.name, reason=encrypted_key_reason(host.ssh_key))
     if "no host key" in text.lower():  # paramiko's words for a host not in known_hosts
-        name = key_name(host)
-        return (
-            f"host key not verified: {known_hosts} pins no key for {name}, and tendr "
-            f"never trusts a key on first use: `tendr hosts pin {host.name}` shows the key "
-            "it offers; check it on the machine itself, then confirm"
+        return HostKeyUnknown(
+            host=host.name,
+            reason=f"host key not verified: {known_hosts} pins no key for {key_name(host)}, "
+            f"and tendr never trusts a key on first use: `tendr hosts pin {host.name}` shows "
+            "the key it offers; check it on the machine itself, then confirm",
         )
     if "host key" in text.lower() or "known_hosts" in text:
-        return f"host key not verified ({text}); tendr accepts only keys pinned in {known_hosts}"
+        return HostKeyUnknown(
+            host=host.name,
+            reason=f"host key not verified ({text}); tendr accepts only keys pinned in "
+            f"{known_hosts}",
+        )
+    if login := _login_reason(exc, host, settings):
+        return HostAuthFailed(host=host.name, reason=f"cannot connect: {route(host)}: {login}")
     timeout = settings.connect_timeout if settings is not None else None
-    why = _network_reason(exc, timeout) or _login_reason(exc, host, settings)
-    return f"cannot connect: {route(host)}: {why or text}"
+    why = _network_reason(exc, timeout) or text
+    return HostUnreachable(host=host.name, reason=f"cannot connect: {route(host)}: {why}")
+
+
+def connect_reason(
+    exc: BaseException, host: Host, known_hosts: Path, settings: Settings | None = None
+) -> str:
+    """Why a host could not be reached (connect_error's reason)."""
+    return connect_error(exc, host, known_hosts, settings).reason
 
 
 def _network_reason(exc: BaseException, timeout: int | None) -> str | None:
@@ -480,7 +508,7 @@ def run(
         raise ConnectionLost(host=name, detail="the command's end never arrived")
     result = Output(found[0], found[1], list(output.stderr_lines))
     if not result.ok and SUDO_REFUSED in result.stderr:
-        raise HostError(
+        raise SudoRefused(
             host=name,
             reason=(
                 f"the account {session.users.get(name, '?')!r} needs passwordless sudo for tendr "

@@ -1,11 +1,11 @@
-"""The inventory as commands see it: --limit selection and the `tendr hosts` rows."""
+"""The inventory as commands see it: the hosts selectors select, and the `tendr hosts` rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from tendr.base.errors import SelectionError
+from tendr.base.errors import NoHostSelected, SelectionError
 from tendr.base.selection import check_selector, no_match, select
 from tendr.workspace.hosts import Host, login_user
 from tendr.workspace.loader import Workspace
@@ -31,12 +31,20 @@ def host_rows(workspace: Workspace, hosts: list[Host]) -> list[dict[str, Any]]:
 
 
 def limit(workspace: Workspace, selectors: Sequence[str]) -> list[Host]:
-    """The hosts `--limit` selects (all hosts without it); a selector must select some."""
+    """The hosts the selectors select (all hosts without one); each must select some."""
+    return among(workspace.hosts, selectors)
+
+
+def among(hosts: Sequence[Host], selectors: Sequence[str]) -> list[Host]:
+    """The `hosts` the selectors select (all without one); each must select one of them,
+    and the nearest selector suggested is one of them too."""
     if not selectors:
-        return list(workspace.hosts)
+        return list(hosts)
     for selector in selectors:
         if reason := check_selector(selector):
-            raise SelectionError(selector=selector, reason=reason)
-        if not select([selector], workspace.hosts):
-            raise SelectionError(selector=selector, reason=no_match(selector, workspace.hosts))
-    return select(selectors, workspace.hosts)
+            raise SelectionError(param="selectors", selector=selector, reason=reason)
+        if not select([selector], hosts):
+            raise NoHostSelected(
+                param="selectors", selector=selector, reason=no_match(selector, hosts)
+            )
+    return select(selectors, hosts)
