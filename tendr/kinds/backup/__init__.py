@@ -27,7 +27,8 @@ are listed instead, an exclusive one being what blocks backu
 
 The package, by concern: `spec` (the model, where a job lives), `files` (what tendr
 writes), `secret`, `restic` (what its errors mean), `facts` (probe and parse), `memory`
-(what plans remember of a repository), `plan` (the pure diff), `act` (the steps).
+(what plans remember of a repository), `plan` (the pure diff), `act` (the steps),
+`on_demand` (`tendr do backup.init`), `check` (the restore check, `tendr backup check`).
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ from tendr.kinds.backup.act import (
     RUN,
     steps,
 )
+from tendr.kinds.backup.check import restore_check
 from tendr.kinds.backup.facts import BackupActual, Lock, RepoState, instant, parse, probe
 from tendr.kinds.backup.files import job_files, probed_paths, script, service_unit, timer_unit
 from tendr.kinds.backup.memory import held, remember, seen
+from tendr.kinds.backup.on_demand import ON_DEMAND
 from tendr.kinds.backup.plan import diff
 from tendr.kinds.backup.restic import classify, clean, shell_classify
 from tendr.kinds.backup.secret import references, secret_content, secret_key, secrets
@@ -99,6 +102,7 @@ __all__ = [
     "probe",
     "probed_paths",
     "references",
+    "restore_check",
     "remember",
     "restic_args",
     "script",
@@ -127,4 +131,7 @@ KIND: Kind[BackupSpec] = Kind(
     verbs=("configure", "init", "run", "check", "remove"),
     secrets=secrets,
     remember=remember,
+    on_demand=ON_DEMAND,
+    restore_check=restore_check,
+    area="backup",
 )

@@ -257,7 +257,8 @@ def _repository_state(tagged: dict[str, list[str]]) -> RepoState:
     )
 
 
-def _json(text: str) -> Any:
+def loads(text: str) -> Any:
+    """A JSON value the host printed (restic's), or None where it printed none."""
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
@@ -267,7 +268,7 @@ def _json(text: str) -> Any:
 def _snapshot_times(output: Sequence[str]) -> list[int] | None:
     """The times of the snapshots `restic snapshots --json` listed; None when its list
     is not there or not one restic writes."""
-    listed = next((_json(line) for line in output if line.startswith("[")), None)
+    listed = next((loads(line) for line in output if line.startswith("[")), None)
     if not isinstance(listed, list):
         return None
     times = [instant(item.get("time")) for item in listed if isinstance(item, dict)]
@@ -277,7 +278,7 @@ def _snapshot_times(output: Sequence[str]) -> list[int] | None:
 
 
 def _lock(text: str) -> Lock | None:
-    found = _json(text)
+    found = loads(text)
     if not isinstance(found, dict):
         return None  # gone between listing and reading it: a backup that ended
     pid = found.get("pid")
