@@ -27,9 +27,9 @@ from tendr.base.changes import HIDDEN, Change, FieldChange, Put, Run, Step, Unre
 from tendr.cli.render import change_json, change_lines
 from tendr.kinds import backup as b
 from tendr.kinds.backup import BackupActual, BackupSpec, Lock, RepoState
+from tendr.kinds.backup import check as bc
 from tendr.kinds.file import FileActual
 from tendr.kinds.kind import Context
-from tendr.ops import backup_check as bc
 from tests.helpers import needs_root, requires
 
 HAS_RESTIC = shutil.which("restic") is not None

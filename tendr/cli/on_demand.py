@@ -212,12 +212,12 @@ def backup_check(
     Exit 0 when every job passed, 1 otherwise.
     """
     with reporting(fmt):
-        from tendr.ops import on_demand as terminal
+        from tendr.ops.backup_check import check_backups
 
         loaded = load_workspace(workspace)
         person = person_acting(as_person)
         target = host_named(loaded, host)
-        checked = terminal.check_backups(loaded, target, person, job)
+        checked = check_backups(loaded, target, person, job)
         if fmt is Format.json:
             print_json(
                 {

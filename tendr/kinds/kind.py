@@ -2,15 +2,55 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from tendr.base.changes import Change, Step, Unreadable
+from tendr.base.changes import Change, FieldChange, Step, Unreadable
 from tendr.kinds.base import ResourceSpec, SecretRef
 
 S = TypeVar("S", bound=ResourceSpec)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Fact(Generic[T]):
+    """One reading of a host, the one way to say "run this, parse that": a shell script
+    run as root, its values as arguments ("$1"...), and the parser of the lines it
+    printed (its output, then its error output where `errors`). Pure: tendr/ops runs it
+    (remote.connect.read). A kind's `probe` and `parse` are the plan's Fact for all the
+    kind's resources of a host, composed with the other kinds' into one script."""
+
+    script: str
+    parse: Callable[[list[str]], T]
+    args: tuple[str, ...] = ()
+    errors: bool = False
+    timeout: int = 0  # seconds it may take at the least (beyond the settings' timeout)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong on a host as `tendr diagnose` says it: its probable cause, and the
+    tendr operation that fixes it."""
+
+    area: str  # unit, journal, disk, memory, printer, backup, drift, health
+    what: str
+    cause: str
+    fix: str = ""
+    detail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OnDemand:
+    """An operation `tendr do` makes on one resource: `build` makes, from the resource's
+    name alone, the resource (a stand-in with its kind and name where the state's is
+    used) and the fields its change shows. `confirm`, where set, makes it an operation
+    made on the resource as a state declares it for each host, and asked first: the
+    change with what earlier plans saw there (Context.seen), and the question's line."""
+
+    build: Callable[[str], tuple[ResourceSpec, tuple[FieldChange, ...]]]
+    confirm: Callable[[Any, Change, Context], tuple[Change, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +98,10 @@ def no_secrets(spec: Any) -> list[SecretRef]:
     return []
 
 
+def no_health(specs: Sequence[Any]) -> Fact[list[Problem]] | None:
+    return None
+
+
 def as_declared(spec: Any, actual: Any) -> tuple[str, ...]:
     """The names the host knows a resource by where only the text tells: its own."""
     return (spec.same_key,)
@@ -97,6 +141,18 @@ class Kind(Generic[S]):
     # other names a rule naming any of them covers (a unit's aliases). Two resources
     # of one host with one identity are one resource declared twice.
     names: Callable[[S, Any], tuple[str, ...]] = field(default=as_declared, kw_only=True)
+    # The operations `tendr do` makes on one of its resources, by name (KIND.VERB).
+    on_demand: Mapping[str, OnDemand] = field(default_factory=dict, kw_only=True)
+    # What `tendr diagnose` reads of the host's declared resources besides their drift
+    # (whether a printer answers): a Fact whose parser says the problems; None: nothing.
+    health: Callable[[Sequence[S]], Fact[list[Problem]] | None] = field(
+        default=no_health, kw_only=True
+    )
+    # The area `tendr diagnose` shows its resources' drift under.
+    area: str = field(default="drift", kw_only=True)
+    # `tendr backup check`: the Fact that tests a resource can be restored, parsed into
+    # (passed, why in one line); None: the kind has none.
+    restore_check: Callable[[S], Fact[tuple[bool, str]]] | None = field(default=None, kw_only=True)
 
 
 def unknown(spec: ResourceSpec, actual: Unreadable) -> list[Change]:

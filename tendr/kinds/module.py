@@ -21,7 +21,7 @@ from tendr.base.names import ModuleName, OptionName, PackageName
 from tendr.base.scripts import script
 from tendr.kinds.base import ResourceSpec
 from tendr.kinds.file import FileActual, parse_line, probe_paths
-from tendr.kinds.kind import Context, Kind, unknown
+from tendr.kinds.kind import Context, Kind, OnDemand, unknown
 
 
 class ModuleSpec(ResourceSpec):
@@ -338,6 +338,15 @@ def drivers(spec: ModuleSpec) -> list[tuple[str, str]]:
     return [(f".packages[{i}]", name) for i, name in enumerate(spec.packages)]
 
 
+def _on_demand(load: bool) -> OnDemand:
+    """`tendr do module.load NAME` (or unload)."""
+
+    def build(resource: str) -> tuple[ResourceSpec, tuple[FieldChange, ...]]:
+        return ModuleSpec(name=resource), (FieldChange("loaded", None, load),)
+
+    return OnDemand(build)
+
+
 KIND: Kind[ModuleSpec] = Kind(
     "module",
     ModuleSpec,
@@ -347,4 +356,5 @@ KIND: Kind[ModuleSpec] = Kind(
     steps,
     verbs=("load", "unload", "configure"),
     drivers=drivers,
+    on_demand={"module.load": _on_demand(True), "module.unload": _on_demand(False)},
 )

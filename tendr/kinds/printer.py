@@ -22,7 +22,7 @@ from tendr.base.changes import Action, Change, FieldChange, Run, Step, Unreadabl
 from tendr.base.names import PackageName, PrinterName, anchored
 from tendr.base.scripts import script
 from tendr.kinds.base import ResourceSpec
-from tendr.kinds.kind import Context, Kind, unknown
+from tendr.kinds.kind import Context, Fact, Kind, OnDemand, Problem, unknown
 
 # The backends CUPS has for printers (lpinfo -v); file: and the like are left out.
 SCHEMES = "ipp ipps http https socket lpd usb dnssd smb hp hpfax parallel serial ippusb".split()
@@ -745,6 +745,35 @@ def silent(lines: Sequence[str]) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def health(specs: Sequence[PrinterSpec]) -> Fact[list[Problem]] | None:
+    """The declared network printers that do not answer the host: their health (the plan
+    counts a queue as declared in sync whatever its printer's power)."""
+    if not (asked := reachability(specs)):
+        return None
+    return Fact(asked, _silent_problems)
+
+
+def _silent_problems(lines: list[str]) -> list[Problem]:
+    return [
+        Problem(
+            "printer",
+            f"the printer of queue {name} at {where} does not answer",
+            "it is switched off, unplugged or out of this host's reach: jobs wait in its queue",
+        )
+        for name, where in silent(lines)
+    ]
+
+
+def _on_demand(enable: bool) -> OnDemand:
+    """`tendr do printer.enable QUEUE` (or disable): it prints and accepts jobs, or not."""
+
+    def build(resource: str) -> tuple[ResourceSpec, tuple[FieldChange, ...]]:
+        fields = (FieldChange("enabled", None, enable), FieldChange("accepting", None, enable))
+        return PrinterSpec(name=resource), fields
+
+    return OnDemand(build)
+
+
 def names(spec: PrinterSpec, actual: PrinterActual | Unreadable) -> tuple[str, ...]:
     """The queue's name on the host (CUPS ignores case: FRONTDESK may be its frontdesk),
     or the state's for a queue still to be made."""
@@ -761,4 +790,7 @@ KIND: Kind[PrinterSpec] = Kind(
     verbs=("add", "configure", "enable", "disable", "remove"),
     drivers=drivers,
     names=names,
+    on_demand={"printer.enable": _on_demand(True), "printer.disable": _on_demand(False)},
+    health=health,
+    area="printer",
 )

@@ -13,7 +13,7 @@ from tendr.base.changes import Change, FieldChange, Put, Run, Step, Unreadable
 from tendr.base.names import DropinName, UnitName
 from tendr.kinds.base import ResourceSpec
 from tendr.kinds.file import FileActual, diff_file, parse_line, probe_paths
-from tendr.kinds.kind import Context, Kind, unknown
+from tendr.kinds.kind import Context, Kind, OnDemand, unknown
 
 
 class ServiceSpec(ResourceSpec):
@@ -349,6 +349,21 @@ def steps(spec: ServiceSpec, change: Change, context: Context) -> list[Step]:
     return [Run(("systemctl", verb, "--quiet", *runtime, "--", spec.unit))]
 
 
+_STATE = {"start": "active (running)", "stop": "inactive (dead)", "restart": "restarted"}
+
+
+def _on_demand(verb: str) -> OnDemand:
+    """`tendr do service.VERB UNIT`: its state now, or whether it starts at boot."""
+
+    def build(resource: str) -> tuple[ResourceSpec, tuple[FieldChange, ...]]:
+        spec = ServiceSpec(unit=resource)
+        if verb in _STATE:
+            return spec, (FieldChange("state", None, _STATE[verb]),)
+        return spec, (FieldChange("enabled", None, f"{verb}d"),)
+
+    return OnDemand(build)
+
+
 KIND: Kind[ServiceSpec] = Kind(
     "service",
     ServiceSpec,
@@ -358,4 +373,8 @@ KIND: Kind[ServiceSpec] = Kind(
     steps,
     verbs=("start", "stop", "restart", "enable", "disable", "mask", "unmask", "configure"),
     names=names,
+    on_demand={
+        f"service.{verb}": _on_demand(verb)
+        for verb in ("start", "stop", "restart", "enable", "disable")
+    },
 )

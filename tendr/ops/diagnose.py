@@ -21,12 +21,12 @@ from tendr.base.changes import Change
 from tendr.base.errors import CommandTimeout, ConnectionLost, HostError
 from tendr.core import audit
 from tendr.core.plan import HostPlan, split_sections
-from tendr.kinds import printer
-from tendr.kinds.printer import PrinterSpec
+from tendr.kinds.kind import Fact, Problem
+from tendr.kinds.registry import KINDS
 from tendr.ops import engine
 from tendr.ops.logs import entries
 from tendr.ops.runner import Runner
-from tendr.remote.connect import Session, run_long
+from tendr.remote.connect import Session, read
 from tendr.workspace.baseline import HEALTH_UNIT
 from tendr.workspace.hosts import Host
 from tendr.workspace.loader import Workspace
@@ -173,17 +173,6 @@ def _memory(lines: Sequence[str]) -> tuple[float | None, float | None]:
     return pressure, available
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong, its probable cause, and the tendr operation that fixes it."""
-
-    area: str  # unit, journal, disk, memory, printer, backup, drift, health
-    what: str
-    cause: str
-    fix: str = ""
-    detail: tuple[str, ...] = ()
-
-
 # What a unit's last lines most often mean, first match wins.
 _UNIT_CAUSES = (
     ("No such file or directory", "a program or file it needs is missing"),
@@ -278,11 +267,7 @@ def problems(facts: Facts, drift: Sequence[Change]) -> list[Problem]:
                 )
             )
     for change in drift:
-        area = (
-            "backup"
-            if change.kind == "backup"
-            else ("printer" if change.kind == "printer" else "drift")
-        )
+        area = KINDS[change.kind].area if change.kind in KINDS else "drift"
         cause = change.note or (
             "could not be read" if change.action == "unknown" else "differs from the state"
         )
@@ -326,20 +311,16 @@ def diagnose(
         drift.update({h.host: h for h in engine.gather(workspace, reachable, session).hosts})
 
     def one(session: Session, host: Host) -> None:
+        timeout = workspace.settings.command_timeout
         try:
-            output = run_long(
-                session,
-                host.name,
-                probe(visits[host.name]),
-                timeout=workspace.settings.command_timeout,
-            )
+            facts = read(session, host.name, Fact(probe(visits[host.name]), parse), timeout=timeout)
         except (CommandTimeout, ConnectionLost, HostError) as exc:
             failed(host.name, exc.reason)
             return
         plan = drift.get(host.name)
         changes = plan.changes if plan is not None and plan.error is None else ()
-        found[host.name].problems = problems(parse(output.stdout), changes)
-        found[host.name].problems += silent_printers(workspace, session, host)
+        found[host.name].problems = problems(facts, changes)
+        found[host.name].problems += health(workspace, session, host)
         if plan is not None and plan.error:
             failed(host.name, plan.error)
 
@@ -347,24 +328,22 @@ def diagnose(
     return [found[h.name] for h in hosts]
 
 
-def silent_printers(workspace: Workspace, session: Session, host: Host) -> list[Problem]:
-    """The declared network printers that do not answer the host: their health (the plan
-    counts a queue as declared in sync whatever its printer's power)."""
-    specs = [s for _, s in engine.desired_for(workspace, host) if isinstance(s, PrinterSpec)]
-    if not (script := printer.reachability(specs)):
-        return []
-    try:
-        output = run_long(session, host.name, script, timeout=workspace.settings.command_timeout)
-    except (CommandTimeout, ConnectionLost, HostError):
-        return []  # the host's own failure is said by the probe before this
-    return [
-        Problem(
-            "printer",
-            f"the printer of queue {name} at {where} does not answer",
-            "it is switched off, unplugged or out of this host's reach: jobs wait in its queue",
-        )
-        for name, where in printer.silent(output.stdout)
-    ]
+def health(workspace: Workspace, session: Session, host: Host) -> list[Problem]:
+    """What each kind reads of the host's declared resources besides their drift (Kind.
+    health: whether a network printer answers; the plan counts a queue as declared in
+    sync whatever its printer's power)."""
+    declared = [spec for _, spec in engine.desired_for(workspace, host)]
+    found: list[Problem] = []
+    for name, kind in KINDS.items():
+        fact = kind.health([spec for spec in declared if spec.kind == name])
+        if fact is None:
+            continue
+        try:
+            said = read(session, host.name, fact, timeout=workspace.settings.command_timeout)
+            found += said
+        except (CommandTimeout, ConnectionLost, HostError):
+            continue  # the host's own failure is said by the probe before this
+    return found
 
 
 def _last_visits(workspace: Workspace, hosts: Sequence[Host]) -> dict[str, int]:

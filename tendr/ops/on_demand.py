@@ -1,5 +1,5 @@
 """On demand: one command on many hosts (`tendr run`), one operation on a resource
-(`tendr do`), a backup's restore test (`tendr backup check`), decided by the rules and
+(`tendr do`, the operations each kind declares: Kind.on_demand), decided by the rules and
 recorded like apply: each through the runner (tendr/ops/runner.py), which does what
 they share; here is what each does on a host.
 
@@ -23,16 +23,10 @@ from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, NotConf
 from tendr.core import history
 from tendr.core.authorize import may_change
 from tendr.core.plan import HostPlan, Plan, probe_script, split_sections
-from tendr.kinds import backup
-from tendr.kinds.backup import BackupSpec
 from tendr.kinds.base import ResourceSpec
-from tendr.kinds.kind import Context
-from tendr.kinds.module import ModuleSpec
-from tendr.kinds.printer import PrinterSpec
+from tendr.kinds.kind import Context, OnDemand
 from tendr.kinds.registry import KINDS
-from tendr.kinds.service import ServiceSpec
-from tendr.ops import engine, execute
-from tendr.ops.backup_check import check_command, verdict
+from tendr.ops import execute
 from tendr.ops.runner import Runner
 from tendr.remote.connect import Session, run, run_long
 from tendr.rules.resources import command_words
@@ -40,7 +34,6 @@ from tendr.workspace.hosts import Host
 from tendr.workspace.loader import Workspace
 
 RUN_SCRIPT = 'exec "$@"'
-CHECK_TIMEOUT = 600  # seconds: a repository check reads back part of the data
 
 
 @dataclass
@@ -168,78 +161,27 @@ def _record(runner: Runner, result: HostRun, change: Change) -> None:
 
 # -- one operation on demand (tendr do) ------------------------------------------
 
-OnDemand = Callable[[str], tuple[ResourceSpec, tuple[FieldChange, ...]]]
-_STATE = {"start": "active (running)", "stop": "inactive (dead)", "restart": "restarted"}
-
-
-def _service(verb: str) -> OnDemand:
-    def build(resource: str) -> tuple[ResourceSpec, tuple[FieldChange, ...]]:
-        spec = ServiceSpec(unit=resource)
-        if verb in _STATE:
-            return spec, (FieldChange("state", None, _STATE[verb]),)
-        return spec, (FieldChange("enabled", None, f"{verb}d"),)
-
-    return build
-
-
-def _printer(enable: bool) -> OnDemand:
-    def build(resource: str) -> tuple[ResourceSpec, tuple[FieldChange, ...]]:
-        fields = (FieldChange("enabled", None, enable), FieldChange("accepting", None, enable))
-        return PrinterSpec(name=resource), fields
-
-    return build
-
-
-def _module(load: bool) -> OnDemand:
-    def build(resource: str) -> tuple[ResourceSpec, tuple[FieldChange, ...]]:
-        return ModuleSpec(name=resource), (FieldChange("loaded", None, load),)
-
-    return build
-
-
-def _backup_init(resource: str) -> tuple[ResourceSpec, tuple[FieldChange, ...]]:
-    # A stand-in with the job's kind and name: the job itself is the one a state declares
-    # for each host (AS_DECLARED), with its repository and password.
-    try:
-        name = backup.job_name(resource)
-    except ValueError as exc:
-        raise UserError(f"backup.init {resource!r}: {exc}") from None
-    spec = BackupSpec.model_construct(name=name)  # type: ignore[call-arg]
-    return spec, (FieldChange("repository", None, backup.NEW),)
-
-
 ON_DEMAND: dict[str, OnDemand] = {
-    **{
-        f"service.{verb}": _service(verb)
-        for verb in ("start", "stop", "restart", "enable", "disable")
-    },
-    "printer.enable": _printer(True),
-    "printer.disable": _printer(False),
-    "module.load": _module(True),
-    "module.unload": _module(False),
-    "backup.init": _backup_init,
+    op: how for kind in KINDS.values() for op, how in kind.on_demand.items()
 }
-"""The operations `tendr do` makes: those a resource's name alone says how to do, and
-starting a backup job's repository over."""
-
-# Operations made on the resource as a state declares it for each host (a backup job's
-# repository and password), and confirmed first (`tendr do` asks, or takes --yes): a
-# new repository in place of one seen before is a decision, never a side effect.
-AS_DECLARED = frozenset({"backup.init"})
+"""The operations `tendr do` makes, each kind's (Kind.on_demand): those a resource's name
+alone says how to do, and those made on the resource as a state declares it for each
+host, confirmed first (`tendr do` asks, or takes --yes: a backup's repository started
+over is a decision, never a side effect)."""
 Confirm = Callable[[list[str]], None]  # shows what will be done; raises when not confirmed
 
 
 def on_demand(op: str, resource: str) -> tuple[ResourceSpec, Change]:
     """The resource and the change `tendr do OP RESOURCE` makes; a user error for an
     operation that cannot be done on demand or a name its kind refuses."""
-    build = ON_DEMAND.get(op)
-    if build is None:
+    how = ON_DEMAND.get(op)
+    if how is None:
         raise UserError(
             f"{op!r} cannot be done on demand; these can: {', '.join(ON_DEMAND)} "
             "(everything else through a state and tendr apply)"
         )
     try:
-        spec, fields = build(resource)
+        spec, fields = how.build(resource)
     except ValidationError as exc:
         problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
         raise UserError(f"{op} {resource!r}: {problem}") from None
@@ -278,7 +220,7 @@ def do_operation(
 ) -> list[HostResult]:
     """Make one operation on one resource of every selected host the rules allow, like
     apply does a change: locked, recorded before and after, in parallel. An operation
-    AS_DECLARED is made on each host's declared resource, once `confirm` passed."""
+    that is confirmed is made on each host's declared resource, once `confirm` passed."""
     spec, change = on_demand(op, resource)
     runner = Runner(workspace, person, "do", nothing="nothing was done")
     decided: dict[str, Change] = {}
@@ -300,11 +242,15 @@ def do_operation(
             "on declared resources only"
         )
         results[host.name] = _refused(runner, host.name, marked, why)
-    if decided and op in AS_DECLARED:
-        decided = _started_over(workspace, decided, targets)
+    if decided and (asked := ON_DEMAND[op].confirm) is not None:
+        seen = history.seen(workspace.path(workspace.settings.history), list(decided))
+        lines = []
+        for name, marked in decided.items():
+            decided[name], line = asked(targets[name], marked, Context(seen=seen.get(name, {})))
+            lines.append(f"{name}: {line}")
         if confirm is None:
             raise NotConfirmed(f"{op} is made only once confirmed")
-        confirm([_starting_over(host, targets[host], c) for host, c in decided.items()])
+        confirm(lines)
     if not decided:
         return [results[h.name] for h in hosts if h.name in results]
     allowed = [h for h in hosts if h.name in decided]
@@ -351,8 +297,8 @@ def do_operation(
 
 def _declared(workspace: Workspace, host: Host, spec: ResourceSpec, op: str) -> ResourceSpec | None:
     """What `tendr do` acts on for the host: the resource some state declares there (and
-    does not remove), as the state declares it for an operation AS_DECLARED; None when
-    no state declares it."""
+    does not remove), as the state declares it for an operation confirmed first; None
+    when no state declares it."""
     declared = {
         (d.spec.kind, d.spec.key): d.spec
         for d in workspace.desired(host)
@@ -360,114 +306,9 @@ def _declared(workspace: Workspace, host: Host, spec: ResourceSpec, op: str) -> 
     }
     if (spec.kind, spec.key) not in declared:
         return None
-    return declared[(spec.kind, spec.key)] if op in AS_DECLARED else spec
+    return declared[(spec.kind, spec.key)] if ON_DEMAND[op].confirm is not None else spec
 
 
 def _refused(runner: Runner, host: str, change: Change, why: str) -> HostResult:
     runner.refuse(host, change, why)
     return HostResult(host, [ChangeResult(change, "refused", why)])
-
-
-def _started_over(
-    workspace: Workspace, decided: dict[str, Change], targets: dict[str, ResourceSpec]
-) -> dict[str, Change]:
-    """Each host's backup.init with what plans saw there before as its `before`, for the
-    question and the audit record."""
-    seen = history.seen(workspace.path(workspace.settings.history), list(decided))
-    found = {}
-    for host, change in decided.items():
-        spec = targets[host]
-        assert isinstance(spec, BackupSpec)
-        before = backup.seen(spec, Context(seen=seen.get(host, {})))
-        said = "never seen by tendr"
-        if before is not None:
-            said = f"seen before, restic id {str(before.get('id'))[:10]}: {backup.held(before)}"
-        fields = (FieldChange("repository", said, backup.NEW),)
-        found[host] = replace(change, fields=fields)
-    return found
-
-
-def _starting_over(host: str, spec: ResourceSpec, change: Change) -> str:
-    assert isinstance(spec, BackupSpec)
-    return (
-        f"{host}: backup {spec.name}: a new, empty repository at "
-        f"{backup.mask_credentials(spec.repository)} (the one there was "
-        f"{change.fields[0].before}); restic init refuses where a repository is found"
-    )
-
-
-# -- a backup's restore test (tendr backup check) ------------------------------------
-
-
-@dataclass(frozen=True)
-class Checked:
-    """One job's check: passed or not, and why, in one line."""
-
-    job: str
-    passed: bool
-    reason: str
-
-
-def check_backups(workspace: Workspace, host: Host, person: str, job: str | None) -> list[Checked]:
-    """Check the repository of each backup job of `host` (or of `job`) and restore a
-    sample of its newest snapshot, as the rules allow `backup.check`; each recorded."""
-    jobs = [
-        spec
-        for _, spec in engine.desired_for(workspace, host)
-        if isinstance(spec, BackupSpec) and spec.present and job in (None, spec.name)
-    ]
-    if not jobs:
-        what = f"no backup job {job!r}" if job else "no backup job"
-        raise UserError(f"{host.name} has {what} in the workspace's states")
-    runner = Runner(workspace, person, "backup check", nothing="nothing was checked")
-    found: dict[str, Checked] = {}
-    pending: list[tuple[BackupSpec, Change]] = []  # the checks allowed, not made yet
-    for spec in jobs:
-        change = Change(kind="backup", resource=spec.name, op="backup.check", action="change")
-        decided = runner.decide([host], "backup.check", spec.name, change=change)
-        if host.name in decided.refused:
-            found[spec.name] = Checked(spec.name, False, decided.refused[host.name])
-        else:
-            pending.append((spec, decided.changes[host.name]))
-
-    def checked(spec: BackupSpec, change: Change, passed: bool, reason: str) -> None:
-        fields = (FieldChange("passed", None, passed),)
-        outcome = "done" if passed else "failed"
-        runner.record(host.name, replace(change, fields=fields), outcome, reason)
-        found[spec.name] = Checked(spec.name, passed, reason)
-
-    def failed(_name: str, why: str) -> None:
-        while pending:
-            checked(*pending.pop(0), False, why)
-
-    def one(session: Session, reached: Host) -> None:
-        while pending:
-            spec, change = pending[0]
-            passed, reason = _check_one(workspace, session, reached, spec)
-            checked(spec, change, passed, reason)
-            pending.pop(0)
-
-    runner.over(
-        [host] if pending else [],
-        one,
-        failed=failed,
-        unfinished=lambda _name: [change for _, change in pending],
-    )
-    runner.finish()
-    return [found[spec.name] for spec in jobs]
-
-
-def _check_one(
-    workspace: Workspace, session: Session, host: Host, spec: BackupSpec
-) -> tuple[bool, str]:
-    try:
-        output = run(
-            session,
-            host.name,
-            RUN_SCRIPT,
-            check_command(spec),
-            timeout=max(workspace.settings.command_timeout, CHECK_TIMEOUT),
-        )
-    except (CommandTimeout, ConnectionLost, HostError) as exc:
-        return False, exc.reason
-    return verdict(output.stdout + output.stderr)

@@ -46,6 +46,7 @@ from tendr.base.errors import (
     SudoRefused,
 )
 from tendr.base.settings import Settings
+from tendr.kinds.kind import Fact
 from tendr.workspace.hosts import Host, key_name, login_user, route
 
 # pyinfra and paramiko log what tendr reports itself (an unknown host key, a bad
@@ -516,6 +517,18 @@ def run(
             ),
         )
     return result
+
+
+def read(session: Session, name: str, fact: Fact[T], *, timeout: int) -> T:
+    """A Fact of a connected host: its script run (on standard input when it takes no
+    arguments, as run_long; at least the Fact's own timeout), what it printed parsed.
+    Raises as run() does."""
+    timeout = max(timeout, fact.timeout)
+    if fact.args:
+        output = run(session, name, fact.script, fact.args, timeout=timeout)
+    else:
+        output = run_long(session, name, fact.script, timeout=timeout)
+    return fact.parse(output.stdout + (output.stderr if fact.errors else []))
 
 
 def reconnect(session: Session, name: str) -> bool:

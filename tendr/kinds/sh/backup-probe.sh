@@ -1,5 +1,5 @@
 #!/bin/sh
-# The backup probe's functions, in the probe script tendr sends (tendr/kinds/backup.py).
+# The backup probe's functions, in the probe script tendr sends (tendr/kinds/backup/facts.py).
 #
 # _tb_host TIMEOUT FOLDER...: once per host, whether systemd runs, restic's version, the
 # host's clock, the folders; restic is given TIMEOUT seconds to answer from then on.
