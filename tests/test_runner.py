@@ -161,3 +161,50 @@ def test_a_reading_records_nothing_and_says_each_refusal(tmp_path: Path) -> None
     assert found[0].error.startswith("permission denied")
     assert found[1].error.startswith("cannot connect")
     assert records(ws) == []
+
+
+def test_tendrs_own_visits_are_left_out_of_the_journal_and_nothing_else() -> None:
+    """sudo's lines for the service account's commands (the COMMAND line and the PAM
+    lines of the same sudo) and its SSH logins go; another person's sudo and logins,
+    and the host's own lines, stay."""
+
+    def entry(who: str, pid: str, message: str) -> dict[str, str]:
+        return {"SYSLOG_IDENTIFIER": who, "_PID": pid, "MESSAGE": message}
+
+    journal = [
+        entry("sshd-session", "700", "Accepted publickey for tendr from 10.0.0.5 port 4 ssh2"),
+        entry(
+            "sshd-session",
+            "700",
+            "pam_unix(sshd:session): session opened for user tendr(uid=998) by tendr(uid=0)",
+        ),
+        entry("systemd-logind", "90", "New session 7 of user tendr."),
+        entry("systemd", "1", "Started session-7.scope - Session 7 of User tendr."),
+        entry(
+            "sudo",
+            "801",
+            "   tendr : PWD=/home/tendr ; USER=root ; COMMAND=/usr/bin/journalctl -o json",
+        ),
+        entry(
+            "sudo",
+            "801",
+            "pam_unix(sudo:session): session opened for user root(uid=0) by tendr(uid=998)",
+        ),
+        entry("sudo", "801", "pam_unix(sudo:session): session closed for user root"),
+        entry("sshd-session", "700", "Disconnected from user tendr 10.0.0.5 port 4"),
+        entry("systemd-logind", "90", "Session 7 logged out. Waiting for processes to exit."),
+        entry("systemd-logind", "90", "Removed session 7."),
+        # What the technician came for:
+        entry("sudo", "900", "   alice : PWD=/ ; USER=root ; COMMAND=/usr/bin/apt upgrade"),
+        entry(
+            "sudo",
+            "900",
+            "pam_unix(sudo:session): session opened for user root(uid=0) by alice(uid=1000)",
+        ),
+        entry("sshd-session", "910", "Accepted password for alice from 10.0.0.9 port 5 ssh2"),
+        entry("systemd-logind", "90", "New session 8 of user alice."),
+        entry("systemd", "1", "Started session-8.scope - Session 8 of User alice."),
+        entry("cupsd", "55", "printer frontdesk stopped"),
+    ]
+    kept = logs.without_own(journal, "tendr")
+    assert [e["MESSAGE"] for e in kept] == [e["MESSAGE"] for e in journal[10:]]

@@ -245,3 +245,32 @@ def test_logs_show_a_hosts_errors_harmlessly(fresh_host: Host, tmp_path: Path) -
     assert code == 0 and "disk" not in text, text
     code, text = tendr("logs", "-w", ws, "--as", "dave")
     assert code == 1 and "permission denied" in text, text
+
+
+def test_logs_give_the_newest_lines_in_time_order_without_tendrs_own(
+    fresh_host: Host, tmp_path: Path
+) -> None:
+    """`--lines 3` gives the newest three, oldest first, with `--since` too; tendr's own
+    login and sudo (as a service account that is not root) are left out unless `--all`;
+    every time option takes '-5min', '1 hour ago' and ISO 8601."""
+    for n in range(1, 6):
+        fresh_host.run(["logger", "-t", "tendr-test", f"line-{n}"], check=True)
+    root = tmp_path / "ws"
+    write_hosts_file(root, [fresh_host], user="tech")
+    ws = str(build_tree(root, {"rules/roles.toml": ADMIN_RULES}))
+    for since in ("-5min", "1 hour ago", "today"):
+        code, text = tendr("logs", "-w", ws, "--since", since, "--lines", "3", "--grep", "line-")
+        assert code == 0, text
+        shown = [line.rsplit(": ", 1)[-1] for line in text.splitlines()[1:]]
+        assert shown == ["line-3", "line-4", "line-5"], text
+    code, text = tendr("logs", "-w", ws, "--since", "-5min", "--format", "json")
+    assert code == 0, text
+    [lines] = [h["lines"] for h in json.loads(text)["hosts"]]
+    assert any(line.endswith("line-5") for line in lines), lines
+    own = [line for line in lines if "COMMAND=" in line or " tech" in line]
+    assert not own, own
+    code, text = tendr("logs", "-w", ws, "--since", "-5min", "--all", "--format", "json")
+    [lines] = [h["lines"] for h in json.loads(text)["hosts"]]
+    assert any("tech : " in line and "COMMAND=" in line for line in lines), lines
+    code, text = tendr("logs", "-w", ws, "--since", "soon")
+    assert code == 1 and "'-2h' or '1 hour ago'" in text, text

@@ -8,7 +8,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,6 +28,7 @@ from tendr.base.errors import (
     UserError,
     WorkspaceError,
 )
+from tendr.base.times import TIME_FORMS
 from tendr.cli.render import escape
 from tendr.gateway import session as gateway
 from tendr.rules.actor import acting_person
@@ -115,10 +116,7 @@ AsOpt = Annotated[
 ]
 HostArg = Annotated[str, typer.Argument(help="The host, by name.", show_default=False)]
 
-TIME_HELP = (
-    "ISO 8601, such as 2024-05-01 (its midnight) or 2024-05-01T14:30+02:00; "
-    "without an offset, local time."
-)
+TIME_HELP = f"{TIME_FORMS}."
 
 
 @contextmanager
@@ -287,18 +285,15 @@ def person_acting(as_person: str | None) -> str:
 
 
 def time_option(option: str, text: str | None) -> datetime | None:
-    from tendr.core import audit
+    """The time an option gives, in any of the forms every command takes (TIME_FORMS)."""
+    from tendr.base.times import given_time
 
     if text is None:
         return None
     try:
-        return audit.parse_time(text)
+        return given_time(text, datetime.now(UTC))
     except ValueError:
-        refused = InvalidTime(
-            param=option.lstrip("-"),
-            text=text,
-            expected="an ISO 8601 time (such as 2024-05-01 or 2024-05-01T14:30+02:00)",
-        )
+        refused = InvalidTime(param=option.lstrip("-"), text=text, expected=TIME_FORMS)
         refused.option = option
         raise refused from None
 

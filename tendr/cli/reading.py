@@ -46,15 +46,19 @@ def logs(
     fmt: FormatOpt = Format.text,
     limit_: LimitOpt = None,
     as_person: AsOpt = None,
-    since: Annotated[
-        str | None, typer.Option(help="From this time: '-2h', 'today', '2026-11-28 08:00'.")
-    ] = None,
+    since: Annotated[str | None, typer.Option(help=f"From this time: {TIME_HELP}")] = None,
     errors: Annotated[bool, typer.Option("--errors", help="Priority err and worse only.")] = False,
     unit: Annotated[
         str | None, typer.Option(help="Only this unit's, such as cups.service.")
     ] = None,
     grep: Annotated[str | None, typer.Option(help="Only lines matching this pattern.")] = None,
-    lines: Annotated[int, typer.Option(min=1, max=100000, help="At most this many lines.")] = 200,
+    lines: Annotated[
+        int, typer.Option(min=1, max=100000, help="The newest this many lines, in time order.")
+    ] = 200,
+    show_all: Annotated[
+        bool,
+        typer.Option("--all", help="tendr's own logins and sudo too (each reading adds some)."),
+    ] = False,
 ) -> None:
     """The selected hosts' journals (`-l HOST`), newest last, each line rendered
     harmless: no escape sequence from a host takes effect on this terminal.
@@ -64,8 +68,9 @@ def logs(
     with reporting(fmt):
         from tendr.ops import logs as journal
 
-        with options(since="--since", unit="--unit", grep="--grep"):
-            wanted = journal.query(since, errors, unit, grep, lines)
+        start = time_option("--since", since)
+        with options(unit="--unit", grep="--grep"):
+            wanted = journal.query(start, errors, unit, grep, lines, own=show_all)
         loaded, person, selected = select_hosts(workspace, limit_, as_person)
         may_read(loaded, as_person)  # one who may read nothing is not shown every host refused
         with ReadingBar(fmt, len(selected)) as reading:

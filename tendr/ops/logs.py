@@ -13,21 +13,59 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, InvalidTime, InvalidValue
+from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, InvalidValue
 from tendr.ops.runner import Runner
 from tendr.remote.connect import Session, run
-from tendr.workspace.hosts import Host
+from tendr.workspace.hosts import Host, login_user
 from tendr.workspace.loader import Workspace
 
 RUN_SCRIPT = 'exec "$@"'
-# journalctl's --since takes dates, times and "-2h", "yesterday", "today"...
-_SINCE = re.compile(r"[A-Za-z0-9 :.+-]{1,40}")
 _UNIT = re.compile(
     r"[A-Za-z0-9:_.\\@-]{1,255}\.(service|socket|timer|target|mount|automount|path|slice|scope|swap|device)"
 )
 
 
 _FIELDS = "SYSLOG_IDENTIFIER,_PID,_HOSTNAME,MESSAGE,_COMM"
+OWN_LINES = 100  # read beyond --lines, for tendr's own lines left out
+_LOGIN_DAEMONS = {"sshd", "sshd-session", "systemd-logind", "systemd"}
+_PER_CONNECTION = {"sshd", "sshd-session"}  # a process per login: all its lines are the login's
+
+
+def without_own(found: Sequence[dict[str, str]], account: str) -> list[dict[str, str]]:
+    """The entries but those tendr's own visits wrote: sudo's lines for a command of
+    `account` (its "ACCOUNT : ... COMMAND=" line and the PAM session lines of the same
+    sudo), and the SSH logins and sessions of `account`. The host's other sudo and
+    logins stay."""
+    names = re.compile(rf"\b(for|of user|user|User) {re.escape(account)}\b")
+    sudo = {
+        e["_PID"]
+        for e in found
+        if e.get("SYSLOG_IDENTIFIER") == "sudo"
+        and e.get("MESSAGE", "").lstrip().startswith(f"{account} :")
+    }
+    logins = {
+        e["_PID"]
+        for e in found
+        if e.get("SYSLOG_IDENTIFIER") in _PER_CONNECTION and names.search(e.get("MESSAGE", ""))
+    }
+    sessions = {
+        m[1]
+        for e in found
+        if (m := re.search(rf"New session (\S+) of user {re.escape(account)}\.", e["MESSAGE"]))
+    }
+    said = re.compile(rf"\b[Ss]ession[ -]({'|'.join(map(re.escape, sessions))})\b")
+
+    def own(entry: dict[str, str]) -> bool:
+        who, pid, message = entry.get("SYSLOG_IDENTIFIER"), entry.get("_PID"), entry["MESSAGE"]
+        if who == "sudo":
+            return pid in sudo
+        if who not in _LOGIN_DAEMONS:
+            return False
+        if who in _PER_CONNECTION and pid in logins:
+            return True
+        return bool(names.search(message) or (sessions and said.search(message)))
+
+    return [entry for entry in found if not own(entry)]
 
 
 def _text(value: object) -> str:
@@ -68,19 +106,22 @@ def journal_line(entry: dict[str, str]) -> str:
 class Query:
     """What of the journal to read."""
 
-    since: str | None = None
+    since: datetime | None = None
     errors: bool = False
     unit: str | None = None
     grep: str | None = None
     lines: int = 200
+    own: bool = False  # tendr's own logins and sudo (each read adds some) shown too
 
     def argv(self) -> list[str]:
         # JSON: every message arrives whole and as valid text (one that is not UTF-8 as
         # its bytes), to be shown here, escaped, rather than as journalctl's "[blob data]".
         argv = ["journalctl", "--no-pager", "--quiet", "-o", "json", f"--output-fields={_FIELDS}"]
-        argv.append(f"--lines={self.lines}")
+        # The newest lines first, then put in time order here: journalctl's --lines
+        # with --since would give the oldest. More than asked, as tendr's own are left out.
+        argv += ["--reverse", f"--lines={self.lines + OWN_LINES}"]
         if self.since:
-            argv.append(f"--since={self.since}")
+            argv.append(f"--since=@{int(self.since.timestamp())}")
         if self.errors:
             argv.append("--priority=err")
         if self.unit:
@@ -90,15 +131,16 @@ class Query:
         return argv
 
 
-def query(since: str | None, errors: bool, unit: str | None, grep: str | None, lines: int) -> Query:
+def query(
+    since: datetime | None,
+    errors: bool,
+    unit: str | None,
+    grep: str | None,
+    lines: int,
+    own: bool = False,
+) -> Query:
     """A Query from the command line's values, each checked: a value refused carries the
     parameter it was given for and what it takes (the CLI names the option)."""
-    if since is not None and not _SINCE.fullmatch(since):
-        raise InvalidTime(
-            param="since",
-            text=since,
-            expected="a time as journalctl takes it ('-2h', 'today', '2026-11-28 08:00')",
-        )
     if unit is not None and not _UNIT.fullmatch(unit):
         raise InvalidValue(
             param="unit",
@@ -107,7 +149,7 @@ def query(since: str | None, errors: bool, unit: str | None, grep: str | None, l
         )
     if grep is not None and (not grep or any(ord(c) < 32 for c in grep)):
         raise InvalidValue(param="grep", text=grep, problem="a pattern on one line is needed")
-    return Query(since, errors, unit, grep, lines)
+    return Query(since, errors, unit, grep, lines, own)
 
 
 @dataclass
@@ -149,7 +191,10 @@ def read(
         if output.status not in (0, 1) or (output.status == 1 and output.stderr):
             failed(host.name, f"journalctl failed: {output.reason()}")
         keys = ("__REALTIME_TIMESTAMP", *_FIELDS.split(","))
-        found[host.name].lines = [journal_line(e) for e in entries(output.stdout, *keys)]
+        newest = entries(output.stdout, *keys)
+        if not wanted.own:
+            newest = without_own(newest, login_user(host, workspace.settings))
+        found[host.name].lines = [journal_line(e) for e in reversed(newest[: wanted.lines])]
 
     runner.over(decided.allowed, one, failed=failed, progress=progress)
     return [found[h.name] for h in hosts]
