@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tendr.cli.client_report import markdown, render_html
-from tendr.core.history import Change, Run
+from tendr.core.history import Change, Finding, Run
 from tendr.core.report import build
 from tests.helpers import ADMIN_RULES, build_tree, needs_root, requires, run_tendr
 
@@ -28,12 +28,25 @@ def record(time: str, host: str, op: str, resource: str, outcome: str = "done") 
         "op": op,
         "resource": resource,
         "outcome": outcome,
-        "reason": None,
+        "reason": "unit cups.service not found" if outcome == "failed" else None,
         "rule": "rules/roles.toml: roles.admin.allow[0] (* on all)",
+        "command": "do" if op == "service.restart" else "apply",
+        "source": "" if op == "service.restart" else "states/baseline.toml",
     }
 
 
 RUNS = [
+    # Before the period: each host's first plan, fs01 set up (its motd written) since.
+    Run(
+        "2026-10-30T08:00:00+00:00",
+        "ann",
+        "fs01",
+        "drift",
+        None,
+        (Change("file", "/etc/motd", "file.write", "add"),),
+    ),
+    Run("2026-10-30T09:00:00+00:00", "ann", "fs01", "in_sync"),
+    Run("2026-10-30T09:00:00+00:00", "ann", "desk01", "in_sync"),
     Run(
         "2026-11-01T08:00:00+00:00",
         "ann",
@@ -66,7 +79,18 @@ RECORDS = [
 
 def report() -> Any:
     hosts = [("fs01", "acme", []), ("desk01", "acme", ["documents"]), ("gw01", "acme", [])]
-    return build(hosts, RUNS, RECORDS, "2026-11-01T00:00:00+00:00", "2026-11-03T00:00:00+00:00")
+    return build(
+        hosts,
+        RUNS,
+        RECORDS,
+        "2026-11-01T00:00:00+00:00",
+        "2026-11-03T00:00:00+00:00",
+        descriptions={"states/baseline.toml": "Message of the day, tools for the technicians"},
+        found=[
+            Finding("2026-11-02T09:01:00+00:00", "desk01", "unit", "cups.service failed", "x"),
+            Finding("2026-11-02T09:02:00+00:00", "desk01", "unit", "cups.service failed", "y"),
+        ],
+    )
 
 
 def test_the_report_says_what_each_machine_was_and_what_was_done() -> None:
@@ -84,6 +108,38 @@ def test_the_report_says_what_each_machine_was_and_what_was_done() -> None:
     ]
     assert built.drift_by_day == (("2026-11-01", 1), ("2026-11-02", 2))
     assert built.drifted["fs01"] == (("file.write", "/etc/motd", 1, 2, False),)
+    # The chart and the list count the same resources.
+    listed = sum(1 for items in built.drifted.values() for item in items)
+    assert max(count for _, count in built.drift_by_day) <= listed == 3
+    # Why, in the client's words: the agreement kept, or who asked and what went wrong.
+    assert [a.why for a in built.applied] == [
+        "Message of the day, tools for the technicians",
+        "asked for by the technician; it failed: unit cups.service not found",
+    ]
+    text = markdown(built)
+    assert "rules/roles.toml" not in text and "roles.admin" not in text
+    # What diagnose found is in the report, once.
+    assert text.count("cups.service failed: y (found 2026-11-02 09:02 UTC)") == 1
+    assert "cups.service failed: x" not in text
+    assert "<td class='when'>2026-11-02 09:05 UTC</td>" in render_html(built)
+
+
+def test_a_hosts_first_setup_is_not_drift() -> None:
+    """A new host's first plans find its whole state missing: until tendr has made each
+    resource, it is being set up, not drifting; the same resource differing later is."""
+    missing = tuple(Change("file", f"/etc/f{n}", "file.write", "add") for n in range(27))
+    runs = [
+        Run("2026-11-01T08:00:00+00:00", "ann", "new", "drift", None, missing),
+        Run("2026-11-01T09:00:00+00:00", "ann", "new", "drift", None, missing[:1]),
+        Run("2026-11-02T08:00:00+00:00", "ann", "new", "in_sync"),
+        Run("2026-11-03T08:00:00+00:00", "ann", "new", "drift", None, missing[3:4]),
+    ]
+    built = build([("new", "acme", [])], runs, [], runs[0].time, "2026-11-04T00:00:00+00:00")
+    assert built.drift_by_day == (("2026-11-01", 0), ("2026-11-02", 0), ("2026-11-03", 1))
+    assert built.drifted["new"] == (("file.write", "/etc/f3", 1, 4, True),)
+    early = build([("new", "acme", [])], runs[:2], [], runs[0].time, runs[1].time)
+    [machine] = early.machines
+    assert machine.problems == (("file.write", "/etc/f0", "not set up yet"),)
 
 
 def test_values_from_hosts_are_inert_in_markdown_and_html() -> None:

@@ -108,3 +108,45 @@ def test_drift_is_a_problem_with_its_operation() -> None:
 def test_nothing_read_is_no_problem() -> None:
     assert problems(parse([]), ()) == []
     assert problems(parse(["garbage", "@@diagnose disk", "x y"]), ()) == []
+
+
+def test_a_failed_unit_a_backup_makes_is_one_problem_with_its_backup() -> None:
+    """restic's failure shows once: under the backup that drifts, with the unit's cause
+    and lines, not again as a failed unit or as the journal's errors; values read as a
+    plan shows them; the cause says since when and who changed it last."""
+    line = "Fatal: wrong password or no key found"
+    facts = parse(
+        [
+            "@@diagnose failed",
+            "U\ttendr-backup-documents.service\texit-code",
+            "L\t" + json.dumps({"MESSAGE": line}),
+            "@@diagnose errors",
+            json.dumps({"SYSLOG_IDENTIFIER": "restic", "MESSAGE": line}),
+        ]
+    )
+    drift = (
+        Change(
+            "backup",
+            "documents",
+            "backup.enable",
+            "change",
+            (
+                FieldChange("enabled", False, True),
+                FieldChange("content", None, {"size": 64, "sha256": "ab" * 32}),
+            ),
+        ),
+    )
+    made = {"tendr-backup-documents.service": ("backup", "documents")}
+    story = {("backup", "documents"): "drifting since 2026-12-01 09:00 (in 3 of 4 plans)"}
+    [found] = problems(facts, drift, made, story)
+    assert found.what == "backup.enable documents"
+    assert found.cause == (
+        "its program ended with an error (tendr-backup-documents.service failed); its "
+        "enabled, content differ(s) from the state; drifting since 2026-12-01 09:00 (in 3 "
+        "of 4 plans)"
+    )
+    assert found.detail == (
+        "enabled: no → yes",
+        f"content: (none) → 64 bytes, sha256 {'ab' * 6}",
+        line,
+    )

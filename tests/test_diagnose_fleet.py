@@ -25,7 +25,10 @@ def test_diagnose_shows_what_is_wrong_why_and_the_fix(fresh_host: Host, tmp_path
         "cupsaccept frontdesk && lp -d frontdesk /etc/hostname",
     )
     write_hosts_file(tmp_path, [fresh_host])
-    state = f'hosts = ["{fresh_host.name}"]\n[[file]]\npath = "/etc/motd"\ncontent = "Hi\\n"\n'
+    state = (
+        f'hosts = ["{fresh_host.name}"]\n[[file]]\npath = "/etc/motd"\ncontent = "Hi\\n"\n'
+        '[[service]]\nunit = "tendr-broken.service"\nenabled = false\n'
+    )
     ws = str(build_tree(tmp_path, {"states/s.toml": state, "rules/roles.toml": ADMIN_RULES}))
 
     code, text = tendr("diagnose", "-w", ws)
@@ -33,13 +36,18 @@ def test_diagnose_shows_what_is_wrong_why_and_the_fix(fresh_host: Host, tmp_path
     for expected in (
         "tendr-broken.service failed",
         "cause: a program or file it needs is missing",
+        # Declared: the fix is one tendr accepts for this person.
         "fix:   tendr do service.restart tendr-broken.service",
         "tendr-missing-program",  # its own error line from the journal
         "print queue frontdesk is stopped, 1 job(s) waiting",
-        "fix:   tendr do printer.enable frontdesk",
+        # Declared by no state: tendr would refuse `tendr do printer.enable frontdesk`.
+        "fix:   no state declares printer frontdesk",
         "file.write /etc/motd",  # drift against the desired state
+        "cause: missing; not seen drifting by an earlier plan; tendr has not changed it",
     ):
-        assert expected in text, expected
+        assert expected in text, (expected, text)
+    assert text.count("tendr-missing-program") == 1, text  # not again as the journal's
+    assert "tendr do printer.enable frontdesk" not in text
 
     code, text = tendr("diagnose", "-w", ws, "--format", "json")
     [host] = json.loads(text)["hosts"]

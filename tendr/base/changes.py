@@ -29,9 +29,29 @@ class FieldChange:
     def title(self) -> str:
         return self.label or self.name
 
+    def text(self) -> str:
+        """`title: before → after` as plans and diagnose show it (not escaped); a content
+        hidden on both sides only differs, nothing more."""
+        if self.before == HIDDEN and self.after == HIDDEN:
+            return f"{self.title}: differs (not world-readable: no hash or size shown)"
+        return f"{self.title}: {shown_value(self.before)} → {shown_value(self.after)}"
+
 
 # A file's content, where the plan may not show its hash and size (see `content_value`).
 HIDDEN: dict[str, Any] = {"hidden": "not world-readable"}
+
+
+def shown_value(value: Any) -> str:
+    """A field's value as a person reads it: yes/no, (none), a content by size and hash."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value == HIDDEN:
+        return "not shown (not world-readable)"
+    if isinstance(value, dict) and "sha256" in value:  # JSON has the full hash
+        return f"{value['size']} bytes, sha256 {str(value['sha256'])[:12]}"
+    return str(value)
 
 
 def content_value(size: int | None, sha256: str | None, shown: bool) -> dict[str, Any]:

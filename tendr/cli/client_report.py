@@ -10,6 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from tendr.cli.render import escape
+from tendr.core.history import Finding
 from tendr.core.report import Report
 
 
@@ -56,10 +57,13 @@ def markdown(report: Report) -> str:
     lines += ["", "## Problems found", ""]
     problems = [(m.name, p) for m in report.machines for p in m.problems]
     problems += [(m.name, ("unreachable", "", m.error)) for m in report.machines if m.error]
-    if not problems:
+    found = _found(report)
+    if not problems and not found:
         lines.append("None: every machine was as agreed at its last check.")
     for name, (op, resource, cause) in problems:
         lines.append(f"- **{_md(name)}**: {_md(op)} {_md(resource)}: {_md(cause)}")
+    for f in found:
+        lines.append(f"- **{_md(f.host)}**: {_md(f.what)}: {_md(f.cause)} (found {when(f.time)})")
     lines += ["", "## Changes made", ""]
     if not report.applied:
         lines.append("No change was made in this period.")
@@ -69,10 +73,9 @@ def markdown(report: Report) -> str:
             "| --- | --- | --- | --- | --- | --- |",
         ]
         for a in report.applied:
-            why = a.reason or a.rule
             lines.append(
                 f"| {when(a.time)} | {_md(a.host)} | {_md(a.op)} {_md(a.resource)} | "
-                f"{_md(a.person)} | {a.outcome} | {_md(why)} |"
+                f"{_md(a.person)} | {a.outcome} | {_md(a.why)} |"
             )
     lines += ["", "## Drift over the period", ""]
     lines += [f"- {day}: {count} resource(s) drifting" for day, count in report.drift_by_day] or [
@@ -97,12 +100,18 @@ h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-t
        border-bottom: 2px solid #d9e1ea; }
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left;
        padding: .35rem .5rem; border-bottom: 1px solid #e3e8ee; vertical-align: top; }
-th { background: #f3f6f9; } .muted { color: #5c6b7a; }
+th { background: #f3f6f9; } .muted { color: #5c6b7a; } .when { white-space: nowrap; }
 .ok { color: #1a7f37; font-weight: 600; } .bad { color: #b42318; font-weight: 600; }
 .chart rect { fill: #3b82c4; } .chart text { font-size: 11px; fill: #5c6b7a; }
 @media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; }
        tr { break-inside: avoid; } }
 """
+
+
+def _found(report: Report) -> list[Finding]:
+    """What diagnose found in the period, each problem once (its latest finding)."""
+    latest = {(f.host, f.what): f for f in report.found if f.area != "journal"}
+    return sorted(latest.values(), key=lambda f: (f.host, f.time))
 
 
 def when(iso: str) -> str:
@@ -149,17 +158,22 @@ def render_html(report: Report) -> str:
         backups = "; ".join(f"{job}: {state}" for job, state in m.backups) or "none"
         rows.append(
             f"<tr><td>{_h(m.name)}</td><td class='{css}'>{_STATUS[m.status]}</td>"
-            f"<td>{_h(when(m.last_plan))}</td><td>{_h(backups)}</td></tr>"
+            f"<td class='when'>{_h(when(m.last_plan))}</td><td>{_h(backups)}</td></tr>"
         )
     problems = [
         f"<li><b>{_h(m.name)}</b>: {_h(op)} {_h(resource)}: {_h(cause)}</li>"
         for m in report.machines
         for op, resource, cause in m.problems
     ] + [f"<li><b>{_h(m.name)}</b>: {_h(m.error)}</li>" for m in report.machines if m.error]
+    problems += [
+        f"<li><b>{_h(f.host)}</b>: {_h(f.what)}: {_h(f.cause)} "
+        f"<span class='muted when'>(found {_h(when(f.time))})</span></li>"
+        for f in _found(report)
+    ]
     applied = [
-        f"<tr><td>{_h(when(a.time))}</td><td>{_h(a.host)}</td><td>{_h(a.op)} {_h(a.resource)}"
-        f"</td><td>{_h(a.person)}</td><td>{_h(a.outcome)}</td><td>{_h(a.reason or a.rule)}</td>"
-        "</tr>"
+        f"<tr><td class='when'>{_h(when(a.time))}</td><td>{_h(a.host)}</td>"
+        f"<td>{_h(a.op)} {_h(a.resource)}</td><td>{_h(a.person)}</td>"
+        f"<td>{_h(a.outcome)}</td><td>{_h(a.why)}</td></tr>"
         for a in report.applied
     ]
     drift = [

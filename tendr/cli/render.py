@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape as _markup_escape
 
-from tendr.base.changes import HIDDEN, Change, FieldChange, HostResult
+from tendr.base.changes import Change, FieldChange, HostResult
 
 if TYPE_CHECKING:  # the plan's types only: escape() is for every command
     from tendr.core.plan import HostPlan, Plan
@@ -61,23 +61,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _value(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if value == HIDDEN:
-        return "not shown (not world-readable)"
-    if isinstance(value, dict) and "sha256" in value:  # JSON has the full hash
-        return f"{value['size']} bytes, sha256 {value['sha256'][:12]}"
-    return str(value)
-
-
 def _field(item: FieldChange) -> str:
-    """`name: before → after`; a content hidden on both sides only differs, nothing more."""
-    if item.before == HIDDEN and item.after == HIDDEN:
-        return f"{escape(item.title)}: differs (not world-readable: no hash or size shown)"
-    return f"{escape(item.title)}: {escape(_value(item.before))} → {escape(_value(item.after))}"
+    return escape(item.text())
 
 
 def change_lines(change: Change) -> list[str]:

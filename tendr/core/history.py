@@ -49,7 +49,15 @@ CREATE TABLE IF NOT EXISTS seen (
     facts TEXT NOT NULL,         -- JSON, as the kind remembers it
     PRIMARY KEY (host, resource)
 );
+CREATE TABLE IF NOT EXISTS findings (
+    time TEXT NOT NULL,          -- ISO 8601, UTC: when diagnose (or a watch) found it
+    host TEXT NOT NULL,
+    area TEXT NOT NULL,          -- unit, disk, memory, printer, backup, health, journal...
+    what TEXT NOT NULL,
+    cause TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS runs_by_host ON runs(host, time);
+CREATE INDEX IF NOT EXISTS findings_by_host ON findings(host, time);
 CREATE INDEX IF NOT EXISTS changes_by_run ON changes(run);
 """
 
@@ -91,6 +99,50 @@ def record(path: Path, plan: Plan, person: str, when: datetime | None = None) ->
     except (OSError, sqlite3.Error) as exc:
         return f"the drift history {path} could not be written: {exc}"
     return None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem diagnose found on a host, kept for the client's report."""
+
+    time: str
+    host: str
+    area: str
+    what: str
+    cause: str
+
+
+def record_findings(path: Path, found: Sequence[Finding]) -> str | None:
+    """Keep what diagnose found; None when kept, else why not."""
+    try:
+        with _database(path) as db, db:
+            db.executemany(
+                "INSERT INTO findings VALUES (?, ?, ?, ?, ?)",
+                [(f.time, f.host, f.area, f.what, f.cause) for f in found],
+            )
+    except (OSError, sqlite3.Error) as exc:
+        return f"the drift history {path} could not be written: {exc}"
+    return None
+
+
+def findings(path: Path, hosts: Sequence[str], since: str, until: str) -> list[Finding]:
+    """What diagnose found on these hosts from `since` to `until` (ISO 8601, UTC), oldest
+    first (none when there is no history, or one from before findings were kept)."""
+    if not path.exists() or not hosts:
+        return []
+    marks = ", ".join("?" for _ in hosts)
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'findings'").fetchone():
+                return []
+            rows = db.execute(
+                "SELECT time, host, area, what, cause FROM findings "
+                f"WHERE host IN ({marks}) AND time >= ? AND time <= ? ORDER BY time",
+                [*hosts, since, until],
+            ).fetchall()
+    except sqlite3.Error as exc:
+        raise FileUnusable(f"the drift history {path} cannot be read: {exc}", file=path) from None
+    return [Finding(*row) for row in rows]
 
 
 def seen(path: Path, hosts: Sequence[str]) -> dict[str, dict[str, Any]]:

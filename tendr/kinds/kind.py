@@ -102,6 +102,10 @@ def no_health(specs: Sequence[Any]) -> Fact[list[Problem]] | None:
     return None
 
 
+def makes_nothing(spec: Any) -> list[tuple[str, str]]:
+    return []
+
+
 def as_declared(spec: Any, actual: Any) -> tuple[str, ...]:
     """The names the host knows a resource by where only the text tells: its own."""
     return (spec.same_key,)
@@ -153,6 +157,10 @@ class Kind(Generic[S]):
     # `tendr backup check`: the Fact that tests a resource can be restored, parsed into
     # (passed, why in one line); None: the kind has none.
     restore_check: Callable[[S], Fact[tuple[bool, str]]] | None = field(default=None, kw_only=True)
+    # The resources of other kinds a resource makes, as (kind, name): a backup job's
+    # service and timer. They count as declared where the resource is (`tendr do
+    # service.restart` on them), and diagnose says their failure under the resource.
+    made: Callable[[S], list[tuple[str, str]]] = field(default=makes_nothing, kw_only=True)
 
 
 def unknown(spec: ResourceSpec, actual: Unreadable) -> list[Change]:

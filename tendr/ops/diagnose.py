@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from tendr.base.changes import Change
 from tendr.base.errors import CommandTimeout, ConnectionLost, HostError
-from tendr.core import audit
+from tendr.core import audit, history
 from tendr.core.plan import HostPlan, split_sections
 from tendr.kinds.kind import Fact, Problem
 from tendr.kinds.registry import KINDS
@@ -230,10 +231,21 @@ def _fix(change: Change) -> str:
     return f"tendr apply (operation {change.op} {change.resource})"
 
 
-def problems(facts: Facts, drift: Sequence[Change]) -> list[Problem]:
+def problems(
+    facts: Facts,
+    drift: Sequence[Change],
+    made: Mapping[str, tuple[str, str]] | None = None,
+    stories: Mapping[tuple[str, str], str] | None = None,
+) -> list[Problem]:
     """Every problem of a host, most urgent first: what failed, what is full or short,
-    what differs from what was agreed, what the health check saw, what the journal says."""
-    found = [_unit_problem(unit) for unit in facts.failed]
+    what differs from what was agreed, what the health check saw, what the journal says.
+    `made`: the units a declared resource makes, by name, with that resource (kind,
+    name): a made unit that failed is said once, under its drifting resource. `stories`:
+    what is known of a drifting resource's past (since when, who changed it last)."""
+    made, stories = made or {}, stories or {}
+    drifting = {(c.kind, c.resource): c for c in drift}
+    folded = {made[unit.name]: unit for unit in facts.failed if made.get(unit.name) in drifting}
+    found = [_unit_problem(unit) for unit in facts.failed if made.get(unit.name) not in folded]
     for device, used, mount in facts.disks:
         if used >= FULL:
             found.append(
@@ -269,15 +281,30 @@ def problems(facts: Facts, drift: Sequence[Change]) -> list[Problem]:
     for change in drift:
         area = KINDS[change.kind].area if change.kind in KINDS else "drift"
         cause = change.note or (
-            "could not be read" if change.action == "unknown" else "differs from the state"
+            "could not be read" if change.action == "unknown" else _differs(change)
         )
-        fields = tuple(f"{f.title}: {f.before} → {f.after}" for f in change.fields)
-        found.append(Problem(area, f"{change.op} {change.resource}", cause, _fix(change), fields))
+        if story := stories.get((change.kind, change.resource)):
+            cause += f"; {story}"
+        detail = tuple(f.text() for f in change.fields)
+        if (unit := folded.get((change.kind, change.resource))) is not None:
+            cause = f"{_unit_problem(unit).cause} ({unit.name} failed); {cause}"
+            detail += unit.lines
+        found.append(Problem(area, f"{change.op} {change.resource}", cause, _fix(change), detail))
     found += [
         Problem("health", message, "recorded by the health check since the last visit")
         for _, message in facts.health
     ]
-    return found + _grouped(facts.errors)
+    # What a failed unit said is shown with it, not again as the journal's.
+    said = {line for unit in facts.failed for line in unit.lines}
+    return found + _grouped([(who, text) for who, text in facts.errors if text not in said])
+
+
+def _differs(change: Change) -> str:
+    """What differs, in words: the fields by name, or what the change makes."""
+    if change.fields:
+        return f"its {', '.join(f.title for f in change.fields)} differ(s) from the state"
+    verbs = {"add": "missing", "remove": "present, and the state removes it"}
+    return f"{verbs.get(change.action, 'differs from the state')}"
 
 
 # -- the I/O edge ---------------------------------------------------------------------
@@ -301,7 +328,7 @@ def diagnose(
     runner = Runner(workspace, person, "diagnose", nothing="nothing was read", recorded=False)
     decided = runner.decide(hosts, "diagnose")
     found = {h.name: HostDiagnosis(h.name, error=decided.refused.get(h.name, "")) for h in hosts}
-    visits = _last_visits(workspace, decided.allowed) if decided.allowed else {}
+    visits, changed = _from_audit(workspace, decided.allowed)
     drift: dict[str, HostPlan] = {}
 
     def failed(name: str, why: str) -> None:
@@ -319,12 +346,29 @@ def diagnose(
             return
         plan = drift.get(host.name)
         changes = plan.changes if plan is not None and plan.error is None else ()
-        found[host.name].problems = problems(facts, changes)
-        found[host.name].problems += health(workspace, session, host)
+        makers = {
+            name: (spec.kind, spec.key)
+            for (kind, name), spec in engine.made_for(workspace, host).items()
+            if kind == "service"
+        }
+        stories = _stories(workspace, host.name, changes, changed.get(host.name, {}))
+        said = problems(facts, changes, makers, stories) + health(workspace, session, host)
+        found[host.name].problems = [_checked(runner, workspace, host, p) for p in said]
+        drifting = {f"{c.op} {c.resource}" for c in changes}  # the plan's history has them
+        kept.extend(
+            history.Finding(now, host.name, p.area, p.what, p.cause)
+            for p in said
+            if p.what not in drifting
+        )
         if plan is not None and plan.error:
             failed(host.name, plan.error)
 
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    kept: list[history.Finding] = []  # for the client's report
     runner.over(decided.allowed, one, failed=failed, progress=progress, before=planned)
+    if kept and (why := history.record_findings(workspace.path(workspace.settings.history), kept)):
+        for host in hosts:
+            found[host.name].problems.append(Problem("history", why, "the report will miss them"))
     return [found[h.name] for h in hosts]
 
 
@@ -346,18 +390,94 @@ def health(workspace: Workspace, session: Session, host: Host) -> list[Problem]:
     return found
 
 
-def _last_visits(workspace: Workspace, hosts: Sequence[Host]) -> dict[str, int]:
-    """When tendr last changed each host (its last record in the audit log: a visit), as
-    a UNIX time; a host never changed is looked at over the last week."""
+Changed = dict[tuple[str, str], dict[str, Any]]  # (kind, resource) -> tendr's last record
+
+
+def _from_audit(
+    workspace: Workspace, hosts: Sequence[Host]
+) -> tuple[dict[str, int], dict[str, Changed]]:
+    """From one reading of the audit log: when tendr last changed each host (a visit;
+    UNIX time; a host never changed is looked at over the last week), and per host the
+    last record of each resource tendr changed (who, when, by which command)."""
     week_ago = int(time.time()) - 7 * 86400
-    found = {h.name: week_ago for h in hosts}
+    visits = {h.name: week_ago for h in hosts}
+    changed: dict[str, Changed] = {h.name: {} for h in hosts}
+    if not hosts:
+        return visits, changed
     for record in audit.records(audit.read_lines(workspace.path(workspace.settings.audit_log))):
-        if record.get("host") in found and record.get("outcome") != "refused":
-            try:
-                found[str(record["host"])] = int(audit.parse_time(str(record["time"])).timestamp())
-            except (KeyError, ValueError):
-                continue
-    return found
+        host = str(record.get("host"))
+        if host not in visits or record.get("outcome") == "refused":
+            continue
+        try:
+            visits[host] = int(audit.parse_time(str(record["time"])).timestamp())
+        except (KeyError, ValueError):
+            continue
+        if record.get("outcome") == "done":
+            changed[host][(str(record.get("kind")), str(record.get("resource")))] = record
+    return visits, changed
+
+
+def _stories(
+    workspace: Workspace, host: str, drift: Sequence[Change], changed: Changed
+) -> dict[tuple[str, str], str]:
+    """Since when each drifting resource drifts (the drift history) and who changed it
+    last (the audit log), in words."""
+    if not drift:
+        return {}
+    runs = history.runs(workspace.path(workspace.settings.history), [host])
+    drifts = {(d.kind, d.resource): d for d in history.summarize(runs)}
+    stories = {}
+    for change in drift:
+        key = (change.kind, change.resource)
+        known = drifts.get(key)
+        parts = [
+            f"drifting since {_when(known.since)} (in {known.drifted} of {known.runs} plans)"
+            if known is not None and known.since
+            else "not seen drifting by an earlier plan"
+        ]
+        record = changed.get(key)
+        parts.append(
+            f"last changed by tendr on {_when(str(record['time']))} for {record.get('person')} "
+            f"({record.get('command')})"
+            if record is not None
+            else "tendr has not changed it"
+        )
+        stories[key] = "; ".join(parts)
+    return stories
+
+
+def _when(iso: str) -> str:
+    try:
+        return audit.parse_time(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+def _checked(runner: Runner, workspace: Workspace, host: Host, problem: Problem) -> Problem:
+    """The problem with a fix the person can run: a `tendr do` they may not make, or on
+    what no state declares, is said as such instead."""
+    words = problem.fix.split()
+    if words[:2] == ["tendr", "do"] and len(words) >= 4:
+        op, resource = words[2], words[3]
+        decision = runner.may(op, host, resource)
+        if not decision.allowed:
+            fix = f"{' '.join(words[:4])} needs someone the rules allow it ({decision.reason})"
+            return replace(problem, fix=fix)
+        declared = {(d.spec.kind, d.spec.key) for d in workspace.desired(host)}
+        kind = op.partition(".")[0]
+        if (kind, resource) not in declared | set(engine.made_for(workspace, host)):
+            fix = (
+                f"no state declares {kind} {resource} for {host.name}, so tendr does not act "
+                f"on it; declare it in a state, or `tendr run -l {host.name} -- ...` if allowed"
+            )
+            return replace(problem, fix=fix)
+    if words[:3] == ["tendr", "apply", "(operation"] and len(words) >= 5:
+        op, resource = words[3], " ".join(words[4:]).removesuffix(")")
+        decision = runner.may(op, host, resource)
+        if not decision.allowed:
+            fix = f"tendr apply would make it, but not for you ({decision.reason})"
+            return replace(problem, fix=fix)
+    return problem
 
 
 def as_json(diagnoses: Sequence[HostDiagnosis]) -> dict[str, Any]:

@@ -40,6 +40,17 @@ def desired_for(workspace: Workspace, host: Host) -> Desired:
     return [(d.file, d.spec) for d in workspace.desired(host)]
 
 
+def made_for(workspace: Workspace, host: Host) -> dict[tuple[str, str], ResourceSpec]:
+    """What the host's declared resources make (Kind.made), by (kind, name), each with
+    the resource that makes it: a backup job's units."""
+    return {
+        made: spec
+        for _, spec in desired_for(workspace, host)
+        if getattr(spec, "present", True)  # not a job the states remove
+        for made in KINDS[spec.kind].made(spec)
+    }
+
+
 def desired_specs(
     workspace: Workspace, hosts: Sequence[Host]
 ) -> dict[str, dict[tuple[str, str], ResourceSpec]]:

@@ -26,7 +26,7 @@ from tendr.core.plan import HostPlan, Plan, probe_script, split_sections
 from tendr.kinds.base import ResourceSpec
 from tendr.kinds.kind import Context, OnDemand
 from tendr.kinds.registry import KINDS
-from tendr.ops import execute
+from tendr.ops import engine, execute
 from tendr.ops.runner import Runner
 from tendr.remote.connect import Session, run, run_long
 from tendr.rules.resources import command_words
@@ -297,16 +297,18 @@ def do_operation(
 
 def _declared(workspace: Workspace, host: Host, spec: ResourceSpec, op: str) -> ResourceSpec | None:
     """What `tendr do` acts on for the host: the resource some state declares there (and
-    does not remove), as the state declares it for an operation confirmed first; None
-    when no state declares it."""
+    does not remove), as the state declares it for an operation confirmed first, or one a
+    declared resource makes (a backup job's units); None when no state declares it."""
     declared = {
         (d.spec.kind, d.spec.key): d.spec
         for d in workspace.desired(host)
         if getattr(d.spec, "present", True)  # not a job the states remove
     }
-    if (spec.kind, spec.key) not in declared:
-        return None
-    return declared[(spec.kind, spec.key)] if ON_DEMAND[op].confirm is not None else spec
+    if (spec.kind, spec.key) in declared:
+        return declared[(spec.kind, spec.key)] if ON_DEMAND[op].confirm is not None else spec
+    # What a declared resource makes (a backup job's units) is acted on as named.
+    made = engine.made_for(workspace, host)
+    return spec if (spec.kind, spec.key) in made and ON_DEMAND[op].confirm is None else None
 
 
 def _refused(runner: Runner, host: str, change: Change, why: str) -> HostResult:

@@ -61,6 +61,7 @@ from tendr.kinds.backup.spec import (
     Retention,
     checked_path,
     job_name,
+    made_units,
     mask_credentials,
     restic_args,
     seconds,
@@ -133,5 +134,6 @@ KIND: Kind[BackupSpec] = Kind(
     remember=remember,
     on_demand=ON_DEMAND,
     restore_check=restore_check,
+    made=made_units,
     area="backup",
 )

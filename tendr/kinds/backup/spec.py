@@ -223,6 +223,11 @@ def unit_name(spec: BackupSpec) -> str:
     return f"tendr-backup-{spec.name}"
 
 
+def made_units(spec: BackupSpec) -> list[tuple[str, str]]:
+    """The units tendr makes for the job, as resources of the service kind."""
+    return [("service", f"{unit_name(spec)}.{suffix}") for suffix in ("service", "timer")]
+
+
 def tag(spec: BackupSpec) -> str:
     """The tag of the job's snapshots: tendr-NAME."""
     return f"tendr-{spec.name}"
