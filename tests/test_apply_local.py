@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -62,3 +63,31 @@ def test_example_workspace_plans_on_this_machine() -> None:
         assert all(
             c["action"] == "unknown" and "systemd is not running" in c["note"] for c in unit_changes
         )
+
+
+@needs_root  # mounts a file system
+def test_a_full_disk_under_the_workspace_is_said_plainly(tmp_path: Path) -> None:
+    """.tendr/ on a full disk: apply says so (exit 1, no traceback, no internal error),
+    nothing is made; plan and diagnose still read, saying what could not be kept."""
+    target = tmp_path / "out" / "motd"
+    ws = local_workspace(tmp_path, target)
+    (ws / ".tendr").mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tendr-test", str(ws / ".tendr")], check=True
+    )
+    try:
+        filler = ws / ".tendr" / "filler"
+        subprocess.run(
+            ["dd", "if=/dev/zero", f"of={filler}", "bs=4k", "count=100"],
+            capture_output=True,
+            check=False,
+        )
+        result = CliRunner().invoke(app, ["apply", "-w", str(ws), "--yes"])
+        assert result.exit_code == 1, result.output
+        assert "No space left on device); nothing was applied" in result.output
+        assert "internal error" not in result.output and not target.exists()
+        result = CliRunner().invoke(app, ["plan", "-w", str(ws)])
+        assert result.exit_code == 2, result.output
+        assert "drift history" in result.output and "could not be written" in result.output
+    finally:
+        subprocess.run(["umount", "-l", str(ws / ".tendr")], check=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -110,10 +111,13 @@ def test_an_interrupted_run_records_what_had_not_ended_as_interrupted(tmp_path: 
     here = [h for h in ws.hosts if h.name == "here"]
     gevent.spawn_later(0.5, os.kill, os.getpid(), signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
-        on_demand.run_command(ws, here, ME, ["sleep", "5"])
+        on_demand.run_command(ws, here, ME, ["sleep", "7.25"])
     assert outcomes(ws) == {
         "here": ("interrupted", "run was interrupted: it may or may not have run")
     }
+    # Nothing is left running on the host: the command's process group was stopped.
+    left = subprocess.run(["pgrep", "-f", "^sleep 7.25$"], capture_output=True, text=True)
+    assert left.returncode == 1, left.stdout
 
 
 @needs_root  # this machine reached as root (the local connector)

@@ -192,8 +192,8 @@ class Run:
 
 def runs(path: Path, hosts: Sequence[str], since: str | None = None) -> list[Run]:
     """The recorded runs of these hosts, oldest first (none when there is no history)."""
-    if not path.exists() or not hosts:
-        return []
+    if not path.exists() or not hosts or not path.stat().st_size:
+        return []  # none yet, or made but left empty (its disk was full)
     marks = ", ".join("?" for _ in hosts)
     query = f"SELECT id, time, person, host, status, error FROM runs WHERE host IN ({marks})"
     arguments: list[str] = list(hosts)

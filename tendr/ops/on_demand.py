@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from tendr.base.changes import Change, ChangeResult, FieldChange, HostResult
 from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, NotConfirmed, UserError
+from tendr.base.scripts import script
 from tendr.core import history
 from tendr.core.authorize import may_change
 from tendr.core.plan import HostPlan, Plan, probe_script, split_sections
@@ -33,7 +34,8 @@ from tendr.rules.resources import command_words
 from tendr.workspace.hosts import Host
 from tendr.workspace.loader import Workspace
 
-RUN_SCRIPT = 'exec "$@"'
+RUN_SCRIPT = script("tendr.ops", "run")  # $1 a nonce, then the command
+STOP_SCRIPT = script("tendr.ops", "stop-run")  # $1 the nonce
 
 
 @dataclass
@@ -102,9 +104,19 @@ def run_command(
         results[name].error = why
         _record(runner, results[name], decided.changes[name])
 
+    nonce = tokens.token_hex(8)  # names the command on each host, to stop it if need be
+
     def one(session: Session, host: Host) -> None:
-        _run_one(session, host.name, argv, results[host.name], workspace)
+        _run_one(session, host.name, [nonce, *argv], results[host.name], workspace)
         _record(runner, results[host.name], decided.changes[host.name])
+
+    def stop(session: Session, name: str) -> None:
+        """An interrupted run leaves nothing running: the command's process group is
+        stopped (TERM, then KILL)."""
+        try:
+            run(session, name, STOP_SCRIPT, [nonce], timeout=15)
+        except HostError:
+            return  # the connection is gone: the record says it may have run on
 
     runner.over(
         decided.allowed,
@@ -112,6 +124,7 @@ def run_command(
         failed=failed,
         unfinished=lambda name: [decided.changes[name]],
         progress=progress,
+        stop=stop,
     )
     runner.finish()
     return [results[h.name] for h in hosts]

@@ -147,13 +147,15 @@ class Runner:
         unfinished: Unfinished | None = None,
         progress: Callable[[str], None] | None = None,
         before: Callable[[Session, list[Host]], None] | None = None,
+        stop: Callable[[Session, str], None] | None = None,
     ) -> None:
         """Connect to `hosts` and do one(session, host) on every host that connected, at
         once (before(session, reachable) first, where given); progress(name) as each ends.
         No host, no connection.
 
         Ctrl-C, SIGTERM or SIGHUP stop every host at its next wait (never in the middle
-        of a record): then the changes each host had not finished (unfinished(name)) are
+        of a record): then what each host had not finished is stopped there
+        (stop(session, name), while connected) and its changes (unfinished(name)) are
         recorded as `interrupted`, and KeyboardInterrupt is raised on."""
         if not hosts:
             return
@@ -176,7 +178,12 @@ class Runner:
             with interruptible(), self.connected(hosts, said) as (session, reachable):
                 if before is not None:
                     before(session, reachable)
-                in_parallel(session.state, lambda host: guarded(session, host), reachable)
+                try:
+                    in_parallel(session.state, lambda host: guarded(session, host), reachable)
+                except KeyboardInterrupt:
+                    for name in [h.name for h in reachable if h.name not in ended]:
+                        (stop or _nothing_to_stop)(session, name)
+                    raise
         except KeyboardInterrupt:
             if unfinished is not None:
                 self.interrupted([h.name for h in hosts if h.name not in ended], unfinished)
@@ -195,6 +202,10 @@ class Runner:
             raise AuditLogUnwritable(
                 f"the audit log could not take the record: {self.journal.broken}"
             )
+
+
+def _nothing_to_stop(session: Session, name: str) -> None:
+    """What most work leaves on an interrupted host: nothing running."""
 
 
 def decided(change: Change, decision: Decision) -> Change:
@@ -229,22 +240,28 @@ def workspace_lock(workspace: Workspace, person: str) -> Iterator[None]:
             message=f"cannot lock the workspace ({path}: {exc.strerror or exc}); "
             "nothing was applied",
         ) from None
-    with os.fdopen(fd, "r+" if writable else "r", encoding="utf-8") as handle:
+    # Unbuffered, so that a full disk fails the write below, never the close.
+    with os.fdopen(fd, "r+b" if writable else "rb", buffering=0) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = handle.read().strip() or "another tendr process"
+            holder = handle.read().decode("utf-8", "replace").strip() or "another tendr process"
             raise WorkspaceLocked(
                 f"another apply is running in this workspace ({holder}); "
                 "wait until it ends. Nothing was applied"
             ) from None
         if writable:
-            handle.truncate(0)
-            handle.write(who(person) + "\n")
-            handle.flush()
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, (who(person) + "\n").encode(), 0)
+            except OSError as exc:  # a full disk: nothing could be recorded either
+                raise FileUnusable(
+                    file=path,
+                    message=f"cannot write the workspace's lock ({path}: "
+                    f"{exc.strerror or exc}); nothing was applied",
+                ) from None
         try:
             yield
         finally:
             if writable:
-                handle.seek(0)
-                handle.truncate(0)
+                os.ftruncate(fd, 0)
