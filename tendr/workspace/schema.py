@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from tendr.base.model import Strict
 from tendr.base.settings import Settings
 from tendr.rules.model import RulesFile
 from tendr.workspace.hosts import HostsFile
@@ -62,6 +66,7 @@ def schema_for(family: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one file family."""
     model = FAMILIES[family]
     schema = model.model_json_schema(schema_generator=_KeysChecked)
+    _describe(schema, model)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = TITLES[family]  # pydantic's would be the class name
     return schema
@@ -83,3 +88,50 @@ def taplo_config(schema_folder: str) -> str:
             f'path = "{schema_folder}/{FILE_NAMES[family]}"',
         ]
     return "\n".join(lines) + "\n"
+
+
+def _attribute_docstrings(cls: type) -> dict[str, str]:
+    """The docstring written under each annotated attribute of `cls`'s own body."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    found = {}
+    for statement, after in zip(body, body[1:], strict=False):
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            found[statement.target.id] = inspect.cleandoc(after.value.value)
+    return found
+
+
+def _describe(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """Each field's docstring as its description, for editors to show on hover; read
+    here, for the schema alone (pydantic's use_attribute_docstrings would read every
+    model's source whenever tendr starts). `$defs` are named after their classes."""
+    classes: dict[str, list[type]] = {}
+    pending: list[type] = [Strict]
+    while pending:
+        cls = pending.pop()
+        classes.setdefault(cls.__name__, []).append(cls)
+        pending.extend(cls.__subclasses__())
+    places = [(schema, model)] + [
+        (definition, found[0])
+        for name, definition in schema.get("$defs", {}).items()
+        if len(found := classes.get(name, [])) == 1
+    ]
+    for place, cls in places:
+        docs: dict[str, str] = {}
+        for ancestor in reversed(cls.__mro__):
+            docs.update(_attribute_docstrings(ancestor))
+        fields = getattr(cls, "model_fields", {})
+        for name, doc in docs.items():
+            key = fields[name].alias or name if name in fields else name
+            prop = place.get("properties", {}).get(key)
+            if isinstance(prop, dict):
+                prop.setdefault("description", doc)
