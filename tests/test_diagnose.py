@@ -142,7 +142,7 @@ def test_a_failed_unit_a_backup_makes_is_one_problem_with_its_backup() -> None:
     assert found.what == "backup.enable documents"
     assert found.cause == (
         "its program ended with an error (tendr-backup-documents.service failed); its "
-        "enabled, content differ(s) from the state; drifting since 2026-12-01 09:00 (in 3 "
+        "enabled, content differ from the state; drifting since 2026-12-01 09:00 (in 3 "
         "of 4 plans)"
     )
     assert found.detail == (

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from tendr.base.errors import PermissionDenied, UnknownOperation
 from tendr.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -20,6 +19,7 @@ from tendr.cli.common import (
     err,
     load_workspace,
     may_read,
+    options,
     out,
     person_acting,
     print_json,
@@ -28,7 +28,7 @@ from tendr.cli.common import (
 )
 from tendr.cli.render import escape
 from tendr.core import audit
-from tendr.rules.model import check_op_pattern
+from tendr.core.authorize import readable_records
 
 audit_app = typer.Typer(
     rich_markup_mode=None,
@@ -135,28 +135,14 @@ def audit_show(
     with reporting(fmt):
         loaded = load_workspace(workspace)
         reader = may_read(loaded, as_person)
-        if host is not None and not reader.host(host):
-            # Refused, not an empty answer: the person would take it for "nothing happened".
-            raise PermissionDenied(
-                message=f"permission denied: {reader.person} may not read the records of "
-                f"{host} (no reading operation on it)"
+        with options(op="--op"):
+            query = audit.query(
+                host, person, op, time_option("--since", since), time_option("--until", until)
             )
-        if op is not None and (reason := check_op_pattern(op)):
-            refused = UnknownOperation(param="op", text=op, problem=reason)
-            refused.option = "--op"
-            raise refused
-        query = audit.Query(
-            host=host,
-            person=person,
-            op=op,
-            since=time_option("--since", since),
-            until=time_option("--until", until),
-        )
         lines = list(audit.read_lines(loaded.path(loaded.settings.audit_log)))
         verdict = audit.verify(lines)
-        records = [
-            r for r in audit.records(lines) if reader.host(str(r.get("host") or "")) and query(r)
-        ][-last:]
+        records = [r for r in readable_records(reader, audit.records(lines), host) if query(r)]
+        records = records[-last:]
         if fmt is Format.json:
             print_json({"records": records, "chain": _verdict_json(verdict)})
         else:

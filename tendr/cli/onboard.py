@@ -127,9 +127,9 @@ def onboard(
             adopt=_adopting(yes) if adopt_account else None,
         )
         _render_onboarded(name, done)
-        changed = [loaded.settings.known_hosts] if "pin" in done.made else []
-        changed += [f"hosts/{client}.toml"] if "hosts file" in done.made else []
-        commit_at_gateway(loaded.root, changed, f"onboard {name} (client {client}) by {person}")
+        commit_at_gateway(loaded.root, done.files, f"onboard {name} (client {client}) by {person}")
+        if done.login_failed is not None:
+            raise done.login_failed
         applied = EXIT_OK
         if apply_now:  # approved above: apply its plan, then show where it stands
             applied = applying(workspace, Format.text, [name], as_person, yes, False)
@@ -259,6 +259,8 @@ def _render_onboarded(name: str, done: Any) -> None:
     for what in ("disk", "printer", "backup"):
         for value in facts.get(what, []):
             out.print(f"  {what}: {escape(value)}")
+    if done.login_failed is not None:
+        return  # not onboarded: the error says what was made
     if done.changed:
         out.print(f"onboarded: {escape(', '.join(done.made))}")
     else:

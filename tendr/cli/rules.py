@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tendr.base.errors import PermissionDenied, UnknownHost, UnknownOperation, UserError
+from tendr.base.errors import UserError
 from tendr.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -25,12 +25,9 @@ from tendr.cli.common import (
     reporting,
 )
 from tendr.cli.render import escape
-from tendr.core.authorize import may
-from tendr.core.visible_rules import visible_rules
+from tendr.core.visible_rules import explain, visible_rules
 from tendr.gateway import session as gateway
-from tendr.rules.decide import matching_rules, roles_of
-from tendr.rules.model import check_operation
-from tendr.rules.resources import FIELDS, field_of
+from tendr.rules.resources import FIELDS
 
 rules_app = typer.Typer(
     rich_markup_mode=None,
@@ -62,22 +59,8 @@ def rules_explain(
     with reporting(fmt):
         loaded = load_workspace(workspace)
         reader = may_read(loaded, as_person)
-        if person != reader.person and not reader.workspace:
-            raise PermissionDenied(
-                message=f"permission denied: {reader.person} may ask about themselves only "
-                f"(asking about others needs rules.edit on every host)"
-            )
-        visible = loaded.hosts if reader.workspace else reader.hosts
-        target = next((h for h in visible if h.name == host), None)
-        if target is None:  # the same answer whether it exists or is not theirs to read
-            raise UnknownHost(host=host, readable=True)
-        if reason := check_operation(operation):
-            raise UnknownOperation(param="operation", text=operation, problem=reason)
-        if resource is not None and field_of(operation) is None:
-            raise UserError(f"{operation} acts on no resource; leave RESOURCE out")
-        decision = may(loaded, person, operation, target, resource)
-        found = matching_rules(person, operation, target, loaded.rules, loaded.owner, resource)
-        roles = roles_of(person, loaded.rules, loaded.owner)
+        told = explain(loaded, reader, person, operation, host, resource)
+        decision, found, roles = told.decision, told.matching, told.roles
         if fmt is Format.json:
             print_json(
                 {
@@ -89,7 +72,7 @@ def rules_explain(
                     "rule": decision.rule,
                     "reason": decision.reason,
                     "roles": roles,
-                    "matching": [str(m) for m in found],
+                    "matching": list(found),
                 }
             )
         else:
@@ -98,7 +81,7 @@ def rules_explain(
             out.print(f"deciding rule: {escape(decision.rule or 'none (default deny)')}")
             out.print(f"{escape(person)}'s roles: {escape(', '.join(roles) or 'none')}")
             for match in found:
-                out.print(f"  matches {escape(str(match))}")
+                out.print(f"  matches {escape(match)}")
         raise typer.Exit(EXIT_OK if decision.allowed else EXIT_ERROR)
 
 

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tendr.base.changes import Change, ChangeResult, HostResult
+from tendr.base.errors import UnknownOperation
 from tendr.base.private import open_private
 from tendr.core.plan import Plan
-from tendr.rules.model import op_matches
+from tendr.rules.model import check_op_pattern, op_matches
 
 GENESIS = "0" * 64
 # Why a last line without its newline is not a record: appends write both at once.
@@ -326,6 +327,19 @@ def parse_time(text: str) -> datetime:
     offset, local time. ValueError when it is none."""
     when = datetime.fromisoformat(text)
     return when if when.tzinfo else when.astimezone()
+
+
+def query(
+    host: str | None,
+    person: str | None,
+    op: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Query:
+    """The Query `audit-log show` asks, its operation pattern checked as rules' are."""
+    if op is not None and (reason := check_op_pattern(op)):
+        raise UnknownOperation(param="op", text=op, problem=reason)
+    return Query(host=host, person=person, op=op, since=since, until=until)
 
 
 @dataclass(frozen=True)

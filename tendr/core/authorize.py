@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from tendr.base.changes import Change
+from tendr.base.errors import PermissionDenied
 from tendr.core.plan import HostPlan, Plan
 from tendr.rules.decide import EVERYWHERE, Decision, decide, roles_of
 from tendr.rules.model import READING_OPS
@@ -97,6 +99,19 @@ class Reading:
         if name in self.known:
             return any(h.name == name for h in self.hosts)
         return self.workspace
+
+
+def readable_records(
+    reader: Reading, records: Iterable[dict[str, Any]], host: str | None
+) -> list[dict[str, Any]]:
+    """The audit records `reader` may read; asked for one host's, refused (rather than an
+    empty answer, which reads as "nothing happened") when they may not read that host."""
+    if host is not None and not reader.host(host):
+        raise PermissionDenied(
+            message=f"permission denied: {reader.person} may not read the records of "
+            f"{host} (no reading operation on it)"
+        )
+    return [r for r in records if reader.host(str(r.get("host") or ""))]
 
 
 def reading(workspace: Workspace, person: str) -> Reading:

@@ -4,13 +4,15 @@ them. Refused to one in no role. Touches no host."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tendr.base.errors import PermissionDenied
-from tendr.core.authorize import reading
-from tendr.rules.decide import roles_of
-from tendr.rules.model import Rule
+from tendr.base.errors import PermissionDenied, UnknownHost, UnknownOperation, UserError
+from tendr.core.authorize import Reading, may, reading
+from tendr.rules.decide import Decision, matching_rules, roles_of
+from tendr.rules.model import Rule, check_operation
+from tendr.rules.resources import field_of
 from tendr.workspace.loader import Workspace
 
 
@@ -53,3 +55,46 @@ def rule_data(rule: Rule) -> dict[str, Any]:
     found = {"ops": list(rule.ops), "hosts": list(rule.hosts)}
     found.update({name: list(getattr(rule, name)) for name in rule.resource_fields()})
     return found
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why `person` may or may not do `operation` on a host (to a resource)."""
+
+    decision: Decision
+    matching: tuple[str, ...]  # every rule that matches, as the rules file says it
+    roles: tuple[str, ...]  # the person's roles
+
+
+def explain(
+    loaded: Workspace,
+    reader: Reading,
+    person: str,
+    operation: str,
+    host: str,
+    resource: str | None,
+) -> Explanation:
+    """`rules explain`, as `reader` may ask it: about themselves on a host they may read;
+    about anyone, on any host, with rules.edit on every host. A host they may not read is
+    answered as one that does not exist."""
+    if person != reader.person and not reader.workspace:
+        raise PermissionDenied(
+            message=f"permission denied: {reader.person} may ask about themselves only "
+            f"(asking about others needs rules.edit on every host)"
+        )
+    visible = loaded.hosts if reader.workspace else reader.hosts
+    target = next((h for h in visible if h.name == host), None)
+    if target is None:
+        raise UnknownHost(host=host, readable=True)
+    if reason := check_operation(operation):
+        raise UnknownOperation(param="operation", text=operation, problem=reason)
+    if resource is not None and field_of(operation) is None:
+        raise UserError(f"{operation} acts on no resource; leave RESOURCE out")
+    return Explanation(
+        may(loaded, person, operation, target, resource),
+        tuple(
+            str(m)
+            for m in matching_rules(person, operation, target, loaded.rules, loaded.owner, resource)
+        ),
+        tuple(roles_of(person, loaded.rules, loaded.owner)),
+    )

@@ -302,7 +302,8 @@ def problems(
 def _differs(change: Change) -> str:
     """What differs, in words: the fields by name, or what the change makes."""
     if change.fields:
-        return f"its {', '.join(f.title for f in change.fields)} differ(s) from the state"
+        verb = "differs" if len(change.fields) == 1 else "differ"
+        return f"its {', '.join(f.title for f in change.fields)} {verb} from the state"
     verbs = {"add": "missing", "remove": "present, and the state removes it"}
     return f"{verbs.get(change.action, 'differs from the state')}"
 

@@ -165,6 +165,8 @@ class Onboarded:
     key: str  # the host key, as ssh shows it
     facts: dict[str, list[str]] = field(default_factory=dict)
     made: list[str] = field(default_factory=list)  # account, key, sudoers, pin, hosts file
+    files: list[str] = field(default_factory=list)  # workspace files written, relative
+    login_failed: OnboardingLoginFailed | None = None  # the entry written cannot log in
 
     @property
     def changed(self) -> bool:
@@ -404,8 +406,10 @@ def onboard(
     if not pinned:
         _append(known_hosts, f"{key_name(host)} {line}\n")
         done.made.append("pin")
+        done.files.append(workspace.settings.known_hosts)
     if _write_host(workspace, host, controller_key if name_key else None, approved=approve):
         done.made.append("hosts file")
+        done.files.append(host.file)
     entry = next(h for h in load(workspace.root).hosts if h.name == host.name)
     failed = _login_fails(workspace, entry, known_hosts)
     reason = ", ".join(done.made) or "already onboarded: nothing changed"
@@ -419,7 +423,8 @@ def onboard(
         after={"key": done.key, "made": done.made, "login": "failed" if failed else "ok"},
     )
     if failed:
-        raise OnboardingLoginFailed(
+        # Said once the caller has kept what was written (committed at the gateway).
+        done.login_failed = OnboardingLoginFailed(
             host=entry, account=login_user(entry, workspace.settings), reason=failed, made=done.made
         )
     return done

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import tomlkit
+
 from tendr.base.errors import InitError
 from tendr.workspace.schema import FAMILIES, FILE_NAMES, schema_for, taplo_config
 
@@ -67,7 +69,7 @@ _RULES = """\
 
 [roles.admin]
 description = "Workspace administrators"
-members = [{creator!r}]
+members = [{creator}]
 # command.run and shell are a root shell's power: named, never covered by "*".
 allow = [{{ ops = ["*", "command.run", "shell"], hosts = ["all"] }}]
 
@@ -107,7 +109,7 @@ def _write(path: Path, creator: str) -> list[Path]:
     files = {
         f"hosts/acme.toml{EXAMPLE_SUFFIX}": _HOSTS,
         f"states/baseline.toml{EXAMPLE_SUFFIX}": _STATE,
-        "rules/roles.toml": _RULES.format(creator=creator),
+        "rules/roles.toml": _RULES.format(creator=tomlkit.string(creator).as_string()),
         "tendr.toml": _SETTINGS,
         "known_hosts": "",
         ".gitignore": _GITIGNORE,
