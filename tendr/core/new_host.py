@@ -3,7 +3,6 @@ defaults and its gateway resolved as the workspace resolves them. Touches no hos
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -63,7 +62,7 @@ def new_host(
         raise UserError(f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
     entry = parsed.hosts[name]
     defaults = parsed.defaults.model_copy(
-        update={"ssh_key": str(key.expanduser()), "via": client_via(loaded, client)}
+        update={"ssh_key": str(key.expanduser()), "via": _client_via(loaded, client)}
     )
     host = Host.resolve(name, client, entry, defaults, f"hosts/{client}.toml")
     gateway = next((h for h in loaded.hosts if h.name == host.via), None)
@@ -72,12 +71,8 @@ def new_host(
     return host.model_copy(update={"gateway": gateway})
 
 
-def client_via(loaded: Workspace, client: str) -> str | None:
-    """[defaults] via of hosts/CLIENT.toml, as the loader read it (a file it refused
-    stops the load): a new host of the file is reached so too."""
-    text = loaded.texts.get(f"hosts/{client}.toml")
-    if text is None:
-        return None
-    defaults = tomllib.loads(text).get("defaults", {})
-    via = defaults.get("via") if isinstance(defaults, dict) else None
-    return via if isinstance(via, str) else None
+def _client_via(loaded: Workspace, client: str) -> str | None:
+    """[defaults] via of hosts/CLIENT.toml, as the loader read it: a new host of the file
+    is reached so too."""
+    defaults = loaded.defaults.get(client)
+    return defaults.via if defaults is not None else None

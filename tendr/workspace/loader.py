@@ -32,7 +32,7 @@ from tendr.kinds.registry import KINDS, with_drivers
 from tendr.rules.actor import GRANT, check_trust, holding_folders, real_account, workspace_owner
 from tendr.rules.model import GRANTS_FILE, Grant, GrantsFile, RulesFile
 from tendr.workspace import baseline
-from tendr.workspace.hosts import Host, HostsFile
+from tendr.workspace.hosts import Host, HostDefaults, HostsFile
 from tendr.workspace.statefile import Selector, StateFile
 
 ENV_WORKSPACE = "TENDR_WORKSPACE"
@@ -63,6 +63,9 @@ class Workspace:
     owner: str
     texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     grants: tuple[Grant, ...] = ()
+    # Each hosts file's [defaults], by client (the file's name): what a new host of the
+    # client inherits (onboarding).
+    defaults: dict[str, HostDefaults] = field(default_factory=dict, compare=False)
 
     def states_for(self, host: Host) -> list[str]:
         """The state files that target the host."""
@@ -159,6 +162,7 @@ class _Loader:
         self.owner_uid = workspace_owner(root)[0] if root.is_dir() else 0
         self.folders: dict[Path, bool] = {}  # folder -> trusted, each checked once per load
         self.keys: set[tuple[str, tuple[str, ...]]] = set()  # ssh_key settings checked
+        self.defaults: dict[str, HostDefaults] = {}  # each hosts file's, by client
 
     def load(self) -> Workspace:
         if not self.root.is_dir():
@@ -197,6 +201,7 @@ class _Loader:
             owner,
             self.texts,
             tuple(grants),
+            self.defaults,
         )
 
     # -- reading -----------------------------------------------------------
@@ -298,6 +303,7 @@ class _Loader:
                 parsed = _salvage(HostsFile, rest)
                 if parsed is None:
                     continue
+            self.defaults[path.stem] = parsed.defaults
             for name, entry in parsed.hosts.items():
                 host = Host.resolve(name, path.stem, entry, parsed.defaults, display)
                 line = locate(self.texts[display], ["hosts", name])
