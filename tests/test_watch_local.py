@@ -6,9 +6,11 @@ status says what watch keeps, as text, JSON and one HTML page."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
-from tests.helpers import ADMIN_RULES, LOCAL_HOSTS, build_tree
+from tests.helpers import ADMIN_RULES, LOCAL_HOSTS, build_tree, requires
 from tests.helpers import run_tendr as tendr
 from tests.receivers import Received, http_receiver, smtp_receiver
 
@@ -103,3 +105,36 @@ def test_status_says_what_watch_keeps(tmp_path: Path) -> None:
     assert "Fleet status: 1 problem(s) open" in page and f"file.write {target}" in page
     code, text = tendr("status", "-w", ws, "--as", "dave")
     assert code == 1 and "permission denied" in text
+
+
+def test_an_alert_url_is_a_secret_file(tmp_path: Path) -> None:
+    ws, _ = workspace(tmp_path, {"a.url": f"json://tendr:{TOKEN}@127.0.0.1:9/"})
+    Path(ws, "secrets/a.url").chmod(0o644)
+    code, text = tendr("validate", "-w", ws)
+    assert code == 1 and "alert[0].url.file" in text and "chmod 600" in text, text
+    Path(ws, "secrets/a.url").unlink()
+    code, text = tendr("validate", "-w", ws)
+    assert code == 1 and "the secret file does not exist" in text, text
+    assert TOKEN not in text
+
+
+BROWSER = shutil.which("chromium")
+
+
+@requires(BROWSER is not None, "Debian's chromium renders the status page")
+def test_the_status_page_renders_in_a_browser(tmp_path: Path) -> None:
+    ws, target = workspace(tmp_path, {})
+    tendr("watch", "-w", ws)
+    page = tmp_path / "status.html"
+    code, text = tendr("status", "-w", ws, "--format", "html", "--out", str(page))
+    assert code == 2 and "status written to" in text, text
+    browser = [str(BROWSER), "--headless", "--no-sandbox", "--disable-gpu"]
+    dom = subprocess.run(
+        [*browser, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "Fleet status: 1 problem(s) open" in dom and f"file.write {target}" in dom
+    assert "desk01" in dom and "<script" not in page.read_text()
