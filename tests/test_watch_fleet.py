@@ -7,9 +7,7 @@ the problems in Chromium."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
-import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.host import Host, write_hosts_file
-from tests.helpers import ADMIN_RULES, build_tree, requires
+from tests.helpers import ADMIN_RULES, BROWSER, build_tree, rendered, requires
 from tests.helpers import run_tendr as tendr
 from tests.receivers import Received, http_receiver, smtp_receiver
 
@@ -119,7 +117,6 @@ def test_a_failing_backup_opens_one_alert_and_its_fix_clears_it(
         assert TOKEN.encode() not in path.read_bytes(), path
 
 
-BROWSER = shutil.which("chromium")
 PORT_FILE = "/etc/ssh/sshd_config.d/01-tendr-fleet-port.conf"  # as tests/fleet writes it
 PORT_CONF = "Port %s\\nListenAddress 127.0.0.1\\n"
 
@@ -166,15 +163,7 @@ def test_an_unreachable_host_and_one_drifted_by_hand_each_open_a_problem(
             assert "1 new" in mail.messages[-1]["title"]  # critical ones only
             assert second.name in mail.messages[-1]["body"]
 
-            page = tmp_path / "ws/.tendr/status.html"
-            browser = [str(BROWSER), "--headless", "--no-sandbox", "--disable-gpu"]
-            dom = subprocess.run(
-                [*browser, "--dump-dom", page.as_uri()],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=True,
-            ).stdout
+            dom = rendered(tmp_path / "ws/.tendr/status.html")
             assert "Fleet status: 2 problem(s) open" in dom
             assert "file.write /etc/motd" in dom and f"{second.name} cannot be reached" in dom
         finally:

@@ -6,11 +6,9 @@ status says what watch keeps, as text, JSON and one HTML page."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
-from tests.helpers import ADMIN_RULES, LOCAL_HOSTS, build_tree, requires
+from tests.helpers import ADMIN_RULES, BROWSER, LOCAL_HOSTS, build_tree, rendered, requires
 from tests.helpers import run_tendr as tendr
 from tests.receivers import Received, http_receiver, smtp_receiver
 
@@ -118,9 +116,6 @@ def test_an_alert_url_is_a_secret_file(tmp_path: Path) -> None:
     assert TOKEN not in text
 
 
-BROWSER = shutil.which("chromium")
-
-
 @requires(BROWSER is not None, "Debian's chromium renders the status page")
 def test_the_status_page_renders_in_a_browser(tmp_path: Path) -> None:
     ws, target = workspace(tmp_path, {})
@@ -128,13 +123,6 @@ def test_the_status_page_renders_in_a_browser(tmp_path: Path) -> None:
     page = tmp_path / "status.html"
     code, text = tendr("status", "-w", ws, "--format", "html", "--out", str(page))
     assert code == 2 and "status written to" in text, text
-    browser = [str(BROWSER), "--headless", "--no-sandbox", "--disable-gpu"]
-    dom = subprocess.run(
-        [*browser, "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    dom = rendered(page)
     assert "Fleet status: 1 problem(s) open" in dom and f"file.write {target}" in dom
     assert "desk01" in dom and "<script" not in page.read_text()
