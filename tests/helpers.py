@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -110,3 +111,19 @@ def run_program(*args: str, timeout: float = 300, **popen: Any) -> subprocess.Co
         env=env,
         **popen,
     )
+
+
+BROWSER = shutil.which("chromium")
+"""Debian's chromium, which renders the HTML pages tendr writes (headless)."""
+
+
+def rendered(page: Path) -> str:
+    """The page's DOM as headless Chromium renders it."""
+    browser = [str(BROWSER), "--headless", "--no-sandbox", "--disable-gpu"]
+    return subprocess.run(
+        [*browser, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout

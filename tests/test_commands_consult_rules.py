@@ -25,6 +25,7 @@ TOUCHES_HOSTS: dict[str, list[str]] = {
     "shell": ["acme-01"],
     "logs": [],
     "diagnose": [],
+    "watch": [],
     "hosts pin": ["acme-01", "--yes"],
     "onboard": [
         *("new-01", "--address", "127.0.0.1", "--port", "1", "--client", "acme"),
@@ -50,6 +51,7 @@ WORKSPACE_ONLY = {
     "history",
     "report",
     "approve",
+    "status",  # what watch kept
 }
 # The gateway's own: setting it up and letting people in (root), and what sshd and git
 # start in it (serve, hook), which hand on to the commands above or to the push rules.

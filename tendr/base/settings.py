@@ -2,15 +2,55 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from tendr.base.model import Strict
-from tendr.base.names import AccountName
+from tendr.base.names import AccountName, Duration, WorkspacePath
 
 # ACCOUNT@HOST[:PORT]: an account name, a DNS name or IPv4 address, an optional port.
 GATEWAY_ADDRESS = (
     r"^[a-z_][a-z0-9_-]{0,31}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?(?::[0-9]{1,5})?$"
 )
+
+
+QUIET_HOURS = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class SecretFile(Strict):
+    """A secret kept in a file of the workspace (readable by its owner alone)."""
+
+    file: WorkspacePath
+    """The file holding the secret, such as "secrets/alert-mail.url" (keep secrets/ out
+    of git)."""
+
+
+class Alert(Strict):
+    """Where `tendr watch` tells of problems that open and clear, through Apprise.
+
+    ```toml
+    [[alert]]
+    url = { file = "secrets/ops-mail.url" }  # mailto://..., slack://..., json://...
+    clients = ["acme"]                        # all clients unless given
+    min_severity = "critical"                 # warning (the default) or critical
+    quiet_hours = "22:00-07:00"               # nothing sent then; sent after
+    remind_after = "24h"                      # told again while still open
+    ```
+    """
+
+    url: SecretFile
+    """The Apprise URL, credentials included, in a secret file: mailto://, slack://,
+    msteams://, matrix://, ntfy://, json:// (a ticket system's webhook)..."""
+    clients: list[str] = Field(default_factory=list)
+    """The clients (hosts' `client`) it is for; every client when empty."""
+    min_severity: Literal["warning", "critical"] = "warning"
+    """The least severe problem it is told of."""
+    quiet_hours: str | None = Field(default=None, pattern=QUIET_HOURS)
+    """HH:MM-HH:MM, local time: nothing is sent then; what came in is sent at the first
+    cycle after."""
+    remind_after: Duration | None = None
+    """Tell again of a problem still open this long after it was last told ('24h')."""
 
 
 class Settings(Strict):
@@ -48,3 +88,20 @@ class Settings(Strict):
     """The gateway that serves this workspace, as ssh reaches it: ACCOUNT@HOST or
     ACCOUNT@HOST:PORT. Any other copy of the workspace then only plans and reads: apply,
     do, run and shell are made at the gateway, so a stale copy cannot undo a push."""
+    watch_every: Duration | None = None
+    """How often `tendr watch` runs on a schedule ('5m'), where a timer runs it (README,
+    Watching between visits); off unless set."""
+    watch_clear_after: int = Field(default=2, ge=1, le=100)
+    """Cycles in a row a problem must stay away before its clearing is told: one found
+    again sooner is flapping, the same problem, told nothing more."""
+    status_page: str = ".tendr/status.html"
+    """The status page (HTML) each watch cycle writes, relative to the workspace."""
+    alert: list[Alert] = Field(default_factory=list)
+    """Where watch tells of problems ([[alert]] entries)."""
+
+    @model_validator(mode="after")
+    def _alerts_apart(self) -> Settings:
+        files = [a.url.file for a in self.alert]
+        if len(files) != len(set(files)):
+            raise ValueError("two [[alert]] entries name the same url file: give each its own")
+        return self

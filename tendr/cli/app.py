@@ -42,6 +42,8 @@ LAZY: dict[str, Lazy] = {
     "logs": Lazy("reading", "logs"),
     "diagnose": Lazy("reading", "diagnose"),
     "history": Lazy("reading", "history_command"),
+    "watch": Lazy("watching", "watch"),
+    "status": Lazy("watching", "status_command"),
     "onboard": Lazy("onboard", "onboard"),
     "approve": Lazy("onboard", "approve_command"),
     "report": Lazy("reading", "report"),

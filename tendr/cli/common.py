@@ -193,6 +193,26 @@ def _report_bug() -> None:
     err.print(f"internal error in tendr (a bug, not your mistake); {where}", markup=False)
 
 
+def no_out_at_gateway(out_file: Path | None) -> None:
+    """At the gateway, what a person asks for goes to standard output: --out is refused."""
+    if out_file is not None and gateway.session() is not None:
+        raise PermissionDenied(message="the gateway writes no file you name: --out is refused")
+
+
+def write_out(text: str, out_file: Path | None, what: str) -> None:
+    """`text` to standard output, or to the file --out names (`what` said written)."""
+    from tendr.base.errors import FileUnusable
+
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise FileUnusable(f"cannot write {out_file}: {exc.strerror}", file=out_file) from None
+    err.print(f"{what} written to {escape(out_file)}")
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tendr.base.errors import FileUnusable, PermissionDenied
+from tendr.base.errors import PermissionDenied
 from tendr.cli.common import (
     EXIT_DRIFT,
     EXIT_ERROR,
@@ -26,19 +25,20 @@ from tendr.cli.common import (
     host_named,
     load_workspace,
     may_read,
+    no_out_at_gateway,
     options,
     out,
     print_json,
     reporting,
     select_hosts,
     time_option,
+    write_out,
 )
 from tendr.cli.progress import ReadingBar
 from tendr.cli.render import escape
 from tendr.core import history
 from tendr.core import report as report_data
 from tendr.core.authorize import may
-from tendr.gateway import session as gateway
 
 
 def logs(
@@ -261,8 +261,7 @@ def report(
     with reporting():
         from tendr.cli import client_report
 
-        if out_file is not None and gateway.session() is not None:
-            raise PermissionDenied(message="the gateway writes no file you name: --out is refused")
+        no_out_at_gateway(out_file)
         loaded, person, selected = select_hosts(workspace, limit_, as_person)
         may_read(loaded, as_person)
         end = time_option("--until", until) or datetime.now(UTC)
@@ -276,13 +275,4 @@ def report(
             text = client_report.render_html(built)
         else:
             text = client_report.markdown(built)
-        if out_file is None:
-            sys.stdout.write(text)
-        else:
-            try:
-                out_file.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise FileUnusable(
-                    f"cannot write {out_file}: {exc.strerror}", file=out_file
-                ) from None
-            err.print(f"report written to {escape(out_file)}")
+        write_out(text, out_file, "report")

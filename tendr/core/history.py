@@ -16,13 +16,14 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tendr.base.errors import FileUnusable, UserError
 from tendr.base.private import make_private
+from tendr.core import watch
 from tendr.core.plan import Plan
 
 SCHEMA = """
@@ -285,3 +286,198 @@ def known_resource(name: str, declared: Sequence[str], history: Sequence[Run]) -
         f"{name!r} is no resource of this host: no state declares it for the host and no "
         f"plan kept found it drifting (its resources include: {some or 'none'})"
     )
+
+
+# -- what `tendr watch` keeps: its problems, its cycles, what alerts are still to be told
+
+WATCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS problems (
+    host TEXT NOT NULL,
+    area TEXT NOT NULL,
+    key TEXT NOT NULL,           -- what it is about: with host and area, its identity
+    client TEXT NOT NULL,
+    what TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    fix TEXT NOT NULL,
+    severity TEXT NOT NULL,      -- warning, critical
+    first_seen TEXT NOT NULL,    -- ISO 8601, UTC
+    last_seen TEXT NOT NULL,
+    cleared TEXT,                -- when first missed, while it stays away
+    absent INTEGER NOT NULL,     -- cycles in a row without it
+    told TEXT NOT NULL,          -- opened, cleared
+    PRIMARY KEY (host, area, key)
+);
+CREATE TABLE IF NOT EXISTS watched (
+    host TEXT PRIMARY KEY,
+    client TEXT NOT NULL,
+    time TEXT NOT NULL,          -- the last cycle that looked at it
+    read TEXT,                   -- the last cycle that read it whole
+    error TEXT NOT NULL,         -- why the last cycle could not read it, or ''
+    drifting TEXT NOT NULL,      -- JSON: ["op resource", ...] at the last reading
+    backups TEXT NOT NULL        -- JSON: {job: newest snapshot, UNIX time}
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    alert TEXT NOT NULL,         -- the alert's url file (never the URL)
+    client TEXT NOT NULL,
+    time TEXT NOT NULL,
+    event TEXT NOT NULL,         -- opened, cleared, reminder
+    problem TEXT NOT NULL        -- JSON: the problem as it was then
+);
+CREATE TABLE IF NOT EXISTS alerted (
+    alert TEXT NOT NULL,
+    host TEXT NOT NULL,
+    area TEXT NOT NULL,
+    key TEXT NOT NULL,
+    time TEXT NOT NULL,          -- when it was last queued for this alert
+    PRIMARY KEY (alert, host, area, key)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A host as the last watch cycle left it."""
+
+    host: str
+    client: str
+    time: str
+    read: str | None
+    error: str
+    drifting: tuple[str, ...]
+    backups: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A notification's part not delivered yet: one event of one problem for one alert."""
+
+    id: int
+    alert: str
+    client: str
+    time: str
+    event: str
+    problem: watch.Tracked
+
+
+@dataclass
+class WatchStore:
+    """All that watch keeps, as read at the start of a cycle."""
+
+    problems: list[watch.Tracked] = field(default_factory=list)
+    hosts: dict[str, Watched] = field(default_factory=dict)
+    outbox: list[Queued] = field(default_factory=list)
+    alerted: dict[str, dict[tuple[str, str, str], str]] = field(default_factory=dict)
+
+
+def _has_watch(db: sqlite3.Connection) -> bool:
+    return bool(db.execute("SELECT 1 FROM sqlite_master WHERE name = 'problems'").fetchone())
+
+
+def watch_store(path: Path) -> WatchStore:
+    """What watch keeps (nothing when there is no history, or no cycle yet)."""
+    found = WatchStore()
+    if not path.exists() or not path.stat().st_size:
+        return found
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+            if not _has_watch(db):
+                return found
+            found.problems = [
+                watch.Tracked(*row)
+                for row in db.execute(
+                    "SELECT host, area, key, client, what, cause, fix, severity, first_seen, "
+                    "last_seen, cleared, absent, told FROM problems ORDER BY first_seen, host"
+                )
+            ]
+            for host, client, time, read, error, drifting, backups in db.execute(
+                "SELECT host, client, time, read, error, drifting, backups FROM watched"
+            ):
+                found.hosts[host] = Watched(
+                    host,
+                    client,
+                    time,
+                    read,
+                    error,
+                    tuple(json.loads(drifting)),
+                    json.loads(backups),
+                )
+            for id_, alert, client, time, event, problem in db.execute(
+                "SELECT id, alert, client, time, event, problem FROM outbox ORDER BY id"
+            ):
+                found.outbox.append(
+                    Queued(id_, alert, client, time, event, watch.Tracked(**json.loads(problem)))
+                )
+            for alert, host, area, key, time in db.execute("SELECT * FROM alerted"):
+                found.alerted.setdefault(alert, {})[(host, area, key)] = time
+    except (sqlite3.Error, ValueError, TypeError) as exc:
+        raise FileUnusable(f"the drift history {path} cannot be read: {exc}", file=path) from None
+    return found
+
+
+@dataclass
+class CycleRecord:
+    """What one watch cycle keeps."""
+
+    time: str
+    problems: Sequence[watch.Tracked]
+    hosts: Sequence[Watched]
+    queued: Sequence[tuple[str, watch.Event]]  # (alert, event)
+
+
+def record_cycle(path: Path, cycle: CycleRecord) -> str | None:
+    """Keep a cycle's problems, hosts and what is to be told; None when kept, else why
+    not (the cycle's alerts are then not sent: the next cycle finds them again)."""
+    try:
+        with _database(path) as db, db:
+            db.executescript(WATCH_SCHEMA)
+            db.executemany(
+                "INSERT OR REPLACE INTO problems VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [astuple(p) for p in cycle.problems],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO watched VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        h.host,
+                        h.client,
+                        h.time,
+                        h.read,
+                        h.error,
+                        json.dumps(h.drifting),
+                        json.dumps(h.backups),
+                    )
+                    for h in cycle.hosts
+                ],
+            )
+            for alert, event in cycle.queued:
+                db.execute(
+                    "INSERT INTO outbox (alert, client, time, event, problem) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        alert,
+                        event.problem.client,
+                        cycle.time,
+                        event.kind,
+                        json.dumps(asdict(event.problem)),
+                    ),
+                )
+                db.execute(
+                    "INSERT OR REPLACE INTO alerted VALUES (?, ?, ?, ?, ?)",
+                    (alert, *event.problem.identity, cycle.time),
+                )
+    except (OSError, sqlite3.Error) as exc:
+        return f"the drift history {path} could not be written: {exc}"
+    return None
+
+
+def delivered(path: Path, ids: Sequence[int]) -> str | None:
+    """Take what was delivered (or is for no alert any more) out of the outbox."""
+    if not ids:
+        return None
+    try:
+        with _database(path) as db, db:
+            db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+    except (OSError, sqlite3.Error) as exc:
+        return f"the drift history {path} could not be written: {exc}"
+    return None

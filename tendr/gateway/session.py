@@ -41,7 +41,7 @@ GATEWAY_COMMANDS = frozenset(
     {
         *("plan", "apply", "run", "do", "shell", "logs", "validate", "hosts", "rules"),
         *("audit-log", "schema", "grant", "backup", "history", "report", "diagnose"),
-        *("onboard", "approve"),  # and `hosts pin`, under `hosts`
+        *("onboard", "approve", "status"),  # and `hosts pin`, under `hosts`
     }
 )
 """What a person may ask the gateway: commands that act only through the workspace.

@@ -39,6 +39,10 @@ class Problem:
     cause: str
     fix: str = ""
     detail: tuple[str, ...] = ()
+    # What the problem is about, where `what` carries a count or a share that changes
+    # from one reading to the next (a mount point, a queue): `tendr watch` knows a
+    # problem again by (host, area, key or what).
+    key: str = ""
 
 
 @dataclass(frozen=True)

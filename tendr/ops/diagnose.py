@@ -1,11 +1,12 @@
-"""`tendr diagnose`: one screen for a technician who just got a call. Per host, two SSH
-commands: the plan's probe (drift against the desired state) and this one (failed
-units and their last errors, the journal's errors, disk space, memory pressure,
+"""`tendr diagnose`: one screen for a technician who just got a call. Per host, one SSH
+command: the plan's probe (drift against the desired state) with this one ahead of it
+(failed units and their last errors, the journal's errors, disk space, memory pressure,
 printer queues, the health check's records since the last visit: the last time tendr
 changed the host, by the audit log, or the last week). Each problem comes
 with its probable cause and, where there is one, the tendr operation that fixes it.
 
-`probe`, `parse` and `problems` are pure; `diagnose` is the I/O edge.
+`probe`, `parse` and `problems` are pure; `examine` is the I/O edge (diagnose's and
+`tendr watch`'s reading).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tendr.base.changes import Change
-from tendr.base.errors import CommandTimeout, ConnectionLost, HostError
+from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, PermissionDenied
 from tendr.core import audit, history
 from tendr.core.plan import HostPlan, split_sections
-from tendr.kinds.kind import Fact, Problem
+from tendr.kinds.kind import Problem
 from tendr.kinds.registry import KINDS
 from tendr.ops import engine
 from tendr.ops.logs import entries
@@ -68,6 +69,7 @@ command -v lpstat >/dev/null 2>&1 && lpstat -o 2>/dev/null | cut -d' ' -f1
 echo '{_MARK}health'
 journalctl -q --no-pager {_HEALTH_MATCH} --since=@{since_epoch} -n 200 -o json \
     --output-fields=MESSAGE,PRIORITY,_SYSTEMD_UNIT,_UID 2>/dev/null
+echo '{_MARK}end'
 true
 """
 
@@ -220,7 +222,12 @@ def _grouped(errors: Sequence[tuple[str, str]], most: int = 5) -> list[Problem]:
         shape[key] += 1
         example.setdefault(key, message)
     return [
-        Problem("journal", f"{key[0]}: {example[key]}", f"logged {count} time(s) in the last day")
+        Problem(
+            "journal",
+            f"{key[0]}: {example[key]}",
+            f"logged {count} time(s) in the last day",
+            key=f"{key[0]}: {key[1]}",
+        )
         for key, count in shape.most_common(most)
     ]
 
@@ -253,16 +260,25 @@ def problems(
                     "disk",
                     f"{mount} is {used}% full ({device})",
                     "little room is left: writes fail (logs, backups, print spool, updates)",
+                    key=mount,
                 )
             )
     if facts.pressure is not None and facts.pressure >= 10:
         found.append(
-            Problem("memory", f"memory pressure {facts.pressure:.0f}%", "programs wait for memory")
+            Problem(
+                "memory",
+                f"memory pressure {facts.pressure:.0f}%",
+                "programs wait for memory",
+                key="pressure",
+            )
         )
     if facts.available is not None and facts.available < 10:
         found.append(
             Problem(
-                "memory", f"{facts.available:.0f}% of memory free", "the machine is short of memory"
+                "memory",
+                f"{facts.available:.0f}% of memory free",
+                "the machine is short of memory",
+                key="available",
             )
         )
     declared = {c.resource for c in drift if c.kind == "printer"}
@@ -276,6 +292,7 @@ def problems(
                     + (f", {jobs} job(s) waiting" if jobs else ""),
                     "CUPS stops a queue after a job fails on its printer",
                     f"tendr do printer.enable {queue}",
+                    key=queue,
                 )
             )
     for change in drift:
@@ -291,7 +308,12 @@ def problems(
             detail += unit.lines
         found.append(Problem(area, f"{change.op} {change.resource}", cause, _fix(change), detail))
     found += [
-        Problem("health", message, "recorded by the health check since the last visit")
+        Problem(
+            "health",
+            message,
+            "recorded by the health check since the last visit",
+            key=_NUMBER.sub("#", message),
+        )
         for _, message in facts.health
     ]
     # What a failed unit said is shown with it, not again as the journal's.
@@ -316,6 +338,10 @@ class HostDiagnosis:
     host: str
     problems: list[Problem] = field(default_factory=list)
     error: str = ""
+    code: str | None = None  # the error's code (host.unreachable, host.key-changed...)
+    read: bool = False  # the host was read whole: its problems are all of them
+    drift: tuple[Change, ...] = ()  # the plan's changes
+    seen: dict[str, Any] = field(default_factory=dict)  # what the plan remembers (backups)
 
 
 def diagnose(
@@ -325,52 +351,82 @@ def diagnose(
     progress: Callable[[str], None] | None = None,
 ) -> list[HostDiagnosis]:
     """Diagnose every selected host the rules let `person` diagnose, in parallel (a
-    reading: not recorded in the audit log)."""
-    runner = Runner(workspace, person, "diagnose", nothing="nothing was read", recorded=False)
-    decided = runner.decide(hosts, "diagnose")
+    reading: not recorded in the audit log); what was found is kept for the report."""
+    found, kept = examine(workspace, hosts, person, "diagnose", progress=progress)
+    if kept and (why := history.record_findings(workspace.path(workspace.settings.history), kept)):
+        for host in found:
+            if host.read:
+                host.problems.append(Problem("history", why, "the report will miss them"))
+    return found
+
+
+def examine(
+    workspace: Workspace,
+    hosts: Sequence[Host],
+    person: str,
+    op: str,
+    since: Mapping[str, int] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[HostDiagnosis], list[history.Finding]]:
+    """Read every selected host the rules let `person` read with `op` (diagnose, watch),
+    in parallel, with one command per host: the plan's probe with this module's riding
+    ahead of it (one more where the states declare network printers). The health
+    check's records are read from `since` (UNIX time, per host), else from the last
+    visit. Also the findings to keep for the client's report (drift aside: the plan's
+    history has it)."""
+    runner = Runner(workspace, person, op, nothing="nothing was read", recorded=False)
+    decided = runner.decide(hosts, op)
     found = {h.name: HostDiagnosis(h.name, error=decided.refused.get(h.name, "")) for h in hosts}
+    for name in decided.refused:
+        found[name].code = PermissionDenied.code
     visits, changed = _from_audit(workspace, decided.allowed)
+    visits.update({name: at for name, at in (since or {}).items() if name in visits})
+    rider = engine.Rider({h.name: probe(visits[h.name]) for h in decided.allowed})
     drift: dict[str, HostPlan] = {}
+    codes: dict[str, str] = {}
 
     def failed(name: str, why: str) -> None:
         found[name].error = why
+        found[name].code = found[name].code or codes.get(name)
 
     def planned(session: Session, reachable: list[Host]) -> None:
-        drift.update({h.host: h for h in engine.gather(workspace, reachable, session).hosts})
+        codes.update(session.codes)
+        for name, code in session.codes.items():
+            if name in found:
+                found[name].code = code
+        drift.update(
+            {h.host: h for h in engine.gather(workspace, reachable, session, rider=rider).hosts}
+        )
 
     def one(session: Session, host: Host) -> None:
-        timeout = workspace.settings.command_timeout
-        try:
-            facts = read(session, host.name, Fact(probe(visits[host.name]), parse), timeout=timeout)
-        except (CommandTimeout, ConnectionLost, HostError) as exc:
-            failed(host.name, exc.reason)
+        plan = drift.get(host.name) or HostPlan(host=host.name, error="it was not read")
+        if plan.error:
+            found[host.name].code = plan.code
+            failed(host.name, plan.error)
+        if host.name not in rider.output:
             return
-        plan = drift.get(host.name)
-        changes = plan.changes if plan is not None and plan.error is None else ()
+        facts = parse(rider.output[host.name])
         makers = {
             name: (spec.kind, spec.key)
             for (kind, name), spec in engine.made_for(workspace, host).items()
             if kind == "service"
         }
-        stories = _stories(workspace, host.name, changes, changed.get(host.name, {}))
-        said = problems(facts, changes, makers, stories) + health(workspace, session, host)
+        stories = _stories(workspace, host.name, plan.changes, changed.get(host.name, {}))
+        said = problems(facts, plan.changes, makers, stories) + health(workspace, session, host)
         found[host.name].problems = [_checked(runner, workspace, host, p) for p in said]
-        drifting = {f"{c.op} {c.resource}" for c in changes}  # the plan's history has them
+        found[host.name].read = not plan.error
+        found[host.name].drift, found[host.name].seen = plan.changes, dict(plan.seen)
+        drifting = {f"{c.op} {c.resource}" for c in plan.changes}  # the plan's history has them
         kept.extend(
             history.Finding(now, host.name, p.area, p.what, p.cause)
             for p in said
             if p.what not in drifting
         )
-        if plan is not None and plan.error:
-            failed(host.name, plan.error)
 
     now = datetime.now(UTC).isoformat(timespec="seconds")
     kept: list[history.Finding] = []  # for the client's report
     runner.over(decided.allowed, one, failed=failed, progress=progress, before=planned)
-    if kept and (why := history.record_findings(workspace.path(workspace.settings.history), kept)):
-        for host in hosts:
-            found[host.name].problems.append(Problem("history", why, "the report will miss them"))
-    return [found[h.name] for h in hosts]
+    return [found[h.name] for h in hosts], kept
 
 
 def health(workspace: Workspace, session: Session, host: Host) -> list[Problem]:

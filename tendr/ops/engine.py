@@ -10,6 +10,7 @@ import os
 import secrets as tokens
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from tendr.base.errors import HostError, PermissionDenied
@@ -123,10 +124,25 @@ def connected(
         close_session(session)
 
 
+@dataclass
+class Rider:
+    """A read-only script sent ahead of a host's probe, in its one command (diagnose's
+    and watch's reading), and what it printed: its lines come before the probe's first
+    section, and its own sections end before it (plan.split_sections reads each part)."""
+
+    scripts: dict[str, str]  # by host name
+    output: dict[str, list[str]] = field(default_factory=dict)
+
+
 def gather(
-    workspace: Workspace, hosts: Sequence[Host], session: Session, progress: Progress | None = None
+    workspace: Workspace,
+    hosts: Sequence[Host],
+    session: Session,
+    progress: Progress | None = None,
+    rider: Rider | None = None,
 ) -> Plan:
-    """Plan every host: hosts that did not connect carry their error instead."""
+    """Plan every host: hosts that did not connect carry their error instead. A rider's
+    script goes with each host's probe, in the same command."""
     sources = workspace_sources(workspace, hosts)
     secrets = workspace_secrets(workspace, hosts)
     seen = history.seen(workspace.path(workspace.settings.history), [h.name for h in hosts])
@@ -135,7 +151,7 @@ def gather(
     def plan_one(host: Host) -> None:
         try:
             results[host.name] = _plan_one(
-                workspace, host, session, sources, secrets, seen.get(host.name, {})
+                workspace, host, session, sources, secrets, seen.get(host.name, {}), rider
             )
         except HostError as exc:  # a bug is no host's error: it ends the run (exit 3)
             results[host.name] = HostPlan(
@@ -160,16 +176,22 @@ def _plan_one(
     sources: dict[str, bytes],
     secrets: dict[str, bytes],
     seen: dict[str, Any],
+    rider: Rider | None = None,
 ) -> HostPlan:
     declared = workspace.desired(host)
     desired = [(d.file, d.spec) for d in declared]
-    if not desired:
+    ahead = rider.scripts.get(host.name, "") if rider is not None else ""
+    if not desired and not ahead:
         return HostPlan(host=host.name)
     nonce = tokens.token_hex(8)
-    script = probe_script(desired, nonce)
+    script = "\n".join(part for part in (ahead, probe_script(desired, nonce)) if part)
     output = run_long(session, host.name, script, timeout=workspace.settings.command_timeout)
     if not output.ok:
         return HostPlan(host=host.name, error=f"reading its state failed: {output.reason()}")
+    if rider is not None and ahead:
+        rider.output[host.name] = output.stdout
+    if not desired:
+        return HostPlan(host=host.name)
     sections = split_sections(output.stdout, nonce)
     if twice := declared_twice(desired, sections):
         # The baseline yields to a state that declares the same resource by another name.

@@ -24,7 +24,7 @@ from tendr.rules.resources import FIELDS, check_pattern, field_of
 OWNER = "@owner"
 """The member that stands for the account owning the workspace root directory."""
 
-READING_OPS = ("plan", "logs", "diagnose", "history", "report")
+READING_OPS = ("plan", "logs", "diagnose", "history", "report", "watch")
 """Operations that only read; with `shell`, the operations of one word. Every other
 operation is KIND.VERB."""
 WORD_OPS = (*READING_OPS, "shell")  # shell: an interactive session on a host (tendr shell)

@@ -281,7 +281,24 @@ class _Loader:
             return Settings()
         if not self._trust(path, "tendr.toml", "move the audit log or the pinned host keys"):
             return Settings()
-        return self._parse(path, "tendr.toml", Settings)[0] or Settings()
+        settings = self._parse(path, "tendr.toml", Settings)[0] or Settings()
+        for at, alert in enumerate(settings.alert):
+            self._check_alert_url(alert.url.file, f"alert[{at}].url.file")
+        return settings
+
+    def _check_alert_url(self, file: str, where: str) -> None:
+        """An alert's URL carries its credentials: a secret file, as a backup's password."""
+        line = locate(self.texts["tendr.toml"], _loc(where))
+        target = (self.root / file).resolve()
+        if not target.is_relative_to(self.root):
+            self._problem("tendr.toml", where, line, "the secret file is outside the workspace")
+        elif not target.is_file():
+            self._problem("tendr.toml", where, line, "the secret file does not exist")
+        else:
+            self._trust_folders(target)
+            owner = workspace_owner(self.root)[1]
+            if reason := secret_problem(target, {0, self.owner_uid}, "secret file", owner):
+                self._problem("tendr.toml", where, line, reason)
 
     def _hosts(self) -> list[Host]:
         hosts: list[Host] = []
