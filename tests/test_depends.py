@@ -15,18 +15,24 @@ from rich.text import Text
 from typer.testing import CliRunner
 
 from tendr.base.changes import Change
+from tendr.base.errors import InvalidValue
 from tendr.cli.app import app
 from tendr.cli.render import change_json, change_lines
-from tendr.core.plan import HostPlan, closure, needed, plan_host
+from tendr.core.only import only, part
+from tendr.core.plan import HostPlan, Plan, closure, needed, plan_host
 from tendr.kinds.file import FileSpec
 from tendr.kinds.package import PackageSpec
 from tendr.kinds.service import ServiceSpec
 from tendr.ops.execute import queue, refused
-from tests.helpers import LOCAL_HOSTS, build_tree
+from tests.helpers import ADMIN_RULES, LOCAL_HOSTS, build_tree
 
 
 def _workspace(tmp_path: Path, state: str) -> Path:
-    tree = {"hosts/local.toml": LOCAL_HOSTS, "states/a.toml": 'hosts = ["all"]\n' + state}
+    tree = {
+        "hosts/local.toml": LOCAL_HOSTS,
+        "states/a.toml": 'hosts = ["all"]\n' + state,
+        "rules/roles.toml": ADMIN_RULES,
+    }
     return build_tree(tmp_path / "ws", tree)
 
 
@@ -217,3 +223,93 @@ def test_needs_name_earlier_changes_only() -> None:
     changes = _chain()
     assert needed(changes) == [(), (), (0,), (2,), (1,)]
     assert json.dumps(change_json(changes[3])["needs"]) == '["file.write /etc/b"]'
+
+
+# -- part of a plan: --only ---------------------------------------------------------------
+
+
+def _plan() -> HostPlan:
+    def change(op: str, resource: str, source: str, *needs: str) -> Change:
+        return Change(op.split(".")[0], resource, op, "add", needs=needs, source=source)
+
+    return HostPlan(
+        "h",
+        (
+            change("package.install", "restic", "states/base.toml"),
+            change("driver.install", "cups", "states/print.toml"),
+            change("printer.add", "frontdesk", "states/print.toml", "driver.install cups"),
+            change("printer.add", "back", "states/print.toml", "driver.install cups"),
+            change("backup.configure", "docs", "states/backups.toml"),
+            change("backup.init", "docs", "states/backups.toml", "backup.configure docs"),
+            change("backup.run", "docs", "states/backups.toml", "backup.init docs"),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("selectors", "kept"),
+    [
+        (
+            ["printer:frontdesk"],
+            ["driver.install cups <- printer.add frontdesk", "printer.add frontdesk"],
+        ),
+        (["backup"], ["backup.configure docs", "backup.init docs", "backup.run docs"]),
+        (
+            ["states/print.toml"],
+            ["driver.install cups", "printer.add frontdesk", "printer.add back"],
+        ),
+        (
+            ["package:restic", "printer:back"],
+            [
+                "package.install restic",
+                "driver.install cups <- printer.add back",
+                "printer.add back",
+            ],
+        ),
+    ],
+)
+def test_only_keeps_the_selected_and_pulls_in_what_they_need(
+    selectors: list[str], kept: list[str]
+) -> None:
+    plan = only(Plan((_plan(), HostPlan("bad", error="unreachable"))), [part(s) for s in selectors])
+    shown = [c.id + (f" <- {c.pulled}" if c.pulled else "") for c in plan.hosts[0].changes]
+    assert shown == kept
+    assert plan.hosts[1].error == "unreachable"
+
+
+def test_a_pulled_in_change_says_so() -> None:
+    [pulled, _] = only(Plan((_plan(),)), [part("printer:frontdesk")]).hosts[0].changes
+    text = "\n".join(Text.from_markup(line).plain for line in change_lines(pulled))
+    assert "pulled in: printer.add frontdesk needs it" in text
+    assert change_json(pulled)["pulled_in_by"] == "printer.add frontdesk"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("folder", "'folder': no kind 'folder'"),
+        ("printer:", "'printer:' names no resource"),
+    ],
+)
+def test_a_selector_that_is_none_is_refused(text: str, words: str) -> None:
+    with pytest.raises(InvalidValue, match=words):
+        part(text)
+
+
+def test_a_selector_that_selects_nothing_is_an_error_naming_it(tmp_path: Path) -> None:
+    state = '[[file]]\npath = "/etc/a"\ncontent = "a"\n'
+    ws = str(_workspace(tmp_path, state))
+    for selector in ("printer:frontdesk", "states/other.toml", "backup", "file:/etc/b"):
+        result = CliRunner().invoke(app, ["plan", "-w", ws, "--only", selector])
+        assert result.exit_code == 1, result.output
+        assert f"--only: {selector!r} selects no resource of the selected hosts" in result.output
+    result = CliRunner().invoke(
+        app, ["apply", "-w", ws, "--only", "frob", "--yes", "--format", "json"]
+    )
+    data = json.loads(result.output)
+    assert result.exit_code == 1 and data["code"] == "value.invalid"
+    assert data["option"] == "--only" and data["value"] == "frob"
+    result = CliRunner().invoke(
+        app, ["diagnose", "-w", ws, "--only", "service", "--format", "json"]
+    )
+    assert json.loads(result.output)["code"] == "selection.no-resource"

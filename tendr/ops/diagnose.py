@@ -20,6 +20,7 @@ from typing import Any
 from tendr.base.changes import Change
 from tendr.base.errors import CommandTimeout, ConnectionLost, HostError
 from tendr.core import audit
+from tendr.core.only import Part, only
 from tendr.core.plan import HostPlan, split_sections
 from tendr.kinds.kind import Fact, Problem
 from tendr.kinds.registry import KINDS
@@ -295,9 +296,11 @@ def diagnose(
     hosts: Sequence[Host],
     person: str,
     progress: Callable[[str], None] | None = None,
+    parts: Sequence[Part] = (),
 ) -> list[HostDiagnosis]:
     """Diagnose every selected host the rules let `person` diagnose, in parallel (a
-    reading: not recorded in the audit log)."""
+    reading: not recorded in the audit log); the drift and health of the resources
+    `parts` select alone, where given."""
     runner = Runner(workspace, person, "diagnose", nothing="nothing was read", recorded=False)
     decided = runner.decide(hosts, "diagnose")
     found = {h.name: HostDiagnosis(h.name, error=decided.refused.get(h.name, "")) for h in hosts}
@@ -308,7 +311,8 @@ def diagnose(
         found[name].error = why
 
     def planned(session: Session, reachable: list[Host]) -> None:
-        drift.update({h.host: h for h in engine.gather(workspace, reachable, session).hosts})
+        gathered = only(engine.gather(workspace, reachable, session), parts)
+        drift.update({h.host: h for h in gathered.hosts})
 
     def one(session: Session, host: Host) -> None:
         timeout = workspace.settings.command_timeout
@@ -320,7 +324,7 @@ def diagnose(
         plan = drift.get(host.name)
         changes = plan.changes if plan is not None and plan.error is None else ()
         found[host.name].problems = problems(facts, changes)
-        found[host.name].problems += health(workspace, session, host)
+        found[host.name].problems += health(workspace, session, host, parts)
         if plan is not None and plan.error:
             failed(host.name, plan.error)
 
@@ -328,11 +332,17 @@ def diagnose(
     return [found[h.name] for h in hosts]
 
 
-def health(workspace: Workspace, session: Session, host: Host) -> list[Problem]:
+def health(
+    workspace: Workspace, session: Session, host: Host, parts: Sequence[Part] = ()
+) -> list[Problem]:
     """What each kind reads of the host's declared resources besides their drift (Kind.
     health: whether a network printer answers; the plan counts a queue as declared in
     sync whatever its printer's power)."""
-    declared = [spec for _, spec in engine.desired_for(workspace, host)]
+    declared = [
+        spec
+        for file, spec in engine.desired_for(workspace, host)
+        if not parts or any(p.covers(file, spec.kind, [spec.key]) for p in parts)
+    ]
     found: list[Problem] = []
     for name, kind in KINDS.items():
         fact = kind.health([spec for spec in declared if spec.kind == name])
