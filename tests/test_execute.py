@@ -34,6 +34,7 @@ from tendr.ops.execute import (
     LOCK_DIR_VARIABLE,
     PUT_SCRIPT,
     RUN_SCRIPT,
+    Watch,
     Work,
     batch_script,
     command_for,
@@ -41,6 +42,7 @@ from tendr.ops.execute import (
     lock_script,
     outcomes,
     ran_to_end,
+    reached,
     step_errors,
     step_statuses,
     unlock_script,
@@ -206,11 +208,18 @@ class Recorder:
     def finished(self, host: str) -> None:
         self.events.append(("finished", host))
 
+    def reading(self, total: int) -> None:
+        self.events.append(("reading", str(total)))
+
+    def read(self, host: str) -> None:
+        self.events.append(("read", host))
+
 
 @needs_root
 def test_progress_moves_per_change_and_names_it(tmp_path: Path) -> None:
-    """Progress knows the total, names what the host's one command makes as it starts,
-    advances per change, and says nothing of a host after it finished."""
+    """Progress knows the total, names each change as the host's one command comes to it
+    (read from its marks as they arrive), advances per change, says nothing of a host
+    after it finished, then counts the hosts read back."""
     out = tmp_path / "out"
     ws = load(
         local_workspace(
@@ -226,10 +235,13 @@ def test_progress_moves_per_change_and_names_it(tmp_path: Path) -> None:
     assert applied.ok
     assert recorder.events == [
         ("start", "2"),
-        ("working", "here", f"file.write {out}/a and 1 more"),
+        ("working", "here", f"file.write {out}/a"),
         ("advance", "here"),
+        ("working", "here", f"file.write {out}/b"),
         ("advance", "here"),
         ("finished", "here"),
+        ("reading", "1"),
+        ("read", "here"),
     ]
 
 
@@ -643,6 +655,46 @@ def test_an_interruption_stops_what_came_after(
         assert cut < len(whole)
         assert found[stopped][2] == "lost: the change may or may not have been made"
         assert all(rest[1:] == ("skipped", "lost") for rest in found[stopped + 1 :])
+
+
+def test_progress_follows_the_marks_as_they_arrive() -> None:
+    """Each mark settles what it finished, the groups not run for a failure they wait on
+    with it, and names the next group the batch comes to; a forged or repeated mark, or
+    another batch's, moves nothing."""
+    groups = [
+        _work(0, 2),
+        _work(1, 1),
+        _work(2, 1, needs=(1,)),
+        _work(3, 1, needs=(2,)),
+        Work((_change(4), _change(5)), (Run(("true",)),)),
+    ]
+    assert reached(groups, {}) == (0, 0)
+    assert reached(groups, {0: 0}) == (0, 0)
+    assert reached(groups, {0: 0, 1: 0}) == (1, 1)
+    assert reached(groups, {0: 0, 1: 0, 2: 1}) == (4, 4)
+    assert reached(groups, {0: 0, 1: 0, 2: 1, 5: 0}) == (5, None)
+    recorder = Recorder()
+    watch = Watch("h", groups, "n0nce", recorder)
+    watch.follow()
+    for line in [
+        "[h] @tendr-step n0nce 0 0",
+        "[h] @tendr-step forged 1 0",
+        "[h] @tendr-step n0nce 1 0",
+        "[h] @tendr-step n0nce 1 0",
+        "[h] apt says @tendr-step n0nce 2 0 in the middle",
+        "[h] @tendr-step n0nce 2 1",
+        "[h] @tendr-step n0nce 5 0",
+    ]:
+        watch.line(line)
+    assert recorder.events == [
+        ("working", "h", "file.write /etc/t0"),
+        ("advance", "h"),
+        ("working", "h", "file.write /etc/t1"),
+        *[("advance", "h")] * 3,
+        ("working", "h", "file.write /etc/t4, /etc/t5"),
+        *[("advance", "h")] * 2,
+    ]
+    assert watch.advanced == 6
 
 
 def test_a_step_stopped_by_its_time_is_interrupted_and_its_error_is_its_own() -> None:

@@ -95,7 +95,9 @@ def apply(
             progress=applying,
             secrets=engine.workspace_secrets(workspace, connected),
         )
-        whole = engine.plan_for(workspace, connected, person, session=session)
+        progress = applying or execute.NoProgress()
+        progress.reading(len(connected))
+        whole = engine.plan_for(workspace, connected, person, progress.read, session)
         unrecorded = unrecorded or history.record(
             workspace.path(workspace.settings.history), whole, person
         )

@@ -308,6 +308,26 @@ def outcomes(
     return resolved
 
 
+def reached(groups: Sequence[Work], statuses: dict[int, int]) -> tuple[int, int | None]:
+    """How far a running batch came, from the marks so far: how many groups are settled
+    (made, failed, or not run for one they need that did not succeed) and the group it
+    is making now (None once none is left). Pure."""
+    whole: list[bool] = []  # per settled group: it ran whole
+    first = 0
+    for number, group in enumerate(groups):
+        indices = range(first, first + len(group.steps))
+        first += len(group.steps)
+        if not all(whole[n] for n in group.needs):
+            whole.append(False)
+        elif any(statuses.get(i, 0) != 0 for i in indices):
+            whole.append(False)
+        elif all(i in statuses for i in indices):
+            whole.append(True)
+        else:
+            return number, number
+    return len(groups), None
+
+
 def _failure(status: int, said: list[str], timeout: int) -> tuple[Outcome, str]:
     """A step's failure: failed, or interrupted where its time stopped it."""
     if status == TIMED_OUT:
@@ -329,12 +349,15 @@ def timed_out(seconds: int) -> str:
 
 
 class Progress(Protocol):
-    """What the person watching sees: which change each host is working on."""
+    """What the person watching sees: which change each host is working on, each change
+    as it is settled, then the hosts read back (`reading`: how many; `read`: one done)."""
 
     def start(self, total: int) -> None: ...
     def working(self, host: str, what: str) -> None: ...
     def advance(self, host: str) -> None: ...
     def finished(self, host: str) -> None: ...
+    def reading(self, total: int) -> None: ...
+    def read(self, host: str) -> None: ...
 
 
 class NoProgress:
@@ -349,6 +372,44 @@ class NoProgress:
 
     def finished(self, host: str) -> None:
         pass
+
+    def reading(self, total: int) -> None:
+        pass
+
+    def read(self, host: str) -> None:
+        pass
+
+
+@dataclass
+class Watch:
+    """A host's batch followed as its marks arrive: each change said as it is settled,
+    and the one being made; `advanced`, how many changes were said settled."""
+
+    host: str
+    groups: Sequence[Work]
+    nonce: str
+    progress: Progress
+    statuses: dict[int, int] = field(default_factory=dict)
+    advanced: int = 0
+    current: int | None = -1
+
+    def line(self, text: str) -> None:
+        """One output line of the batch (after its host's prefix)."""
+        found = re.search(rf"{STEP_MARK} {re.escape(self.nonce)} (\d+) (\d+)$", text)
+        if found is None or int(found[1]) in self.statuses:
+            return
+        self.statuses[int(found[1])] = int(found[2])
+        self.follow()
+
+    def follow(self) -> None:
+        settled, current = reached(self.groups, self.statuses)
+        changes = sum(len(g.changes) for g in self.groups[:settled])
+        for _ in range(changes - self.advanced):
+            self.progress.advance(self.host)
+        self.advanced = max(self.advanced, changes)
+        if current is not None and current != self.current:
+            self.progress.working(self.host, self.groups[current].what)
+        self.current = current
 
 
 class Interrupted(TendrError):
@@ -447,6 +508,7 @@ class Execution:
     reached: dict[str, dict[int, int]] = field(default_factory=dict)
     # The folder of each host's lock (lock_dir): LOCK_DIR but for this machine's.
     folders: dict[str, str] = field(default_factory=dict)
+    watches: dict[str, Watch] = field(default_factory=dict)  # each batch followed
 
     def host(self, name: str, host_plan: HostPlan, queued: Queued) -> None:
         """Run one host's changes, each recorded before and after."""
@@ -483,11 +545,10 @@ class Execution:
             return self._stop(name, "stopped", str(self.journal.broken))
         self.pending[name] = []
         self.underway[name] = queued
-        first = queued[0].changes
-        more = f" and {len(changes) - len(first)} more" if len(changes) > len(first) else ""
-        self.progress.working(name, f"{queued[0].what}{more}")
         steps = [step for g in queued for step in g.steps]
         nonce = tokens.token_hex(8)
+        watch = self.watches[name] = Watch(name, queued, nonce, self.progress)
+        watch.follow()
         script = batch_script(
             [g.steps for g in queued],
             needs=[g.needs for g in queued],
@@ -499,7 +560,11 @@ class Execution:
         try:
             # Each step has its own time; this only bounds a host that stops answering.
             output = run_long(
-                self.session, name, script, timeout=(self.timeout + 10) * len(steps) + 30
+                self.session,
+                name,
+                script,
+                timeout=(self.timeout + 10) * len(steps) + 30,
+                lines=watch.line,
             )
         except HostError as exc:  # lost, or out of time: how far it came is asked
             if isinstance(exc, ConnectionLost) and not reconnect(self.session, name):
@@ -530,7 +595,8 @@ class Execution:
         self.results[name].results.extend(ChangeResult(c, o, r, recorded) for c, o, r in rows)
         if not recorded:  # each was recorded as started; what became of it is said here
             self.results[name].error = f"outcomes not recorded: {self.journal.broken}"
-        for _ in rows:
+        watch = self.watches.pop(name, None)
+        for _ in range(len(rows) - (watch.advanced if watch else 0)):
             self.progress.advance(name)
 
     def _stop(self, name: str, what: str, why: str) -> None:
