@@ -4,14 +4,19 @@ on real test hosts."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tendr.ops import apply as workflow
+from tendr.workspace.loader import load
 from tests.fleet.host import Host
+from tests.helpers import ME
 from tests.helpers import run_tendr as tendr
 from tests.test_apply_fleet import outcomes, workspace
+from tests.test_execute import Recorder
 
 pytestmark = pytest.mark.fleet
 
@@ -138,3 +143,46 @@ def test_apply_only_one_resource_makes_it_and_what_it_needs(
     assert fresh_host.run("test -e /etc/systemd/system/tendr-other.service").returncode == 1
     assert tendr("plan", "-w", ws)[0] == 2  # the rest is still to do
     assert tendr("plan", "-w", ws, "--only", "states/s.toml")[0] == 2
+
+
+class Timed(list[tuple[str, ...]]):
+    """Progress events (tests.test_execute.Recorder's) with when each came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: list[float] = []
+
+    def append(self, event: tuple[str, ...]) -> None:
+        self.at.append(time.monotonic())
+        super().append(event)
+
+
+def test_progress_moves_per_change_over_ssh(fresh_host: Host, tmp_path: Path) -> None:
+    """Over SSH the marks arrive as the script makes them: the change after a slow one is
+    named while the slow one's host is still working, seconds before the script ends."""
+    slow = '"[Service]\\nType=oneshot\\nRemainAfterExit=yes\\nExecStart=/bin/sleep 3\\n"'
+    state = (
+        'hosts = ["all"]\n[[file]]\npath = "/etc/tendr-p1"\ncontent = "1"\n'
+        f'[[service]]\nunit = "tendr-p.service"\ncontent = {slow}\nrunning = true\n'
+    )
+    ws = load(workspace(tmp_path, [fresh_host], {"s": state}))
+    recorder = Recorder()
+    recorder.events = timed = Timed()
+    applied = workflow.apply(
+        ws, ws.hosts, ME, only_allowed=False, confirm=lambda _plan: None, applying=recorder
+    )
+    assert applied.ok
+    name = fresh_host.name
+    assert list(timed) == [
+        ("start", "3"),
+        ("working", name, "file.write /etc/tendr-p1"),
+        ("advance", name),
+        ("working", name, "service.configure tendr-p.service"),
+        ("advance", name),
+        ("working", name, "service.start tendr-p.service"),
+        ("advance", name),
+        ("finished", name),
+        ("reading", "1"),
+        ("read", name),
+    ]
+    assert timed.at[7] - timed.at[5] > 2.5  # named while it ran, not at the end
