@@ -25,7 +25,7 @@ from rich.text import Text
 
 from tendr.base.changes import Change, FieldChange, Put, Run, Step, Unreadable
 from tendr.cli.render import change_lines
-from tendr.core.plan import plan_host, probe_script, split_sections
+from tendr.core.plan import needed, plan_host, probe_script, split_sections
 from tendr.kinds import module, printer
 from tendr.kinds.base import ResourceSpec
 from tendr.kinds.kind import Context
@@ -888,6 +888,10 @@ def test_cups_stopped_plans_what_its_files_tell_and_says_what_they_cannot() -> N
     assert fields(changes[0]) == {"cups": ("not running", "running")}
     assert fields(changes[1]) == {"enabled": (False, True)}
     assert changes[2].note == ""  # lpinfo cannot be asked: no word on the model either
+    # CUPS's start comes first; every queue's change needs it (the queue's own enable,
+    # of the same name, too: an id names the earlier change).
+    assert [c.needs for c in changes] == [()] + [("printer.enable frontdesk",)] * 3
+    assert needed(changes) == [(), (0,), (0,), (0,)]
     known = PrinterSpec(name="labels", uri="usb://DYMO/x", driver=DYMO, options={"sides": "x"})
     lines = ["@stopped", "P\tlabels", *conf(name="labels", default=False, uri="usb://DYMO/x")]
     [start, unseen] = plan(known, lines)

@@ -183,12 +183,14 @@ def _forward(spec: ResourceSpec, source: str, later: list[tuple[str, str]]) -> s
 
 
 def needed(changes: Sequence[Change]) -> list[tuple[int, ...]]:
-    """For each change, the positions of the changes it needs directly: for each id it
-    needs, the earlier changes with that id. Pure."""
+    """For each change, the positions of the earlier changes it needs directly: for each
+    id it needs, the first change with that id (one id is one change, but for CUPS's start,
+    named after the first queue, whose own enable may follow it). Pure."""
+    first: dict[str, int] = {}
     found: list[tuple[int, ...]] = []
     for i, change in enumerate(changes):
-        wanted = set(change.needs)
-        found.append(tuple(j for j in range(i) if changes[j].id in wanted))
+        found.append(tuple(sorted({first[n] for n in change.needs if n in first})))
+        first.setdefault(change.id, i)
     return found
 
 

@@ -447,24 +447,17 @@ def diff(spec: PrinterSpec, actual: PrinterActual | Unreadable, context: Context
     # Every change of the queue waits on CUPS and its drivers installed, and CUPS started.
     needs = _drivers_needed(spec, context) + tuple(started)
     if not actual.exists:
-        return changes + [replace(c, needs=needs) for c in _add(spec, actual, needs)]
+        return changes + _needing(_add(spec, actual, needs), needs)
     configured = len(changes)
     if fields := _configure(spec, actual):
         note = actual.summary()
         if any(f.name == "driver" for f in fields) and actual.answers is False:
             note = f"{_silent(spec)}{_NO_DRIVER}; the queue {note}"
-        changes.append(
-            _change(
-                spec,
-                "printer.configure",
-                "change",
-                fields,
-                note=note,
-            )
-        )
+        changes.append(_change(spec, "printer.configure", "change", fields, note=note))
     # What the queue uses now is said once, on its first change.
     changes += _state(spec, actual, "" if len(changes) > configured else actual.summary())
-    changes = [c if c.id in started else replace(c, needs=needs) for c in changes]
+    # CUPS's start (the first change, when planned here) is not among the queue's own.
+    changes = changes[:configured] + _needing(changes[configured:], needs)
     if spec.default is False and actual.default:
         changes += unknown(
             spec,
@@ -482,6 +475,11 @@ def diff(spec: PrinterSpec, actual: PrinterActual | Unreadable, context: Context
             ),
         )
     return changes
+
+
+def _needing(changes: list[Change], needs: tuple[str, ...]) -> list[Change]:
+    """The changes apply makes, each needing `needs`; those it cannot (`?`) as they are."""
+    return [c if c.action == "unknown" else replace(c, needs=needs) for c in changes]
 
 
 def _removal(spec: PrinterSpec, actual: PrinterActual) -> list[Change]:
