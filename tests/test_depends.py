@@ -313,3 +313,28 @@ def test_a_selector_that_selects_nothing_is_an_error_naming_it(tmp_path: Path) -
         app, ["diagnose", "-w", ws, "--only", "service", "--format", "json"]
     )
     assert json.loads(result.output)["code"] == "selection.no-resource"
+
+
+def test_a_resource_waiting_on_itself_cannot_be_planned() -> None:
+    desired: list[tuple[str, Any]] = [
+        ("states/a.toml", FileSpec(path="/etc/a", content="a", after=("file:/etc/a",))),
+    ]
+    host = plan_host("h", desired, {"file": _files("/etc/a")}, {})
+    assert host.error is not None and "waits on file:/etc/a" in host.error
+
+
+def test_a_change_apply_cannot_make_needs_nothing() -> None:
+    """What cannot be read (`?`) is not made: it waits on nothing, and nothing waits on
+    it."""
+    desired: list[tuple[str, Any]] = [
+        ("s", FileSpec(path="/etc/a", content="a")),
+        ("s", FileSpec(path="/etc/d", content="d", after=("file:/etc/a",))),
+        ("s", FileSpec(path="/etc/e", content="e", after=("file:/etc/d",))),
+    ]
+    lines = ["absent\t/etc", "other", "absent\t/etc", "@real", "/etc", "@folders"]
+    changes = plan_host("h", desired, {"file": lines}, {}).changes
+    assert [(c.id, c.action, c.needs) for c in changes] == [
+        ("file.write /etc/a", "add", ()),
+        ("file.read /etc/d", "unknown", ()),
+        ("file.write /etc/e", "add", ()),
+    ]
