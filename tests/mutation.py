@@ -40,6 +40,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_plan.py",
         "tests/test_diff_cases.py",
         "tests/test_diff_properties.py",
+        "tests/test_depends.py",
     ],
     "tendr/rules/decide.py": [
         "tests/test_rules.py",

@@ -246,29 +246,35 @@ def test_a_failed_change_is_reported_failed_with_its_error(
     fresh_host: Host, tmp_path: Path
 ) -> None:
     """A write that fails is 'failed' with the host's error, in text, JSON and the audit log;
-    the change after it is 'not run' because of it (once: all 'not run', 0 failed)."""
+    the change that waits on it (`after`) is 'not run', naming it; the one that does not
+    is made."""
     state = (
         'hosts = ["all"]\n[[file]]\npath = "/proc/tendr-x"\ncontent = "x"\n'
-        '[[file]]\npath = "/etc/tendr-after"\ncontent = "y"\n'
+        '[[file]]\npath = "/etc/tendr-after"\ncontent = "y"\nafter = ["file:/proc/tendr-x"]\n'
+        '[[file]]\npath = "/etc/tendr-other"\ncontent = "z"\n'
     )
     ws = workspace(tmp_path, [fresh_host], {"s": state})
     code, text = tendr("apply", "-w", str(ws), "--yes")
     assert code == 1
     assert "failed file.write /proc/tendr-x: " in text
     assert (
-        "not run file.write /etc/tendr-after: file.write /proc/tendr-x before it did not "
-        "succeed" in text
+        "not run file.write /etc/tendr-after: waits on file.write /proc/tendr-x, which failed"
+        in text
     )
-    assert "1 done" not in text and "0 done, 1 failed" in text
+    assert "done file.write /etc/tendr-other" in text
+    assert "1 done, 1 failed, 0 refused, 1 not run" in text
     assert outcomes(ws, fresh_host.name) == [
         ("file.write", "/proc/tendr-x", "started"),
         ("file.write", "/etc/tendr-after", "started"),
+        ("file.write", "/etc/tendr-other", "started"),
         ("file.write", "/proc/tendr-x", "failed"),
         ("file.write", "/etc/tendr-after", "skipped"),
+        ("file.write", "/etc/tendr-other", "done"),
     ]
     failed = next(r for r in records(ws) if r["outcome"] == "failed")
     assert failed["reason"] and "not run" not in failed["reason"]
     assert fresh_host.run("test -e /etc/tendr-after").returncode == 1
+    assert fresh_host.run("cat /etc/tendr-other").stdout == "z"
 
 
 def test_apply_and_plan_give_one_verdict(fresh_host: Host, tmp_path: Path) -> None:
@@ -451,7 +457,9 @@ def test_every_remote_command_has_a_timeout(fresh_host: Host, tmp_path: Path) ->
         "interrupted service.start tendr-slow.service: timed out after 3 s (command_timeout "
         "in tendr.toml) and was stopped: the change may or may not have been made" in text
     )
-    assert "not run service.configure tendr-after.service" in text
+    # The unit after it needs nothing of it: it is made all the same.
+    assert "done service.configure tendr-after.service" in text
+    assert "done service.start tendr-after.service" in text
     fresh_host.run(f"touch {GO}")
 
 

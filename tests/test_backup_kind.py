@@ -564,11 +564,12 @@ def test_a_fresh_host_gets_restic_the_files_the_repository_a_run_and_a_check() -
     assert field(configure, "password").before is None
     assert field(configure, "password").after == HIDDEN
     assert field(configure, "timer").after == "enabled, active"
-    assert init.action == "add" and init.depends_on == (
-        "backup.configure documents (restic is installed and the password file is written first)"
+    assert init.action == "add" and init.needs == ("backup.configure documents",)
+    assert init.note.startswith(
+        "not read yet: restic is installed and the password file is written first; restic init"
     )
     assert field(run, "newest_snapshot").before == "not known yet"
-    assert run.depends_on == "backup.init documents (the repository is made first)"
+    assert run.needs == ("backup.init documents",)
     assert field(check, "last_check").before == "never"
     assert_no_secret(changes)
 
@@ -576,13 +577,13 @@ def test_a_fresh_host_gets_restic_the_files_the_repository_a_run_and_a_check() -
 def test_a_repository_not_read_says_what_configure_brings_first() -> None:
     no_restic = in_sync(LOCAL, restic=None, repository=RepoState("skipped"))
     init = b.diff(LOCAL, no_restic, CONTEXT)[1]
-    assert init.depends_on == "backup.configure documents (restic is installed first)"
+    assert init.needs == ("backup.configure documents",)
+    assert init.note.startswith("not read yet: restic is installed first;")
     files = {**in_sync(SFTP).files, "ssh_key": FileActual("absent", existing="/etc")}
     no_key = in_sync(SFTP, files=files, repository=RepoState("skipped"))
     init = b.diff(SFTP, no_key, CONTEXT)[1]
-    assert init.depends_on == (
-        "backup.configure offsite (the ssh key and host key files are written first)"
-    )
+    assert init.needs == ("backup.configure offsite",)
+    assert init.note.startswith("not read yet: the ssh key and host key files are written first")
 
 
 def test_a_password_that_differs_only_differs() -> None:
@@ -641,7 +642,7 @@ def test_a_missing_repository_is_initialised() -> None:
     missing = RepoState("missing", b.classify(NOT_INITIALISED_LOCAL, 1))
     changes = b.diff(LOCAL, in_sync(LOCAL, repository=missing), CONTEXT)
     assert ops(changes) == ["backup.init", "backup.run"]
-    assert changes[0].action == "add" and changes[0].depends_on == ""
+    assert changes[0].action == "add" and changes[0].needs == ()
     assert field(changes[0], "repository").before == "not initialised"
     assert field(changes[1], "newest_snapshot").before == "none"
 
@@ -768,7 +769,7 @@ def test_an_uninitialised_repository_behind_files_still_to_write_waits_for_them(
     files = {**in_sync(SFTP).files, "known_hosts": FileActual("absent", existing="/etc")}
     changes = b.diff(SFTP, in_sync(SFTP, repository=missing, files=files), CONTEXT)
     assert ops(changes)[:2] == ["backup.configure", "backup.init"]
-    assert changes[1].depends_on.startswith("backup.configure offsite")
+    assert changes[1].needs == ("backup.configure offsite",)
 
 
 @pytest.mark.parametrize(

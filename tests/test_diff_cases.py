@@ -36,7 +36,7 @@ def run_case(case: dict[str, Any]) -> list[dict[str, Any]]:
             "op": c.op,
             "action": c.action,
             "fields": {f.name: [_toml(f.before), _toml(f.after)] for f in c.fields},
-            "depends_on": c.depends_on,
+            "needs": list(c.needs),
             "note": c.note,
             "resource": c.resource,
             "resolved": c.resolved,
@@ -69,10 +69,10 @@ def test_diff_case(path: Path) -> None:
             assert change["fields"] == want["fields"]
         if "resource" in want:
             assert change["resource"] == want["resource"]
-        if isinstance(want.get("depends_on"), str):  # the very words
-            assert change["depends_on"] == want["depends_on"]
-        elif "depends_on" in want:
-            assert bool(change["depends_on"]) == want["depends_on"]
+        if isinstance(want.get("needs"), list):  # the very changes
+            assert change["needs"] == want["needs"]
+        elif "needs" in want:
+            assert bool(change["needs"]) == want["needs"]
         if "note" in want:
             assert change["note"] == want["note"]
         if "resolved" in want:  # the resource as the host resolves it ("" where the same)

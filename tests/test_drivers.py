@@ -25,7 +25,7 @@ from rich.text import Text
 
 from tendr.base.changes import Change, FieldChange, Put, Run, Step, Unreadable
 from tendr.cli.render import change_lines
-from tendr.core.plan import plan_host, probe_script, split_sections
+from tendr.core.plan import needed, plan_host, probe_script, split_sections
 from tendr.kinds import module, printer
 from tendr.kinds.base import ResourceSpec
 from tendr.kinds.kind import Context
@@ -773,7 +773,7 @@ def test_a_queue_as_declared_is_in_sync() -> None:
 def test_a_missing_queue_is_added_with_every_field() -> None:
     spec = frontdesk(default=True, options={"sides": "two-sided-long-edge"})
     [change] = plan(spec, cups(queue(uri=None)))
-    assert (change.op, change.sign, change.depends_on, change.note) == ("printer.add", "+", "", "")
+    assert (change.op, change.sign, change.needs, change.note) == ("printer.add", "+", (), "")
     assert fields(change) == {
         "uri": (None, URI),
         "driver": (None, "everywhere"),
@@ -803,48 +803,44 @@ def earlier(*names: str, op: str = "driver.install") -> Context:
 
 
 @pytest.mark.parametrize(
-    ("context", "depends"),
+    ("context", "needs"),
     [
-        (earlier("cups"), "driver.install cups (installed first)"),
-        (
-            earlier("printer-driver-hpcups"),
-            "driver.install printer-driver-hpcups (installed first)",
-        ),
+        (earlier("cups"), ("driver.install cups",)),
+        (earlier("printer-driver-hpcups"), ("driver.install printer-driver-hpcups",)),
         (
             earlier("cups", "nano", "printer-driver-hpcups"),
-            "driver.install cups, printer-driver-hpcups (installed first)",
+            ("driver.install cups", "driver.install printer-driver-hpcups"),
         ),
-        (earlier("cups", op="package.install"), "driver.install cups (installed first)"),
-        (earlier("nano"), ""),
-        (earlier("cups", op="package.remove"), ""),
-        (CTX, ""),
+        (earlier("cups", op="package.install"), ("package.install cups",)),
+        (earlier("nano"), ()),
+        (earlier("cups", op="package.remove"), ()),
+        (CTX, ()),
     ],
 )
-def test_a_queue_depends_on_the_drivers_installed_first(context: Context, depends: str) -> None:
+def test_a_queue_needs_the_drivers_installed_first(
+    context: Context, needs: tuple[str, ...]
+) -> None:
     spec = frontdesk(packages=["printer-driver-hpcups"])
     actual = actual_of(spec, cups(queue(uri=None)))
     [change] = printer.diff(spec, actual, context)
-    assert change.op == "printer.add" and change.depends_on == depends
+    assert change.op == "printer.add" and change.needs == needs
     configured = actual_of(spec, cups(queue(uri="ipp://other/ipp/print")))
     [change] = printer.diff(spec, configured, context)
-    assert change.op == "printer.configure" and change.depends_on == depends
+    assert change.op == "printer.configure" and change.needs == needs
 
 
 def test_a_driver_package_with_an_architecture_is_a_dependency() -> None:
     spec = frontdesk(packages=["printer-driver-x:i386"])
     actual = actual_of(spec, cups(queue(uri=None)))
     [change] = printer.diff(spec, actual, earlier("printer-driver-x:i386"))
-    assert "printer-driver-x" in change.depends_on
+    assert change.needs == ("driver.install printer-driver-x:i386",)
 
 
 def test_no_cups_adds_the_queue_after_cups_is_installed() -> None:
     spec = frontdesk()
     [change] = plan(spec, ["@nocups"])
     assert (change.op, change.sign) == ("printer.add", "+")
-    assert change.depends_on == "driver.install cups (installed first)"
-    assert "depends on driver.install cups (installed first): outcome known only at apply" in (
-        shown([change])
-    )
+    assert change.needs == ()  # here no install is planned: plan_host plans one (below)
     assert plan(frontdesk(present=False), ["@nocups"]) == []
 
 
@@ -892,6 +888,10 @@ def test_cups_stopped_plans_what_its_files_tell_and_says_what_they_cannot() -> N
     assert fields(changes[0]) == {"cups": ("not running", "running")}
     assert fields(changes[1]) == {"enabled": (False, True)}
     assert changes[2].note == ""  # lpinfo cannot be asked: no word on the model either
+    # CUPS's start comes first; every queue's change needs it (the queue's own enable,
+    # of the same name, too: an id names the earlier change).
+    assert [c.needs for c in changes] == [()] + [("printer.enable frontdesk",)] * 3
+    assert needed(changes) == [(), (0,), (0,), (0,)]
     known = PrinterSpec(name="labels", uri="usb://DYMO/x", driver=DYMO, options={"sides": "x"})
     lines = ["@stopped", "P\tlabels", *conf(name="labels", default=False, uri="usb://DYMO/x")]
     [start, unseen] = plan(known, lines)
@@ -1647,7 +1647,8 @@ def test_the_plan_installs_the_drivers_before_adding_the_queue(tmp_path: Path) -
         ("driver.install", "printer-driver-hpcups"),
         ("printer.add", "frontdesk"),
     ]
-    assert changes[2].depends_on == "driver.install cups, printer-driver-hpcups (installed first)"
+    assert changes[2].needs == ("driver.install cups", "driver.install printer-driver-hpcups")
+    assert "needs driver.install cups, driver.install printer-driver-hpcups" in shown(changes)
 
 
 def test_a_declared_package_prevails_over_the_same_driver(tmp_path: Path) -> None:
@@ -1657,7 +1658,7 @@ def test_a_declared_package_prevails_over_the_same_driver(tmp_path: Path) -> Non
     desired = [(d.file, d.spec) for d in ws.desired(ws.hosts[0])]
     changes = plan_host("h", desired, {"package": ["@policy"], "printer": ["@nocups"]}, {}).changes
     assert [c.op for c in changes] == ["package.install", "printer.add"]
-    assert "cups" in changes[1].depends_on
+    assert changes[1].needs == ("package.install cups",)
 
 
 def test_the_same_file_declaring_the_package_is_no_conflict(tmp_path: Path) -> None:

@@ -34,11 +34,15 @@ from tendr.ops.execute import (
     LOCK_DIR_VARIABLE,
     PUT_SCRIPT,
     RUN_SCRIPT,
+    Watch,
+    Work,
     batch_script,
     command_for,
     lock_dir,
     lock_script,
     outcomes,
+    ran_to_end,
+    reached,
     step_errors,
     step_statuses,
     unlock_script,
@@ -204,11 +208,18 @@ class Recorder:
     def finished(self, host: str) -> None:
         self.events.append(("finished", host))
 
+    def reading(self, total: int) -> None:
+        self.events.append(("reading", str(total)))
+
+    def read(self, host: str) -> None:
+        self.events.append(("read", host))
+
 
 @needs_root
 def test_progress_moves_per_change_and_names_it(tmp_path: Path) -> None:
-    """Progress knows the total, names what the host's one command makes as it starts,
-    advances per change, and says nothing of a host after it finished."""
+    """Progress knows the total, names each change as the host's one command comes to it
+    (read from its marks as they arrive), advances per change, says nothing of a host
+    after it finished, then counts the hosts read back."""
     out = tmp_path / "out"
     ws = load(
         local_workspace(
@@ -224,10 +235,13 @@ def test_progress_moves_per_change_and_names_it(tmp_path: Path) -> None:
     assert applied.ok
     assert recorder.events == [
         ("start", "2"),
-        ("working", "here", f"file.write {out}/a and 1 more"),
+        ("working", "here", f"file.write {out}/a"),
         ("advance", "here"),
+        ("working", "here", f"file.write {out}/b"),
         ("advance", "here"),
         ("finished", "here"),
+        ("reading", "1"),
+        ("read", "here"),
     ]
 
 
@@ -462,13 +476,13 @@ def test_consecutive_package_changes_run_as_one_apt_command() -> None:
     }
     specs[("file", "/etc/x")] = FileSpec(path="/etc/x", content="x")
     work = queue(HostPlan("h", changes), specs, {})
-    assert [[c.resource for c in group] for group, _ in work] == [
+    assert [[c.resource for c in w.changes] for w in work] == [
         ["hello", "tree"],
         ["telnet"],
         ["/etc/x"],
         ["cups"],
     ]
-    [install] = work[0][1]
+    [install] = work[0].steps
     assert (
         isinstance(install, Run)
         and "install --no-install-recommends --no-remove hello tree" in install.argv[2]
@@ -545,43 +559,151 @@ def _change(index: int) -> Change:
     return Change(kind="file", resource=f"/etc/t{index}", op="file.write", action="add")
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=6),
-    st.lists(st.integers(min_value=0, max_value=2), max_size=15),
-    st.booleans(),
-)
-def test_outcomes_follow_the_steps_that_finished(
-    sizes: list[int], statuses: list[int], asked: bool
-) -> None:
-    """Done while every step of a change finished well; the change of the first step that
-    failed failed (124: interrupted by its time); the change of the first step with no
-    status interrupted; every change after either not run; nothing known: all
-    interrupted."""
-    groups = [((_change(i),), size) for i, size in enumerate(sizes)]
-    known = dict(enumerate(statuses)) if asked else None
-    found = outcomes(groups, known, {}, unknown="lost", timeout=5)
-    assert [changes for changes, _, _ in found] == [changes for changes, _ in groups]
-    kinds = [outcome for _, outcome, _ in found]
-    if known is None:
-        assert kinds == ["interrupted"] * len(groups)
-        return
+def _work(index: int, size: int, needs: tuple[int, ...] = ()) -> Work:
+    return Work((_change(index),), tuple(Run(("true",)) for _ in range(size)), needs)
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> tuple[list[Work], list[int | None]]:
+    """Groups of 1-3 steps, each needing some earlier groups, and how each would go if
+    run: None succeeds, K fails at its step K (status 1, or 124 for its time)."""
+    count = draw(st.integers(min_value=1, max_value=7))
+    groups: list[Work] = []
+    fates: list[int | None] = []
+    for i in range(count):
+        size = draw(st.integers(min_value=1, max_value=3))
+        needs = draw(st.sets(st.integers(min_value=0, max_value=i - 1), max_size=i)) if i else set()
+        groups.append(_work(i, size, tuple(sorted(needs))))
+        fates.append(draw(st.one_of(st.none(), st.integers(min_value=0, max_value=size - 1))))
+    return groups, fates
+
+
+def run_batch(groups: list[Work], fates: list[int | None], failing: int) -> dict[int, int]:
+    """The statuses the batch script marks (as tendr/ops/execute.py writes it): a group
+    runs when every group it needs ran whole, up to its first failing step."""
+    statuses: dict[int, int] = {}
+    whole: list[bool] = []
     first = 0
-    for (_, size), outcome in zip(groups, kinds, strict=True):
-        steps = range(first, first + size)
-        first += size
-        if outcome == "done":
-            assert all(known.get(i) == 0 for i in steps)
-        elif outcome != "skipped":
-            assert any(known.get(i) != 0 for i in steps)
-    ended = [i for i, kind in enumerate(kinds) if kind != "done"]
-    if ended:
-        assert kinds[ended[0]] in ("failed", "interrupted")
-        assert all(kind == "skipped" for kind in kinds[ended[0] + 1 :])
+    for group, fate in zip(groups, fates, strict=True):
+        runs = all(whole[n] for n in group.needs)
+        for k in range(len(group.steps) if runs else 0):
+            statuses[first + k] = failing if k == fate else 0
+            if k == fate:
+                break
+        whole.append(runs and fate is None)
+        first += len(group.steps)
+    return statuses
+
+
+def _needs_all(groups: list[Work], index: int) -> set[int]:
+    found: set[int] = set()
+    todo = list(groups[index].needs)
+    while todo:
+        if (n := todo.pop()) not in found:
+            found.add(n)
+            todo.extend(groups[n].needs)
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches(), st.sampled_from([1, 124]))
+def test_a_change_is_not_run_exactly_when_one_it_needs_did_not_succeed(
+    batch: tuple[list[Work], list[int | None]], failing: int
+) -> None:
+    """With the script run to its end: a group is not run iff a group it needs, directly
+    or not, did not succeed, and its reason names a change that failed on the way;
+    otherwise it is done when it ran whole, failed (or interrupted, by its time) where
+    a step failed. Nothing else stops it."""
+    groups, fates = batch
+    found = outcomes(groups, run_batch(groups, fates, failing), {}, unknown="lost", timeout=5)
+    kinds = [outcome for _, outcome, _ in found]
+    for i, (_, outcome, reason) in enumerate(found):
+        upstream = _needs_all(groups, i)
+        if any(kinds[n] != "done" for n in upstream):
+            assert outcome == "skipped"
+            assert reason.startswith("waits on file.write /etc/t") and "which" in reason
+            named = int(reason.split("/etc/t")[1].split(",")[0])
+            assert named in upstream and kinds[named] in ("failed", "interrupted")
+        elif fates[i] is None:
+            assert outcome == "done"
+        else:
+            assert outcome == ("failed" if failing == 1 else "interrupted")
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches(), st.integers(min_value=0, max_value=25), st.booleans())
+def test_an_interruption_stops_what_came_after(
+    batch: tuple[list[Work], list[int | None]], cut: int, asked: bool
+) -> None:
+    """The script stopped after `cut` marks (a signal, a lost connection): what finished
+    resolves as before; the first group it had not finished, that was not waiting on a
+    failure, is interrupted, and every group after it not run for that reason. The host
+    not asked at all: everything is interrupted."""
+    groups, fates = batch
+    whole = run_batch(groups, fates, 1)  # in the order the script marks them
+    known = dict(list(whole.items())[:cut]) if asked else None
+    found = outcomes(groups, known, {}, unknown="lost", timeout=5)
+    assert [changes for changes, _, _ in found] == [g.changes for g in groups]
+    if known is None:
+        assert {outcome for _, outcome, _ in found} == {"interrupted"}
+        return
+    complete = outcomes(groups, whole, {}, unknown="lost", timeout=5)
+    assert "interrupted" not in [outcome for _, outcome, _ in complete]
+    stopped = next((i for i, (_, o, _) in enumerate(found) if o == "interrupted"), len(groups))
+    assert found[:stopped] == complete[:stopped]
+    if stopped < len(groups):
+        assert cut < len(whole)
+        assert found[stopped][2] == "lost: the change may or may not have been made"
+        assert all(rest[1:] == ("skipped", "lost") for rest in found[stopped + 1 :])
+
+
+def test_progress_follows_the_marks_as_they_arrive() -> None:
+    """Each mark settles what it finished, the groups not run for a failure they wait on
+    with it, and names the next group the batch comes to; a forged or repeated mark, or
+    another batch's, moves nothing."""
+    groups = [
+        _work(0, 2),
+        _work(1, 1),
+        _work(2, 1, needs=(1,)),
+        _work(3, 1, needs=(2,)),
+        Work((_change(4), _change(5)), (Run(("true",)),)),
+    ]
+    assert reached(groups, {}) == (0, 0)
+    assert reached(groups, {0: 0}) == (0, 0)
+    assert reached(groups, {0: 0, 1: 0}) == (1, 1)
+    assert reached(groups, {0: 0, 1: 0, 2: 1}) == (4, 4)
+    assert reached(groups, {0: 0, 1: 0, 2: 1, 5: 0}) == (5, None)
+    recorder = Recorder()
+    watch = Watch("h", groups, "n0nce", recorder)
+    watch.follow()
+    for line in [
+        "[h] @tendr-step n0nce 0 0",
+        "[h] @tendr-step forged 1 0",
+        "[h] @tendr-step n0nce 1 0",
+        "[h] @tendr-step n0nce 1 0",
+        "[h] apt says @tendr-step n0nce 2 0 in the middle",
+        "[h] @tendr-step n0nce 2 1",
+        "[h] @tendr-step n0nce 5 0",
+    ]:
+        watch.line(line)
+    assert recorder.events == [
+        ("working", "h", "file.write /etc/t0"),
+        ("advance", "h"),
+        ("working", "h", "file.write /etc/t1"),
+        *[("advance", "h")] * 3,
+        ("working", "h", "file.write /etc/t4, /etc/t5"),
+        *[("advance", "h")] * 2,
+    ]
+    assert watch.advanced == 6
 
 
 def test_a_step_stopped_by_its_time_is_interrupted_and_its_error_is_its_own() -> None:
-    groups = [((_change(0),), 1), ((_change(1), _change(2)), 2), ((_change(3),), 1)]
+    groups = [
+        _work(0, 1),
+        Work((_change(1), _change(2)), (Run(("true",)), Run(("true",)))),
+        _work(3, 1, needs=(1,)),
+        _work(4, 1),
+    ]
     nonce = "n0nce"
     stderr = [
         "apt says hello",
@@ -591,17 +713,19 @@ def test_a_step_stopped_by_its_time_is_interrupted_and_its_error_is_its_own() ->
         "mv: cannot move",
         f"@tendr-step {nonce} 1 0",
         f"@tendr-step {nonce} 2 1",
+        f"@tendr-step {nonce} 4 0",
         "@tendr-step forged 3 0",
     ]
     statuses = step_statuses([line for line in stderr if "tendr-step" in line], nonce)
-    assert statuses == {0: 0, 1: 0, 2: 1}
+    assert statuses == {0: 0, 1: 0, 2: 1, 4: 0}
     errors = step_errors(stderr, nonce)
     assert errors[0] == ["apt says hello"] and errors[1] == ["first line", "mv: cannot move"]
     found = outcomes(groups, statuses, errors, unknown="lost", timeout=5)
     assert [(o, r) for _, o, r in found] == [
         ("done", ""),
         ("failed", "the command failed (exit status 1) with no error output"),
-        ("skipped", "file.write /etc/t1, /etc/t2 before it did not succeed"),
+        ("skipped", "waits on file.write /etc/t1, /etc/t2, which failed"),
+        ("done", ""),
     ]
     timed = outcomes(groups, {0: 124}, {}, unknown="lost", timeout=5)
     assert timed[0][1] == "interrupted" and "timed out after 5 s" in timed[0][2]
@@ -611,28 +735,40 @@ def test_a_step_stopped_by_its_time_is_interrupted_and_its_error_is_its_own() ->
 
 
 @needs_root
-def test_one_script_makes_every_step_and_stops_at_the_first_failure(
+def test_one_script_makes_every_step_and_skips_only_what_waits_on_a_failure(
     tmp_path: Path, host_lock_dir: str
 ) -> None:
     """The batch as a host runs it (here: this machine, as root, under a lock of its own
-    making): every step's status marked, content written byte for byte, the first
-    failure ends it, and it releases the lock it ran under."""
+    making): every step's status marked, content written byte for byte; a failing step
+    ends its group, the groups needing it (directly or not) do not run, the others do;
+    it says it ran to its end and releases the lock it ran under."""
     out = tmp_path / "out"
-    steps: list[Run | Put] = [
-        Put(str(out / "a"), b"\x00one'\n", "0600", None, None),
-        Run(("sh", "-c", "echo oops >&2; exit 3")),
-        Put(str(out / "b"), b"never", None, None, None),
+    groups: list[list[Run | Put]] = [
+        [Put(str(out / "a"), b"\x00one'\n", "0600", None, None)],
+        [Run(("sh", "-c", "echo oops >&2; exit 3")), Run(("touch", str(out / "never0")))],
+        [Put(str(out / "never1"), b"never", None, None, None)],
+        [Put(str(out / "never2"), b"never", None, None, None)],
+        [Put(str(out / "c"), b"independent", None, None, None)],
     ]
     holder = f"test {os.getpid()}"
     subprocess.run(["sh", "-c", lock_script(host_lock_dir), "tendr", holder], check=True)
     assert (Path(host_lock_dir) / "apply.lock/holder").read_text() == f"{holder}\n"
-    script = batch_script(steps, timeout=30, nonce="abc", holder=holder, folder=host_lock_dir)
+    script = batch_script(
+        groups,
+        needs=[(), (0,), (1,), (2,), (0,)],
+        timeout=30,
+        nonce="abc",
+        holder=holder,
+        folder=host_lock_dir,
+    )
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
-    assert done.returncode == 3
-    assert step_statuses(done.stdout.splitlines(), "abc") == {0: 0, 1: 3}
+    assert done.returncode == 0
+    assert step_statuses(done.stdout.splitlines(), "abc") == {0: 0, 1: 3, 5: 0}
+    assert ran_to_end(done.stdout.splitlines(), "abc")
     assert step_errors(done.stderr.splitlines(), "abc")[1] == ["oops"]
     assert (out / "a").read_bytes() == b"\x00one'\n" and (out / "a").stat().st_mode & 0o777 == 0o600
-    assert not (out / "b").exists()
+    assert (out / "c").read_bytes() == b"independent"
+    assert sorted(p.name for p in out.iterdir()) == ["a", "c"]
     assert not (Path(host_lock_dir) / "apply.lock").exists()
 
 
@@ -660,7 +796,14 @@ def test_unlock_stops_the_batch_and_the_step_underway(tmp_path: Path, host_lock_
     holder = f"test {os.getpid()}"
     lock = Path(host_lock_dir) / "apply.lock"
     subprocess.run(["sh", "-c", lock_script(host_lock_dir), "tendr", holder], check=True)
-    script = batch_script(steps, timeout=600, nonce="abc", holder=holder, folder=host_lock_dir)
+    script = batch_script(
+        [[step] for step in steps],
+        needs=[(), (0,), (1,)],
+        timeout=600,
+        nonce="abc",
+        holder=holder,
+        folder=host_lock_dir,
+    )
     batch = subprocess.Popen(["sh", "-c", script], stdout=subprocess.DEVNULL)
     try:
         for _ in range(100):

@@ -321,9 +321,8 @@ def test_unit_files_have_json_keys_without_spaces_and_words_in_text() -> None:
 
 def test_a_unit_not_installed_yet_reads_so() -> None:
     """A unit the host has not got, while the plan installs packages: its state reads 'not
-    installed', not 'none' or 'inactive (dead)' (states a unit has), and it depends on the
-    planned installs as a whole, without naming packages that may have nothing to do
-    with it."""
+    installed', not 'none' or 'inactive (dead)' (states a unit has), and it needs the
+    planned installs as a whole: which of them brings it is known only at apply."""
     desired = [
         ("s", PackageSpec(name="hello")),
         ("s", ServiceSpec(unit="cups.service", enabled=True, running=True)),
@@ -340,15 +339,10 @@ def test_a_unit_not_installed_yet_reads_so() -> None:
     text = plain(host_lines(host))
     assert "enabled: not installed → enabled" in text
     assert "state: not installed → active (running)" in text
-    assert (
-        text.count(
-            "depends on the planned package installs (the unit may come with one "
-            "of them): outcome known only at apply"
-        )
-        == 2
-    )
+    assert text.count("needs package.install hello") == 2
+    assert text.count("the unit may come with one of the planned packages") == 2
     assert "none" not in text and "inactive (dead)" not in text
-    assert text.count("hello") == 1  # on its own line only
+    assert text.count("hello") == 3  # its own line, and what needs it
     assert [change_json(c)["before"] for c in host.changes[1:]] == [
         {"enabled": "not installed"},
         {"state": "not installed"},

@@ -12,6 +12,7 @@ from typing import Any, Literal
 Action = Literal["add", "change", "remove", "unknown"]
 Outcome = Literal["done", "failed", "refused", "skipped", "interrupted"]
 SIGNS: dict[Action, str] = {"add": "+", "change": "~", "remove": "-", "unknown": "?"}
+WAITS = "waits on "  # how the reason of a change not run for one it needs begins
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,12 @@ def content_value(size: int | None, sha256: str | None, shown: bool) -> dict[str
 class Change:
     """One thing to do on one host, named by its operation `KIND.VERB`.
 
-    `depends_on` says the outcome hangs on an earlier change of the same plan
-    (the package that brings the unit, the unit file not yet written): a dry run
-    cannot know it, and says so. An `unknown` change could not be read at all.
+    `needs`: the earlier changes of the same host plan it waits on (each by its `id`):
+    the package that brings the unit, the unit file not yet written, CUPS for a queue,
+    and what its state's `after` names. Apply makes it only once they all succeeded; a
+    dry run cannot know the outcome of what hangs on them, and says so. An `unknown`
+    change could not be read at all. `pulled`: the selected change that needs this one,
+    where a plan of part of the resources (`--only`) pulled it in.
     """
 
     kind: str
@@ -77,7 +81,7 @@ class Change:
     action: Action
     fields: tuple[FieldChange, ...] = ()
     note: str = ""
-    depends_on: str = ""
+    needs: tuple[str, ...] = ()
     source: str = ""
     allowed: bool | None = None  # set by the permission rules; None until decided
     rule: str = ""  # the rule that decided, or why none did
@@ -86,6 +90,13 @@ class Change:
     # decide on it, and on `aliases`, the other names the host knows it by.
     resolved: str = ""
     aliases: tuple[str, ...] = ()
+    pulled: str = ""
+
+    @property
+    def id(self) -> str:
+        """The change as a host plan names it, once: `OP RESOURCE` (each resource has at
+        most one change per operation)."""
+        return f"{self.op} {self.resource}"
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -134,6 +134,21 @@ class NoHostSelected(SelectionError):
     code = "selection.no-host"
 
 
+class NoResourceSelected(InvalidValue):
+    """A well-formed resource selector (`--only`) that selects no resource the selected
+    hosts are given."""
+
+    code = "selection.no-resource"
+
+    def __init__(self, *, param: str, text: str, expected: str) -> None:
+        self.expected = expected
+        problem = f"{text!r} selects no resource of the selected hosts (expected {expected})"
+        super().__init__(param=param, text=text, problem=problem)
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "expected": self.expected}
+
+
 class UnknownHost(UserError):
     """A host named that the workspace has not (or that the person may not read)."""
 

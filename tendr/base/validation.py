@@ -129,7 +129,14 @@ def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
             return []
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        # Its own keys first, then those it shares with its kin (a resource's `after`).
+        shared = {
+            name
+            for base in current.__mro__[1:]
+            if isinstance(base, type) and issubclass(base, BaseModel)
+            for name in base.model_fields
+        }
+        return sorted(current.model_fields, key=lambda name: name in shared)
     return []
 
 

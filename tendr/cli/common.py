@@ -37,6 +37,7 @@ from tendr.rules.actor import acting_person
 # is imported inside the functions that use it, so each command loads only its own.
 if TYPE_CHECKING:
     from tendr.core.authorize import Reading
+    from tendr.core.only import Part
     from tendr.workspace.hosts import Host
     from tendr.workspace.loader import Workspace
 
@@ -103,6 +104,15 @@ LimitOpt = Annotated[
         "-l",
         metavar="HOSTS",
         help="Only these hosts: NAME, group:G, client:C, tag:T, all (repeatable).",
+    ),
+]
+OnlyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--only",
+        metavar="WHAT",
+        help="Only these resources, with the changes they need: KIND (backup), KIND:NAME "
+        "(printer:frontdesk) or a state file (states/backups.toml) (repeatable).",
     ),
 ]
 AsOpt = Annotated[
@@ -254,6 +264,17 @@ def select_hosts(
     loaded = load_workspace(workspace)
     with options(selectors="--limit"):
         return loaded, person_acting(as_person), limit(loaded, limit_ or [])
+
+
+def select_parts(loaded: Workspace, hosts: list[Host], only_: list[str] | None) -> list[Part]:
+    """The resources `--only` selects; each selector must select one the hosts are given."""
+    from tendr.core.only import check, part
+
+    with options(only="--only"):
+        parts = [part(text) for text in only_ or []]
+        declared = [(d.file, d.spec.kind, d.spec.key) for h in hosts for d in loaded.desired(h)]
+        check(parts, declared)
+    return parts
 
 
 def changes_here(loaded: Workspace, command: str) -> None:

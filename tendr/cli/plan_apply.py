@@ -18,6 +18,7 @@ from tendr.cli.common import (
     Format,
     FormatOpt,
     LimitOpt,
+    OnlyOpt,
     WorkspaceOpt,
     changes_here,
     err,
@@ -26,6 +27,7 @@ from tendr.cli.common import (
     print_json,
     reporting,
     select_hosts,
+    select_parts,
 )
 from tendr.cli.progress import ApplyProgress, ReadingBar
 from tendr.cli.render import apply_json, escape, host_lines, plan_json, result_lines, summary_line
@@ -38,19 +40,24 @@ def plan(
     fmt: FormatOpt = Format.text,
     limit_: LimitOpt = None,
     as_person: AsOpt = None,
+    only_: OnlyOpt = None,
 ) -> None:
     """Dry-run audit: per host, how the machine differs from its desired state.
 
     Exit 0 when every host is in sync, 2 when there is drift, 1 on any error.
     """
     with reporting(fmt):
+        from tendr.core.only import only
         from tendr.ops import engine
 
         loaded, person, selected = select_hosts(workspace, limit_, as_person)
+        parts = select_parts(loaded, selected, only_)
         with ReadingBar(fmt, len(selected)) as reading:
-            result = engine.plan_for(loaded, selected, person, reading)
+            whole = engine.plan_for(loaded, selected, person, reading)
+        result = only(whole, parts)
         render_plan(result, fmt)
-        if problem := history.record(loaded.path(loaded.settings.history), result, person):
+        # The drift history keeps what was read, the whole of it.
+        if problem := history.record(loaded.path(loaded.settings.history), whole, person):
             err.print(f"warning: {escape(problem)}")
         if result.has_errors:
             raise typer.Exit(EXIT_ERROR)
@@ -66,13 +73,14 @@ def apply(
     only_allowed: Annotated[
         bool, typer.Option(help="Apply what the rules allow; report the rest as refused.")
     ] = False,
+    only_: OnlyOpt = None,
 ) -> None:
     """Make the permitted changes, then read the hosts again and say what converged.
 
     Exit 0 when every change was made and no drift remains, 1 otherwise, 130 when
     interrupted.
     """
-    raise typer.Exit(applying(workspace, fmt, limit_, as_person, yes, only_allowed))
+    raise typer.Exit(applying(workspace, fmt, limit_, as_person, yes, only_allowed, only_))
 
 
 def applying(
@@ -82,6 +90,7 @@ def applying(
     as_person: str | None,
     yes: bool,
     only_allowed: bool,
+    only_: list[str] | None = None,
 ) -> int:
     """apply's work, its exit code returned (an error or an interruption exits): onboard
     --apply goes on after it."""
@@ -90,6 +99,7 @@ def applying(
         from tendr.ops.execute import Interrupted
 
         loaded, person, selected = select_hosts(workspace, limit_, as_person)
+        parts = select_parts(loaded, selected, only_)
         changes_here(loaded, "apply")
         phase = "before any change was made"
         reading = ReadingBar(fmt, len(selected))
@@ -109,6 +119,7 @@ def applying(
                 selected,
                 person,
                 only_allowed=only_allowed,
+                parts=parts,
                 confirm=confirm,
                 reading=reading,
                 applying=progress,

@@ -65,8 +65,9 @@ class _OverallOnly(ProgressColumn):
 
 
 class ApplyProgress:
-    """On a terminal: one bar for every change, and a line per host still working that
-    names its change; a host's line goes when the host is done."""
+    """On a terminal: one bar for every change, moved as each is settled, and a line per
+    host still working that names the change it is making; a host's line goes when the
+    host is done. Then a bar while the hosts are read back."""
 
     def __init__(self) -> None:
         self.bar = Progress(
@@ -98,6 +99,18 @@ class ApplyProgress:
     def finished(self, host: str) -> None:
         if host in self.lines:
             self.bar.remove_task(self.lines.pop(host))
+
+    def reading(self, total: int) -> None:
+        """The read-back after the changes: its own bar."""
+        for host in list(self.lines):
+            self.finished(host)
+        if self.overall is not None:
+            self.bar.remove_task(self.overall)
+        self.overall = self.bar.add_task(f"reading back {total} host(s)", total=total)
+
+    def read(self, host: str) -> None:  # noqa: ARG002 - one bar counts every host
+        if self.overall is not None:
+            self.bar.advance(self.overall)
 
     def close(self) -> None:
         self.bar.stop()

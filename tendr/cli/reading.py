@@ -20,6 +20,7 @@ from tendr.cli.common import (
     Format,
     FormatOpt,
     LimitOpt,
+    OnlyOpt,
     WorkspaceOpt,
     err,
     host_named,
@@ -31,6 +32,7 @@ from tendr.cli.common import (
     print_json,
     reporting,
     select_hosts,
+    select_parts,
     time_option,
     write_out,
 )
@@ -99,6 +101,7 @@ def diagnose(
     fmt: FormatOpt = Format.text,
     limit_: LimitOpt = None,
     as_person: AsOpt = None,
+    only_: OnlyOpt = None,
 ) -> None:
     """One screen per host for a technician who just got a call (`-l HOST`): failed
     units with their last errors, the journal's errors grouped, disk space and memory
@@ -113,8 +116,9 @@ def diagnose(
 
         loaded, person, selected = select_hosts(workspace, limit_, as_person)
         may_read(loaded, as_person)  # one who may read nothing is not shown every host refused
+        parts = select_parts(loaded, selected, only_)
         with ReadingBar(fmt, len(selected)) as reading:
-            found = diagnosis.diagnose(loaded, selected, person, reading)
+            found = diagnosis.diagnose(loaded, selected, person, reading, parts)
         if fmt is Format.json:
             print_json(diagnosis.as_json(found))
         else:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape as _markup_escape
 
-from tendr.base.changes import Change, FieldChange, HostResult
+from tendr.base.changes import WAITS, Change, FieldChange, HostResult
 
 if TYPE_CHECKING:  # the plan's types only: escape() is for every command
     from tendr.core.plan import HostPlan, Plan
@@ -38,7 +38,8 @@ def change_json(change: Change) -> dict[str, Any]:
         "before": change.before(),
         "after": change.after(),
         "note": change.note or None,
-        "depends_on": change.depends_on or None,
+        "needs": list(change.needs),
+        "pulled_in_by": change.pulled or None,
         "source": change.source,
         "allowed": change.allowed,
         "rule": change.rule or None,
@@ -78,10 +79,10 @@ def change_lines(change: Change) -> list[str]:
     lines.extend(f"      {_field(item)}" for item in change.fields)
     if change.note:
         lines.append(f"      [dim]{escape(change.note)}[/]")
-    if change.depends_on:
-        lines.append(
-            f"      [dim]depends on {escape(change.depends_on)}: outcome known only at apply[/]"
-        )
+    if change.needs:
+        lines.append(f"      [dim]needs {escape(', '.join(change.needs))}[/]")
+    if change.pulled:
+        lines.append(f"      [dim]pulled in: {escape(change.pulled)} needs it[/]")
     return lines
 
 
@@ -184,8 +185,14 @@ def result_lines(
         lines.append(head)
         said = result.error or ""
         for item in result.results:
-            # Why changes were not run is said once, not again for each of them.
-            if item.outcome == "skipped" and item.reason and said.endswith(item.reason):
+            # Why changes were not run is said once, not again for each of them; but each
+            # says the change it waited on.
+            if (
+                item.outcome == "skipped"
+                and item.reason
+                and said.endswith(item.reason)
+                and not item.reason.startswith(WAITS)
+            ):
                 reason = ""
             else:
                 said = item.reason

@@ -8,7 +8,7 @@ output of the host can forge a section.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -136,13 +136,23 @@ def plan_host(
     host's resources; the plan carries what it remembers now."""
     changes: list[Change] = []
     remembered: dict[str, Any] = {}
-    for name, items in by_kind(desired).items():
+    grouped = by_kind(desired)
+    # Where each resource stands in the plan: what its `after` names must stand before.
+    order = {(s.kind, s.key): i for i, (_, s) in enumerate(x for v in grouped.values() for x in v)}
+    for name, items in grouped.items():
         kind = KINDS[name]
         specs = [spec for _, spec in items]
         actual: dict[str, Any] = kind.parse(specs, sections.get(name, []))
         for source, spec in items:
+            if later := [r for r in spec.waits_on if order.get(r, -1) >= order[(name, spec.key)]]:
+                return HostPlan(host=host, error=_forward(spec, source, later), code=FORWARD)
             context = Context(
                 earlier=tuple(changes), sources=sources, secrets=secrets or {}, seen=seen or {}
+            )
+            after = tuple(
+                c.id
+                for c in changes
+                if (c.kind, c.resource) in spec.waits_on and c.action != "unknown"
             )
             identity, *aliases = kind.names(spec, actual[spec.key])
             for change in kind.diff(spec, actual[spec.key], context):
@@ -152,7 +162,44 @@ def plan_host(
                         resolved=change.resolved or (identity if identity != spec.key else ""),
                         aliases=change.aliases or tuple(aliases),
                     )
+                if change.action != "unknown" and after:
+                    change = replace(change, needs=tuple(dict.fromkeys(change.needs + after)))
                 changes.append(replace(change, source=source))
             if (facts := kind.remember(spec, actual[spec.key])) is not None:
                 remembered[f"{name}:{spec.key}"] = facts
     return HostPlan(host=host, changes=tuple(changes), seen=remembered)
+
+
+FORWARD = "workspace.invalid"  # the code of a host plan whose `after` names a later resource
+
+
+def _forward(spec: ResourceSpec, source: str, later: list[tuple[str, str]]) -> str:
+    named = ", ".join(f"{kind}:{name}" for kind, name in later)
+    return (
+        f"{spec.kind} {spec.key!r} in {source} waits on {named} (its `after`), "
+        "which comes later in the plan (or is itself): a resource waits only on one of an "
+        "earlier kind, or of its kind declared before it"
+    )
+
+
+def needed(changes: Sequence[Change]) -> list[tuple[int, ...]]:
+    """For each change, the positions of the earlier changes it needs directly: for each
+    id it needs, the first change with that id (one id is one change, but for CUPS's start,
+    named after the first queue, whose own enable may follow it). Pure."""
+    first: dict[str, int] = {}
+    found: list[tuple[int, ...]] = []
+    for i, change in enumerate(changes):
+        found.append(tuple(sorted({first[n] for n in change.needs if n in first})))
+        first.setdefault(change.id, i)
+    return found
+
+
+def closure(direct: Sequence[Sequence[int]], start: Iterable[int]) -> set[int]:
+    """`start` and every position they need, directly or not. Pure."""
+    reached: set[int] = set()
+    todo = list(start)
+    while todo:
+        if (i := todo.pop()) not in reached:
+            reached.add(i)
+            todo.extend(direct[i])
+    return reached

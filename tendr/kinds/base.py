@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from tendr.base.model import Strict
 from tendr.base.names import WorkspacePath
+
+
+def _waited(item: str) -> str:
+    kind, colon, name = item.partition(":")
+    if not (colon and kind.isalpha() and kind.islower() and name):
+        raise ValueError(f"{item!r} is not KIND:NAME (such as 'service:cups.service')")
+    return item
+
+
+# Checked one by one, so each malformed reference is reported at after[INDEX].
+Waited = Annotated[str, AfterValidator(_waited)]
 
 
 class ResourceSpec(Strict):
@@ -20,6 +31,18 @@ class ResourceSpec(Strict):
 
     kind: ClassVar[str]
     identity: ClassVar[str]
+
+    after: tuple[Waited, ...] = Field(default=(), json_schema_extra={"uniqueItems": True})
+    """Resources of the same host this one waits on, as "KIND:NAME" ("service:cups.service",
+    "file:/etc/app.conf", "package:restic"): its changes are made only once theirs
+    succeeded, and are not run when one failed. Each must come earlier in the plan: an
+    earlier kind (packages, files, modules, services, printers, backups), or the same
+    kind declared before it."""
+
+    @property
+    def waits_on(self) -> list[tuple[str, str]]:
+        """`after` as (kind, name) pairs."""
+        return [(kind, name) for kind, _, name in (item.partition(":") for item in self.after)]
 
     @property
     def key(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -74,6 +74,15 @@ class Context:
 
     def planned(self, op: str) -> list[Change]:
         return [c for c in self.earlier if c.op == op]
+
+    def ids(self, *ops: str, of: Collection[str] | None = None) -> tuple[str, ...]:
+        """The earlier changes with one of `ops` (of the resources `of`, where given) that
+        apply makes (not `unknown`), by id: what a change may need."""
+        return tuple(
+            c.id
+            for c in self.earlier
+            if c.op in ops and c.action != "unknown" and (of is None or c.resource in of)
+        )
 
 
 @dataclass(frozen=True)

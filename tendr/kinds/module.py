@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from pydantic import field_validator, model_validator
@@ -201,7 +201,14 @@ def parse(specs: Sequence[ModuleSpec], lines: list[str]) -> dict[str, Any]:
 def diff(spec: ModuleSpec, actual: ModuleActual | Unreadable, context: Context) -> list[Change]:
     if isinstance(actual, Unreadable):
         return unknown(spec, actual)
-    return _configure(spec, actual) + _elsewhere(spec, actual) + _loaded(spec, actual)
+    configure = _configure(spec, actual)
+    # Its changes wait on the packages the module comes in; loading, on its files too.
+    installs = context.ids("driver.install", "package.install", of=spec.packages)
+    loaded = [
+        c if c.action == "unknown" else replace(c, needs=installs + tuple(e.id for e in configure))
+        for c in _loaded(spec, actual)
+    ]
+    return [replace(c, needs=installs) for c in configure] + _elsewhere(spec, actual) + loaded
 
 
 def _own_file(actual: FileActual) -> bool:

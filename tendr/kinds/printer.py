@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
@@ -440,27 +440,24 @@ def diff(spec: PrinterSpec, actual: PrinterActual | Unreadable, context: Context
         return _removal(spec, actual)
     stopped = actual.cups == "stopped"
     changes = []
-    if stopped and not any("cups" in c.after() for c in context.planned("printer.enable")):
+    started = [c.id for c in context.planned("printer.enable") if "cups" in c.after()]
+    if stopped and not started:
         changes.append(_start(spec))  # once per host: its own finding, not the queue's
+        started = [changes[0].id]
+    # Every change of the queue waits on CUPS and its drivers installed, and CUPS started.
+    needs = _drivers_needed(spec, context) + tuple(started)
     if not actual.exists:
-        return changes + _add(spec, actual, context)
+        return changes + _needing(_add(spec, actual, needs), needs)
     configured = len(changes)
     if fields := _configure(spec, actual):
         note = actual.summary()
         if any(f.name == "driver" for f in fields) and actual.answers is False:
             note = f"{_silent(spec)}{_NO_DRIVER}; the queue {note}"
-        changes.append(
-            _change(
-                spec,
-                "printer.configure",
-                "change",
-                fields,
-                note=note,
-                depends_on=_driver_depends(spec, actual, context),
-            )
-        )
+        changes.append(_change(spec, "printer.configure", "change", fields, note=note))
     # What the queue uses now is said once, on its first change.
     changes += _state(spec, actual, "" if len(changes) > configured else actual.summary())
+    # CUPS's start (the first change, when planned here) is not among the queue's own.
+    changes = changes[:configured] + _needing(changes[configured:], needs)
     if spec.default is False and actual.default:
         changes += unknown(
             spec,
@@ -478,6 +475,11 @@ def diff(spec: PrinterSpec, actual: PrinterActual | Unreadable, context: Context
             ),
         )
     return changes
+
+
+def _needing(changes: list[Change], needs: tuple[str, ...]) -> list[Change]:
+    """The changes apply makes, each needing `needs`; those it cannot (`?`) as they are."""
+    return [c if c.action == "unknown" else replace(c, needs=needs) for c in changes]
 
 
 def _removal(spec: PrinterSpec, actual: PrinterActual) -> list[Change]:
@@ -528,33 +530,25 @@ def _change(
     fields: tuple[FieldChange, ...],
     *,
     note: str = "",
-    depends_on: str = "",
 ) -> Change:
     return Change(
-        kind="printer",
-        resource=spec.name,
-        op=op,
-        action=action,
-        fields=fields,
-        note=note,
-        depends_on=depends_on,
+        kind="printer", resource=spec.name, op=op, action=action, fields=fields, note=note
     )
 
 
-def _driver_depends(spec: PrinterSpec, actual: PrinterActual, context: Context) -> str:
-    """Why the outcome hangs on packages installed first: CUPS, or the driver's."""
+def _drivers_needed(spec: PrinterSpec, context: Context) -> tuple[str, ...]:
+    """The planned installs of CUPS and the queue's driver packages."""
     needed = {"cups", *(name.split(":")[0] for name in spec.packages)}
-    planned = [
-        c.resource
+    return tuple(
+        c.id
         for c in context.earlier
-        if c.op in ("driver.install", "package.install") and c.resource.split(":")[0] in needed
-    ]
-    if actual.cups == "missing" or planned:
-        return f"driver.install {', '.join(planned or ['cups'])} (installed first)"
-    return ""
+        if c.op in ("driver.install", "package.install")
+        and c.action != "unknown"
+        and c.resource.split(":")[0] in needed
+    )
 
 
-def _add(spec: PrinterSpec, actual: PrinterActual, context: Context) -> list[Change]:
+def _add(spec: PrinterSpec, actual: PrinterActual, needs: tuple[str, ...]) -> list[Change]:
     if spec.uri is None:
         return unknown(
             spec, Unreadable("the queue does not exist, and the state gives no uri to make it")
@@ -576,14 +570,12 @@ def _add(spec: PrinterSpec, actual: PrinterActual, context: Context) -> list[Cha
     fields += [
         FieldChange(f"option_{k}", None, v, label=f"option {k}") for k, v in spec.options.items()
     ]
-    depends = _driver_depends(spec, actual, context)
     note = ""
     if actual.answers is False:
         note = _silent(spec) + _NO_DRIVER
-    elif not depends and actual.cups != "stopped" and _model_missing(spec, actual):
+    elif not needs and actual.cups == "" and _model_missing(spec, actual):
         note = _MODEL_MISSING
-    changes = [_change(spec, "printer.add", "add", tuple(fields), note=note, depends_on=depends)]
-    return changes
+    return [_change(spec, "printer.add", "add", tuple(fields), note=note)]
 
 
 _MODEL_MISSING = (

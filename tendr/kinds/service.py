@@ -189,30 +189,23 @@ def diff(spec: ServiceSpec, actual: ServiceActual | Unreadable, context: Context
         return changes
     configure = _configure(spec, actual)
     changes += configure
-    configured = bool(configure)
-    depends = _dependency(spec, actual, context, configured)
-    changes += _enable(spec, actual, depends)
-    changes += _run(spec, actual, depends, configured)
+    # Enabling and starting wait on the unit unmasked and its files written, and, for a
+    # unit the host does not have, on the planned packages: which one brings a unit
+    # shows only once it is installed (a dry run cannot look inside packages not yet
+    # downloaded), so naming one would be a guess.
+    packages = context.ids("package.install") if actual.load == "not-found" else ()
+    needs = tuple(c.id for c in changes) + packages
+    changes += _enable(spec, actual, needs)
+    changes += _run(spec, actual, needs, bool(configure))
     # Drop-ins alone do not make a unit: only its own file (or a package) does.
-    if actual.load == "not-found" and spec.content is None and not depends and changes:
+    provided = packages or (configure and spec.content is not None) or actual.masked
+    if actual.load == "not-found" and not provided and changes:
         note = "the unit does not exist on the host, and nothing in this plan provides it"
         changes = [replace(c, note=note) for c in changes]
+    elif packages and not configure:
+        note = "the unit may come with one of the planned packages: known only at apply"
+        changes = [replace(c, note=c.note or note) for c in changes]
     return changes
-
-
-def _dependency(
-    spec: ServiceSpec, actual: ServiceActual, context: Context, configured: bool
-) -> str:
-    """Why the outcome of enabling or starting this unit cannot be known in a dry run."""
-    if actual.masked and not spec.masked:
-        return f"service.unmask {spec.unit} (what is behind the mask shows only then)"
-    if configured and spec.content is not None and actual.load == "not-found":
-        return f"service.configure {spec.unit} (the unit file is written first)"
-    # Which package brings a unit shows only once it is installed (a dry run cannot
-    # look inside packages not yet downloaded): naming one would be a guess.
-    if actual.load == "not-found" and context.planned("package.install"):
-        return "the planned package installs (the unit may come with one of them)"
-    return ""
 
 
 def _configure(spec: ServiceSpec, actual: ServiceActual) -> list[Change]:
@@ -280,7 +273,7 @@ def _mask(spec: ServiceSpec, actual: ServiceActual) -> list[Change]:
 
 
 def _change(
-    spec: ServiceSpec, op: str, field: FieldChange, *, note: str = "", depends_on: str = ""
+    spec: ServiceSpec, op: str, field: FieldChange, *, note: str = "", needs: tuple[str, ...] = ()
 ) -> Change:
     """A change of one field of the unit's state (masked, enabled, running)."""
     return Change(
@@ -290,7 +283,7 @@ def _change(
         action="change",
         fields=(field,),
         note=note,
-        depends_on=depends_on,
+        needs=needs,
     )
 
 
@@ -300,7 +293,7 @@ def _now(actual: ServiceActual, value: str) -> str:
     return NOT_INSTALLED if actual.load == "not-found" else value
 
 
-def _enable(spec: ServiceSpec, actual: ServiceActual, depends: str) -> list[Change]:
+def _enable(spec: ServiceSpec, actual: ServiceActual, needs: tuple[str, ...]) -> list[Change]:
     state = actual.unit_file_state
     if spec.enabled is None or (spec.enabled and (state in _ENABLED or state in _CANNOT_ENABLE)):
         return []
@@ -308,16 +301,18 @@ def _enable(spec: ServiceSpec, actual: ServiceActual, depends: str) -> list[Chan
         return []
     op = "service.enable" if spec.enabled else "service.disable"
     enabled = FieldChange("enabled", _now(actual, state), op[8:] + "d")
-    return [_change(spec, op, enabled, depends_on=depends)]
+    return [_change(spec, op, enabled, needs=needs)]
 
 
-def _run(spec: ServiceSpec, actual: ServiceActual, depends: str, configured: bool) -> list[Change]:
+def _run(
+    spec: ServiceSpec, actual: ServiceActual, needs: tuple[str, ...], configured: bool
+) -> list[Change]:
     running = actual.active in _RUNNING
     if spec.running is not None and spec.running != running:
         op = "service.start" if spec.running else "service.stop"
         after = "active (running)" if spec.running else "inactive (dead)"
         state = FieldChange("state", _now(actual, actual.state), after)
-        return [_change(spec, op, state, depends_on=depends)]
+        return [_change(spec, op, state, needs=needs)]
     if configured and running and spec.restart_on_change and spec.running is not False:
         restarted = FieldChange("state", actual.state, "restarted")
         return [
@@ -325,7 +320,7 @@ def _run(spec: ServiceSpec, actual: ServiceActual, depends: str, configured: boo
                 spec,
                 "service.restart",
                 restarted,
-                depends_on=f"service.configure {spec.unit}",
+                needs=needs,
                 note="its files change, so it restarts to use them",
             )
         ]

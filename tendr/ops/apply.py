@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from tendr.base.changes import HostResult
 from tendr.core import audit, history
 from tendr.core.authorize import blocked, readable
+from tendr.core.only import Part, only
 from tendr.core.plan import HostPlan, Plan
 from tendr.ops import engine, execute
 from tendr.ops.runner import LOCK_FILE as LOCK_FILE  # where it was: tests and callers
@@ -59,17 +60,20 @@ def apply(
     *,
     only_allowed: bool,
     confirm: Confirm,
+    parts: Sequence[Part] = (),
     reading: engine.Progress | None = None,
     applying: execute.Progress | None = None,
 ) -> Applied:
-    """Make the planned changes `person` may make on the selected hosts."""
+    """Make the planned changes `person` may make on the selected hosts (of the resources
+    `parts` select, and what they need, where given)."""
     runner = Runner(workspace, person, "apply", nothing="nothing was applied")
     journal = runner.recording
     readable_hosts = readable(workspace, person, "plan", selected)[0]
     # A host that does not connect carries its error in the plan.
     with runner.connected(readable_hosts, _said_by_the_plan, locked=True) as (session, _):
-        planned = engine.plan_for(workspace, selected, person, reading, session)
-        unrecorded = history.record(workspace.path(workspace.settings.history), planned, person)
+        whole = engine.plan_for(workspace, selected, person, reading, session)
+        unrecorded = history.record(workspace.path(workspace.settings.history), whole, person)
+        planned = only(whole, parts)
         refusals = blocked(planned)
         if refusals and not only_allowed:
             applied = _refused(journal, planned, refusal_message(person, refusals))
@@ -91,10 +95,13 @@ def apply(
             progress=applying,
             secrets=engine.workspace_secrets(workspace, connected),
         )
-        after = engine.plan_for(workspace, connected, person, session=session)
+        progress = applying or execute.NoProgress()
+        progress.reading(len(connected))
+        whole = engine.plan_for(workspace, connected, person, progress.read, session)
         unrecorded = unrecorded or history.record(
-            workspace.path(workspace.settings.history), after, person
+            workspace.path(workspace.settings.history), whole, person
         )
+        after = only(whole, parts)
         return Applied(planned, results, after, journal.broken, unrecorded=unrecorded)
 
 

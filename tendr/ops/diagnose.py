@@ -22,6 +22,7 @@ from typing import Any
 from tendr.base.changes import Change
 from tendr.base.errors import CommandTimeout, ConnectionLost, HostError, PermissionDenied
 from tendr.core import audit, history
+from tendr.core.only import Part, only
 from tendr.core.plan import HostPlan, split_sections
 from tendr.kinds.kind import Problem
 from tendr.kinds.registry import KINDS
@@ -349,10 +350,12 @@ def diagnose(
     hosts: Sequence[Host],
     person: str,
     progress: Callable[[str], None] | None = None,
+    parts: Sequence[Part] = (),
 ) -> list[HostDiagnosis]:
     """Diagnose every selected host the rules let `person` diagnose, in parallel (a
-    reading: not recorded in the audit log); what was found is kept for the report."""
-    found, kept = examine(workspace, hosts, person, "diagnose", progress=progress)
+    reading: not recorded in the audit log); what was found is kept for the report. The
+    drift and health of the resources `parts` select alone, where given."""
+    found, kept = examine(workspace, hosts, person, "diagnose", progress=progress, parts=parts)
     if kept and (why := history.record_findings(workspace.path(workspace.settings.history), kept)):
         for host in found:
             if host.read:
@@ -367,6 +370,7 @@ def examine(
     op: str,
     since: Mapping[str, int] | None = None,
     progress: Callable[[str], None] | None = None,
+    parts: Sequence[Part] = (),
 ) -> tuple[list[HostDiagnosis], list[history.Finding]]:
     """Read every selected host the rules let `person` read with `op` (diagnose, watch),
     in parallel, with one command per host: the plan's probe with this module's riding
@@ -394,9 +398,8 @@ def examine(
         for name, code in session.codes.items():
             if name in found:
                 found[name].code = code
-        drift.update(
-            {h.host: h for h in engine.gather(workspace, reachable, session, rider=rider).hosts}
-        )
+        gathered = only(engine.gather(workspace, reachable, session, rider=rider), parts)
+        drift.update({h.host: h for h in gathered.hosts})
 
     def one(session: Session, host: Host) -> None:
         plan = drift.get(host.name) or HostPlan(host=host.name, error="it was not read")
@@ -412,7 +415,8 @@ def examine(
             if kind == "service"
         }
         stories = _stories(workspace, host.name, plan.changes, changed.get(host.name, {}))
-        said = problems(facts, plan.changes, makers, stories) + health(workspace, session, host)
+        said = problems(facts, plan.changes, makers, stories)
+        said += health(workspace, session, host, parts)
         found[host.name].problems = [_checked(runner, workspace, host, p) for p in said]
         found[host.name].read = not plan.error
         found[host.name].drift, found[host.name].seen = plan.changes, dict(plan.seen)
@@ -429,11 +433,17 @@ def examine(
     return [found[h.name] for h in hosts], kept
 
 
-def health(workspace: Workspace, session: Session, host: Host) -> list[Problem]:
+def health(
+    workspace: Workspace, session: Session, host: Host, parts: Sequence[Part] = ()
+) -> list[Problem]:
     """What each kind reads of the host's declared resources besides their drift (Kind.
     health: whether a network printer answers; the plan counts a queue as declared in
     sync whatever its printer's power)."""
-    declared = [spec for _, spec in engine.desired_for(workspace, host)]
+    declared = [
+        spec
+        for file, spec in engine.desired_for(workspace, host)
+        if not parts or any(p.covers(file, spec.kind, [spec.key]) for p in parts)
+    ]
     found: list[Problem] = []
     for name, kind in KINDS.items():
         fact = kind.health([spec for spec in declared if spec.kind == name])

@@ -5,9 +5,9 @@ script making every Step in plan order (a Run its argument vector, a Put a scrip
 that receives the content through a pipe, so it never rests in a file another
 account could read or replace), each under command_timeout. After each step the
 script prints its status, on both streams so each step's output can be told apart,
-and keeps it in the lock's folder; the first step that fails ends it, since the
-changes after it may depend on it. Hosts run in parallel; one host's failure never
-stops another.
+and keeps it in the lock's folder. A change runs only once every change it needs
+(Change.needs) succeeded: one that fails skips what needs it, directly or not, and the
+rest goes on. Hosts run in parallel; one host's failure never stops another.
 
 Every change is recorded in the audit log as started before the script is sent and
 with its outcome after. An interrupt, a lost connection or a command that outlives
@@ -35,11 +35,11 @@ from typing import Protocol
 
 import gevent
 
-from tendr.base.changes import Change, ChangeResult, HostResult, Outcome, Run, Step
+from tendr.base.changes import WAITS, Change, ChangeResult, HostResult, Outcome, Run, Step
 from tendr.base.errors import ConnectionLost, HostError, TendrError, UserError
 from tendr.base.scripts import script
 from tendr.core.audit import Journal, room
-from tendr.core.plan import HostPlan, Plan
+from tendr.core.plan import HostPlan, Plan, needed
 from tendr.kinds.base import ResourceSpec
 from tendr.kinds.file import SAFE_FOLDERS
 from tendr.kinds.kind import Context
@@ -150,17 +150,31 @@ def command_for(step: Step) -> tuple[str, tuple[str, ...], str | None]:
 STEP_MARK = "@tendr-step"
 TIMED_OUT = 124  # coreutils timeout's status for a command it stopped
 KILLED = 137  # a command killed: by timeout after TERM did not stop it, or by the system
+ENDED = "ended"  # the batch's last mark: it ran to its end (and releases its lock)
+
+
+def ran_to_end(stdout: Sequence[str], nonce: str) -> bool:
+    return f"{STEP_MARK} {nonce} {ENDED}" in stdout
 
 
 def batch_script(
-    steps: Sequence[Step], *, timeout: int, nonce: str, holder: str, folder: str = LOCK_DIR
+    groups: Sequence[Sequence[Step]],
+    *,
+    timeout: int,
+    nonce: str,
+    holder: str,
+    folder: str = LOCK_DIR,
+    needs: Sequence[Sequence[int]] = (),
 ) -> str:
-    """One root script making `steps` in order, each under `timeout` seconds; after each,
-    `mark INDEX STATUS` keeps its status in the lock's folder (for unlock_script, which
-    can stop the script, the folder naming it) and prints it on both streams (after a
-    newline: a step's output may not end in one; with the nonce: no output forges it).
-    The first step that fails ends it; at its end it releases the lock it ran under (in
-    `folder`). Values are quoted here; the script travels on standard input. Pure."""
+    """One root script making `groups` of steps in order, each step under `timeout`
+    seconds; after each, `mark INDEX STATUS` keeps its status in the lock's folder (for
+    unlock_script, which can stop the script, the folder naming it) and prints it on both
+    streams (after a newline: a step's output may not end in one; with the nonce: no
+    output forges it). A group stops at its first step that fails; it runs only if every
+    earlier group it `needs` (by position) ran whole, else none of its steps run and it
+    is not marked; the groups that need nothing that failed go on. At its end it says so
+    (ENDED) and releases the lock it ran under (in `folder`). Values are quoted here; the
+    script travels on standard input. Pure."""
     lines = [
         f"nonce={shlex.quote(nonce)} holder={shlex.quote(holder)}",
         _where(folder),
@@ -178,18 +192,26 @@ mark() {{
         f"put={shlex.quote(PUT_SCRIPT)}",
     ]
     limit = f"timeout -k 5 {int(timeout)}"
-    for index, step in enumerate(steps):
-        script, args, stdin = command_for(step)
-        if isinstance(step, Run):
-            command = f"{limit} {shlex.join(['sh', '-c', script, 'tendr', *args])}"
-        else:  # base64 is letters, digits, + / and =: safe between single quotes
-            command = f"printf '%s' '{stdin or ''}' | {limit} sh -c \"$put\" tendr "
-            command += shlex.join(args)
-        # In the background, so that the lock's folder can name it (unlock_script).
-        lines.append(
-            f'{command} &\npid=$!; echo "$pid $(started $pid)" > "$lock/step"\n'
-            f'wait "$pid"; s=$?; mark {index} "$s"; [ "$s" -eq 0 ] || exit "$s"'
-        )
+    index = 0
+    for number, steps in enumerate(groups):
+        ok = f"g{number}"
+        waits = " && ".join(f'[ "$g{int(n)}" = 1 ]' for n in (needs[number] if needs else ()))
+        lines.append(f"{ok}=1" + (f"\n{waits} || {ok}=0" if waits else ""))
+        for step in steps:
+            script, args, stdin = command_for(step)
+            if isinstance(step, Run):
+                command = f"{limit} {shlex.join(['sh', '-c', script, 'tendr', *args])}"
+            else:  # base64 is letters, digits, + / and =: safe between single quotes
+                command = f"printf '%s' '{stdin or ''}' | {limit} sh -c \"$put\" tendr "
+                command += shlex.join(args)
+            # In the background, so that the lock's folder can name it (unlock_script).
+            lines.append(
+                f'if [ "${ok}" = 1 ]; then\n{command} &\n'
+                f'pid=$!; echo "$pid $(started $pid)" > "$lock/step"\n'
+                f'wait "$pid"; s=$?; mark {index} "$s"; [ "$s" -eq 0 ] || {ok}=0\nfi'
+            )
+            index += 1
+    lines.append(f"printf '\\n{STEP_MARK} %s {ENDED}\\n' \"$nonce\"")
     return "\n".join(lines) + "\n"
 
 
@@ -222,56 +244,101 @@ def step_errors(stderr: Sequence[str], nonce: str) -> dict[int, list[str]]:
 Resolved = list[tuple[tuple[Change, ...], Outcome, str]]
 
 
+@dataclass(frozen=True)
+class Work:
+    """Changes made together (one apt run for several packages), their steps, and the
+    earlier groups of the host's queue they need, by position."""
+
+    changes: tuple[Change, ...]
+    steps: tuple[Step, ...]
+    needs: tuple[int, ...] = ()
+
+    @property
+    def what(self) -> str:
+        """The group as said: `OP RESOURCE, RESOURCE`."""
+        return f"{self.changes[0].op} {', '.join(c.resource for c in self.changes)}"
+
+
 def outcomes(
-    groups: Sequence[tuple[tuple[Change, ...], int]],
+    groups: Sequence[Work],
     statuses: dict[int, int] | None,
     errors: dict[int, list[str]],
     *,
     unknown: str,
     timeout: int,
 ) -> Resolved:
-    """What became of each group of changes (its changes, its number of steps), from
-    the statuses of the steps that finished: done when all its steps were; the group of
-    the first step that failed failed (stopped by its time: interrupted); the group of
-    the first step with no status interrupted (`unknown` says why); the rest were not
-    run. With no statuses at all (None: the host could not say how far it came), every
-    group is interrupted. Pure."""
+    """What became of each group of changes, from the statuses of the steps that
+    finished: done when all its steps were; failed at the first that failed (stopped by
+    its time: interrupted); not run when a group it needs, directly or not, did not
+    succeed (the reason names the change that failed first on the way); the group of the
+    first step with no status otherwise interrupted (`unknown` says why), every group
+    after it not run. With no statuses at all (None: the host could not say how far it
+    came), every group is interrupted. Pure."""
     maybe = f"{unknown}: the change may or may not have been made"
     if statuses is None:
-        return [(changes, "interrupted", maybe) for changes, _ in groups]
+        return [(g.changes, "interrupted", maybe) for g in groups]
     resolved: Resolved = []
+    # Per group, "" when it succeeded, else the change its dependents wait on, in words.
+    blame: list[str] = []
     first = 0
-    stopped = ""  # why the groups after a failed or interrupted one were not run
-    for changes, count in groups:
-        if stopped:
-            resolved.append((changes, "skipped", stopped))
+    stopped = ""  # why the groups after an interrupted one were not run
+    for group in groups:
+        indices = range(first, first + len(group.steps))
+        first += len(group.steps)
+        waited = next((blame[n] for n in group.needs if blame[n]), "")
+        if stopped or waited:
+            resolved.append((group.changes, "skipped", stopped or f"{WAITS}{waited}"))
+            blame.append(waited or f"{group.what}, which was not run")
             continue
-        indices = range(first, first + count)
-        first += count
         failed = next((i for i in indices if statuses.get(i, 0) != 0), None)
         missing = next((i for i in indices if i not in statuses), None)
-        what = f"{changes[0].op} {', '.join(c.resource for c in changes)}"
         if failed is not None and (missing is None or failed < missing):
-            status = statuses[failed]
-            said = "; ".join(line.strip() for line in errors.get(failed, [])[-3:])
-            if status == TIMED_OUT:
-                resolved.append((changes, "interrupted", timed_out(timeout)))
-            elif status == KILLED:
-                reason = (
-                    f"killed (exit status {KILLED}: by its time limit of {timeout} s, or by "
-                    "the system): the change may or may not have been made"
-                )
-                resolved.append((changes, "interrupted", reason))
-            else:
-                reason = said or f"the command failed (exit status {status}) with no error output"
-                resolved.append((changes, "failed", reason))
-            stopped = f"{what} before it did not succeed"
+            outcome, reason = _failure(statuses[failed], errors.get(failed, []), timeout)
+            resolved.append((group.changes, outcome, reason))
+            blame.append(
+                f"{group.what}, which {'failed' if outcome == 'failed' else 'was interrupted'}"
+            )
         elif missing is not None:
-            resolved.append((changes, "interrupted", maybe))
+            resolved.append((group.changes, "interrupted", maybe))
+            blame.append(f"{group.what}, which was interrupted")
             stopped = unknown
         else:
-            resolved.append((changes, "done", ""))
+            resolved.append((group.changes, "done", ""))
+            blame.append("")
     return resolved
+
+
+def reached(groups: Sequence[Work], statuses: dict[int, int]) -> tuple[int, int | None]:
+    """How far a running batch came, from the marks so far: how many groups are settled
+    (made, failed, or not run for one they need that did not succeed) and the group it
+    is making now (None once none is left). Pure."""
+    whole: list[bool] = []  # per settled group: it ran whole
+    first = 0
+    for number, group in enumerate(groups):
+        indices = range(first, first + len(group.steps))
+        first += len(group.steps)
+        if not all(whole[n] for n in group.needs):
+            whole.append(False)
+        elif any(statuses.get(i, 0) != 0 for i in indices):
+            whole.append(False)
+        elif all(i in statuses for i in indices):
+            whole.append(True)
+        else:
+            return number, number
+    return len(groups), None
+
+
+def _failure(status: int, said: list[str], timeout: int) -> tuple[Outcome, str]:
+    """A step's failure: failed, or interrupted where its time stopped it."""
+    if status == TIMED_OUT:
+        return "interrupted", timed_out(timeout)
+    if status == KILLED:
+        return "interrupted", (
+            f"killed (exit status {KILLED}: by its time limit of {timeout} s, or by "
+            "the system): the change may or may not have been made"
+        )
+    words = "; ".join(line.strip() for line in said[-3:])
+    return "failed", words or f"the command failed (exit status {status}) with no error output"
 
 
 def timed_out(seconds: int) -> str:
@@ -282,12 +349,15 @@ def timed_out(seconds: int) -> str:
 
 
 class Progress(Protocol):
-    """What the person watching sees: which change each host is working on."""
+    """What the person watching sees: which change each host is working on, each change
+    as it is settled, then the hosts read back (`reading`: how many; `read`: one done)."""
 
     def start(self, total: int) -> None: ...
     def working(self, host: str, what: str) -> None: ...
     def advance(self, host: str) -> None: ...
     def finished(self, host: str) -> None: ...
+    def reading(self, total: int) -> None: ...
+    def read(self, host: str) -> None: ...
 
 
 class NoProgress:
@@ -303,6 +373,44 @@ class NoProgress:
     def finished(self, host: str) -> None:
         pass
 
+    def reading(self, total: int) -> None:
+        pass
+
+    def read(self, host: str) -> None:
+        pass
+
+
+@dataclass
+class Watch:
+    """A host's batch followed as its marks arrive: each change said as it is settled,
+    and the one being made; `advanced`, how many changes were said settled."""
+
+    host: str
+    groups: Sequence[Work]
+    nonce: str
+    progress: Progress
+    statuses: dict[int, int] = field(default_factory=dict)
+    advanced: int = 0
+    current: int | None = -1
+
+    def line(self, text: str) -> None:
+        """One output line of the batch (after its host's prefix)."""
+        found = re.search(rf"{STEP_MARK} {re.escape(self.nonce)} (\d+) (\d+)$", text)
+        if found is None or int(found[1]) in self.statuses:
+            return
+        self.statuses[int(found[1])] = int(found[2])
+        self.follow()
+
+    def follow(self) -> None:
+        settled, current = reached(self.groups, self.statuses)
+        changes = sum(len(g.changes) for g in self.groups[:settled])
+        for _ in range(changes - self.advanced):
+            self.progress.advance(self.host)
+        self.advanced = max(self.advanced, changes)
+        if current is not None and current != self.current:
+            self.progress.working(self.host, self.groups[current].what)
+        self.current = current
+
 
 class Interrupted(TendrError):
     """The apply was interrupted (Ctrl-C, SIGTERM, SIGHUP); `results` holds what became of
@@ -315,8 +423,23 @@ class Interrupted(TendrError):
         super().__init__("interrupted")
 
 
-Work = tuple[tuple[Change, ...], list[Step]]  # changes made together, and their steps
 Queued = list[Work]
+
+
+def held_back(host_plan: HostPlan) -> dict[int, str]:
+    """The changes (by position) not run because one they need, directly or not, was
+    refused by the rules, each with the reason naming it. Pure."""
+    changes = host_plan.changes
+    found: dict[int, str] = {}
+    for i, direct in enumerate(needed(changes)):
+        for j in direct:
+            if changes[j].allowed is False:
+                found[i] = f"{WAITS}{changes[j].id}, which was refused"
+            elif j in found:
+                found[i] = found[j]
+            if i in found:
+                break
+    return found
 
 
 def queue(
@@ -325,19 +448,25 @@ def queue(
     sources: dict[str, bytes],
     secrets: dict[str, bytes] | None = None,
 ) -> Queued:
-    """The steps of the allowed changes of a host, in plan order; consecutive changes
-    with one operation go together where their kind batches them (apt). Pure."""
+    """The steps of the allowed changes of a host, in plan order, each group with the
+    earlier groups it needs; consecutive changes with one operation go together where
+    their kind batches them (apt). Changes waiting on a refused one are left out. Pure."""
     context = Context(earlier=host_plan.changes, sources=sources, secrets=secrets or {})
-    groups: list[list[Change]] = []
-    for change in host_plan.changes:
-        if change.action == "unknown" or change.allowed is False:
+    held = held_back(host_plan)
+    direct = needed(host_plan.changes)
+    groups: list[list[int]] = []
+    for i, change in enumerate(host_plan.changes):
+        if change.action == "unknown" or change.allowed is False or i in held:
             continue
-        if groups and groups[-1][-1].op == change.op and KINDS[change.kind].batch:
-            groups[-1].append(change)
+        last = host_plan.changes[groups[-1][-1]] if groups else None
+        if last is not None and last.op == change.op and KINDS[change.kind].batch:
+            groups[-1].append(i)
         else:
-            groups.append([change])
+            groups.append([i])
+    group_of = {i: number for number, members in enumerate(groups) for i in members}
     found: Queued = []
-    for group in groups:
+    for number, members in enumerate(groups):
+        group = tuple(host_plan.changes[i] for i in members)
         kind = KINDS[group[0].kind]
         items = [(specs[(c.kind, c.resource)], c) for c in group]
         steps = (
@@ -345,15 +474,20 @@ def queue(
             if kind.batch and len(group) > 1
             else kind.steps(items[0][0], items[0][1], context)
         )
-        found.append((tuple(group), steps))
+        needs = {group_of[j] for i in members for j in direct[i] if j in group_of}
+        found.append(Work(group, tuple(steps), tuple(sorted(needs - {number}))))
     return found
 
 
 def refused(host_plan: HostPlan) -> list[ChangeResult]:
+    """The changes the rules refused, and those not run because they wait on one."""
+    held = held_back(host_plan)
     return [
         ChangeResult(c, "refused", c.rule)
-        for c in host_plan.changes
-        if c.action != "unknown" and c.allowed is False
+        if c.allowed is False
+        else ChangeResult(c, "skipped", held[i])
+        for i, c in enumerate(host_plan.changes)
+        if c.action != "unknown" and (c.allowed is False or i in held)
     ]
 
 
@@ -374,6 +508,7 @@ class Execution:
     reached: dict[str, dict[int, int]] = field(default_factory=dict)
     # The folder of each host's lock (lock_dir): LOCK_DIR but for this machine's.
     folders: dict[str, str] = field(default_factory=dict)
+    watches: dict[str, Watch] = field(default_factory=dict)  # each batch followed
 
     def host(self, name: str, host_plan: HostPlan, queued: Queued) -> None:
         """Run one host's changes, each recorded before and after."""
@@ -393,7 +528,7 @@ class Execution:
             self.progress.finished(name)
 
     def _start(self, name: str) -> None:
-        changes = sum(len(group) for group, _ in self.pending[name])
+        changes = sum(len(g.changes) for g in self.pending[name])
         problem = self.journal.broken or room(self.journal.path, 2 * changes)
         if problem is None:
             problem = self._lock(name)
@@ -405,23 +540,31 @@ class Execution:
         """All the host's changes in one command: recorded as started before it is
         sent, each with its outcome after."""
         queued = self.pending[name]
-        changes = [change for group, _ in queued for change in group]
+        changes = [change for g in queued for change in g.changes]
         if not self.journal.write(name, [(change, "started", "") for change in changes]):
             return self._stop(name, "stopped", str(self.journal.broken))
         self.pending[name] = []
         self.underway[name] = queued
-        first = queued[0][0]
-        more = f" and {len(changes) - len(first)} more" if len(changes) > len(first) else ""
-        self.progress.working(name, f"{first[0].op} {', '.join(c.resource for c in first)}{more}")
-        steps = [step for _, group_steps in queued for step in group_steps]
+        steps = [step for g in queued for step in g.steps]
         nonce = tokens.token_hex(8)
+        watch = self.watches[name] = Watch(name, queued, nonce, self.progress)
+        watch.follow()
         script = batch_script(
-            steps, timeout=self.timeout, nonce=nonce, holder=self.holder, folder=self._folder(name)
+            [g.steps for g in queued],
+            needs=[g.needs for g in queued],
+            timeout=self.timeout,
+            nonce=nonce,
+            holder=self.holder,
+            folder=self._folder(name),
         )
         try:
             # Each step has its own time; this only bounds a host that stops answering.
             output = run_long(
-                self.session, name, script, timeout=(self.timeout + 10) * len(steps) + 30
+                self.session,
+                name,
+                script,
+                timeout=(self.timeout + 10) * len(steps) + 30,
+                lines=watch.line,
             )
         except HostError as exc:  # lost, or out of time: how far it came is asked
             if isinstance(exc, ConnectionLost) and not reconnect(self.session, name):
@@ -430,7 +573,7 @@ class Execution:
             self._resolve(name, self._unlock(name), {}, exc.reason)
         else:
             statuses = step_statuses(output.stdout, nonce)
-            if len(statuses) == len(steps) or any(statuses.values()):
+            if ran_to_end(output.stdout, nonce):
                 self.locked.discard(name)  # it ended as written: it released the lock
             else:  # it was stopped (a signal): its lock is freed here
                 self._unlock(name)
@@ -446,14 +589,14 @@ class Execution:
     ) -> None:
         """Record and report what became of the host's underway changes."""
         queued = self.underway.pop(name)
-        groups = [(group, len(steps)) for group, steps in queued]
-        resolved = outcomes(groups, statuses, errors, unknown=unknown, timeout=self.timeout)
+        resolved = outcomes(queued, statuses, errors, unknown=unknown, timeout=self.timeout)
         rows = [(change, outcome, why) for group, outcome, why in resolved for change in group]
         recorded = self.journal.write(name, rows)
         self.results[name].results.extend(ChangeResult(c, o, r, recorded) for c, o, r in rows)
         if not recorded:  # each was recorded as started; what became of it is said here
             self.results[name].error = f"outcomes not recorded: {self.journal.broken}"
-        for _ in rows:
+        watch = self.watches.pop(name, None)
+        for _ in range(len(rows) - (watch.advanced if watch else 0)):
             self.progress.advance(name)
 
     def _stop(self, name: str, what: str, why: str) -> None:
@@ -461,7 +604,7 @@ class Execution:
         self._skip_rest(name, why)
 
     def _skip_rest(self, name: str, why: str) -> None:
-        rest = [change for group, _ in self.pending[name] for change in group]
+        rest = [change for g in self.pending[name] for change in g.changes]
         self.pending[name] = []
         if not rest:
             return
@@ -585,7 +728,7 @@ def apply(
             execution.results[host_plan.host] = HostResult(
                 host_plan.host, error=host_plan.error, code=host_plan.code
             )
-    execution.progress.start(sum(len(group) for queued in work.values() for group, _ in queued))
+    execution.progress.start(sum(len(g.changes) for queued in work.values() for g in queued))
     by_name = {h.host: h for h in plan.hosts}
     try:
         with interruptible():

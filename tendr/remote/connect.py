@@ -7,11 +7,13 @@ every SSH host is checked strictly against the workspace's known_hosts.
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import secrets
 import shlex
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +33,7 @@ from pyinfra.api.config import Config
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host as PyinfraHost
 from pyinfra.api.inventory import Inventory
+from pyinfra.api.output import set_echo
 from pyinfra.api.state import State
 from pyinfra.connectors.ssh import SSHConnector
 from pyinfra.connectors.sshuserclient.client import get_host_keys
@@ -471,10 +474,46 @@ def ended(stdout: list[str], nonce: str) -> tuple[int, list[str]] | None:
 _SCRIPT_ON_STDIN = 'script=$(cat) && eval "$script" </dev/null'
 
 
-def run_long(session: Session, name: str, script: str, *, timeout: int) -> Output:
+def run_long(
+    session: Session,
+    name: str,
+    script: str,
+    *,
+    timeout: int,
+    lines: Callable[[str], None] | None = None,
+) -> Output:
     """run(), with the script on standard input rather than on the command line: for a
     script of any length that needs no input of its own. Still one command."""
-    return run(session, name, _SCRIPT_ON_STDIN, timeout=timeout, stdin=script)
+    return run(session, name, _SCRIPT_ON_STDIN, timeout=timeout, stdin=script, lines=lines)
+
+
+# pyinfra gives a command's output only once it ended, except to its `echo` (pyinfra.api.
+# output, pluggable), which with print_output sees each line as it arrives, after the
+# host's prefix. tendr's echo passes them to whoever listens (a batch's progress, which
+# knows its own nonce's marks); it prints nothing, as pyinfra's default does.
+_LISTENERS: dict[int, Callable[[str], None]] = {}
+_NEXT = itertools.count()
+
+
+def _echo(message: Any = None, **_: Any) -> None:
+    for listener in list(_LISTENERS.values()):
+        listener(str(message))
+
+
+@contextmanager
+def _listening(listener: Callable[[str], None] | None) -> Iterator[bool]:
+    """While it runs, `listener` is given every output line of the commands that print
+    their output (prefixed with their host's name); True when one listens."""
+    if listener is None:
+        yield False
+        return
+    set_echo(_echo)
+    key = next(_NEXT)
+    _LISTENERS[key] = listener
+    try:
+        yield True
+    finally:
+        del _LISTENERS[key]
 
 
 def run(
@@ -485,8 +524,10 @@ def run(
     *,
     timeout: int,
     stdin: str | None = None,
+    lines: Callable[[str], None] | None = None,
 ) -> Output:
-    """Run one shell script on a connected host.
+    """Run one shell script on a connected host; `lines`, where given, sees each line of
+    its output as it arrives (after the host's prefix; the error output's too).
 
     Raises the failures a host can have: CommandTimeout, ConnectionLost, and HostError
     when its account lacks passwordless sudo; a command that merely fails is an Output.
@@ -499,7 +540,10 @@ def run(
     if sudo and password is not None:
         stdin = f"{password}\n{stdin or ''}"
     try:
-        _, output = pyhost.run_shell_command(command, _timeout=timeout, _stdin=stdin)
+        with _listening(lines) as listened:
+            _, output = pyhost.run_shell_command(
+                command, _timeout=timeout, _stdin=stdin, print_output=listened
+            )
     except TimeoutError:  # before OSError: it is one
         raise CommandTimeout(host=name, seconds=timeout) from None
     except (OSError, EOFError, SSHException) as exc:

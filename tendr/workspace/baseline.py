@@ -69,5 +69,12 @@ def resources(host: Host) -> list[ResourceSpec]:
         FileSpec(path=JOURNALD_PATH, content=JOURNALD, mode="0644", owner="root", group="root"),
         FileSpec(path=SCRIPT_PATH, content=SCRIPT, mode="0755", owner="root", group="root"),
         ServiceSpec(unit=HEALTH_UNIT, content=SERVICE, restart_on_change=False),
-        ServiceSpec(unit="tendr-health.timer", content=TIMER, enabled=True, running=True),
+        # The timer starts the check: only once its service and script are in place.
+        ServiceSpec(
+            unit="tendr-health.timer",
+            content=TIMER,
+            enabled=True,
+            running=True,
+            after=(f"service:{HEALTH_UNIT}", f"file:{SCRIPT_PATH}"),
+        ),
     ]

@@ -407,6 +407,7 @@ class _Loader:
             declared.append(_Declarations(display, tuple(parsed.hosts), parsed.resources()))
         self._check_conflicts(declared, hosts)
         self._check_references(declared)
+        self._check_after(declared, hosts)
         return states
 
     def _rules(self) -> list[tuple[str, RulesFile]]:
@@ -553,6 +554,38 @@ class _Loader:
                         self._trust_folders(target)  # a folder refused is reported once
                         if reason := check_trust(target, self.owner_uid, "change what it holds"):
                             self._problem(state.file, where, line, f"{shown}: {reason}")
+
+    def _check_after(self, declared: list[_Declarations], hosts: list[Host]) -> None:
+        """What a resource's `after` names must be declared (by a state, or tendr's
+        baseline) and come before it in a plan: an earlier kind, or its own kind declared
+        earlier in the same file (across files, each host's plan checks the order)."""
+        kinds = list(KINDS)
+        known = {(s.kind, s.key) for h in hosts for s in baseline.resources(h)}
+        known |= {(spec.kind, spec.key) for state in declared for _, spec in state.resources}
+        for state in declared:
+            position = {(s.kind, s.key): i for i, (_, s) in enumerate(state.resources)}
+            for key_path, spec in state.resources:
+                for index, (kind, name) in enumerate(spec.waits_on):
+                    where = f"{key_path}.after[{index}]"
+                    named = repr(f"{kind}:{name}")
+                    if kind not in KINDS:
+                        why = f"{named}: no kind {kind!r} (expected one of: {', '.join(KINDS)})"
+                    elif (kind, name) not in known:
+                        why = f"{named}: no state declares {kind} {name!r}"
+                    elif kinds.index(kind) > kinds.index(spec.kind) or (
+                        kind == spec.kind
+                        and position.get((kind, name), -1) >= position[(spec.kind, spec.key)]
+                    ):
+                        why = (
+                            f"{named} comes later in the plan (or is this resource): a "
+                            "resource waits only on one of an earlier kind (in the order "
+                            f"{', '.join(KINDS)}), or of its kind declared before it"
+                        )
+                    else:
+                        continue
+                    self._problem(
+                        state.file, where, locate(self.texts[state.file], _loc(where)), why
+                    )
 
     def _problem(self, file: str, key: str, line: int | None, message: str) -> None:
         self.problems.append(Problem(file=file, key=key, line=line, message=message))

@@ -56,7 +56,7 @@ def _change(
     fields: Sequence[FieldChange] = (),
     *,
     note: str = "",
-    depends_on: str = "",
+    needs: tuple[str, ...] = (),
 ) -> Change:
     return Change(
         kind="backup",
@@ -65,7 +65,7 @@ def _change(
         action=action,
         fields=tuple(fields),
         note=note,
-        depends_on=depends_on,
+        needs=needs,
     )
 
 
@@ -228,18 +228,17 @@ def _repository(
     if repo.status == "skipped" and seen_before is not None:
         return [], True  # read again once configure wrote its files; never made anew here
     if repo.status in ("skipped", "missing"):
-        if repo.status == "skipped":
-            before = "not known yet"
-            depends = f"backup.configure {name} ({_unread(spec, actual)})"
-        else:
-            before = "not initialised"
-            depends = f"backup.configure {name} (its files are written first)" if configure else ""
         note = (
             f"restic init at {where}; where a repository exists already and opens with the "
             "password it is kept, and any other found there fails the step"
         )
+        before = "not initialised"
+        if repo.status == "skipped":
+            before = "not known yet"
+            note = f"not read yet: {_unread(spec, actual)}; {note}"
         field_ = FieldChange("repository", before, "initialised")
-        return [_change(spec, "init", "add", [field_], note=note, depends_on=depends)], True
+        needs = (configure.id,) if configure else ()
+        return [_change(spec, "init", "add", [field_], note=note, needs=needs)], True
     if repo.status == "error":
         assert repo.problem is not None
         note = f"{where}: {repo.problem.message}"
@@ -330,20 +329,18 @@ def _run(spec: BackupSpec, actual: BackupActual, earlier: Change | None) -> list
             "change",
             fields,
             note="; ".join(notes),
-            depends_on=_after(spec, earlier),
+            needs=_after(spec, earlier),
         )
     ]
 
 
-def _after(spec: BackupSpec, earlier: Change | None) -> str:
+def _after(spec: BackupSpec, earlier: Change | None) -> tuple[str, ...]:
     """What a run or a check waits for: the repository made, or the job's files."""
     if earlier is None or earlier.resource != spec.name:
-        return ""
-    if earlier.op == "backup.init":
-        return f"backup.init {spec.name} (the repository is made first)"
-    if earlier.op == "backup.configure":
-        return f"backup.configure {spec.name} (the job's files are written first)"
-    return ""
+        return ()
+    if earlier.op in ("backup.init", "backup.configure"):
+        return (earlier.id,)
+    return ()
 
 
 # -- check: restic check passed recently enough
@@ -368,7 +365,7 @@ def _check(spec: BackupSpec, actual: BackupActual, earlier: Change | None) -> li
             "change",
             [FieldChange("last_check", before, "now", label="last check")],
             note=f"restic check --read-data-subset={CHECK_SUBSET}",
-            depends_on=_after(spec, earlier),
+            needs=_after(spec, earlier),
         )
     ]
 
