@@ -150,3 +150,21 @@ def test_a_failed_unit_a_backup_makes_is_one_problem_with_its_backup() -> None:
         f"content: (none) → 64 bytes, sha256 {'ab' * 6}",
         line,
     )
+
+
+def test_the_line_that_tells_the_cause_is_found_behind_systemds_own() -> None:
+    """systemd's lines about a failed start may follow the program's own: the cause is
+    read from the unit's last dozen lines, and its line is shown with the newest."""
+    said = [
+        "acme-sync.service: Failed at step EXEC spawning /usr/local/bin/acme-sync: "
+        "No such file or directory",
+        "acme-sync.service: Main process exited, code=exited, status=203/EXEC",
+        "acme-sync.service: Failed with result 'exit-code'.",
+        "acme-sync.service: Scheduled restart job, restart counter is at 1.",
+        "acme-sync.service: Failed with result 'exit-code'.",
+    ]
+    lines = ["@@diagnose failed", "U\tacme-sync.service\texit-code"]
+    lines += ["L\t" + json.dumps({"MESSAGE": message}) for message in said]
+    [found] = problems(parse(lines), ())
+    assert found.cause == "a program or file it needs is missing"
+    assert found.detail == (said[0], said[3], said[4])

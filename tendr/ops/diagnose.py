@@ -52,7 +52,7 @@ echo '{_MARK}failed'
 systemctl list-units --state=failed --no-legend --plain --no-pager 2>/dev/null |
 while read -r u _; do
     printf 'U\t%s\t%s\n' "$u" "$(systemctl show -p Result --value -- "$u" 2>/dev/null)"
-    journalctl -q --no-pager -o json --output-fields=MESSAGE -p warning -n 3 -u "$u" \
+    journalctl -q --no-pager -o json --output-fields=MESSAGE -p warning -n 12 -u "$u" \
         2>/dev/null | sed 's/^/L\t/'
 done
 echo '{_MARK}errors'
@@ -198,15 +198,23 @@ _RESULTS = {
 
 
 def _unit_problem(unit: Unit) -> Problem:
-    text = " ".join(unit.lines)
-    cause = next((why for words, why in _UNIT_CAUSES if words in text), "")
+    """The cause from the unit's last dozen lines (the line that says it is not always
+    among the newest: systemd's own follow the program's), shown with the last three."""
+    telling = next(
+        ((line, why) for words, why in _UNIT_CAUSES for line in unit.lines if words in line),
+        None,
+    )
+    cause = telling[1] if telling else ""
     cause = cause or _RESULTS.get(unit.result, f"systemd says: {unit.result or 'failed'}")
+    shown = unit.lines[-3:]
+    if telling and telling[0] not in shown:
+        shown = (telling[0], *shown[1:])
     return Problem(
         "unit",
         f"{unit.name} failed",
         cause,
         f"tendr do service.restart {unit.name} (once the cause is dealt with)",
-        unit.lines,
+        shown,
     )
 
 
