@@ -388,3 +388,11 @@ def test_help_shows_what_to_type_not_python_types() -> None:
         for python in ("<bool>", "<str>", "<int", "<list", "<path>", "<float", "<datetime"):
             assert python not in shown, (words, python, shown)
         assert " :" not in shown and " ," not in shown, (words, shown)  # markup eaten
+
+
+def test_a_value_is_shown_as_written_never_as_an_emoji(tmp_path: Path) -> None:
+    """Rich would draw ':x:' or ':smile:' as pictures; a path or an error is text."""
+    ws = build_tree(tmp_path / "ws", {**SAMPLE, "states/odd.toml": 'hosts = ["nowhere:x:"]\n'})
+    result = run("validate", "-w", str(ws))
+    assert result.exit_code == 1
+    assert "nowhere:x:" in result.output and "❌" not in result.output

@@ -74,8 +74,9 @@ class Commands(TyperGroup):
             raise
 
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: a value with ":x:" in it (an error, a path) is text, not a picture.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class Format(StrEnum):

@@ -76,7 +76,7 @@ def hosts(
             )
             table.add_row(*map(escape, cells))  # cells are rich markup
         # On a terminal long cells fold; into a pipe nothing is cut.
-        (out if out.is_terminal else Console(width=1000, highlight=False)).print(table)
+        (out if out.is_terminal else Console(width=1000, highlight=False, emoji=False)).print(table)
 
 
 @hosts_app.command("pin")
