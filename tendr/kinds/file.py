@@ -410,6 +410,7 @@ KIND: Kind[FileSpec] = Kind(
     diff,
     steps,
     references,
+    title="Files",
     verbs=("write", "remove"),
     names=names,
 )

@@ -145,6 +145,8 @@ class Kind(Generic[S]):
     remember: Callable[[S, Any], dict[str, Any] | None] = field(
         default=nothing_to_remember, kw_only=True
     )
+    # What its resources are, in a few words (the state file's [[KIND]] tables).
+    title: str = field(kw_only=True)
     # The operations (KIND.VERB) its changes carry, which rules may name; nothing else.
     verbs: tuple[str, ...] = field(kw_only=True)
     # The packages a resource needs installed first (`driver.install`), each with where

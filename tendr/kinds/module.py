@@ -361,6 +361,7 @@ KIND: Kind[ModuleSpec] = Kind(
     parse,
     diff,
     steps,
+    title="Kernel modules",
     verbs=("load", "unload", "configure"),
     drivers=drivers,
     on_demand={"module.load": _on_demand(True), "module.unload": _on_demand(False)},

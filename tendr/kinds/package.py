@@ -222,5 +222,13 @@ def _apt(op: str, names: list[str]) -> list[Step]:
 
 
 KIND: Kind[PackageSpec] = Kind(
-    "package", PackageSpec, probe, parse, diff, steps, batch=batch, verbs=("install", "remove")
+    "package",
+    PackageSpec,
+    probe,
+    parse,
+    diff,
+    steps,
+    batch=batch,
+    title="apt packages",
+    verbs=("install", "remove"),
 )

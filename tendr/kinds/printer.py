@@ -779,6 +779,7 @@ KIND: Kind[PrinterSpec] = Kind(
     parse,
     diff,
     steps,
+    title="CUPS print queues",
     verbs=("add", "configure", "enable", "disable", "remove"),
     drivers=drivers,
     names=names,

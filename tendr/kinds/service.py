@@ -366,6 +366,7 @@ KIND: Kind[ServiceSpec] = Kind(
     parse,
     diff,
     steps,
+    title="systemd units",
     verbs=("start", "stop", "restart", "enable", "disable", "mask", "unmask", "configure"),
     names=names,
     on_demand={

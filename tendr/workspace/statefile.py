@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, create_model
 
 from tendr.base.model import Strict
 from tendr.base.names import Documented
 from tendr.base.selection import SELECTOR_HELP, SELECTOR_REGEX, check_selector
 from tendr.kinds import SPECS
-from tendr.kinds.backup import BackupSpec
 from tendr.kinds.base import ResourceSpec
-from tendr.kinds.file import FileSpec
-from tendr.kinds.module import ModuleSpec
-from tendr.kinds.package import PackageSpec
-from tendr.kinds.printer import PrinterSpec
-from tendr.kinds.registry import with_drivers
-from tendr.kinds.service import ServiceSpec
+from tendr.kinds.registry import KINDS, with_drivers
 
 
 def _selector(value: str) -> str:
@@ -32,7 +26,7 @@ Selector = Annotated[
 ]
 
 
-class StateFile(Strict):
+class _StateFile(Strict):
     """states/NAME.toml: a description, the hosts it targets, and resources by kind.
 
     ```toml
@@ -50,18 +44,6 @@ class StateFile(Strict):
     hosts: list[Selector] = Field(min_length=1)
     """The hosts this file targets: host names, 'group:NAME', 'client:NAME', 'tag:NAME' or
     'all'. Each must select at least one host."""
-    service: list[ServiceSpec] = []
-    """systemd units: [[service]]."""
-    module: list[ModuleSpec] = []
-    """Kernel modules: [[module]]."""
-    printer: list[PrinterSpec] = []
-    """CUPS print queues: [[printer]]."""
-    backup: list[BackupSpec] = []
-    """restic backup jobs: [[backup]]."""
-    package: list[PackageSpec] = []
-    """apt packages: [[package]]."""
-    file: list[FileSpec] = []
-    """Files: [[file]]."""
 
     def resources(self) -> list[tuple[str, ResourceSpec]]:
         """Every resource with its key path in the file, e.g. ('service[0]', spec), and
@@ -71,3 +53,19 @@ class StateFile(Strict):
             specs: list[ResourceSpec] = getattr(self, kind)
             found.extend((f"{kind}[{i}]", spec) for i, spec in enumerate(specs))
         return with_drivers(found)
+
+
+# One list of resources per kind of the registry, [[KIND]] in the file: adding a kind
+# touches its module and the registry only.
+if TYPE_CHECKING:
+    StateFile = _StateFile
+else:
+    StateFile = create_model(
+        "StateFile",
+        __base__=_StateFile,
+        __doc__=_StateFile.__doc__,
+        **{
+            name: (list[kind.spec], Field(default=[], description=f"{kind.title}: [[{name}]]."))
+            for name, kind in KINDS.items()
+        },
+    )

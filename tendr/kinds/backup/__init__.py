@@ -129,6 +129,7 @@ KIND: Kind[BackupSpec] = Kind(
     diff,
     steps,
     references,
+    title="restic backup jobs",
     verbs=("configure", "init", "run", "check", "remove"),
     secrets=secrets,
     remember=remember,
