@@ -455,3 +455,40 @@ def test_run_and_shell_work_through_the_gateway(gateway: Gateway) -> None:
     replayed = gateway.ssh("carol", f"audit-log replay {record['seq']} --speed 0")
     assert replayed.returncode == 0, replayed.stderr
     assert "tendr-42" in replayed.stdout
+
+
+def test_the_gateway_watches_its_hosts_on_a_timer(gateway: Gateway) -> None:
+    """watch_every in tendr.toml: setup installs a timer that runs the gateway's own
+    read-only watch as its account; a cycle is one audit record, by the gateway itself,
+    and the status page is written. Without watch_every the timer goes."""
+    put(gateway.controller, f"{WORKSPACE}/tendr.toml", 'watch_every = "5m"\n')
+    gateway.on_controller(
+        f"chown tendr: {WORKSPACE}/tendr.toml && chmod 0600 {WORKSPACE}/tendr.toml"
+    )
+    git = f"runuser -u tendr -- git -C {WORKSPACE}"
+    added = gateway.on_controller(f"{git} add tendr.toml && {git} commit -qm 'watch every 5m'")
+    assert added.returncode == 0, added.stderr
+    setup = gateway.on_controller(f"{TENDR} gateway setup --account tendr --workspace {WORKSPACE}")
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    assert "installed the watch timer (tendr-watch.timer): a cycle every 5m" in setup.stdout
+    assert gateway.on_controller("systemctl is-enabled tendr-watch.timer").stdout == "enabled\n"
+    ran = gateway.on_controller("systemctl start tendr-watch.service")  # one cycle, now
+    assert ran.returncode == 0, ran.stderr
+    result = gateway.on_controller("systemctl show -p Result --value tendr-watch.service")
+    assert result.stdout == "success\n"
+    cycles = [r for r in gateway.audit() if r["op"] == "watch"]
+    assert [(r["person"], r["account"], r["outcome"]) for r in cycles] == [
+        ("(gateway)", "tendr", "done")
+    ]
+    assert "2 of 2 host(s) read" in str(cycles[0]["reason"])
+    page = gateway.on_controller(f"cat {WORKSPACE}/.tendr/status.html").stdout
+    assert "Fleet status" in page
+    # The gateway's own person is no one's: dave cannot act as it, nor watch for it.
+    refused = gateway.ssh("dave", "watch --as '(gateway)'")
+    assert refused.returncode != 0 and "--as is refused" in refused.stderr
+
+    gateway.on_controller(f"runuser -u tendr -- sh -c ': > {WORKSPACE}/tendr.toml'")
+    gateway.on_controller(f"{git} commit -qam 'no watch'")
+    again = gateway.on_controller(f"{TENDR} gateway setup --account tendr --workspace {WORKSPACE}")
+    assert "removed the watch timer" in again.stdout, again.stdout + again.stderr
+    assert gateway.on_controller("test -e /etc/systemd/system/tendr-watch.timer").returncode == 1

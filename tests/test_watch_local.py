@@ -126,3 +126,26 @@ def test_the_status_page_renders_in_a_browser(tmp_path: Path) -> None:
     dom = rendered(page)
     assert "Fleet status: 1 problem(s) open" in dom and f"file.write {target}" in dom
     assert "desk01" in dom and "<script" not in page.read_text()
+
+
+def test_each_cycle_is_one_audit_record_and_cycles_take_turns(tmp_path: Path) -> None:
+    """A cycle is one record (not one per host), saying what it found; a second cycle
+    while one runs is refused, since both would tell the same problems."""
+    import fcntl
+
+    ws, _ = workspace(tmp_path, {})
+    for _ in range(2):
+        assert tendr("watch", "-w", ws)[0] == 2
+    code, text = tendr("audit-log", "show", "-w", ws, "--op", "watch", "--format", "json")
+    assert code == 0, text
+    records = json.loads(text)["records"]
+    assert [(r["op"], r["resource"], r["outcome"]) for r in records] == [
+        ("watch", "cycle", "done")
+    ] * 2
+    assert records[0]["reason"] == "1 of 1 host(s) read; 1 problem(s) open, 1 opened, 0 cleared"
+    lock = Path(ws, ".tendr/watch.lock")
+    with lock.open("rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        code, text = tendr("watch", "-w", ws)
+    assert code == 1 and "another watch cycle is running" in text, text
+    assert lock.stat().st_mode & 0o777 == 0o600

@@ -10,6 +10,7 @@ from typing import Any
 from tendr.base.changes import Change
 from tendr.base.errors import PermissionDenied
 from tendr.core.plan import HostPlan, Plan
+from tendr.rules.actor import GATEWAY_ITSELF
 from tendr.rules.decide import EVERYWHERE, Decision, decide, roles_of
 from tendr.rules.model import READING_OPS
 from tendr.workspace.hosts import Host
@@ -23,6 +24,12 @@ AUDIT_ONLY = (*READING_OPS, "host.onboard", "host.approve", "host.pin")
 def may(
     workspace: Workspace, person: str, op: str, host: Host, resource: str | None = None
 ) -> Decision:
+    if person == GATEWAY_ITSELF:
+        return Decision(
+            op == "watch",
+            "the gateway's own watch" if op == "watch" else None,
+            "the gateway watches its hosts (read-only) and does nothing else for itself",
+        )
     if not host.approved and op not in AUDIT_ONLY:
         return Decision(
             False,

@@ -159,12 +159,13 @@ def session() -> Session | None:
 
 def check_command(command: str | None) -> None:
     """Refuse what the gateway is not to be asked. Without a person (no key, no sudo),
-    only `gateway` itself (serve, started by sshd; the push hooks, by git) may run."""
+    only `gateway` itself (serve, started by sshd; the push hooks, by git) and the
+    gateway's own read-only `watch` (its timer) may run."""
     found = session()
     if found is None or command is None:
         return
     if found.person is None:
-        if command != "gateway":
+        if command not in ("gateway", "watch"):
             raise PermissionDenied(
                 message=f"this is the tendr gateway's account ({found.account}): reach it "
                 f"with your own key over SSH (ssh {found.account}@HOST plan) or through "

@@ -27,6 +27,7 @@ import tomlkit
 
 from tendr.base.errors import UserError, WorkspaceError
 from tendr.base.keys import NotAKey, PublicKey, parse_key
+from tendr.base.names import duration_seconds
 from tendr.core import audit
 from tendr.gateway import session
 from tendr.gateway.session import check_person
@@ -97,6 +98,7 @@ def setup(account: str, workspace: Path, admin: str | None) -> list[str]:
     key = _client_key(home, entry, done)
     _check_authorized_keys(home / ".ssh" / "authorized_keys", entry)
     _write_config(account, workspace, done)
+    _watch_timer(account, load(workspace).settings.watch_every, done)
     _record(workspace, entry, "setup", str(workspace), {"changes": list(done)})
     done.append(
         f"the gateway's key for client machines (authorize it for their service account): {key}"
@@ -538,6 +540,64 @@ def _write_config(account: str, workspace: Path, done: list[str]) -> None:
     config.parent.mkdir(mode=0o755, exist_ok=True)
     _write_atomic(config, text, 0o644, 0, 0)
     done.append(f"wrote {config}")
+
+
+WATCH_UNITS = Path("/etc/systemd/system")
+WATCH = "tendr-watch"
+
+
+def watch_units(account: str, every_seconds: int) -> dict[str, str]:
+    """The gateway's watch: a service running one cycle as the gateway account (no key
+    and no sudo names a person: the gateway watches for itself, read-only), and the timer
+    that starts it every `every_seconds`. Exit 2 (problems open) is a cycle done."""
+    service = f"""[Unit]
+Description=tendr watch: one read-only cycle over the gateway's hosts
+After=network-online.target
+
+[Service]
+Type=oneshot
+User={account}
+ExecStart={sys.executable} -I -m tendr watch
+SuccessExitStatus=2
+"""
+    timer = f"""[Unit]
+Description=tendr watch every {every_seconds} s (watch_every in tendr.toml)
+
+[Timer]
+OnBootSec=2min
+OnUnitActiveSec={every_seconds}s
+AccuracySec=15s
+
+[Install]
+WantedBy=timers.target
+"""
+    return {f"{WATCH}.service": service, f"{WATCH}.timer": timer}
+
+
+def _watch_timer(account: str, every: str | None, done: list[str]) -> None:
+    """The watch on a schedule where tendr.toml sets watch_every; none where it does not
+    (a timer from an earlier setup is stopped and removed)."""
+    paths = [WATCH_UNITS / f"{WATCH}.{suffix}" for suffix in ("service", "timer")]
+    if every is None:
+        if any(path.exists() for path in paths):
+            _run(["systemctl", "disable", "--now", f"{WATCH}.timer"])
+            for path in paths:
+                path.unlink(missing_ok=True)
+            _run(["systemctl", "daemon-reload"])
+            done.append(f"removed the watch timer ({WATCH}.timer): watch_every is not set")
+        return
+    units = watch_units(account, duration_seconds(every))
+    changed = [name for name, text in units.items() if _read_or_none(WATCH_UNITS / name) != text]
+    for name in changed:
+        _write_atomic(WATCH_UNITS / name, units[name], 0o644, 0, 0)
+    if changed:
+        _run(["systemctl", "daemon-reload"])
+        _run(["systemctl", "enable", "--now", f"{WATCH}.timer"])
+        done.append(f"installed the watch timer ({WATCH}.timer): a cycle every {every}")
+
+
+def _read_or_none(path: Path) -> str | None:
+    return _read(path) if path.exists() else None
 
 
 def _write_atomic(path: Path, data: str | bytes, mode: int, uid: int, gid: int) -> None:

@@ -10,19 +10,24 @@ secret file when it is sent, and never shown: an alert is named by that file.
 
 from __future__ import annotations
 
+import fcntl
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tendr.base.errors import PermissionDenied
+from tendr.base.errors import FileUnusable, PermissionDenied, WorkspaceLocked
+from tendr.base.private import open_private
 from tendr.base.settings import Alert
-from tendr.core import history, status
+from tendr.core import audit, history, status
 from tendr.core import watch as reckon
 from tendr.core.authorize import reading
 from tendr.kinds.kind import Problem
 from tendr.ops.diagnose import HostDiagnosis, examine
+from tendr.rules.actor import real_account
 from tendr.workspace.hosts import Host
 from tendr.workspace.loader import Workspace
 
@@ -67,7 +72,53 @@ def cycle(
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
 ) -> Cycle:
-    """One watch cycle over `hosts`: read, reckon, keep, tell, write the status page."""
+    """One watch cycle over `hosts`: read, reckon, keep, tell, write the status page;
+    one cycle at a time per workspace (a timer's and a person's would tell twice), and
+    one audit record per cycle."""
+    with _one_at_a_time(workspace):
+        done = _cycle(workspace, hosts, person, progress, now)
+    opened = sum(1 for e in done.events if e.kind == "opened")
+    cleared = sum(1 for e in done.events if e.kind == "cleared")
+    summary = (
+        f"{sum(1 for d in done.hosts if d.read)} of {len(done.hosts)} host(s) read; "
+        f"{len(done.open([h.name for h in hosts]))} problem(s) open, {opened} opened, "
+        f"{cleared} cleared"
+    )
+    record = audit.event(
+        "watch", "cycle", "done", summary, person=person, account=real_account(), command="watch"
+    )
+    try:
+        audit.append(workspace.path(workspace.settings.audit_log), [record])
+    except (OSError, ValueError) as exc:
+        done.warnings.append(f"the cycle is not in the audit log: {exc}")
+    return done
+
+
+@contextmanager
+def _one_at_a_time(workspace: Workspace) -> Iterator[None]:
+    path = workspace.path(".tendr/watch.lock")
+    try:
+        fd = open_private(path)
+    except OSError as exc:
+        raise FileUnusable(file=path, message=f"cannot lock the watch ({path}: {exc})") from None
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkspaceLocked(
+                "another watch cycle is running in this workspace: this one would tell "
+                "the same problems twice; nothing was read"
+            ) from None
+        yield
+
+
+def _cycle(
+    workspace: Workspace,
+    hosts: Sequence[Host],
+    person: str,
+    progress: Callable[[str], None] | None,
+    now: datetime | None,
+) -> Cycle:
     path = workspace.path(workspace.settings.history)
     at = now or datetime.now(UTC)
     stamp = at.isoformat(timespec="seconds")

@@ -62,6 +62,11 @@ def workspace_owner(root: Path) -> tuple[int, str]:
 
 
 GRANT = "grant themselves anything"
+
+GATEWAY_ITSELF = "(gateway)"
+"""Who acts when the gateway runs tendr for itself, named by no key and no sudo (its
+watch timer): no account or person can be named so (parentheses), and the rules let it
+do one thing, its read-only `watch`."""
 """What whoever can change a rules file could do: the stake of check_trust for rules."""
 
 
