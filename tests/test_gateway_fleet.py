@@ -483,9 +483,14 @@ def test_the_gateway_watches_its_hosts_on_a_timer(gateway: Gateway) -> None:
     assert "2 of 2 host(s) read" in str(cycles[0]["reason"])
     page = gateway.on_controller(f"cat {WORKSPACE}/.tendr/status.html").stdout
     assert "Fleet status" in page
-    # The gateway's own person is no one's: dave cannot act as it, nor watch for it.
-    refused = gateway.ssh("dave", "watch --as '(gateway)'")
+    # The watch is the gateway's own: not served to a person (dave reads its status),
+    # and no one acts as the gateway.
+    refused = gateway.ssh("dave", "watch")
+    assert refused.returncode != 0 and "does not serve 'watch'" in refused.stderr
+    refused = gateway.ssh("dave", "status --as '(gateway)'")
     assert refused.returncode != 0 and "--as is refused" in refused.stderr
+    shown = gateway.ssh("dave", "status")
+    assert shown.returncode in (0, 2) and gateway.acme.name in shown.stdout, shown.stderr
 
     gateway.on_controller(f"runuser -u tendr -- sh -c ': > {WORKSPACE}/tendr.toml'")
     gateway.on_controller(f"{git} commit -qam 'no watch'")
