@@ -526,6 +526,24 @@ def test_a_killed_apply_leaves_a_lock_the_next_takes_over(fresh_host: Host, tmp_
     assert fresh_host.run(f"test -d /proc/{pid}").returncode == 1
     assert fresh_host.run("test -e /run/tendr/apply.lock").returncode == 1
     fresh_host.run(f"touch {GO}")
+    # What the killed apply left `started` is recorded by the one that took over, from
+    # the statuses its batch kept on the host: the unit file written, the start under
+    # way interrupted, what came after it not run; then the second apply's own changes.
+    killed = [
+        (r["op"], r["resource"], r["outcome"])
+        for r in records(ws)
+        if "recorded by the next apply" in str(r.get("reason"))
+    ]
+    assert killed == [
+        ("service.configure", "tendr-slow.service", "done"),
+        ("service.start", "tendr-slow.service", "interrupted"),
+        ("service.configure", "tendr-after.service", "skipped"),
+        ("service.start", "tendr-after.service", "skipped"),
+    ], killed
+    assert not (ws / ".tendr" / "underway").exists() or not any(
+        (ws / ".tendr" / "underway").iterdir()
+    )
+    assert tendr("audit-log", "verify", "-w", str(ws))[0] == 0
 
 
 def test_a_folder_another_account_controls_is_not_written_as_root(

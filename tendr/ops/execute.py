@@ -19,6 +19,7 @@ not run.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import secrets as tokens
@@ -37,6 +38,7 @@ import gevent
 
 from tendr.base.changes import WAITS, Change, ChangeResult, HostResult, Outcome, Run, Step
 from tendr.base.errors import ConnectionLost, HostError, TendrError, UserError
+from tendr.base.private import open_private
 from tendr.base.scripts import script
 from tendr.core.audit import Journal, room
 from tendr.core.plan import HostPlan, Plan, needed
@@ -114,6 +116,7 @@ if ! mkdir -p "$lockdir" 2>/dev/null || ! [ -w "$lockdir" ]; then
 fi
 if [ -n "${{2:-}}" ] && [ "$(cat "$lock/holder" 2>/dev/null)" = "$2" ]; then
     {STOP_BATCH}
+    cat "$lock/steps" 2>/dev/null  # how far it came: INDEX STATUS, for its records
     rm -rf -- "$lock"
 fi
 if mkdir "$lock" 2>/dev/null; then printf '%s\\n' "$1" > "$lock/holder"; exit 0; fi
@@ -545,6 +548,7 @@ class Execution:
             return self._stop(name, "stopped", str(self.journal.broken))
         self.pending[name] = []
         self.underway[name] = queued
+        self._keep_underway(name, queued)
         steps = [step for g in queued for step in g.steps]
         nonce = tokens.token_hex(8)
         watch = self.watches[name] = Watch(name, queued, nonce, self.progress)
@@ -589,6 +593,7 @@ class Execution:
     ) -> None:
         """Record and report what became of the host's underway changes."""
         queued = self.underway.pop(name)
+        self.underway_file(name).unlink(missing_ok=True)
         resolved = outcomes(queued, statuses, errors, unknown=unknown, timeout=self.timeout)
         rows = [(change, outcome, why) for group, outcome, why in resolved for change in group]
         recorded = self.journal.write(name, rows)
@@ -633,7 +638,73 @@ class Execution:
                 f"is, remove {self._folder(name)}/apply.lock on the host"
             )
         self.locked.add(name)
+        if stale:
+            self._taken_over(name, stale, step_statuses(output.stdout))
         return None
+
+    def _taken_over(self, name: str, stale: str, statuses: dict[int, int]) -> None:
+        """The outcomes of the changes an apply killed outright left `started` on the host
+        whose lock was just taken over, from the statuses its batch kept there and what it
+        was making (kept in the workspace as it sent it): recorded now, once."""
+        kept = self.underway_file(name)
+        try:
+            sent = json.loads(kept.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # another workspace's, or kept nowhere: its records stay `started`
+        kept.unlink(missing_ok=True)
+        if sent.get("holder") != stale:
+            return
+        groups = [
+            Work(
+                tuple(Change(c["kind"], c["resource"], c["op"], c["action"]) for c in g["changes"]),
+                tuple(Run(("true",)) for _ in range(int(g["steps"]))),
+                tuple(g["needs"]),
+            )
+            for g in sent["groups"]
+        ]
+        unknown = f"its apply ({stale}) was killed"
+        resolved = outcomes(groups, statuses, {}, unknown=unknown, timeout=self.timeout)
+        self.journal.write(
+            name,
+            [
+                (
+                    change,
+                    outcome,
+                    f"{why + '; ' if why else ''}recorded by the next apply: {unknown}",
+                )
+                for group, outcome, why in resolved
+                for change in group
+            ],
+        )
+
+    def underway_file(self, name: str) -> Path:
+        """Where a host's batch is kept while it runs (what it makes, step by step), for
+        the apply that takes its lock over should this one be killed outright."""
+        return self.journal.path.parent / "underway" / f"{name}.json"
+
+    def _keep_underway(self, name: str, queued: Queued) -> None:
+        sent = {
+            "holder": self.holder,
+            "groups": [
+                {
+                    "changes": [
+                        {"kind": c.kind, "resource": c.resource, "op": c.op, "action": c.action}
+                        for c in g.changes
+                    ],
+                    "steps": len(g.steps),
+                    "needs": list(g.needs),
+                }
+                for g in queued
+            ],
+        }
+        path = self.underway_file(name)
+        try:
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            with os.fdopen(open_private(path), "w", encoding="utf-8") as handle:
+                handle.truncate(0)
+                handle.write(json.dumps(sent))
+        except OSError:
+            return  # only a killed apply's records would miss it
 
     def _unlock(self, name: str) -> dict[int, int] | None:
         """Release the host's lock, stopping a batch still running under it. The
