@@ -41,6 +41,8 @@ MODULES: dict[str, list[str]] = {
         "tests/test_diff_cases.py",
         "tests/test_diff_properties.py",
         "tests/test_depends.py",
+        "tests/test_backup_memory.py",
+        "tests/test_drivers.py",
     ],
     "tendr/rules/decide.py": [
         "tests/test_rules.py",

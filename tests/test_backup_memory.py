@@ -83,3 +83,15 @@ def test_starting_over_is_an_operation_on_a_job_name() -> None:
     assert change.after() == {"repository": "a new, empty one"}
     with pytest.raises(UserError, match="'Docs; reboot' is not a job name"):
         on_demand("backup.init", "Docs; reboot")
+
+
+def test_a_plan_given_no_secrets_says_the_password_is_not_known() -> None:
+    """Without the secrets (a caller that has none to give), the plan is made: a secret
+    missing is reported as not known, never guessed, and nothing fails."""
+    without = plan_host("fs01", [("states/b.toml", LOCAL)], {"backup": FOUND}, {})
+    [configure, _] = without.changes
+    assert configure.note == (
+        "the password (file secrets/acme-restic.pass) was not available to tendr: it can "
+        "be neither compared nor written"
+    )
+    assert "password" in [f.name for f in configure.fields]

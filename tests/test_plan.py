@@ -402,3 +402,49 @@ def test_why_changes_were_not_run_is_said_once() -> None:
     assert text.count(locked) == 1 and f"two: error: not started: {locked}" in text
     assert text.count("not run file.write") == 5
     assert "2 not run" not in text and "5 not run" in text
+
+
+def _systemd(*blocks: dict[str, str]) -> list[str]:
+    """What the service probe prints: systemctl show's blocks, then (no) unit files."""
+    lines: list[str] = []
+    for block in blocks:
+        lines += [f"{key}={value}" for key, value in block.items()] + [""]
+    return [*lines, "@files"]
+
+
+SSH = {
+    "Id": "ssh.service",
+    "Names": "ssh.service sshd.service",
+    "LoadState": "loaded",
+    "ActiveState": "active",
+    "SubState": "running",
+    "UnitFileState": "disabled",
+}
+
+
+def test_an_alias_and_its_unit_are_one_resource_declared_twice() -> None:
+    from tendr.core.plan import declared_twice
+    from tendr.kinds.service import ServiceSpec
+
+    unit, alias = ServiceSpec(unit="ssh.service"), ServiceSpec(unit="sshd.service")
+    desired = [("states/a.toml", unit), ("states/b.toml", alias)]
+    [twice] = declared_twice(desired, {"service": _systemd(SSH, SSH)})
+    assert (twice.first, twice.second, twice.identity) == (
+        ("states/a.toml", unit),
+        ("states/b.toml", alias),
+        "ssh.service",
+    )
+    assert declared_twice(desired[:1], {"service": _systemd(SSH)}) == []
+
+
+def test_a_change_carries_the_names_the_host_knows_its_resource_by() -> None:
+    from tendr.kinds.service import ServiceSpec
+
+    spec = ServiceSpec(unit="sshd.service", enabled=True)
+    [change] = plan_host("h", [("states/a.toml", spec)], {"service": _systemd(SSH)}, {}).changes
+    assert (change.op, change.resource, change.resolved, change.aliases) == (
+        "service.enable",
+        "sshd.service",
+        "ssh.service",
+        ("sshd.service",),
+    )
