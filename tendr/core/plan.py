@@ -165,7 +165,7 @@ def plan_host(
                 if change.action != "unknown" and after:
                     change = replace(change, needs=tuple(dict.fromkeys(change.needs + after)))
                 changes.append(replace(change, source=source))
-            if (facts := kind.remember(spec, actual[spec.key])) is not None:
+            if (facts := kind.remember(spec, actual[spec.key], context)) is not None:
                 remembered[f"{name}:{spec.key}"] = facts
     return HostPlan(host=host, changes=tuple(changes), seen=remembered)
 
