@@ -50,6 +50,8 @@ class Plan:
             "change": counts["change"],
             "remove": counts["remove"],
             "unknown": counts["unknown"],
+            # of those, read but not to be made now (pending updates not approved)
+            "waiting": sum(c.waiting for h in self.hosts for c in h.changes),
         }
 
     @property
