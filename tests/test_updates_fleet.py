@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -153,8 +154,16 @@ def test_updates_are_reported_applied_in_the_window_held_and_never_remove(
     assert other["note"].endswith("reported only"), other
     assert ("updates.hold", "tendr-held", "change") in found
     assert not any(c["resource"] == "tendr-victim" for c in changes)
+    # The lists were refreshed by the first plan, and only then (refresh = "6h").
+    stamp = ["stat", "-c", "%Y", "/var/lib/tendr/apt-lists-refreshed"]
+    refreshed = host.run(stamp).stdout.strip()
+    assert refreshed, "the first plan refreshed no lists"
+    host.run(["touch", "-d", "-1 hour", "/var/lib/tendr/apt-lists-refreshed"], check=True)
+    refreshed = host.run(stamp).stdout.strip()
     code, text = tendr("plan", "-w", ws)
     assert "~ updates.apply" in text and "1.0 → 1.1" in text, text
+    assert "2 waiting" in text, text
+    assert host.run(stamp).stdout.strip() == refreshed
 
     code, text = tendr("apply", "-w", ws, "--yes")
     assert code == 1, text  # apply leaves drift: the reported updates
@@ -166,6 +175,32 @@ def test_updates_are_reported_applied_in_the_window_held_and_never_remove(
         "tendr-victim": "1.0",
     }
     assert host.run(["apt-mark", "showhold"]).stdout.split() == ["tendr-held"]
+
+    # Others applied after 7 days: counted from the first plan that saw them, which the
+    # drift history keeps.
+    files["states/u.toml"] = state(host, others='"apply"', approve_after='"7d"', hold=hold)
+    build_tree(ws_root, files)
+    code, changes = plan(ws)
+    other = next(c for c in changes if c["resource"] == "tendr-other")
+    assert other["action"] == "unknown" and "(approve_after 7d)" in other["note"], other
+    history = sqlite3.connect(ws_root / ".tendr" / "history.sqlite")
+    with history:
+        (facts,) = history.execute(
+            "SELECT facts FROM seen WHERE resource = 'updates:updates'"
+        ).fetchone()
+        available = json.loads(facts)["available"]
+        assert set(available) == {"tendr-other=1.1", "tendr-conflict=1.1"}, available
+        available["tendr-other=1.1"] -= 8 * 86400  # first seen 8 days earlier
+        history.execute(
+            "UPDATE seen SET facts = ? WHERE resource = 'updates:updates'",
+            (json.dumps({"available": available}),),
+        )
+    history.close()
+    code, changes = plan(ws)
+    approved = {
+        c["resource"] for c in changes if c["op"] == "updates.apply" and c["action"] == "change"
+    }
+    assert approved == {"tendr-other"}, changes
 
     # Others applied, but outside the window: they wait for it.
     now = host.run(["date", "+%a"]).stdout.strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,11 @@ from tendr.core.plan import plan_host, probe_script, split_sections
 from tendr.kinds import updates
 from tendr.kinds.kind import Context
 from tendr.kinds.updates import DAYS, UpdatesActual, UpdatesSpec, in_window, parse_lines
+from tendr.rules.decide import decide
+from tendr.rules.model import RulesFile
 from tendr.workspace.loader import load
 from tests.helpers import LOCAL_HOSTS, build_tree, run_tendr
+from tests.rules_strategies import FakeHost
 
 NOW = 1764900000  # 2025-12-05 02:00 UTC
 SECURITY = "Inst hello [1.0] (1.1 Local-Security:1/stable-security [all])"
@@ -260,3 +264,31 @@ def test_at_most_one_per_host(tmp_path: Path) -> None:
     same = {**files, "states/b.toml": files["states/a.toml"]}
     ws = load(build_tree(tmp_path / "same", same))
     assert [d.spec.kind for d in ws.desired(ws.hosts[0])].count("updates") == 1
+
+
+def test_packages_rules_decide_which_updates_may_be_applied() -> None:
+    """A `packages` rule covers updates.apply and updates.hold per package; it fits them,
+    and a `units` rule does not."""
+    text = """\
+[roles.patching]
+members = ["dave"]
+allow = [{ ops = ["updates.apply"], hosts = ["all"], packages = ["tendr-*", "libc6"] }]
+deny = [{ ops = ["updates.*"], hosts = ["all"], packages = ["tendr-kernel*"] }]
+"""
+    files = [("rules/r.toml", RulesFile.model_validate(tomllib.loads(text)))]
+    host = FakeHost("a1", "acme", (), ())
+    for package, allowed in [
+        ("tendr-demo", True),
+        ("libc6:amd64", True),  # any architecture
+        ("tendr-kernel-image", False),  # the deny wins
+        ("bash", False),
+    ]:
+        assert decide("dave", "updates.apply", host, files, None, package).allowed is allowed
+    assert not decide("dave", "updates.hold", host, files, None, "tendr-demo").allowed
+    with pytest.raises(ValueError, match="has no resources of the kind this rule names"):
+        RulesFile.model_validate(
+            tomllib.loads(
+                '[roles.r]\nmembers = ["a"]\n'
+                'allow = [{ ops = ["updates.apply"], hosts = ["all"], units = ["x.service"] }]\n'
+            )
+        )

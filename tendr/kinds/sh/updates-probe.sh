@@ -12,7 +12,7 @@ tendr_updates() {
     stamp=/var/lib/tendr/apt-lists-refreshed
     last=$(stat -c %Y "$stamp" 2>/dev/null) || last=0
     if [ $(($(date +%s) - last)) -ge "$1" ]; then
-        if out=$(apt-get -q update 2>&1); then
+        if out=$(timeout 300 apt-get -q update 2>&1); then
             mkdir -p /var/lib/tendr && touch "$stamp" && echo '@refreshed'
         else
             printf '@refreshfailed\t%s\n' "$(printf '%s\n' "$out" | grep -E '^(E|W):' | tail -n 1)"
