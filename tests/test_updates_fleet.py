@@ -96,6 +96,7 @@ def plan(ws: str) -> tuple[int, list[dict[str, Any]]]:
 
 
 def state(host: Host, **fields: str) -> str:
+    fields.setdefault("unattended", "true")
     lines = [f"{k} = {v}" for k, v in fields.items()]
     return f'hosts = ["{host.name}"]\n[[updates]]\n' + "\n".join(lines) + "\n"
 
@@ -129,6 +130,7 @@ def test_updates_are_reported_applied_in_the_window_held_and_never_remove(
             deb(built, "tendr-other", "1.1"),
             deb(built, "tendr-held", "1.1"),
             deb(built, "tendr-conflict", "1.1", Conflicts="tendr-victim"),
+            deb(built, "unattended-upgrades", "1.0"),  # a stand-in: the state's driver
         ],
     )
     # The host's only sources: the test's (no mirror, no internet).
@@ -139,7 +141,10 @@ def test_updates_are_reported_applied_in_the_window_held_and_never_remove(
     ws_root = tmp_path / "ws"
     write_hosts_file(ws_root, [host])
     hold = '["tendr-held"]'
-    files = {"rules/roles.toml": ADMIN_RULES, "states/u.toml": state(host, hold=hold)}
+    files = {
+        "rules/roles.toml": ADMIN_RULES,
+        "states/u.toml": state(host, hold=hold, unattended="true"),
+    }
     ws = str(build_tree(ws_root, files))
 
     # The first plan refreshes the lists; the security update is approved, the others
@@ -153,6 +158,8 @@ def test_updates_are_reported_applied_in_the_window_held_and_never_remove(
     other = found["updates.apply", "tendr-other", "unknown"]
     assert other["note"].endswith("reported only"), other
     assert ("updates.hold", "tendr-held", "change") in found
+    assert ("driver.install", "unattended-upgrades", "add") in found
+    assert ("updates.configure", "unattended-upgrades", "change") in found
     assert not any(c["resource"] == "tendr-victim" for c in changes)
     # The lists were refreshed by the first plan, and only then (refresh = "6h").
     stamp = ["stat", "-c", "%Y", "/var/lib/tendr/apt-lists-refreshed"]
@@ -175,6 +182,9 @@ def test_updates_are_reported_applied_in_the_window_held_and_never_remove(
         "tendr-victim": "1.0",
     }
     assert host.run(["apt-mark", "showhold"]).stdout.split() == ["tendr-held"]
+    conf = host.run(["cat", "/etc/apt/apt.conf.d/52tendr-unattended"]).stdout
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in conf, conf
+    assert host.run(["dpkg-query", "-W", "unattended-upgrades"]).returncode == 0
 
     # Others applied after 7 days: counted from the first plan that saw them, which the
     # drift history keeps.

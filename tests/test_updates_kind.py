@@ -3,6 +3,7 @@ an update was first seen (remembered by plans), approval, holds, and the steps."
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import tomllib
@@ -13,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tendr.base.changes import Run, Unreadable
+from tendr.base.changes import Change, Put, Run, Unreadable
 from tendr.core.plan import plan_host, probe_script, split_sections
 from tendr.kinds import updates
 from tendr.kinds.kind import Context
@@ -292,3 +293,43 @@ deny = [{ ops = ["updates.*"], hosts = ["all"], packages = ["tendr-kernel*"] }]
                 'allow = [{ ops = ["updates.apply"], hosts = ["all"], units = ["x.service"] }]\n'
             )
         )
+
+
+def test_unattended_upgrades_as_desired_state() -> None:
+    """unattended = true: the package installed first (a driver), then tendr's file; its
+    hash on the host in sync is no change; false writes the file turning it off; none
+    leaves it alone."""
+    on = UpdatesSpec(unattended=True)
+    assert updates.drivers(on) == [(".unattended", "unattended-upgrades")]
+    assert updates.drivers(UpdatesSpec(unattended=False)) == []
+    install = Change("package", "unattended-upgrades", "driver.install", "add")
+    (change,) = updates.diff(on, actual(), Context(earlier=(install,)))
+    assert (change.op, change.resource, change.needs) == (
+        "updates.configure",
+        "unattended-upgrades",
+        ("driver.install unattended-upgrades",),
+    )
+    assert change.fields[0].text() == "unattended: (none) → yes"
+    content = updates.unattended_content(True)
+    assert b'APT::Periodic::Unattended-Upgrade "1";' in content
+    assert b"-security" in content and b'Automatic-Reboot "false"' in content
+    assert updates.steps(on, change, Context()) == [
+        Put(updates.UNATTENDED_PATH, content, "0644", "root", "root")
+    ]
+    digest = hashlib.sha256(content).hexdigest()
+    assert updates.diff(on, actual(f"U\t{digest}"), Context()) == []
+    (off,) = updates.diff(UpdatesSpec(unattended=False), actual(f"U\t{digest}"), Context())
+    assert off.fields[0].text() == "unattended: differs → no"
+    (step,) = updates.steps(UpdatesSpec(), off, Context())
+    assert isinstance(step, Put) and b'Unattended-Upgrade "0"' in step.content
+    assert updates.diff(UpdatesSpec(), actual(f"U\t{digest}"), Context()) == []
+
+
+def test_the_unattended_driver_is_declared_where_updates_are(tmp_path: Path) -> None:
+    files = {
+        "hosts/h.toml": LOCAL_HOSTS,
+        "states/a.toml": 'hosts = ["all"]\n[[updates]]\nunattended = true\n',
+    }
+    ws = load(build_tree(tmp_path / "ws", files))
+    desired = [(d.key_path, d.spec.kind, d.spec.key) for d in ws.desired(ws.hosts[0])]
+    assert ("updates[0].unattended", "package", "unattended-upgrades") in desired

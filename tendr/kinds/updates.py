@@ -11,11 +11,14 @@ rules' `packages` decide which may be upgraded: `updates.apply` where it is appr
 now (its policy `apply`, available for `approve_after`, inside the `window`), else
 `? updates.apply` saying why not (apply makes none of those). When an update was
 first seen is what plans remember (the drift history), by PACKAGE=VERSION. `hold` is
-apt-mark hold as desired state (`updates.hold`).
+apt-mark hold as desired state (`updates.hold`); `unattended` is unattended-upgrades
+installed (a driver package) and tendr's apt configuration file for it
+(`updates.configure`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 from collections.abc import Sequence
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from tendr.base.changes import Change, FieldChange, Run, Step, Unreadable
+from tendr.base.changes import Change, FieldChange, Put, Run, Step, Unreadable
 from tendr.base.names import Duration, Matches, PackageName, duration_seconds
 from tendr.base.scripts import script
 from tendr.kinds.base import ResourceSpec
@@ -60,6 +63,7 @@ class UpdatesSpec(ResourceSpec):
     window = "Sat 02:00-05:00"  # the host's local time
     hold = ["postgresql-15"]    # apt-mark hold
     refresh = "6h"              # apt's lists refreshed when older
+    unattended = true           # unattended-upgrades for security updates between visits
     ```
     """
 
@@ -81,6 +85,10 @@ class UpdatesSpec(ResourceSpec):
     refresh: Duration = "6h"
     """The plan refreshes apt's package lists (apt-get update) when tendr's last refresh
     of them is older than this."""
+    unattended: bool | None = None
+    """true: unattended-upgrades installed and applying security updates between visits
+    (tendr's /etc/apt/apt.conf.d/52tendr-unattended); false: that file turning it off;
+    none: left alone."""
 
 
 # -- facts ------------------------------------------------------------------------
@@ -117,6 +125,7 @@ class UpdatesActual:
     reboot: bool = False
     reboot_for: tuple[str, ...] = ()
     refresh: str = ""
+    unattended: str = ""  # the SHA-256 of tendr's unattended-upgrades file ("": none)
 
 
 _PROBE = script("tendr.kinds", "updates-probe")
@@ -167,6 +176,7 @@ def parse_lines(lines: list[str]) -> UpdatesActual | Unreadable:
         reboot="@reboot" in lines,
         reboot_for=tuple(dict.fromkeys(line[2:] for line in lines if line.startswith("P\t"))),
         refresh=refresh,
+        unattended=next((line[2:] for line in lines if line.startswith("U\t")), ""),
     )
 
 
@@ -187,6 +197,60 @@ def _upgrades(lines: list[str]) -> tuple[list[Pending], list[str]]:
 
 def parse(specs: Sequence[UpdatesSpec], lines: list[str]) -> dict[str, Any]:
     return {spec.key: parse_lines(lines) for spec in specs}
+
+
+# -- unattended-upgrades between visits ----------------------------------------------
+
+UNATTENDED_PATH = "/etc/apt/apt.conf.d/52tendr-unattended"
+UNATTENDED_PACKAGE = "unattended-upgrades"
+
+
+def unattended_content(on: bool) -> bytes:
+    """tendr's apt configuration for unattended-upgrades: after Debian's 20auto-upgrades
+    and 50unattended-upgrades, so it decides; on, security updates alone (the origins
+    tendr tells as security), without rebooting; off, no unattended run."""
+    head = "// Written by tendr ([[updates]] unattended): edits are drift.\n"
+    if not on:
+        return (head + 'APT::Periodic::Unattended-Upgrade "0";\n').encode()
+    return (
+        head
+        + 'APT::Periodic::Update-Package-Lists "1";\n'
+        + 'APT::Periodic::Unattended-Upgrade "1";\n'
+        + "#clear Unattended-Upgrade::Origins-Pattern;\n"
+        + "Unattended-Upgrade::Origins-Pattern {\n"
+        + '    "label=Debian-Security";\n'
+        + '    "archive=${distro_codename}-security";\n'
+        + "};\n"
+        + 'Unattended-Upgrade::Automatic-Reboot "false";\n'
+        + 'Unattended-Upgrade::Remove-Unused-Dependencies "false";\n'
+    ).encode()
+
+
+def drivers(spec: UpdatesSpec) -> list[tuple[str, str]]:
+    """unattended-upgrades, where the state wants it (`driver.install`, first)."""
+    return [(".unattended", UNATTENDED_PACKAGE)] if spec.unattended else []
+
+
+def _unattended(spec: UpdatesSpec, actual: UpdatesActual, context: Context) -> list[Change]:
+    if spec.unattended is None:
+        return []
+    wanted = hashlib.sha256(unattended_content(spec.unattended)).hexdigest()
+    if actual.unattended == wanted:
+        return []
+    before = "differs" if actual.unattended else None
+    return [
+        Change(
+            kind="updates",
+            resource=UNATTENDED_PACKAGE,
+            op="updates.configure",
+            action="change",
+            fields=(FieldChange("unattended", before, spec.unattended),),
+            note=f"{UNATTENDED_PATH}: security updates between visits"
+            if spec.unattended
+            else f"{UNATTENDED_PATH}: no unattended upgrades",
+            needs=context.ids("driver.install", "package.install", of=[UNATTENDED_PACKAGE]),
+        )
+    ]
 
 
 # -- the window, approval, diff ----------------------------------------------------
@@ -263,6 +327,7 @@ def diff(spec: UpdatesSpec, actual: UpdatesActual | Unreadable, context: Context
         )
         for name in sorted(hold - actual.held)
     ]
+    changes += _unattended(spec, actual, context)
     seen = first_seen(context)
     removing = (
         f"; apt's full upgrade would remove {' '.join(actual.removes)}: an upgrade that "
@@ -354,6 +419,9 @@ def _target(change: Change) -> str:
 
 
 def _steps(op: str, changes: Sequence[Change]) -> list[Step]:
+    if op == "updates.configure":
+        on = bool(changes[0].after().get("unattended"))
+        return [Put(UNATTENDED_PATH, unattended_content(on), "0644", "root", "root")]
     if op == "updates.hold":
         names = [c.resource for c in changes]
         return [Run(("apt-mark", "hold", "--", *names), f"hold {' '.join(names)}")]
@@ -381,5 +449,6 @@ KIND: Kind[UpdatesSpec] = Kind(
     batch=batch,
     remember=remember,
     title="the host's pending apt updates (at most one per host)",
-    verbs=("apply", "hold"),
+    verbs=("apply", "hold", "configure"),
+    drivers=drivers,
 )

@@ -6,7 +6,8 @@
 # prints the host's clock ("@now EPOCH DAY HH:MM", local time), the held packages
 # ("H<TAB>NAME"), apt's simulated full upgrade (its "Inst" and "Remv" lines, or
 # "@failed<TAB>apt's error"), and "@reboot" with "P<TAB>PACKAGE" lines where the host
-# says it needs a reboot (/var/run/reboot-required and its .pkgs).
+# says it needs a reboot (/var/run/reboot-required and its .pkgs), and "U<TAB>SHA-256" of
+# tendr's unattended-upgrades file where there is one.
 tendr_updates() {
     if ! command -v apt-get >/dev/null 2>&1; then echo '@noapt'; return 0; fi
     stamp=/var/lib/tendr/apt-lists-refreshed
@@ -28,6 +29,10 @@ tendr_updates() {
     if [ -e /var/run/reboot-required ]; then
         echo '@reboot'
         awk '{ printf "P\t%s\n", $0 }' /var/run/reboot-required.pkgs 2>/dev/null
+    fi
+    f=/etc/apt/apt.conf.d/52tendr-unattended
+    if [ -f "$f" ] && [ ! -L "$f" ]; then
+        printf 'U\t%s\n' "$(sha256sum < "$f" | cut -c1-64)"
     fi
     return 0
 }
