@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import tomllib
 from pathlib import Path
@@ -333,3 +334,45 @@ def test_the_unattended_driver_is_declared_where_updates_are(tmp_path: Path) -> 
     ws = load(build_tree(tmp_path / "ws", files))
     desired = [(d.key_path, d.spec.kind, d.spec.key) for d in ws.desired(ws.hosts[0])]
     assert ("updates[0].unattended", "package", "unattended-upgrades") in desired
+
+
+apt_words = st.text(max_size=30) | st.sampled_from(
+    ["hello", "1.0", "1.1+deb12u1", "Local:1/stable"]
+)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            apt_words,
+            st.builds(
+                lambda a, b, c, d: f"Inst {a} [{b}] ({c} {d} [all])",
+                apt_words,
+                apt_words,
+                apt_words,
+                apt_words,
+            ),
+            st.builds(lambda a: f"H\t{a}", apt_words),
+            st.builds(lambda a: f"U\t{a}", apt_words),
+        ),
+        max_size=12,
+    )
+)
+def test_any_output_is_read_without_error_and_only_names_reach_a_step(lines: list[str]) -> None:
+    """Whatever the host prints, the parser returns facts or Unreadable, and an update it
+    keeps has a package name and versions apt could have printed: a step's PACKAGE=VERSION
+    is never anything else."""
+    found = parse_lines([f"@now {NOW} Fri 10:00", *lines])
+    assert isinstance(found, UpdatesActual | Unreadable)
+    if isinstance(found, UpdatesActual):
+        for update in found.pending:
+            assert updates._PACKAGE.fullmatch(update.name)
+            assert re.fullmatch(updates.VERSION_REGEX, update.candidate)
+        planned = updates.diff(UpdatesSpec(others="apply"), found, Context())
+        for change in planned:
+            if change.op == "updates.apply" and change.action == "change":
+                (step,) = updates.steps(UpdatesSpec(), change, Context())
+                assert (
+                    isinstance(step, Run)
+                    and step.argv[4] == f"{change.resource}={change.after()['version']}"
+                )
