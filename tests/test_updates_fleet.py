@@ -249,3 +249,17 @@ def test_updates_are_reported_applied_in_the_window_held_and_never_remove(
     }
     code, text = tendr("plan", "-w", ws)
     assert code == 0, text
+
+    # Out of the state's hold, the package tendr held is unheld; the next apply upgrades it.
+    files["states/u.toml"] = state(
+        host, others='"apply"', window=f'"{now} 00:00-00:00"', hold='["tendr-conflict"]'
+    )
+    build_tree(ws_root, files)
+    code, changes = plan(ws)
+    assert [(c["op"], c["resource"]) for c in changes] == [("updates.unhold", "tendr-held")]
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 1 and "~ updates.apply      tendr-held" in text, text  # now pending
+    assert host.run(["apt-mark", "showhold"]).stdout.split() == ["tendr-conflict"]
+    code, text = tendr("apply", "-w", ws, "--yes")
+    assert code == 0, text
+    assert versions(host)["tendr-held"] == "1.1"

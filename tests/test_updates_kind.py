@@ -164,13 +164,14 @@ def test_approve_after_counts_from_the_first_plan_that_saw_it() -> None:
 def test_a_plan_remembers_when_it_first_saw_each_update() -> None:
     spec = UpdatesSpec()
     first = updates.remember(spec, actual(SECURITY), Context())
-    assert first == {"available": {"hello=1.1": NOW}}
+    assert first == {"available": {"hello=1.1": NOW}, "held": []}
     later = actual(SECURITY, OTHER, clock=f"@now {NOW + 3600} Fri 11:00")
     kept = updates.remember(spec, later, Context(seen={"updates:updates": first}))
-    assert kept == {"available": {"hello=1.1": NOW, "tree=1.1": NOW + 3600}}
+    assert kept == {"available": {"hello=1.1": NOW, "tree=1.1": NOW + 3600}, "held": []}
     gone = actual(OTHER, clock=f"@now {NOW + 7200} Fri 12:00")
     assert updates.remember(spec, gone, Context(seen={"updates:updates": kept})) == {
-        "available": {"tree=1.1": NOW + 3600}
+        "available": {"tree=1.1": NOW + 3600},
+        "held": [],
     }
     assert updates.remember(spec, Unreadable("no"), Context()) is None
     # What the history holds that is not a time is not taken for one.
@@ -182,9 +183,9 @@ def test_plan_host_passes_what_was_seen_and_carries_what_it_remembers() -> None:
     desired = [("states/u.toml", UpdatesSpec(approve_after="1d"))]
     lines = [f"@now {NOW} Fri 10:00", SECURITY]
     plan = plan_host("h", desired, {"updates": lines}, {})
-    assert plan.seen == {"updates:updates": {"available": {"hello=1.1": NOW}}}
+    assert plan.seen == {"updates:updates": {"available": {"hello=1.1": NOW}, "held": []}}
     assert [c.op for c in plan.changes] == ["updates.apply"]
-    earlier = {"updates:updates": {"available": {"hello=1.1": NOW - 86400}}}
+    earlier = {"updates:updates": {"available": {"hello=1.1": NOW - 86400}, "held": []}}
     again = plan_host("h", desired, {"updates": lines}, {}, seen=earlier)
     assert [c.op for c in again.changes] == ["updates.apply"]
     assert again.seen == earlier
@@ -195,6 +196,27 @@ def test_held_packages_are_left_alone_and_holds_are_made() -> None:
     assert changes(UpdatesSpec(others="apply", hold=("hello", "tree")), found) == [
         ("updates.hold", "change", "hello")
     ]
+
+
+def test_a_package_tendr_held_is_unheld_once_no_state_holds_it() -> None:
+    """Held because the state said so, it is remembered; out of the state, unheld. A
+    package someone else held is left alone."""
+    spec = UpdatesSpec(hold=("tree",))
+    found = actual("H\ttree", "H\tlocal-pin")
+    kept = updates.remember(spec, found, Context())
+    assert kept is not None and kept["held"] == ["tree"]
+    context = Context(seen={"updates:updates": kept})
+    assert changes(spec, found) == []
+    unhold = updates.diff(UpdatesSpec(), found, context)
+    assert [(c.op, c.resource) for c in unhold] == [("updates.unhold", "tree")]
+    assert updates.steps(UpdatesSpec(), unhold[0], Context()) == [
+        Run(("apt-mark", "unhold", "--", "tree"), "unhold tree")
+    ]
+    # Unheld, it is forgotten; what the history holds that is no package name is ignored.
+    after = updates.remember(UpdatesSpec(), actual("H\tlocal-pin"), context)
+    assert after is not None and after["held"] == []
+    odd = Context(seen={"updates:updates": {"held": ["tree; reboot", 3, "tree"]}})
+    assert updates.held_by_tendr(odd) == {"tree"}
 
 
 def test_what_a_full_upgrade_would_remove_is_said() -> None:

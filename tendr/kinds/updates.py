@@ -11,7 +11,8 @@ rules' `packages` decide which may be upgraded: `updates.apply` where it is appr
 now (its policy `apply`, available for `approve_after`, inside the `window`), else
 `? updates.apply` saying why not (apply makes none of those). When an update was
 first seen is what plans remember (the drift history), by PACKAGE=VERSION. `hold` is
-apt-mark hold as desired state (`updates.hold`); `unattended` is unattended-upgrades
+apt-mark hold as desired state (`updates.hold`; a package tendr held and no state holds
+any more is unheld, `updates.unhold`); `unattended` is unattended-upgrades
 installed (a driver package) and tendr's apt configuration file for it
 (`updates.configure`).
 """
@@ -288,12 +289,30 @@ def first_seen(context: Context) -> dict[str, int]:
 def remember(
     spec: UpdatesSpec, actual: UpdatesActual | Unreadable, context: Context | None = None
 ) -> dict[str, Any] | None:
-    """When each pending update was first seen: kept from earlier plans, now for a new one.
-    Updates no longer pending are forgotten."""
+    """When each pending update was first seen: kept from earlier plans, now for a new one
+    (updates no longer pending are forgotten); and the packages held because a state
+    said so, that tendr unholds once no state does."""
     if isinstance(actual, Unreadable):
         return None
     earlier = first_seen(context or Context())
-    return {"available": {p.id: earlier.get(p.id, actual.now) for p in actual.pending}}
+    ours = (held_by_tendr(context or Context()) | _names(spec.hold)) & actual.held
+    return {
+        "available": {p.id: earlier.get(p.id, actual.now) for p in actual.pending},
+        "held": sorted(ours),
+    }
+
+
+def held_by_tendr(context: Context) -> set[str]:
+    """The packages earlier plans saw held because a state held them."""
+    found = context.seen.get("updates:updates")
+    held = found.get("held") if isinstance(found, dict) else None
+    if not isinstance(held, list):
+        return set()
+    return {name for name in held if isinstance(name, str) and _PACKAGE.fullmatch(name)}
+
+
+def _names(packages: Sequence[str]) -> set[str]:
+    return {name.split(":")[0] for name in packages}
 
 
 def when(epoch: int) -> str:
@@ -316,7 +335,7 @@ def waiting(spec: UpdatesSpec, policy: str, since: int, actual: UpdatesActual) -
 def diff(spec: UpdatesSpec, actual: UpdatesActual | Unreadable, context: Context) -> list[Change]:
     if isinstance(actual, Unreadable):
         return unknown(spec, actual)
-    hold = {name.split(":")[0] for name in spec.hold}
+    hold = _names(spec.hold)
     changes = [
         Change(
             kind="updates",
@@ -326,6 +345,17 @@ def diff(spec: UpdatesSpec, actual: UpdatesActual | Unreadable, context: Context
             fields=(FieldChange("held", False, True),),
         )
         for name in sorted(hold - actual.held)
+    ]
+    changes += [
+        Change(
+            kind="updates",
+            resource=name,
+            op="updates.unhold",
+            action="change",
+            fields=(FieldChange("held", True, False),),
+            note="held by tendr before; no state holds it now",
+        )
+        for name in sorted((held_by_tendr(context) & actual.held) - hold)
     ]
     changes += _unattended(spec, actual, context)
     seen = first_seen(context)
@@ -422,9 +452,10 @@ def _steps(op: str, changes: Sequence[Change]) -> list[Step]:
     if op == "updates.configure":
         on = bool(changes[0].after().get("unattended"))
         return [Put(UNATTENDED_PATH, unattended_content(on), "0644", "root", "root")]
-    if op == "updates.hold":
+    if op in ("updates.hold", "updates.unhold"):
+        verb = op.partition(".")[2]
         names = [c.resource for c in changes]
-        return [Run(("apt-mark", "hold", "--", *names), f"hold {' '.join(names)}")]
+        return [Run(("apt-mark", verb, "--", *names), f"{verb} {' '.join(names)}")]
     targets = [_target(c) for c in changes]
     return [Run(("sh", "-c", _UPGRADE, "tendr", *targets), f"upgrade {' '.join(targets)}")]
 
@@ -449,6 +480,6 @@ KIND: Kind[UpdatesSpec] = Kind(
     batch=batch,
     remember=remember,
     title="the host's pending apt updates (at most one per host)",
-    verbs=("apply", "hold", "configure"),
+    verbs=("apply", "hold", "unhold", "configure"),
     drivers=drivers,
 )
