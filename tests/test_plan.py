@@ -53,6 +53,7 @@ def test_summary_counts_each_kind_of_change_and_host() -> None:
         "change": 1,
         "remove": 1,
         "unknown": 1,
+        "waiting": 0,
     }
 
 

@@ -125,6 +125,15 @@ GOOD: dict[str, dict[str, Any]] = {
         "hosts": ["client:acme", "acme-fs01", "all"],
         "service": [{"unit": "getty@tty1.service", "dropins": {"10-limits.conf": ""}}],
         "package": [{"name": "libc6:amd64"}],
+        "updates": [
+            {
+                "others": "apply",
+                "approve_after": "7d",
+                "window": "Mon,Sat 22:00-02:00",
+                "hold": ["postgresql-15", "libc6:amd64"],
+                "unattended": True,
+            }
+        ],
         "file": [{"path": "/etc/motd", "source": "files/motd", "mode": "0644", "owner": "root"}],
         "module": [{"name": "snd-hda-intel", "options": {"power_save": 1}}],
         "printer": [
@@ -177,6 +186,11 @@ HOSTILE: list[tuple[str, list[str | int], str]] = [
     ("states", ["file", 0, "source"], "/etc/shadow"),
     ("states", ["file", 0, "mode"], "0999"),
     ("states", ["file", 0, "owner"], "root; reboot"),
+    ("states", ["updates", 0, "hold", 0], "cups; reboot"),
+    ("states", ["updates", 0, "window"], "Sat 02:00-05:00; reboot"),
+    ("states", ["updates", 0, "window"], "Sat 02:00-25:00"),
+    ("states", ["updates", 0, "approve_after"], "a week"),
+    ("states", ["updates", 0, "others"], "always"),
     ("states", ["module", 0, "name"], "usb_storage; reboot"),
     ("states", ["printer", 0, "name"], "front desk"),
     ("states", ["printer", 0, "uri"], "ipp://192.0.2.50/`reboot`"),

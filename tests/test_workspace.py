@@ -140,7 +140,7 @@ BAD = {
     "unknown-kind": (
         {"states/a.toml": 'hosts = ["all"]\n\n[[servce]]\nunit = "cups.service"\n'},
         "states/a.toml:3: servce:",
-        "unknown resource kind 'servce' (expected one of: package, file, module, service,",
+        "unknown resource kind 'servce' (expected one of: package, updates, file, module, service,",
     ),
     "selector-matches-nothing": (
         {"states/a.toml": 'hosts = ["group:nothing"]\n'},

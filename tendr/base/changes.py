@@ -108,6 +108,13 @@ class Change:
     def sign(self) -> str:
         return SIGNS[self.action]
 
+    @property
+    def waiting(self) -> bool:
+        """A change read but not to be made now (an update reported only, or waiting for
+        its approval or its window): `unknown` under its own operation, where a resource
+        that could not be read is `KIND.read`."""
+        return self.action == "unknown" and not self.op.endswith(".read")
+
     def before(self) -> dict[str, Any]:
         return {f.name: f.before for f in self.fields}
 

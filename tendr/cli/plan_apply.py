@@ -180,8 +180,10 @@ def _render_unapplied(applied: Any, person: str, fmt: Format) -> None:
                     f"  [red]refused[/] {escape(result.host)}: "
                     f"{escape(item.change.op)} {escape(item.change.resource)}"
                 )
-    elif unread := applied.plan.summary()["unknown"]:
+    elif unread := applied.plan.summary()["unknown"] - applied.plan.summary()["waiting"]:
         out.print(f"Nothing to apply, but {unread} resource(s) could not be read: not converged.")
+    elif waiting := applied.plan.summary()["waiting"]:
+        out.print(f"Nothing to apply now: {waiting} change(s) waiting (not approved now).")
     elif not applied.plan.has_errors:
         out.print("Nothing to apply.")
 

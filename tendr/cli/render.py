@@ -100,8 +100,10 @@ def host_lines(host: HostPlan) -> list[str]:
 def summary_line(plan: Plan) -> str:
     s = plan.summary()
     parts = [f"{s['add']} to add", f"{s['change']} to change", f"{s['remove']} to remove"]
-    if s["unknown"]:
-        parts.append(f"{s['unknown']} not readable")
+    if s["unknown"] > s["waiting"]:
+        parts.append(f"{s['unknown'] - s['waiting']} not readable")
+    if s["waiting"]:
+        parts.append(f"{s['waiting']} waiting")
     hosts = f"{s['hosts']} host(s): {s['in_sync']} in sync"
     if s["errors"]:
         hosts += f", {s['errors']} failed"
@@ -159,9 +161,12 @@ def _host_state(host: HostPlan | None) -> str:
     if host.in_sync:
         return "[green]converged[/]"
     left = sum(c.action != "unknown" for c in host.changes)
-    unread = len(host.changes) - left
-    parts = ([f"{left} change(s) remain"] if left else []) + (
-        [f"{unread} resource(s) could not be read"] if unread else []
+    waiting = sum(c.waiting for c in host.changes)
+    unread = len(host.changes) - left - waiting
+    parts = (
+        ([f"{left} change(s) remain"] if left else [])
+        + ([f"{unread} resource(s) could not be read"] if unread else [])
+        + ([f"{waiting} change(s) waiting (not approved now)"] if waiting else [])
     )
     return f"[red]not converged: {', '.join(parts)}[/]"
 

@@ -50,6 +50,8 @@ class Plan:
             "change": counts["change"],
             "remove": counts["remove"],
             "unknown": counts["unknown"],
+            # of those, read but not to be made now (pending updates not approved)
+            "waiting": sum(c.waiting for h in self.hosts for c in h.changes),
         }
 
     @property
@@ -165,7 +167,7 @@ def plan_host(
                 if change.action != "unknown" and after:
                     change = replace(change, needs=tuple(dict.fromkeys(change.needs + after)))
                 changes.append(replace(change, source=source))
-            if (facts := kind.remember(spec, actual[spec.key])) is not None:
+            if (facts := kind.remember(spec, actual[spec.key], context)) is not None:
                 remembered[f"{name}:{spec.key}"] = facts
     return HostPlan(host=host, changes=tuple(changes), seen=remembered)
 

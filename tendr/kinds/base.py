@@ -36,7 +36,7 @@ class ResourceSpec(Strict):
     """Resources of the same host this one waits on, as "KIND:NAME" ("service:cups.service",
     "file:/etc/app.conf", "package:restic"): its changes are made only once theirs
     succeeded, and are not run when one failed. Each must come earlier in the plan: an
-    earlier kind (packages, files, modules, services, printers, backups), or the same
+    earlier kind (packages, updates, files, modules, services, printers, backups), or the same
     kind declared before it."""
 
     @property

@@ -103,7 +103,9 @@ def no_drivers(spec: Any) -> list[tuple[str, str]]:
     return []
 
 
-def nothing_to_remember(spec: Any, actual: Any) -> dict[str, Any] | None:
+def nothing_to_remember(
+    spec: Any, actual: Any, context: Context | None = None
+) -> dict[str, Any] | None:
     return None
 
 
@@ -140,9 +142,10 @@ class Kind(Generic[S]):
     # The steps of several changes with the same operation made together, where the tool
     # does that better (one apt run for many packages); None: one change at a time.
     batch: Callable[[Sequence[tuple[S, Change]], Context], list[Step]] | None = None
-    # What a plan keeps of a resource's facts (JSON values) for later plans' Context.seen;
+    # What a plan keeps of a resource's facts (JSON values) for later plans' Context.seen,
+    # given what earlier plans kept (the context's `seen`: when an update was first seen);
     # None: nothing (what was kept before stays).
-    remember: Callable[[S, Any], dict[str, Any] | None] = field(
+    remember: Callable[[S, Any, Context], dict[str, Any] | None] = field(
         default=nothing_to_remember, kw_only=True
     )
     # What its resources are, in a few words (the state file's [[KIND]] tables).

@@ -1,19 +1,21 @@
 """The registry of resource kinds: every list of kinds in tendr derives from KINDS.
 
 Its order is the order changes run on a host: packages first (they bring units and
-drivers), then files, drivers, services, printers and backups.
+drivers), then the pending updates (upgraded before files are written and services
+restarted), files, drivers, services, printers and backups.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tendr.kinds import backup, file, module, package, printer, service
+from tendr.kinds import backup, file, module, package, printer, service, updates
 from tendr.kinds.base import ResourceSpec
 from tendr.kinds.kind import Kind
 
 KINDS: dict[str, Kind[Any]] = {
     "package": package.KIND,
+    "updates": updates.KIND,
     "file": file.KIND,
     "module": module.KIND,
     "service": service.KIND,

@@ -471,7 +471,9 @@ def queue(
     for number, members in enumerate(groups):
         group = tuple(host_plan.changes[i] for i in members)
         kind = KINDS[group[0].kind]
-        items = [(specs[(c.kind, c.resource)], c) for c in group]
+        # A kind declared once per host (updates) is keyed by its name; its changes name
+        # the packages they act on.
+        items = [(specs.get((c.kind, c.resource)) or specs[(c.kind, c.kind)], c) for c in group]
         steps = (
             kind.batch(items, context)
             if kind.batch and len(group) > 1

@@ -30,7 +30,7 @@ from tendr.base.names import UNIT_SUFFIXES
 FIELDS: dict[str, tuple[str, ...]] = {
     "units": ("service",),
     "paths": ("file",),
-    "packages": ("package", "driver"),
+    "packages": ("package", "driver", "updates"),
     "printers": ("printer",),
     "backups": ("backup",),
     "modules": ("module",),

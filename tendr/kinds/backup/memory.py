@@ -13,7 +13,9 @@ from tendr.kinds.kind import Context
 # -- what tendr remembers of a repository, and a job's disk not mounted
 
 
-def remember(spec: BackupSpec, actual: BackupActual | Unreadable) -> dict[str, Any] | None:
+def remember(
+    spec: BackupSpec, actual: BackupActual | Unreadable, context: Context | None = None
+) -> dict[str, Any] | None:
     """What a plan keeps of the job's repository when it opened (the drift history holds
     it per host and job): where, restic's id, how many snapshots, the newest."""
     if isinstance(actual, Unreadable) or actual.repository.status != "ok":
