@@ -60,6 +60,7 @@ GATEWAY = {
     "gateway allow",
     "gateway revoke",
     "gateway people",
+    "gateway tunnel-allow",
     "gateway serve",
     "gateway hook",
 }

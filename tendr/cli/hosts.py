@@ -66,6 +66,8 @@ def hosts(
                 address += f":{row['port']}"
             if row["via"]:
                 address += f" via {row['via']}"
+            if row["tunnel_port"]:
+                address += f" tunnel :{row['tunnel_port']}"
             cells = (
                 row["name"],
                 row["client"],
