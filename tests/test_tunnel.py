@@ -4,7 +4,10 @@ reaches such a host (127.0.0.1 at its port, its key pinned by its name)."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -164,3 +167,51 @@ def test_a_tunnel_not_connected_is_said_so(tmp_path: Path) -> None:
     )
     assert session.codes["acme-gw01"] == "host.unreachable"
     assert "acme-fs01" in session.errors  # behind it: unreachable too
+
+
+OTHER = parse_key(
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHmA0JI4nhJysx4ZyP9x+y/+OKIepJNnR0zr61ohdhxa"
+)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="writes root's files")
+def test_tunnel_allow_writes_one_line_per_host_as_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tendr.gateway import tunnel
+
+    home = tmp_path / "home"
+    account = pwd.struct_passwd(("tendr-tunnel", "*", 990, 990, "", str(home), "/usr/sbin/nologin"))
+    monkeypatch.setattr(tunnel, "_account", lambda _: account)
+    two = HOSTS.replace('[defaults]\nvia = "acme-gw01"\n', "").replace(
+        '"192.168.1.10"\n', '"192.168.1.10"\nvia = "acme-gw01"\n'
+    )
+    root = _workspace(tmp_path, two + "\n[hosts.acme-gw02]\ntunnel = true\ntunnel_port = 20002\n")
+    (tmp_path / "k.pub").write_text(f"{KEY.line} made-on-the-host\n")
+    (tmp_path / "o.pub").write_text(f"{OTHER.line}\n")
+    keys = home / ".ssh" / "authorized_keys"
+
+    said = tunnel.allow_tunnel(root, "acme-gw01", tmp_path / "k.pub")
+    assert "listen on 127.0.0.1:20001 and do nothing else" in said
+    assert keys.read_text() == tunnel_line("acme-gw01", 20001, KEY) + "\n"
+    for path, mode in ((home, 0o755), (home / ".ssh", 0o755), (keys, 0o644)):
+        info = path.stat()
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, mode)  # root's: fixed
+    # One key, one host; a host's new key replaces its old line.
+    with pytest.raises(GatewayError, match="is acme-gw01's tunnel key"):
+        tunnel.allow_tunnel(root, "acme-gw02", tmp_path / "k.pub")
+    tunnel.allow_tunnel(root, "acme-gw02", tmp_path / "o.pub")
+    assert [line.rsplit(":", 1)[1] for line in keys.read_text().splitlines()] == [
+        "acme-gw01",
+        "acme-gw02",
+    ]
+    # Not a host with tunnel = true; a line tendr did not write; a link for .ssh.
+    with pytest.raises(GatewayError, match="no host of"):
+        tunnel.allow_tunnel(root, "acme-fs01", tmp_path / "k.pub")
+    keys.write_text(keys.read_text() + f"{KEY.line} someone\n")
+    with pytest.raises(GatewayError, match="line 3 is no tunnel line"):
+        tunnel.allow_tunnel(root, "acme-gw01", tmp_path / "k.pub")
+    (home / ".ssh").rename(home / "elsewhere")
+    (home / ".ssh").symlink_to(home / "elsewhere")
+    with pytest.raises(GatewayError, match="symbolic link"):
+        tunnel.allow_tunnel(root, "acme-gw01", tmp_path / "k.pub")

@@ -72,7 +72,8 @@ def allow_tunnel(workspace: Path, host: str, key_file: Path) -> str:
     try:
         loaded = load(workspace)
     except WorkspaceError as exc:
-        raise GatewayError(f"{workspace} does not validate: {exc}") from None
+        listed = "\n".join(str(problem) for problem in exc.problems)
+        raise GatewayError(f"{workspace} does not validate:\n{listed}") from None
     settings = loaded.settings.tunnel
     if settings is None:
         raise GatewayError(f"{workspace}/tendr.toml has no [tunnel]: where do tunnels call?")
@@ -131,8 +132,10 @@ def _ssh_folder(entry: pwd.struct_passwd) -> Path:
     if entry.pw_dir in ("", "/") or not home.is_absolute():
         raise GatewayError(f"{entry.pw_name} has no home of its own ({entry.pw_dir!r})")
     for folder in (home, home / ".ssh"):
+        if folder.is_symlink():
+            raise GatewayError(f"{folder} is a symbolic link: root writes no key through one")
         folder.mkdir(mode=0o755, exist_ok=True)
-        fd = _open(folder, os.O_DIRECTORY)  # never through a link
+        fd = _open(folder, os.O_DIRECTORY)  # never through a link (one swapped in since)
         try:
             os.fchown(fd, 0, 0)
             os.fchmod(fd, 0o755)
