@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import socket
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,7 @@ from tendr.remote.connect import host_data, open_session
 from tendr.workspace import baseline
 from tendr.workspace.hosts import key_name, route
 from tendr.workspace.loader import load
-from tests.helpers import ADMIN_RULES, build_tree
+from tests.helpers import ADMIN_RULES, build_tree, run_tendr
 
 KEY = parse_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ")
 CONTROLLER_KEY = KEY.line
@@ -215,3 +217,26 @@ def test_tunnel_allow_writes_one_line_per_host_as_root(
     (home / ".ssh").symlink_to(home / "elsewhere")
     with pytest.raises(GatewayError, match="symbolic link"):
         tunnel.allow_tunnel(root, "acme-gw01", tmp_path / "k.pub")
+
+
+def test_first_contact_is_a_script_that_installs_the_tunnel_as_the_baseline_has_it(
+    tmp_path: Path,
+) -> None:
+    root = _workspace(tmp_path)
+    code, text = run_tendr("hosts", "first-contact", "acme-gw01", "-w", str(root))
+    assert code == 0, text
+    assert text.startswith("#!/bin/sh\n") and "set -eu" in text
+    workspace = load(root)
+    gw = next(h for h in workspace.hosts if h.name == "acme-gw01")
+    for spec in baseline.tunnel_resources(gw, workspace.settings.tunnel):
+        content = spec.content if isinstance(spec, FileSpec | ServiceSpec) else None
+        assert f"<<'TENDR_END'\n{content}TENDR_END\n" in text  # quoted: nothing expanded
+    assert "tendr gateway tunnel-allow acme-gw01" in text and "ssh-keygen -l -f" in text
+    assert subprocess.run(["sh", "-n"], input=text, text=True).returncode == 0
+    if shutil.which("shellcheck"):
+        checked = subprocess.run(
+            ["shellcheck", "-s", "sh", "-"], input=text, capture_output=True, text=True
+        )
+        assert checked.returncode == 0, checked.stdout
+    code, text = run_tendr("hosts", "first-contact", "acme-fs01", "-w", str(root))
+    assert code == 1 and "no host with tunnel = true" in text

@@ -156,3 +156,37 @@ def resources(host: Host, tunnel: Tunnel | None = None) -> list[ResourceSpec]:
             after=(f"service:{HEALTH_UNIT}", f"file:{SCRIPT_PATH}"),
         ),
     ]
+
+
+def first_contact(host: Host, tunnel: Tunnel) -> str:
+    """A POSIX sh script that, run once as root on `host` (by a technician on site, or
+    the client's administrator), installs its tunnel as the baseline keeps it and starts
+    it, then prints the tunnel key's public half (for `tendr gateway tunnel-allow`) and
+    the host's key fingerprints (for the technician to compare with what tendr sees).
+    The files travel in quoted here-documents: nothing in them is expanded."""
+    assert host.tunnel_port is not None
+    files = {
+        TUNNEL_KNOWN_HOSTS: f"{CONTROLLER_ALIAS} {tunnel.host_key}\n",
+        f"/etc/systemd/system/{TUNNEL_UNIT}": tunnel_unit(host.tunnel_port, tunnel, host.port),
+    }
+    written = "".join(
+        f"cat > {path} <<'TENDR_END'\n{text}TENDR_END\nchmod 0644 {path}\n"
+        for path, text in files.items()
+    )
+    return f"""\
+#!/bin/sh
+# tendr: first contact for {host.name}, a host that calls home to {tunnel.address}.
+# Run once, as root, on {host.name}; from then on tendr keeps the tunnel itself.
+set -eu
+umask 022
+[ "$(id -u)" = 0 ] || {{ echo "run this as root" >&2; exit 1; }}
+mkdir -p /etc/tendr
+{written}systemctl daemon-reload
+systemctl enable --now {TUNNEL_UNIT}
+i=0
+while [ ! -s {TUNNEL_KEY}.pub ] && [ "$i" -lt 30 ]; do sleep 1; i=$((i + 1)); done
+echo "The tunnel's key, for the provider (tendr gateway tunnel-allow {host.name} --key FILE):"
+cat {TUNNEL_KEY}.pub
+echo "This host's keys, for the technician to compare with what tendr shows:"
+for key in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -l -f "$key"; done
+"""
