@@ -8,8 +8,10 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import stat
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -17,10 +19,12 @@ import pytest
 from tendr.base.errors import WorkspaceError
 from tendr.base.keys import parse_key
 from tendr.base.settings import Settings
+from tendr.core.history import SCHEMA as HISTORY_SCHEMA
 from tendr.gateway.setup import GatewayError
 from tendr.gateway.tunnel import parse_tunnel_line, tunnel_line
 from tendr.kinds.file import FileSpec
 from tendr.kinds.service import ServiceSpec
+from tendr.ops import engine
 from tendr.ops.shell import ssh_argv
 from tendr.remote.connect import host_data, open_session
 from tendr.workspace import baseline
@@ -240,3 +244,32 @@ def test_first_contact_is_a_script_that_installs_the_tunnel_as_the_baseline_has_
         assert checked.returncode == 0, checked.stdout
     code, text = run_tendr("hosts", "first-contact", "acme-fs01", "-w", str(root))
     assert code == 1 and "no host with tunnel = true" in text
+
+
+def test_a_tunnel_down_says_since_when_tendr_last_reached_the_host(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = _workspace(tmp_path, HOSTS.replace("20001", str(port)))
+    workspace = load(root)
+    session = engine.connect(workspace, workspace.hosts)
+    assert session.errors["acme-gw01"].startswith(
+        "acme-gw01's tunnel is not connected (tendr never reached the host through it)"
+    )
+    history = workspace.path(workspace.settings.history)
+    history.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(history)) as db, db:
+        db.executescript(HISTORY_SCHEMA)
+        for when, status in (
+            ("2026-12-04T08:15:00+00:00", "in_sync"),
+            ("2026-12-04T09:00:00+00:00", "error"),  # not reached then
+            ("2026-12-03T10:00:00+00:00", "drift"),
+        ):
+            db.execute(
+                "INSERT INTO runs (time, person, host, status) VALUES (?, 'me', 'acme-gw01', ?)",
+                (when, status),
+            )
+    session = engine.connect(workspace, workspace.hosts)
+    since = "acme-gw01's tunnel has not been connected since 2026-12-04 08:15 UTC: nothing"
+    assert session.errors["acme-gw01"].startswith(since)
+    assert session.errors["acme-fs01"].startswith(f"its gateway acme-gw01: {since}")

@@ -216,6 +216,9 @@ def _tunnels(
     return jumps, tunnels, unreachable
 
 
+TUNNEL_DOWN = "tunnel is not connected"  # how a host that calls home is said unreachable
+
+
 def called_home(host: Host, timeout: int) -> socket.socket:
     """A TCP connection to the controller's loopback port where `host`'s own tunnel comes
     in (tendr runs on the controller); HostUnreachable saying so when nothing listens."""
@@ -225,7 +228,7 @@ def called_home(host: Host, timeout: int) -> socket.socket:
     except OSError as exc:
         raise HostUnreachable(
             host=host.name,
-            reason=f"{host.name}'s tunnel is not connected: nothing listens on {address} "
+            reason=f"{host.name}'s {TUNNEL_DOWN}: nothing listens on {address} "
             f"port {port}, where it comes in ({exc.strerror or exc}). Is tendr-tunnel.service "
             f"running on {host.name} (journalctl -u tendr-tunnel there), can it reach the "
             "controller, and is its key let in (tendr gateway tunnel-allow)? tendr reaches "
