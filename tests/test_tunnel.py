@@ -4,6 +4,7 @@ reaches such a host (127.0.0.1 at its port, its key pinned by its name)."""
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -273,3 +274,17 @@ def test_a_tunnel_down_says_since_when_tendr_last_reached_the_host(tmp_path: Pat
     since = "acme-gw01's tunnel has not been connected since 2026-12-04 08:15 UTC: nothing"
     assert session.errors["acme-gw01"].startswith(since)
     assert session.errors["acme-fs01"].startswith(f"its gateway acme-gw01: {since}")
+
+
+def test_watch_opens_a_tunnel_down_as_the_hosts_critical_problem(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = _workspace(tmp_path, HOSTS.replace("20001", str(port)))
+    code, text = run_tendr("watch", "-w", str(root))
+    assert "opened   acme-gw01 host: acme-gw01 cannot be reached" in text, text
+    code, text = run_tendr("status", "-w", str(root), "--format", "json")
+    hosts = {h["name"]: h for c in json.loads(text)["clients"] for h in c["hosts"]}
+    (problem,) = hosts["acme-gw01"]["problems"]
+    assert problem["severity"] == "critical"
+    assert problem["cause"].startswith("acme-gw01's tunnel is not connected")
