@@ -11,6 +11,7 @@ loopback alone: from here nothing answers at its address.
 from __future__ import annotations
 
 import errno
+import json
 import socket
 import subprocess
 import sys
@@ -145,6 +146,23 @@ def test_a_lan_behind_nat_is_reached_through_its_gateways_tunnel(
         argv = ssh_argv(target, ws / "known_hosts", Settings())
         shown = subprocess.run([*argv, "hostname"], capture_output=True, text=True, timeout=60)
         assert shown.returncode == 0 and shown.stdout.strip() == "lan-01", shown.stderr
+
+        code, text = tendr("diagnose", "-w", str(ws), "-l", "lan-01", "--format", "json")
+        (read,) = json.loads(text)["hosts"]
+        assert code in (0, 2) and read["name"] == "lan-01" and read["error"] is None, text
+        # A new machine of the LAN is onboarded through the gateway's tunnel.
+        lan02 = fleet_lan.hosts[1]
+        code, text = tendr(
+            "onboard", "lan-02", "-w", str(ws), "--address", lan02.address, "--port",
+            str(lan02.port), "--client", "acme", "--via", "lan-gw", "--bootstrap-user", "tech",
+            "--bootstrap-key", str(fleet_lan.key_path), "--ssh-key", str(fleet_lan.key_path),
+            "--yes",
+        )  # fmt: skip
+        assert code == 0 and "onboarded: account, key, sudoers, pin, hosts file" in text, text
+        assert (
+            f"lan-gw/{lan02.address}:{lan02.port} {lan02.host_key}"
+            in (ws / "known_hosts").read_text().splitlines()
+        )
 
         # Cut at the controller: the gateway and the LAN behind it are said unreachable
         # for that reason; the tunnel comes back by itself.
