@@ -130,6 +130,7 @@ def test_hosts_json(sample: Path) -> None:
         "address": "203.0.113.21",
         "port": 2222,
         "via": None,
+        "tunnel_port": None,
         "user": "tendr",
         "connector": "ssh",
         "groups": ["office", "frontdesk"],

@@ -52,6 +52,7 @@ WORKSPACE_ONLY = {
     "report",
     "approve",
     "status",  # what watch kept
+    "hosts first-contact",  # a script for the host, from the hosts file and tendr.toml
 }
 # The gateway's own: setting it up and letting people in (root), and what sshd and git
 # start in it (serve, hook), which hand on to the commands above or to the push rules.
@@ -60,6 +61,7 @@ GATEWAY = {
     "gateway allow",
     "gateway revoke",
     "gateway people",
+    "gateway tunnel-allow",
     "gateway serve",
     "gateway hook",
 }

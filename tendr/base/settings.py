@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from tendr.base.keys import KEY_REGEX
 from tendr.base.model import Strict
 from tendr.base.names import AccountName, Duration, WorkspacePath
 
@@ -53,6 +54,46 @@ class Alert(Strict):
     """Tell again of a problem still open this long after it was last told ('24h')."""
 
 
+class Tunnel(Strict):
+    """Where the gateway hosts of clients behind NAT call home (`tunnel = true` hosts).
+
+    ```toml
+    [tunnel]
+    controller = "tendr-tunnel@controller.example.net"   # ACCOUNT@HOST[:PORT]
+    host_key = "ssh-ed25519 AAAA..."   # the controller's sshd host key, pinned on them
+    first_port = 20000                 # tunnel ports are assigned from here up
+    ```
+    """
+
+    controller: str = Field(pattern=GATEWAY_ADDRESS)
+    """The controller's tunnel account, as the client hosts' ssh reaches it:
+    ACCOUNT@HOST or ACCOUNT@HOST:PORT (`tendr gateway tunnel-allow` keeps its keys)."""
+    host_key: str = Field(pattern=f"^{KEY_REGEX}$")
+    """The controller's SSH host key ('TYPE BASE64', /etc/ssh/ssh_host_*_key.pub without
+    its comment): the client hosts accept no other."""
+    first_port: int = Field(default=20000, ge=1024, le=65000)
+    """The first loopback port tunnels are given on the controller, one per host."""
+
+    @model_validator(mode="after")
+    def _port_in_range(self) -> Tunnel:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"controller: port {self.port} is no TCP port (1-65535)")
+        return self
+
+    @property
+    def account(self) -> str:
+        return self.controller.split("@", 1)[0]
+
+    @property
+    def address(self) -> str:
+        return self.controller.split("@", 1)[1].rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        rest = self.controller.split("@", 1)[1]
+        return int(rest.rsplit(":", 1)[1]) if ":" in rest else 22
+
+
 class Settings(Strict):
     """Workspace-wide settings; every key is optional.
 
@@ -98,6 +139,9 @@ class Settings(Strict):
     """The status page (HTML) each watch cycle writes, relative to the workspace."""
     alert: list[Alert] = Field(default_factory=list)
     """Where watch tells of problems ([[alert]] entries)."""
+    tunnel: Tunnel | None = None
+    """Where the gateway hosts of clients behind NAT (`tunnel = true`) call home:
+    [tunnel]. Needed once a host sets `tunnel = true`."""
 
     @model_validator(mode="after")
     def _alerts_apart(self) -> Settings:

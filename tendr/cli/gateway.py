@@ -73,6 +73,28 @@ def gateway_revoke(
         out.print(escape(setup.revoke(person)))
 
 
+@gateway_app.command("tunnel-allow")
+def gateway_tunnel_allow(
+    host: Annotated[str, typer.Argument(help="The host with tunnel = true, by name.")],
+    key: Annotated[Path, typer.Option(help="Its tunnel key's public half, as the host made it.")],
+    workspace: Annotated[
+        Path | None,
+        typer.Option(help="The workspace [default: the gateway's, /etc/tendr/gateway.toml]."),
+    ] = None,
+) -> None:
+    """Let HOST's tunnel key into the controller's tunnel account (as root): it may
+    listen on its own loopback port (tunnel_port) and do nothing else."""
+    from tendr.gateway import tunnel
+
+    with reporting():
+        if workspace is None:
+            config = gateway.read_config()
+            if config is None:
+                raise UserError("this machine is no gateway: name the workspace (--workspace)")
+            workspace = Path(config.workspace)
+        out.print(escape(tunnel.allow_tunnel(workspace, host, key)))
+
+
 @gateway_app.command("people")
 def gateway_people(fmt: FormatOpt = Format.text) -> None:
     """The people let in, with their keys' fingerprints (as root)."""

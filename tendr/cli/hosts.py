@@ -66,6 +66,8 @@ def hosts(
                 address += f":{row['port']}"
             if row["via"]:
                 address += f" via {row['via']}"
+            if row["tunnel_port"]:
+                address += f" tunnel :{row['tunnel_port']}"
             cells = (
                 row["name"],
                 row["client"],
@@ -120,3 +122,24 @@ def hosts_pin(
         commit_at_gateway(
             loaded.root, [loaded.settings.known_hosts], f"pin {host}'s key {new} by {person}"
         )
+
+
+@hosts_app.command("first-contact")
+def hosts_first_contact(
+    host: Annotated[str, typer.Argument(help="The host with tunnel = true.", show_default=False)],
+    workspace: WorkspaceOpt = None,
+    as_person: AsOpt = None,
+) -> None:
+    """The script that brings a host that calls home (tunnel = true) under tendr the
+    first time: run once as root on it, it installs and starts its tunnel and prints the
+    tunnel key (for tendr gateway tunnel-allow) and the host's key fingerprints."""
+    with reporting():
+        from tendr.base.errors import UserError
+        from tendr.workspace.baseline import first_contact
+
+        loaded = load_workspace(workspace)
+        with options(selectors="HOST"):
+            target = next(iter(among(list(may_read(loaded, as_person).hosts), [host])))
+        if target.tunnel_port is None or loaded.settings.tunnel is None:
+            raise UserError(f"{host} is no host with tunnel = true (and a tunnel_port)")
+        sys.stdout.write(first_contact(target, loaded.settings.tunnel))

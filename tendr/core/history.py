@@ -170,6 +170,24 @@ def seen(path: Path, hosts: Sequence[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def last_reached(path: Path, hosts: Sequence[str]) -> dict[str, str]:
+    """Per host, when a plan last reached it (its latest verdict that was no error), ISO
+    8601 UTC; hosts never reached are left out."""
+    if not path.exists() or not hosts:
+        return {}
+    marks = ", ".join("?" for _ in hosts)
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+            rows = db.execute(
+                f"SELECT host, MAX(time) FROM runs WHERE status != 'error' AND host IN ({marks}) "
+                "GROUP BY host",
+                list(hosts),
+            ).fetchall()
+    except sqlite3.Error as exc:
+        raise FileUnusable(f"the drift history {path} cannot be read: {exc}", file=path) from None
+    return {host: time for host, time in rows if time}
+
+
 @dataclass(frozen=True)
 class Change:
     kind: str

@@ -11,9 +11,10 @@ import secrets as tokens
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from tendr.base.errors import HostError, PermissionDenied
+from tendr.base.errors import HostError, PermissionDenied, UserError
 from tendr.core import history
 from tendr.core.authorize import mark, readable
 from tendr.core.plan import (
@@ -29,7 +30,14 @@ from tendr.core.plan import (
 from tendr.kinds.base import ResourceSpec
 from tendr.kinds.kind import workspace_bytes
 from tendr.kinds.registry import KINDS
-from tendr.remote.connect import Session, close_session, in_parallel, open_session, run_long
+from tendr.remote.connect import (
+    TUNNEL_DOWN,
+    Session,
+    close_session,
+    in_parallel,
+    open_session,
+    run_long,
+)
 from tendr.workspace import baseline
 from tendr.workspace.hosts import Host
 from tendr.workspace.loader import Declared, Workspace
@@ -104,9 +112,45 @@ def secret_values(workspace: Workspace, hosts: Sequence[Host]) -> list[str]:
 def connect(
     workspace: Workspace, hosts: Sequence[Host], progress: Progress | None = None
 ) -> Session:
-    return open_session(
+    session = open_session(
         hosts, workspace.path(workspace.settings.known_hosts), workspace.settings, progress
     )
+    _tunnels_since(workspace, hosts, session)
+    return session
+
+
+def _shown_time(when: str) -> str:
+    """An ISO 8601 time of the history as a person reads it: '2026-12-05 09:20 UTC'."""
+    try:
+        return datetime.fromisoformat(when).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return when
+
+
+def _tunnels_since(workspace: Workspace, hosts: Sequence[Host], session: Session) -> None:
+    """A host that calls home and whose tunnel is down: since when, as far as tendr knows
+    (the last plan that reached it), in its error and in those of the hosts behind it."""
+    down = [
+        h.name
+        for h in hosts
+        if h.tunnel_port is not None
+        and session.errors.get(h.name, "").startswith(f"{h.name}'s {TUNNEL_DOWN}")
+    ]
+    if not down:
+        return
+    try:
+        since = history.last_reached(workspace.path(workspace.settings.history), down)
+    except UserError:
+        return  # an unreadable history is its own command's error; the tunnel is down still
+    for name in down:
+        when = since.get(name)
+        said = (
+            f"tunnel has not been connected since {_shown_time(when)}"
+            if when
+            else "tunnel is not connected (tendr never reached the host through it)"
+        )
+        for other, why in session.errors.items():
+            session.errors[other] = why.replace(f"{name}'s {TUNNEL_DOWN}", f"{name}'s {said}")
 
 
 @contextmanager

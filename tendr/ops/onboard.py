@@ -45,7 +45,7 @@ from tendr.core import audit
 from tendr.core.authorize import may
 from tendr.remote.connect import close_session, fingerprint, open_session, run, tunnel
 from tendr.rules.actor import real_account
-from tendr.workspace.hosts import Host, HostDefaults, key_name, login_user, route
+from tendr.workspace.hosts import Host, HostDefaults, endpoint, key_name, login_user, route
 from tendr.workspace.loader import Workspace, load
 
 SUPPORTED = {"debian", "ubuntu"}  # with systemd as its init
@@ -244,10 +244,9 @@ def offered_key(workspace: Workspace, host: Host) -> paramiko.PKey:
     timeout = workspace.settings.connect_timeout
     with contextlib.ExitStack() as stack:
         if host.gateway is None:
-            assert host.address is not None
-            try:
+            try:  # its address, or the port its own tunnel comes in at
                 sock: socket.socket | paramiko.Channel = socket.create_connection(
-                    (host.address, host.port), timeout=timeout
+                    endpoint(host), timeout=timeout
                 )
             except OSError as exc:
                 raise UserError(f"cannot reach {route(host)}: {exc.strerror or exc}") from None
@@ -609,7 +608,7 @@ def repin_keys(workspace: Workspace, person: str, host: Host) -> tuple[str, str]
     """The key pinned for `host` and the key it offers, as ssh shows them, if the rules
     allow `host.pin`."""
     _allowed(workspace, person, "host.pin", host)
-    if host.address is None or host.connector != "ssh":
+    if (host.address is None and host.tunnel_port is None) or host.connector != "ssh":
         raise UserError(f"{host.name} is not reached over SSH: it has no key to pin")
     known_hosts = workspace.path(workspace.settings.known_hosts)
     pinned = pinned_keys(known_hosts, key_name(host))
@@ -631,7 +630,7 @@ def _shown(line: str) -> str:
 def repin(workspace: Workspace, person: str, host: Host) -> None:
     """Replace the host's pinned key(s) with the one it offers now; recorded."""
     rule = _allowed(workspace, person, "host.pin", host)
-    if host.address is None:
+    if host.address is None and host.tunnel_port is None:
         raise UserError(f"{host.name} is not reached over SSH: it has no key to pin")
     key = offered_key(workspace, host)
     name = key_name(host)

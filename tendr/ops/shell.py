@@ -38,7 +38,7 @@ from tendr.base.changes import Change, FieldChange
 from tendr.base.errors import AuditLogUnwritable, FileUnusable, PermissionDenied, UserError
 from tendr.base.settings import Settings
 from tendr.ops.runner import Runner
-from tendr.workspace.hosts import Host, key_name, login_user
+from tendr.workspace.hosts import Host, endpoint, key_name, login_user
 from tendr.workspace.loader import Workspace
 
 SESSIONS_DIR = ".tendr/sessions"
@@ -132,10 +132,10 @@ def ssh_argv(host: Host, known_hosts: Path, settings: Settings) -> list[str]:
             if ":" in str(host.address)
             else f"{host.address}:{host.port}",
             "--",
-            str(host.gateway.address),
+            endpoint(host.gateway)[0],
         ]
         argv += ["-o", f"ProxyCommand={shlex.join(jump)}", "-o", f"HostKeyAlias={key_name(host)}"]
-    return [*argv, "--", str(host.address)]
+    return [*argv, "--", endpoint(host)[0]]
 
 
 def _checked_options(known_hosts: Path, settings: Settings) -> list[str]:
@@ -160,7 +160,9 @@ def _checked_options(known_hosts: Path, settings: Settings) -> list[str]:
 
 def _login(host: Host, settings: Settings) -> list[str]:
     """The port, account and key to log in to `host` with."""
-    argv = ["-p", str(host.port), "-l", login_user(host, settings)]
+    argv = ["-p", str(endpoint(host)[1]), "-l", login_user(host, settings)]
+    if host.tunnel_port is not None:  # its own tunnel: its key pinned by its name
+        argv += ["-o", f"HostKeyAlias={key_name(host)}"]
     if host.ssh_key:
         key = Path(host.ssh_key).expanduser()
         _usable_path(key, f"ssh_key of {host.name}")

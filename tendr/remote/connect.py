@@ -50,7 +50,7 @@ from tendr.base.errors import (
 )
 from tendr.base.settings import Settings
 from tendr.kinds.kind import Fact
-from tendr.workspace.hosts import Host, key_name, login_user, route
+from tendr.workspace.hosts import Host, endpoint, key_name, login_user, route
 
 # pyinfra and paramiko log what tendr reports itself (an unknown host key, a bad
 # banner with its traceback); on a terminal those lines would only confuse.
@@ -66,17 +66,17 @@ def host_data(
     known_hosts: Path,
     settings: Settings,
     password: str | None = None,
-    tunnel: Channel | None = None,
+    tunnel: Channel | socket.socket | None = None,
 ) -> dict[str, Any]:
     """pyinfra host data for one tendr host: strict keys, the key file (or, to onboard a
     machine, a password), sudo if not root. `tunnel`: the connection to the host through
-    its gateway, which SSH then runs over."""
+    its gateway, or to the port its own tunnel comes in at, which SSH then runs over."""
     if host.connector == "local":
         return {"tendr_name": host.name}
     data: dict[str, Any] = {
         "tendr_name": host.name,
-        "ssh_hostname": host.address,
-        "ssh_port": host.port,
+        "ssh_hostname": endpoint(host)[0],
+        "ssh_port": endpoint(host)[1],
         "ssh_known_hosts_file": str(known_hosts),
         "ssh_strict_host_key_checking": "yes",
         "ssh_connect_timeout": settings.connect_timeout,
@@ -142,6 +142,12 @@ def open_session(
     # that lives on (the gateway's, a watch) as in a new one.
     get_host_keys.cache.clear()
     jumps, tunnels, unreachable = _tunnels(selected, known_hosts, settings)
+    for host in selected:
+        if host.tunnel_port is not None and host.connector == "ssh":
+            try:
+                tunnels[host.name] = called_home(host, settings.connect_timeout)
+            except HostError as exc:
+                unreachable[host.name] = (exc.reason, exc.code)
     names = [
         (
             LOCAL if h.connector == "local" else h.name,
@@ -185,7 +191,7 @@ def open_session(
 
 def _tunnels(
     hosts: list[Host], known_hosts: Path, settings: Settings
-) -> tuple[Session | None, dict[str, Channel], dict[str, tuple[str, str]]]:
+) -> tuple[Session | None, dict[str, Channel | socket.socket], dict[str, tuple[str, str]]]:
     """For the hosts behind a gateway: the gateways' session (one connection each), a
     channel through it to each host, and why the hosts without one cannot be reached."""
     behind = [h for h in hosts if h.gateway is not None]
@@ -193,7 +199,7 @@ def _tunnels(
         return None, {}, {}
     gateways = {h.gateway.name: h.gateway for h in behind if h.gateway is not None}
     jumps = open_session(gateways.values(), known_hosts, settings)
-    tunnels: dict[str, Channel] = {}
+    tunnels: dict[str, Channel | socket.socket] = {}
     unreachable: dict[str, tuple[str, str]] = {}
 
     def through(host: Host) -> None:
@@ -202,8 +208,32 @@ def _tunnels(
         except HostError as exc:
             unreachable[host.name] = (exc.reason, exc.code)
 
-    in_parallel(jumps.state, through, behind)
+    if jumps.hosts:
+        in_parallel(jumps.state, through, behind)
+    else:  # no gateway connected (its tunnel down, say): pyinfra made no pool to run in
+        for host in behind:
+            through(host)
     return jumps, tunnels, unreachable
+
+
+TUNNEL_DOWN = "tunnel is not connected"  # how a host that calls home is said unreachable
+
+
+def called_home(host: Host, timeout: int) -> socket.socket:
+    """A TCP connection to the controller's loopback port where `host`'s own tunnel comes
+    in (tendr runs on the controller); HostUnreachable saying so when nothing listens."""
+    address, port = endpoint(host)
+    try:
+        return socket.create_connection((address, port), timeout=timeout)
+    except OSError as exc:
+        raise HostUnreachable(
+            host=host.name,
+            reason=f"{host.name}'s {TUNNEL_DOWN}: nothing listens on {address} "
+            f"port {port}, where it comes in ({exc.strerror or exc}). Is tendr-tunnel.service "
+            f"running on {host.name} (journalctl -u tendr-tunnel there), can it reach the "
+            "controller, and is its key let in (tendr gateway tunnel-allow)? tendr reaches "
+            "such a host only on the controller its tunnel calls",
+        ) from None
 
 
 def tunnel(jumps: Session, host: Host, timeout: int) -> Channel:

@@ -75,6 +75,15 @@ class HostEntry(Strict):
     approved: bool = True
     """false: audit only, as `tendr onboard` leaves a new host: plans, but no change,
     command or shell, until someone allowed `host.approve` runs `tendr approve HOST`."""
+    tunnel: bool = False
+    """true: the host calls home (a client's gateway behind NAT, no port open to it): it
+    keeps an SSH tunnel to the controller ([tunnel] of tendr.toml), through which tendr
+    reaches it at 127.0.0.1:`tunnel_port`; its key is pinned as `tunnel/NAME`. Its `port`
+    is then its sshd's port on the host itself, where the tunnel leads; no `address` is
+    needed."""
+    tunnel_port: int | None = Field(default=None, ge=1024, le=65535)
+    """The controller's loopback port this host's tunnel listens on, one per host
+    kept in the hosts file so it never moves (validation names the first free one)."""
 
 
 class HostsFile(Strict):
@@ -110,6 +119,7 @@ class Host(Strict):
     health: bool = True
     approved: bool = True
     via: str | None = None
+    tunnel_port: int | None = None  # set: the host is reached through its own tunnel
     gateway: Host | None = None  # the host `via` names, once the workspace resolved it
 
     @classmethod
@@ -130,6 +140,7 @@ class Host(Strict):
             file=file,
             health=defaults.health if entry.health is None else entry.health,
             approved=entry.approved,
+            tunnel_port=entry.tunnel_port if entry.tunnel else None,
             # The gateway named in [defaults] is itself reached directly; an entry naming
             # itself is kept, for the workspace to refuse.
             via=entry.via or (defaults.via if defaults.via != name else None),
@@ -147,10 +158,25 @@ def known_hosts_name(address: str, port: int) -> str:
     return address if port == 22 else f"[{address}]:{port}"
 
 
+TUNNEL_ADDRESS = "127.0.0.1"  # where a tunnel host's forward listens on the controller
+
+
+def endpoint(host: Host) -> tuple[str, int]:
+    """Where tendr's SSH connection to `host` goes: its address and port, or for a host
+    that calls home, the controller's loopback port its tunnel listens on."""
+    if host.tunnel_port is not None:
+        return TUNNEL_ADDRESS, host.tunnel_port
+    return host.address or host.name, host.port
+
+
 def key_name(host: Host) -> str:
     """The name `host`'s key is pinned under in known_hosts. Behind a gateway, the
     gateway's name comes first (`acme-gw01/192.168.1.10:22`): two clients' LANs often use
-    the same private addresses, and one must not vouch for the other's machine."""
+    the same private addresses, and one must not vouch for the other's machine. A host
+    reached through its own tunnel is pinned by its name (`tunnel/acme-gw01`), never by
+    the loopback port, which another host's tunnel may hold tomorrow."""
+    if host.tunnel_port is not None:
+        return f"tunnel/{host.name}"
     address = host.address or host.name
     if host.gateway is not None:
         return f"{host.gateway.name}/{address}:{host.port}"
@@ -159,5 +185,7 @@ def key_name(host: Host) -> str:
 
 def route(host: Host) -> str:
     """Where the host is, for messages: `192.168.1.10 port 22 (through acme-gw01)`."""
+    if host.tunnel_port is not None:
+        return f"{TUNNEL_ADDRESS} port {host.tunnel_port} ({host.name}'s tunnel)"
     where = f"{host.address or host.name} port {host.port}"
     return f"{where} (through {host.gateway.name})" if host.gateway is not None else where

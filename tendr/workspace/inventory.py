@@ -20,6 +20,7 @@ def host_rows(workspace: Workspace, hosts: list[Host]) -> list[dict[str, Any]]:
             "address": host.address or ("local" if host.connector == "local" else None),
             "port": host.port if host.connector == "ssh" else None,
             "via": host.via,
+            "tunnel_port": host.tunnel_port,
             "user": login_user(host, workspace.settings) if host.connector == "ssh" else None,
             "connector": host.connector,
             "groups": list(host.groups),

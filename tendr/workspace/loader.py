@@ -32,7 +32,7 @@ from tendr.kinds.registry import KINDS, with_drivers
 from tendr.rules.actor import GRANT, check_trust, holding_folders, real_account, workspace_owner
 from tendr.rules.model import GRANTS_FILE, Grant, GrantsFile, RulesFile
 from tendr.workspace import baseline
-from tendr.workspace.hosts import Host, HostDefaults, HostsFile
+from tendr.workspace.hosts import Host, HostDefaults, HostEntry, HostsFile
 from tendr.workspace.statefile import Selector, StateFile
 
 ENV_WORKSPACE = "TENDR_WORKSPACE"
@@ -89,7 +89,7 @@ class Workspace:
                     isinstance(known.spec, DriverSpec) and not isinstance(spec, DriverSpec)
                 ):
                     seen[(spec.kind, spec.same_key)] = Declared(name, key_path, spec)
-        for index, spec in enumerate(baseline.resources(host)):
+        for index, spec in enumerate(baseline.resources(host, self.settings.tunnel)):
             seen.setdefault(
                 (spec.kind, spec.same_key), Declared(baseline.SOURCE, f"baseline[{index}]", spec)
             )
@@ -162,6 +162,9 @@ class _Loader:
         self.owner_uid = workspace_owner(root)[0] if root.is_dir() else 0
         self.folders: dict[Path, bool] = {}  # folder -> trusted, each checked once per load
         self.keys: set[tuple[str, tuple[str, ...]]] = set()  # ssh_key settings checked
+        self.settings: Settings | None = None
+        self.tunnel_ports: dict[int, str] = {}  # each tunnel port, and its host
+        self.tunnel_hosts_unported: list[tuple[str, str, int | None]] = []
         self.defaults: dict[str, HostDefaults] = {}  # each hosts file's, by client
 
     def load(self) -> Workspace:
@@ -183,8 +186,9 @@ class _Loader:
             )
         owner = workspace_owner(self.root)[1]
         self._trust(self.root, "the workspace folder", "replace any file in it")
-        settings = self._settings()
+        settings = self.settings = self._settings()
         hosts = self._hosts()
+        self._check_tunnel_ports()
         states = self._states(hosts)
         rules = self._rules()
         self._check_rule_selectors(rules, hosts)
@@ -333,7 +337,7 @@ class _Loader:
                     )
                     continue
                 first_file[name] = display
-                if host.connector == "ssh" and not host.address:
+                if host.connector == "ssh" and not host.address and not entry.tunnel:
                     self._problem(
                         display, f"hosts.{name}.address", line, "an ssh host needs an address"
                     )
@@ -347,9 +351,55 @@ class _Loader:
                         f"{local.file} already uses the local connector",
                     )
                 hosts.append(host)
+                self._check_tunnel(display, host, entry)
                 via_keys[name] = ("hosts", name, "via") if entry.via else ("defaults", "via")
                 self._check_key(display, host, own=entry.ssh_key is not None)
         return self._gateways(hosts, via_keys)
+
+    def _check_tunnel(self, display: str, host: Host, entry: HostEntry) -> None:
+        """A host that calls home is an SSH host reached through its own tunnel alone,
+        on a port of its own; its port is written in the file, so it never moves."""
+        if not entry.tunnel:
+            if entry.tunnel_port is not None:
+                self.tunnel_ports.setdefault(entry.tunnel_port, host.name)
+            return
+        line = locate(self.texts[display], ["hosts", host.name, "tunnel"])
+        where = f"hosts.{host.name}.tunnel"
+        if host.connector != "ssh":
+            self._problem(display, where, line, "only an SSH host keeps a tunnel")
+        if host.via is not None:
+            self._problem(
+                display, where, line,
+                "a host that calls home is reached through its own tunnel, not via "
+                f"{host.via}; leave via out (in [defaults], set it for the others alone)",
+            )  # fmt: skip
+        if self.settings is not None and self.settings.tunnel is None:
+            self._problem(
+                display, where, line,
+                "tendr.toml has no [tunnel] (the controller's tunnel account and host key) "
+                "for this host to call",
+            )  # fmt: skip
+        if entry.tunnel_port is None:
+            self.tunnel_hosts_unported.append((display, host.name, line))
+            return
+        holder = self.tunnel_ports.setdefault(entry.tunnel_port, host.name)
+        if holder != host.name:
+            self._problem(
+                display, f"hosts.{host.name}.tunnel_port", line,
+                f"port {entry.tunnel_port} is {holder}'s tunnel port: one port per host",
+            )  # fmt: skip
+
+    def _check_tunnel_ports(self) -> None:
+        """A host with tunnel = true and no port: the first free one, to write in."""
+        first = self.settings.tunnel.first_port if self.settings and self.settings.tunnel else 20000
+        for display, name, line in self.tunnel_hosts_unported:
+            port = next(p for p in range(first, 65536) if p not in self.tunnel_ports)
+            self.tunnel_ports[port] = name
+            self._problem(
+                display, f"hosts.{name}.tunnel_port", line,
+                f"a host that calls home needs its tunnel port: add tunnel_port = {port} "
+                "(the first free one), then let its key in at the controller",
+            )  # fmt: skip
 
     def _check_key(self, display: str, host: Host, own: bool) -> None:
         """An SSH host's ssh_key (its `own`, or that of [defaults]) must be readable by its
@@ -560,7 +610,8 @@ class _Loader:
         baseline) and come before it in a plan: an earlier kind, or its own kind declared
         earlier in the same file (across files, each host's plan checks the order)."""
         kinds = list(KINDS)
-        known = {(s.kind, s.key) for h in hosts for s in baseline.resources(h)}
+        tunnel = self.settings.tunnel if self.settings else None
+        known = {(s.kind, s.key) for h in hosts for s in baseline.resources(h, tunnel)}
         known |= {(spec.kind, spec.key) for state in declared for _, spec in state.resources}
         for state in declared:
             position = {(s.kind, s.key): i for i, (_, s) in enumerate(state.resources)}
