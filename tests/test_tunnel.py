@@ -5,7 +5,6 @@ reaches such a host (127.0.0.1 at its port, its key pinned by its name)."""
 from __future__ import annotations
 
 import json
-import os
 import pwd
 import shutil
 import socket
@@ -31,7 +30,7 @@ from tendr.remote.connect import host_data, open_session
 from tendr.workspace import baseline
 from tendr.workspace.hosts import key_name, route
 from tendr.workspace.loader import load
-from tests.helpers import ADMIN_RULES, build_tree, run_tendr
+from tests.helpers import ADMIN_RULES, build_tree, needs_root, run_tendr
 
 KEY = parse_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ")
 CONTROLLER_KEY = KEY.line
@@ -181,7 +180,7 @@ OTHER = parse_key(
 )
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="writes root's files")
+@needs_root  # writes root's files
 def test_tunnel_allow_writes_one_line_per_host_as_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,7 +8,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import ADMIN_RULES, BROWSER, LOCAL_HOSTS, build_tree, rendered, requires
+from tests.helpers import (
+    ADMIN_RULES,
+    BROWSER,
+    LOCAL_HOSTS,
+    build_tree,
+    needs_root,
+    rendered,
+    requires,
+)
 from tests.helpers import run_tendr as tendr
 from tests.receivers import Received, http_receiver, smtp_receiver
 
@@ -101,8 +109,6 @@ def test_status_says_what_watch_keeps(tmp_path: Path) -> None:
     assert host["drifting"] == [f"file.write {target}"]
     page = Path(ws, ".tendr/status.html").read_text()  # the cycle wrote it
     assert "Fleet status: 1 problem(s) open" in page and f"file.write {target}" in page
-    code, text = tendr("status", "-w", ws, "--as", "dave")
-    assert code == 1 and "permission denied" in text
 
 
 def test_an_alert_url_is_a_secret_file(tmp_path: Path) -> None:
@@ -149,3 +155,11 @@ def test_each_cycle_is_one_audit_record_and_cycles_take_turns(tmp_path: Path) ->
         code, text = tendr("watch", "-w", ws)
     assert code == 1 and "another watch cycle is running" in text, text
     assert lock.stat().st_mode & 0o777 == 0o600
+
+
+@needs_root  # --as: root's alone
+def test_status_shows_nothing_to_one_who_may_read_nothing(tmp_path: Path) -> None:
+    ws, _ = workspace(tmp_path, {})
+    tendr("watch", "-w", ws)
+    code, text = tendr("status", "-w", ws, "--as", "dave")
+    assert code == 1 and "permission denied" in text
