@@ -173,7 +173,8 @@ def diff(spec: PackageSpec, actual: PackageActual | Unreadable, context: Context
     ]
 
 
-_APT = (
+# apt-get as tendr runs it: no question asked, a changed configuration file kept.
+APT = (
     "env",
     "DEBIAN_FRONTEND=noninteractive",
     "apt-get",
@@ -205,7 +206,7 @@ _REMOVE = (
     'if [ "$keep" = 1 ]; then echo "$p"; fi; done) || exit 1; '
     'if [ -n "$extra" ]; then echo "tendr: removing $* would also remove" $extra '
     '"(apt takes what depends on it); declare those removals too, or keep it" >&2; exit 1; fi; '
-    "exec " + shlex.join((*_APT, "remove")) + ' "$@"'
+    "exec " + shlex.join((*APT, "remove")) + ' "$@"'
 )
 
 
@@ -214,8 +215,8 @@ def _apt(op: str, names: list[str]) -> list[Step]:
         argv = ("sh", "-c", _REMOVE, "tendr", *names)
         return [Run(argv, f"remove {' '.join(names)}")]
     # --no-remove: an install that would take other packages away fails instead.
-    install = shlex.join((*_APT, "install", "--no-install-recommends", "--no-remove", *names))
-    update = shlex.join((*_APT, "update"))
+    install = shlex.join((*APT, "install", "--no-install-recommends", "--no-remove", *names))
+    update = shlex.join((*APT, "update"))
     # Install from the lists the host has; refresh them once only if that fails.
     script = f"{install} || {{ {update} && {install}; }}"
     return [Run(("sh", "-c", script), f"install {' '.join(names)}")]

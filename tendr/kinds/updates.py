@@ -32,6 +32,7 @@ from tendr.base.names import Duration, Matches, PackageName, duration_seconds
 from tendr.base.scripts import script
 from tendr.kinds.base import ResourceSpec
 from tendr.kinds.kind import Context, Kind, unknown
+from tendr.kinds.package import APT
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
@@ -414,18 +415,6 @@ def diff(spec: UpdatesSpec, actual: UpdatesActual | Unreadable, context: Context
 
 # -- steps --------------------------------------------------------------------------
 
-_APT = (
-    "env",
-    "DEBIAN_FRONTEND=noninteractive",
-    "apt-get",
-    "-q",
-    "-y",
-    "-o",
-    "Dpkg::Options::=--force-confdef",
-    "-o",
-    "Dpkg::Options::=--force-confold",
-)
-
 # Exactly PACKAGE=VERSION for each, upgrades only, changed configuration files kept; apt
 # would remove what conflicts with a new version, and the plan named only the upgrade:
 # one that would remove anything is refused, naming what it would take.
@@ -436,7 +425,7 @@ _UPGRADE = (
     'if [ -n "$gone" ]; then echo "tendr: upgrading $* would remove" $gone '
     '"(apt removes what conflicts with the new version): refused; upgrade by hand" >&2; '
     "exit 1; fi; exec "
-    + shlex.join((*_APT, "install", "--only-upgrade", "--no-install-recommends", "--no-remove"))
+    + shlex.join((*APT, "install", "--only-upgrade", "--no-install-recommends", "--no-remove"))
     + ' "$@"'
 )
 
